@@ -1,0 +1,26 @@
+"""Error types of pytest-aide's domain code.
+
+Domain modules raise these; ``plugin.py`` translates them into ``pytest.UsageError`` (configuration) or a
+check status (probes) at the boundary, so no domain module needs to import pytest.
+"""
+
+from __future__ import annotations
+
+
+class AideError(Exception):
+    """Base class: a problem pytest-aide can describe in one line for an operator."""
+
+
+class ConfigError(AideError):
+    """Invalid configuration: the message names the file, the key, the value and what is accepted."""
+
+
+class ProbeError(AideError):
+    """A probe could not take its measurement (target down, timeout, bad credentials...).
+
+    The message is one line, already free of secrets, fit for a terminal or report.
+    """
+
+
+class BackupError(AideError):
+    """A backup, verify, restore or prune step failed; the message says which and why."""

@@ -1,0 +1,1 @@
+"""pytest-aide's pytest wiring (placeholder while the core lands)."""

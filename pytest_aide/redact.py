@@ -1,0 +1,95 @@
+"""Keep secrets out of every line we print or write.
+
+Secrets come in three shapes: credentials inside URLs (``postgresql://user:pw@host``), header values such as
+``Authorization: Bearer ...``, and known secret strings (values of secret-looking environment variables, of
+configured header variables, of ``.env`` files). A :class:`Redactor` knows the last kind; the first two are
+recognised by pattern.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MASK = "***"
+_MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words and digits
+
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+_AUTH_HEADER = re.compile(
+    r"(?i)(?P<name>\b(?:authorization|proxy-authorization|x-api-key|api-key|x-auth-token|cookie)\b"
+    r"[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\"'\r\n,}]+)"
+)
+_QUERY_SECRET = re.compile(r"(?i)(?P<name>[?&](?:password|passwd|pwd|token|access_token|api_key|apikey|secret)=)"
+                           r"(?P<value>[^&\s#]+)")
+_SECRET_ENV_NAME = re.compile(r"(?i)(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|AUTH)")
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***`` (the user name is kept: it helps diagnosis)."""
+    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
+
+
+def secret_env_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values of environment variables whose names look secret (``*_TOKEN``, ``*PASSWORD*``...)."""
+    env = os.environ if environ is None else environ
+    return [value for name, value in env.items() if _SECRET_ENV_NAME.search(name) and value]
+
+
+def dotenv_values(text: str) -> list[str]:
+    """Values of ``KEY=value`` lines of a ``.env`` file: every one is treated as a secret."""
+    values = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        value = line.split("=", 1)[1].strip().strip("'\"")
+        if value:
+            values.append(value)
+    return values
+
+
+class Redactor:
+    """Masks known secret strings and secret-shaped text (URL passwords, auth headers, token queries)."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: set[str] = set()
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Remember more secret values; too-short values are ignored (they would mask ordinary text)."""
+        for secret in secrets:
+            if secret and len(secret) >= _MIN_SECRET_LENGTH:
+                self._secrets.add(secret)
+
+    @classmethod
+    def from_environment(cls, extra: Iterable[str] = ()) -> Redactor:
+        """A redactor that knows secret-looking environment values plus ``extra``."""
+        return cls([*secret_env_values(), *extra])
+
+    def __call__(self, text: str) -> str:
+        return self.redact(text)
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with every secret masked."""
+        if not text:
+            return text
+        text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+        text = _AUTH_HEADER.sub(lambda m: f"{m['name']}{MASK}", text)
+        text = _QUERY_SECRET.sub(lambda m: f"{m['name']}{MASK}", text)
+        # Longest first, so a secret containing another is masked whole.
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+    def redact_data(self, data: Any) -> Any:
+        """Redact every string inside nested dicts/lists/tuples (keys included)."""
+        if isinstance(data, str):
+            return self.redact(data)
+        if isinstance(data, Mapping):
+            return {self.redact_data(k): self.redact_data(v) for k, v in data.items()}
+        if isinstance(data, list | tuple):
+            return type(data)(self.redact_data(v) for v in data)
+        return data

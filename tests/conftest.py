@@ -1,0 +1,93 @@
+"""Shared fixtures for pytest-aide's own tests: real services on 127.0.0.1, each test with its own data.
+
+Where a service does not run, tests that need it skip with a reason; with ``AIDE_REQUIRE_SERVICES=1`` (set
+by ``.ci/run``) that skip becomes a failure, so CI cannot pass without the real servers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("AIDE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+MYSQL_HOST = os.environ.get("AIDE_TEST_MYSQL_HOST", "127.0.0.1")
+REDIS_URL = os.environ.get("AIDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip (or fail under AIDE_REQUIRE_SERVICES=1) when ``name`` does not listen on host:port."""
+    if _reachable(host, port):
+        return
+    reason = f"{name} is not running on {host}:{port}"
+    if os.environ.get("AIDE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{reason}, and AIDE_REQUIRE_SERVICES=1 requires it")
+    pytest.skip(reason)
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test; yields its URL and drops it afterwards."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    psycopg = pytest.importorskip("psycopg")
+    name = unique_name("aide_test")
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def mysql_database() -> Iterator[str]:
+    """A fresh MariaDB/MySQL database for one test; yields its URL and drops it afterwards."""
+    require_service("MariaDB", MYSQL_HOST, 3306)
+    pymysql = pytest.importorskip("pymysql")
+    name = unique_name("aide_test")
+    conn = pymysql.connect(host=MYSQL_HOST, port=3306, user="root", password="", connect_timeout=5,
+                           autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}`")
+        yield f"mysql://root@{MYSQL_HOST}:3306/{name}"
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The Redis URL; the test's keys should start with the ``redis_prefix`` fixture's value."""
+    require_service("Redis", "127.0.0.1", 6379)
+    yield REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix owned by one test; every key under it is deleted afterwards."""
+    redis = pytest.importorskip("redis")
+    prefix = unique_name("aide_test") + ":"
+    yield prefix
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
