@@ -1,1 +1,192 @@
-"""pytest-aide's pytest wiring (placeholder while the core lands)."""
+"""pytest-aide's pytest wiring: options, markers, hooks and fixtures, forwarding to domain modules."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Generator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_aide import checkitem, inventory, options, target
+from pytest_aide.config import AideConfig, Overrides, load_config
+from pytest_aide.errors import ConfigError
+from pytest_aide.redact import Redactor, dotenv_values
+from pytest_aide.runs import create_run_dir, new_run_id
+from pytest_aide.state import STATE_KEY, AideState, get_state
+
+pytest_plugins = ["pytest_aide.fixtures"]
+
+MARKERS = (
+    "daily: part of the daily health run (pytest -m daily)",
+    "weekly: part of the weekly full diagnosis (pytest -m weekly)",
+    "monthly: part of the monthly review (pytest -m monthly)",
+    "gate: must pass before a deploy (pytest -m gate); CI trusts the exit status",
+    "aide(component=None, weight=1.0): the check's component name and its weight in the health score",
+)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_aide import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("aide", "pytest-aide health checks")
+    add = group.addoption
+    add("--aide-config", metavar="PATH", type=Path, help=options.HELP["config"])
+    add("--aide-app-url", metavar="URL", help=options.HELP["app_url"])
+    add("--aide-reports", metavar="DIR", help=options.HELP["reports"])
+    add("--aide-no-archive", action="store_true", default=None, help=options.HELP["no_archive"])
+    add("--aide-fail-on", choices=("critical", "warning"), help=options.HELP["fail_on"])
+    add("--aide-fail-under", metavar="SCORE", type=options.score_type, help=options.HELP["fail_under"])
+    add("--aide-concurrency", metavar="N", type=options.concurrency_type, help=options.HELP["concurrency"])
+    add("--aide-threshold", metavar="METRIC=W,C", action="append", type=options.threshold_type, default=[],
+        help=options.HELP["threshold"])
+
+
+def _overrides(config: pytest.Config) -> Overrides:
+    reports = config.getoption("aide_reports")
+    return Overrides(
+        app_url=config.getoption("aide_app_url"),
+        reports_dir=str(Path(config.invocation_params.dir, reports)) if reports else None,
+        archive=False if config.getoption("aide_no_archive") else None,
+        fail_on=config.getoption("aide_fail_on"),
+        fail_under=config.getoption("aide_fail_under"),
+        concurrency=config.getoption("aide_concurrency"),
+        thresholds=dict(config.getoption("aide_threshold")),
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-html and junitxml read their report paths
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    config.addinivalue_line("python_files", "check_*.py")
+    config.addinivalue_line("python_functions", "check_*")
+    if config.getoption("help") or config.getoption("version"):
+        return
+    try:
+        aide_config = load_config(config.getoption("aide_config"), rootdir=config.rootpath,
+                                  overrides=_overrides(config))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    state = _new_state(config, aide_config)
+    config.stash[STATE_KEY] = state
+    if state.is_worker:
+        return
+    if state.archive is not None:
+        _route_reports(config, state.work_dir)
+    from pytest_aide.reporter import AideReporter
+
+    config.pluginmanager.register(AideReporter(config, state), "aide-reporter")
+    if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
+        from pytest_aide.html_report import AideHtml
+
+        config.pluginmanager.register(AideHtml(state), "aide-html")
+
+
+def _new_state(config: pytest.Config, aide_config: AideConfig) -> AideState:
+    redactor = Redactor.from_environment(aide_config.secrets())
+    for extra in config.hook.pytest_aide_secrets(config=config):
+        redactor.add(extra)
+    for env_file in aide_config.settings.preflight.config_files:
+        path = aide_config.path(env_file)
+        if path.is_file():
+            redactor.add(dotenv_values(path.read_text(encoding="utf-8", errors="replace")))
+    started = datetime.now(UTC)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        archive = workerinput.get("aide_archive")
+        return AideState(aide_config, redactor, workerinput["aide_run_id"], Path(workerinput["aide_work_dir"]),
+                         Path(archive) if archive else None, started, is_worker=True)
+    if aide_config.settings.reports.archive:
+        archive = aide_config.path(aide_config.settings.reports.dir)
+        run_id, work_dir = create_run_dir(archive, started)
+        return AideState(aide_config, redactor, run_id, work_dir, archive, started)
+    work_dir = Path(tempfile.mkdtemp(prefix="aide-run-"))
+    return AideState(aide_config, redactor, new_run_id(started), work_dir, None, started)
+
+
+def _route_reports(config: pytest.Config, work_dir: Path) -> None:
+    """Archive HTML and JUnit in the run's folder unless the user chose their own paths."""
+    if config.pluginmanager.hasplugin("html") and not config.getoption("htmlpath", None):
+        config.option.htmlpath = str(work_dir / "report.html")
+        config.option.self_contained_html = True
+    if not config.option.xmlpath:
+        config.option.xmlpath = str(work_dir / "junit.xml")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: workers share the controller's run id and folder."""
+    state = get_state(node.config)
+    if state is not None:
+        node.workerinput["aide_run_id"] = state.run_id
+        node.workerinput["aide_work_dir"] = str(state.work_dir)
+        node.workerinput["aide_archive"] = str(state.archive) if state.archive else None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = get_state(config)
+    if state is None:
+        return []
+    return target.header_lines(state)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    state = get_state(metafunc.config)
+    if state is None:
+        return
+    for param in inventory.INVENTORY_PARAMS:
+        if param not in metafunc.fixturenames:
+            continue
+        cases = inventory.cases(state.config, param)
+        if cases:
+            metafunc.parametrize(param, [c.value for c in cases], ids=[c.id for c in cases])
+        else:
+            skip = pytest.mark.skip(reason=inventory.not_configured_reason(param))
+            metafunc.parametrize(param, [pytest.param(None, marks=skip)], ids=["not-configured"])
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = get_state(item.config)
+    if state is not None and checkitem.is_check(item):
+        target.ensure_target(state)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    yield
+    checkitem.enforce_critical(item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    state = get_state(item.config)
+    if state is None:
+        return (yield)
+    return (yield from checkitem.make_report(item, call, state))
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> Any:
+    return checkitem.teststatus(report)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = get_state(session.config)
+    if state is not None and not state.is_worker:
+        target.stop_started_target(state)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = get_state(config)
+    if state is None or state.is_worker:
+        return
+    if state.archive is None or state.summary is None:
+        shutil.rmtree(state.work_dir, ignore_errors=True)  # no check ran: leave no empty run behind

@@ -1,0 +1,44 @@
+"""The target app's HTTP API: health endpoint, response time, cache and task-queue statistics."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_aide.probes.http import pick
+
+pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="api", weight=3)]
+
+
+def _probe_ok(app, path, health):
+    probe = app.probe(path)
+    health.record("response_time_s", probe.elapsed_s)
+    if not probe.ok:
+        health.attach(f"response of {probe.url}", probe.body_excerpt or "(no body)")
+    assert probe.ok, f"GET {probe.url}: {probe.error}: check that the app runs and read its error log"
+    return probe
+
+
+@pytest.mark.gate
+def check_api_health(app, aide_config, health):
+    """GET the health path: 200 within the timeout, response time within its band."""
+    _probe_ok(app, aide_config.settings.app.health_path, health)
+
+
+def check_cache_stats(app, aide_config, health):
+    """Cache statistics endpoint: hit rate and size."""
+    path = aide_config.settings.app.cache_stats_path
+    if not path:
+        pytest.skip("not configured: [app] cache_stats_path")
+    probe = _probe_ok(app, path, health)
+    health.record("cache_hit_rate_percent", float(pick(probe.json, "hit_rate_percent")), "%")
+    health.record("cache_entries", float(pick(probe.json, "memory_cache_size")), "entries")
+
+
+def check_task_queue(app, aide_config, health):
+    """Background task queue: how many tasks wait."""
+    path = aide_config.settings.app.tasks_stats_path
+    if not path:
+        pytest.skip("not configured: [app] tasks_stats_path")
+    probe = _probe_ok(app, path, health)
+    health.record("task_queue_size", float(pick(probe.json, "queue_size")), "tasks")
+    health.record("tasks_total", float(pick(probe.json, "total_tasks")), "tasks")

@@ -1,0 +1,30 @@
+"""The monthly API cost budget, summed from structured log lines (marker text, then JSON with the cost)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_aide.probes.logmarker import sum_marker
+
+pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="costs")]
+
+
+def check_cost_budget(aide_config, health):
+    """Today's and this month's spend against the monthly limit (warning 3000, critical 5000 JPY)."""
+    settings = aide_config.settings.logs
+    files = settings.cost_files if settings.cost_files is not None else settings.files
+    if not files:
+        pytest.skip("not configured: [logs] files / cost_files")
+    today = month = 0.0
+    bad = 0
+    for name in files:
+        path = aide_config.path(name)
+        if not path.exists():
+            continue
+        totals = sum_marker(path, marker=settings.cost_marker, field=settings.cost_field)
+        today += totals.today
+        month += totals.this_month
+        bad += totals.bad_lines
+    health.record("monthly_cost_jpy", month)
+    health.record("daily_cost_jpy", today, "JPY")
+    health.record("cost_bad_lines", float(bad), "lines")

@@ -1,0 +1,36 @@
+"""Start-up pre-flight items: configuration files present, installed dependencies consistent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = [pytest.mark.aide(component="preflight")]
+
+PIP_CHECK_TIMEOUT_S = 120
+
+
+@pytest.mark.daily
+@pytest.mark.weekly
+@pytest.mark.monthly
+def check_config_file(config_file, health):
+    """The app's configuration file (for example config/.env) is present and not empty."""
+    assert config_file.is_file(), f"{config_file} is missing: restore it from the newest backup (`aide restore`)"
+    health.record("config_file_bytes", float(config_file.stat().st_size), "B", critical="1:")
+
+
+@pytest.mark.weekly
+@pytest.mark.monthly
+def check_dependencies_consistent(aide_config):
+    """What `pip check` verifies: every installed distribution's requirements are met."""
+    if not aide_config.settings.preflight.pip_check:
+        pytest.skip("disabled: [preflight] pip_check = false")
+    try:
+        result = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True,
+                                timeout=PIP_CHECK_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"pip check did not finish within {PIP_CHECK_TIMEOUT_S} s", pytrace=False)
+    problems = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0, f"pip check: {problems.splitlines()[0] if problems else 'failed'}: reinstall them"

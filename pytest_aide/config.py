@@ -1,0 +1,215 @@
+"""Find, read and validate pytest-aide's configuration.
+
+Where it comes from, first found wins: ``--aide-config PATH``, the ``AIDE_CONFIG`` environment variable,
+``aide.toml`` at the rootdir, ``[tool.aide]`` in the rootdir's ``pyproject.toml``. Then, per setting, the
+precedence is command line > environment (``AIDE_APP_URL``, ``AIDE_DB_URL``, ``AIDE_CACHE_URL``) > file >
+default. Every mistake raises :class:`ConfigError` with one line naming the file, the key and the value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from pytest_aide.errors import ConfigError
+from pytest_aide.redact import redact_url
+from pytest_aide.settings import FileSettings
+from pytest_aide.thresholds import Threshold, ThresholdSet
+
+if TYPE_CHECKING:
+    from pytest_aide.backup.config import BackupConfig
+
+ENV_URLS = {"AIDE_APP_URL": "app", "AIDE_DB_URL": "db", "AIDE_CACHE_URL": "cache"}
+_TYPE_TAG = re.compile(r"^(str|int|float|bool|none|list\[.*\]|dict\[.*\]|literal\[.*\]|constrained-.*)$")
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Settings given on the command line; None means 'not given'."""
+
+    app_url: str | None = None
+    reports_dir: str | None = None
+    archive: bool | None = None
+    fail_on: str | None = None
+    fail_under: float | None = None
+    concurrency: int | None = None
+    thresholds: Mapping[str, Threshold] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AideConfig:
+    """The effective configuration of a run."""
+
+    settings: FileSettings
+    source: Path | None
+    base_dir: Path
+    thresholds: ThresholdSet
+    backup: BackupConfig | None = None
+
+    def path(self, value: str) -> Path:
+        """A configured path, relative ones taken from the config file's folder."""
+        path = Path(os.path.expanduser(value))
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def source_name(self) -> str:
+        return str(self.source) if self.source else "defaults"
+
+    def secrets(self) -> list[str]:
+        """Secret values the configuration knows of (URL passwords, header values from the environment)."""
+        found = []
+        for url in (self.settings.app.url, self.settings.db.url, self.settings.cache.url):
+            if url and redact_url(url) != url:
+                found.extend(_url_password(url))
+        found.extend(os.environ.get(var, "") for var in self.settings.app.headers_env.values())
+        return [s for s in found if s]
+
+
+def _url_password(url: str) -> list[str]:
+    match = re.search(r"://[^:/@\s]*:([^@/\s]+)@", url)
+    return [match.group(1)] if match else []
+
+
+def find_config_file(rootdir: Path, explicit: Path | None, environ: Mapping[str, str]) -> tuple[Path | None, str]:
+    """The file to read and where its name came from (for error messages)."""
+    if explicit is not None:
+        return _must_exist(explicit, "--aide-config"), "--aide-config"
+    if environ.get("AIDE_CONFIG"):
+        return _must_exist(Path(environ["AIDE_CONFIG"]), "AIDE_CONFIG"), "AIDE_CONFIG"
+    for name in ("aide.toml", "pyproject.toml"):
+        candidate = rootdir / name
+        if candidate.is_file() and (name == "aide.toml" or ("tool" in _read_toml(candidate) and
+                                    "aide" in _read_toml(candidate)["tool"])):
+            return candidate, name
+    return None, "defaults"
+
+
+def _must_exist(path: Path, origin: str) -> Path:
+    if not path.is_file():
+        raise ConfigError(f"{origin}: configuration file not found: {path}")
+    return path.resolve()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
+
+
+def _raw_table(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    data = _read_toml(path)
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("aide", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [tool.aide] must be a table")
+        return table
+    return data
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    rootdir: Path,
+    environ: Mapping[str, str] | None = None,
+    overrides: Overrides | None = None,
+) -> AideConfig:
+    """Read and validate the configuration; raise ConfigError with one line on any mistake."""
+    env = os.environ if environ is None else environ
+    source, _origin = find_config_file(rootdir, path, env)
+    raw = _raw_table(source)
+    where = str(source) if source else "configuration"
+    _apply_environment(raw, env)
+    overrides = overrides or Overrides()
+    _apply_overrides(raw, overrides)
+    settings = _validate(raw, where)
+    base_dir = source.parent if source else rootdir
+    thresholds = ThresholdSet.defaults().with_overrides(_parse_thresholds(settings, where))
+    thresholds = thresholds.with_overrides(overrides.thresholds)
+    backup = _parse_backup(settings.backup, where, base_dir)
+    return AideConfig(settings, source, base_dir.resolve(), thresholds, backup)
+
+
+def _apply_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for var, table in ENV_URLS.items():
+        if env.get(var):
+            section = raw.setdefault(table, {})
+            if isinstance(section, dict):
+                section["url"] = env[var]
+
+
+def _apply_overrides(raw: dict[str, Any], overrides: Overrides) -> None:
+    pairs = [
+        ("app", "url", overrides.app_url),
+        ("reports", "dir", overrides.reports_dir),
+        ("reports", "archive", overrides.archive),
+        ("gate", "fail_on", overrides.fail_on),
+        ("gate", "fail_under", overrides.fail_under),
+        ("run", "concurrency", overrides.concurrency),
+    ]
+    for table, key, value in pairs:
+        if value is not None:
+            section = raw.setdefault(table, {})
+            if isinstance(section, dict):
+                section[key] = value
+
+
+def _validate(raw: dict[str, Any], where: str) -> FileSettings:
+    try:
+        return FileSettings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_describe_error(exc.errors()[0])}") from None
+
+
+def _describe_error(error: Mapping[str, Any]) -> str:
+    loc = [part for part in error["loc"] if not (isinstance(part, str) and _TYPE_TAG.match(part))]
+    key = _format_location(loc)
+    value = error.get("input")
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    return f"{key}: {error['msg']}{shown}"
+
+
+def _format_location(loc: list[Any]) -> str:
+    if not loc:
+        return "top level"
+    if loc[0] == "endpoints" and len(loc) >= 2 and isinstance(loc[1], int):
+        rest = ".".join(str(p) for p in loc[2:])
+        return f"[[endpoints]] #{loc[1] + 1}" + (f" {rest}" if rest else "")
+    if len(loc) == 1:
+        return str(loc[0])
+    tables, key = loc[:-1], loc[-1]
+    if isinstance(key, int):
+        tables, key = loc[:-2], f"{loc[-2]}[{key}]"
+    return f"[{'.'.join(str(p) for p in tables)}] {key}"
+
+
+def _parse_thresholds(settings: FileSettings, where: str) -> dict[str, Threshold]:
+    parsed = {}
+    for metric, spec in settings.thresholds.items():
+        try:
+            parsed[metric] = Threshold.parse(spec.warning, spec.critical)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: [thresholds.{metric}] {exc}") from None
+    return parsed
+
+
+def _parse_backup(raw: dict[str, object] | None, where: str, base_dir: Path) -> BackupConfig | None:
+    if raw is None:
+        return None
+    from pytest_aide.backup.config import parse_backup_config  # only runs that back up pay for the import
+
+    return parse_backup_config(raw, source=where, base_dir=base_dir)

@@ -1,0 +1,182 @@
+"""The fixtures checks are written with. Each is thin: read settings, build a domain object, clean up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_aide.config import AideConfig
+from pytest_aide.health import HealthRecorder
+from pytest_aide.state import RECORDER_KEY, AideState, get_state
+
+if TYPE_CHECKING:
+    from pytest_aide.probes.http import HttpClient, HttpProbe
+
+
+def _state(config: pytest.Config) -> AideState:
+    state = get_state(config)
+    if state is None:
+        pytest.skip("pytest-aide is not configured in this run")
+    return state
+
+
+@pytest.fixture(scope="session")
+def aide_config(pytestconfig: pytest.Config) -> AideConfig:
+    """The effective configuration (file, environment and command line merged).
+
+    Example::
+
+        def check_custom(aide_config, health):
+            health.record("queue_depth", read_depth(aide_config.settings.app.url), "jobs", warning="100")
+    """
+    return _state(pytestconfig).config
+
+
+@pytest.fixture
+def health(request: pytest.FixtureRequest, aide_config: AideConfig) -> HealthRecorder:
+    """Record named measurements; each is judged against its thresholds and the worst sets the status.
+
+    Example::
+
+        def check_memory(health):
+            health.record("memory_percent", psutil.virtual_memory().percent, "%")
+    """
+    recorder = HealthRecorder(aide_config.thresholds)
+    request.node.stash[RECORDER_KEY] = recorder
+    return recorder
+
+
+@pytest.fixture(scope="session")
+def app(pytestconfig: pytest.Config, aide_config: AideConfig) -> Iterator[HttpClient]:
+    """HTTP client for the target app (``[app]``), with the configured timeouts, headers and TLS options.
+
+    Example::
+
+        def check_api(app, health):
+            probe = app.probe("/api/health")
+            health.record("response_time_s", probe.elapsed_s)
+    """
+    from pytest_aide.probes.http import HttpClient
+
+    settings = aide_config.settings
+    if not settings.app.url:
+        pytest.skip("not configured: [app] url (or AIDE_APP_URL)")
+    client = HttpClient(
+        settings.app.url,
+        connect_timeout=settings.app.connect_timeout,
+        read_timeout=settings.app.timeout,
+        headers=_headers_from_env(settings.app.headers_env),
+        verify=settings.app.verify_tls,
+        pool_size=settings.run.concurrency,
+        redactor=_state(pytestconfig).redactor,
+    )
+    with client:
+        yield client
+
+
+def _headers_from_env(headers_env: dict[str, str]) -> dict[str, str]:
+    missing = [var for var in headers_env.values() if not os.environ.get(var)]
+    if missing:
+        pytest.fail(f"[app] headers_env: environment variable {missing[0]} is not set", pytrace=False)
+    return {header: os.environ[var] for header, var in headers_env.items()}
+
+
+@pytest.fixture(scope="session")
+def db(aide_config: AideConfig) -> Iterator[Any]:
+    """Read-only session on the target database (``[db] url`` or AIDE_DB_URL): SQLite, PostgreSQL, MySQL.
+
+    Example::
+
+        def check_orders(db, health):
+            health.record("open_orders", db.scalar("SELECT count(*) FROM orders WHERE open"), "rows")
+    """
+    from pytest_aide.probes.database import open_database
+
+    settings = aide_config.settings.db
+    if not settings.url:
+        pytest.skip("not configured: [db] url (or AIDE_DB_URL)")
+    with open_database(settings.url, timeout=settings.timeout, base_dir=aide_config.base_dir) as database:
+        yield database
+
+
+@pytest.fixture(scope="session")
+def cache(aide_config: AideConfig) -> Iterator[Any]:
+    """Read-only client of the target's Redis (``[cache] url`` or AIDE_CACHE_URL).
+
+    Example::
+
+        def check_cache(cache, health):
+            health.record("cache_ping_s", cache.ping())
+    """
+    from pytest_aide.probes.cache import open_cache
+
+    settings = aide_config.settings.cache
+    if not settings.url:
+        pytest.skip("not configured: [cache] url (or AIDE_CACHE_URL)")
+    with open_cache(settings.url, timeout=settings.timeout) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def resources() -> Any:
+    """Host resources (psutil) with one CPU/network sampler per session: no one-second sleep per check.
+
+    Example::
+
+        def check_cpu(resources, health):
+            health.record("cpu_percent", resources.cpu_percent())
+    """
+    from pytest_aide.probes.resources import ResourceSampler
+
+    return ResourceSampler()
+
+
+@pytest.fixture(scope="session")
+def endpoint_probes(request: pytest.FixtureRequest, app: HttpClient, aide_config: AideConfig) -> dict[str, HttpProbe]:
+    """Every selected ``[[endpoints]]`` case probed at once, through a bounded pool (``[run] concurrency``)."""
+    from pytest_aide.probes.endpoints import probe_all
+
+    wanted = {}
+    for item in request.session.items:
+        spec = getattr(item, "callspec", None)
+        endpoint = spec.params.get("endpoint") if spec is not None else None
+        if endpoint is not None:
+            wanted[endpoint.name] = endpoint
+    return probe_all(app, [_endpoint_spec(e) for e in wanted.values()], concurrency=aide_config.settings.run.concurrency)
+
+
+def _endpoint_spec(endpoint: Any) -> Any:
+    from pytest_aide.probes.endpoints import EndpointSpec
+
+    return EndpointSpec(
+        name=endpoint.name,
+        path=endpoint.url or endpoint.path or "/",
+        method=endpoint.method,
+        expect_status=endpoint.expect_status,
+        conditions=tuple(endpoint.conditions),
+    )
+
+
+@pytest.fixture
+def endpoint_probe(endpoint: Any, endpoint_probes: dict[str, HttpProbe]) -> HttpProbe:
+    """The probe of this case's endpoint (taken concurrently with all others of the run)."""
+    return endpoint_probes[endpoint.name]
+
+
+@pytest.fixture(scope="session")
+def backup(aide_config: AideConfig) -> Any:
+    """Backup sets of the target (``[backup]``): create, list, verify, restore, prune, restore drill.
+
+    Example::
+
+        def check_fresh_backup(backup, health):
+            newest = backup.newest_verified()
+    """
+    if aide_config.backup is None:
+        pytest.skip("not configured: [backup]")
+    from pytest_aide.backup import BackupManager
+
+    return BackupManager(aide_config.backup)

@@ -1,0 +1,46 @@
+"""Command-line options: one help text each, shared with the configuration key it overrides."""
+
+from __future__ import annotations
+
+import argparse
+
+from pytest_aide.thresholds import Threshold
+
+HELP = {
+    "config": "Configuration file (default: AIDE_CONFIG, then aide.toml or [tool.aide] in pyproject.toml).",
+    "app_url": "Base URL of the target app. Overrides [app] url and AIDE_APP_URL.",
+    "reports": "Folder of the per-run report archive. Overrides [reports] dir (default: reports).",
+    "no_archive": "Do not archive reports for this run. Overrides [reports] archive.",
+    "fail_on": "Fail (exit 1) on 'critical' checks only (default) or also on 'warning'. Overrides [gate] fail_on.",
+    "fail_under": "Fail (exit 1) when the health score is below SCORE (0-100). Overrides [gate] fail_under.",
+    "concurrency": "Probes performed at once (endpoints). Overrides [run] concurrency (default: 64).",
+    "threshold": "METRIC=WARNING,CRITICAL in Nagios range syntax, e.g. memory_percent=80,90 (repeatable). "
+    "Overrides [thresholds.METRIC].",
+}
+
+
+def score_type(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (a score from 0 to 100)") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 100")
+    return value
+
+
+def concurrency_type(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1024:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 1024")
+    return int(text)
+
+
+def threshold_type(text: str) -> tuple[str, Threshold]:
+    metric, sep, ranges = text.partition("=")
+    if not sep or not metric.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not METRIC=WARNING,CRITICAL")
+    warning, _, critical = ranges.partition(",")
+    try:
+        return metric.strip(), Threshold.parse(warning.strip() or None, critical.strip() or None)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{metric.strip()}: {exc}") from None

@@ -1,0 +1,129 @@
+"""The controller's side of a run: fold check reports into a verdict, write reports, set the exit status.
+
+Registered only on the controller (never on an xdist worker), so the score is computed and the archive is
+written exactly once per run whatever ``-n`` is.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from pytest_aide import archive_index
+from pytest_aide.results import ReportFacts, RunCollector
+from pytest_aide.runs import host_name, write_text_atomic
+from pytest_aide.state import AideState
+from pytest_aide.status import Status, Verdict
+from pytest_aide.summary import RunSummary
+
+_VERDICT_MARKUP = {
+    Verdict.HEALTHY: {"green": True},
+    Verdict.DEGRADED: {"yellow": True},
+    Verdict.UNHEALTHY: {"red": True},
+    Verdict.CRITICAL: {"red": True},
+}
+
+
+def report_facts(report: pytest.TestReport) -> ReportFacts:
+    props = list(report.user_properties)
+    reason = next((str(v) for n, v in props if n == "aide.message"), "")
+    if not reason and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+    elif not reason and report.longrepr is not None:
+        lines = [line for line in str(report.longrepr).splitlines() if line.strip()]
+        reason = lines[-1].strip() if lines else ""
+    return ReportFacts(report.nodeid, report.when, report.outcome, props, report.duration, reason)
+
+
+class AideReporter:
+    """Hook implementations of the controller."""
+
+    def __init__(self, config: pytest.Config, state: AideState) -> None:
+        self.config = config
+        self.state = state
+        self.collector = RunCollector()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if any(name == "aide.component" for name, _ in report.user_properties):
+            self.collector.add(report_facts(report))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        checks = self.collector.results()
+        if not checks:
+            return
+        summary = self._summary(checks)
+        self.state.summary = summary
+        self.config.hook.pytest_aide_verdict(summary=summary, config=self.config)
+        self._junit_properties(summary)
+        if self.state.archive is not None:
+            self._write_archive(summary)
+        session.exitstatus = self._exit_status(summary, session.exitstatus)
+
+    def _summary(self, checks: list[Any]) -> RunSummary:
+        settings = self.state.config.settings
+        target = {
+            "app": settings.app.url or "",
+            "db": settings.db.url or "",
+            "cache": settings.cache.url or "",
+            "config": self.state.config.source_name,
+        }
+        return RunSummary.build(
+            checks=checks,
+            run_id=self.state.run_id,
+            started=self.state.started.isoformat(timespec="seconds"),
+            finished=datetime.now(UTC).isoformat(timespec="seconds"),
+            host=host_name(),
+            target={k: self.state.redactor(v) for k, v in target.items() if v},
+            selection=self.config.getoption("markexpr") or "",
+        )
+
+    def _junit_properties(self, summary: RunSummary) -> None:
+        try:
+            from _pytest.junitxml import xml_key  # pytest's own key for its LogXML object
+        except ImportError:  # pragma: no cover - older/newer pytest without it
+            return
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:
+            return
+        xml.add_global_property("aide.run_id", summary.run_id)
+        xml.add_global_property("aide.status", summary.verdict.value)
+        xml.add_global_property("aide.score", "n/a" if summary.score is None else f"{summary.score:g}")
+        for key, count in summary.counts.items():
+            xml.add_global_property(f"aide.count.{key.lower()}", str(count))
+
+    def _write_archive(self, summary: RunSummary) -> None:
+        data = self.state.redactor.redact_data(summary.to_dict())
+        write_text_atomic(self.state.work_dir / "health.json", json.dumps(data, indent=2) + "\n")
+        assert self.state.archive is not None
+        archive_index.write_index(self.state.archive)
+
+    def _exit_status(self, summary: RunSummary, current: int | pytest.ExitCode) -> int | pytest.ExitCode:
+        if current != pytest.ExitCode.OK:
+            return current
+        gate = self.state.config.settings.gate
+        failing = gate.fail_on == "warning" and summary.has(Status.WARNING)
+        if gate.fail_under is not None and summary.score is not None and summary.score < gate.fail_under:
+            failing = True
+        return pytest.ExitCode.TESTS_FAILED if failing else current
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        summary = self.state.summary
+        if summary is None:
+            return
+        markup = _VERDICT_MARKUP[summary.verdict]
+        terminalreporter.write_sep("=", "pytest-aide verdict", bold=True, **markup)
+        terminalreporter.write_line(summary.headline(), bold=True, **markup)
+        terminalreporter.write_line(f"checks: {summary.counts_line()}")
+        for check in summary.worst(limit=8):
+            assert check.status is not None
+            line = f"  {check.status.value:<8} {check.nodeid}: {check.message or '(no message)'}"
+            terminalreporter.write_line(self.state.redactor(line))
+        gate = self.state.config.settings.gate
+        if gate.fail_under is not None:
+            terminalreporter.write_line(f"gate: fail under score {gate.fail_under:g}, fail on {gate.fail_on}")
+        if self.state.archive is not None:
+            terminalreporter.write_line(f"reports: {self.state.work_dir} (all runs: {self.state.archive / 'index.html'})")

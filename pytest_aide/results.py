@@ -1,0 +1,141 @@
+"""Per-check results gathered from test reports, on the controller only.
+
+A check's data travel from wherever it ran (an xdist worker or this process) as ``user_properties`` of its
+reports: builtin types only. :class:`RunCollector` folds the setup/call/teardown reports of each check into
+one :class:`CheckResult`, so ``-n 0`` and ``-n 2`` go through the same code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_aide.status import Status
+
+PROPERTY_PREFIX = "aide."
+MEASUREMENT_PREFIX = "aide.m."
+
+
+@dataclass
+class CheckResult:
+    """What one check found."""
+
+    nodeid: str
+    component: str = "general"
+    weight: float = 1.0
+    status: Status | None = None  # None: skipped, not scored
+    message: str = ""
+    measurements: dict[str, dict[str, Any]] = field(default_factory=dict)
+    duration: float = 0.0
+    skip_reason: str = ""
+
+    @property
+    def skipped(self) -> bool:
+        return self.status is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nodeid": self.nodeid,
+            "component": self.component,
+            "weight": self.weight,
+            "status": self.status.value if self.status else "SKIPPED",
+            "message": self.message,
+            "measurements": self.measurements,
+            "duration": round(self.duration, 4),
+            **({"skip_reason": self.skip_reason} if self.skip_reason else {}),
+        }
+
+
+def check_properties(
+    *, component: str, weight: float, status: Status, message: str, measurements: dict[str, dict[str, Any]]
+) -> list[tuple[str, Any]]:
+    """The ``user_properties`` a check's call report carries (also written to JUnit as-is)."""
+    props: list[tuple[str, Any]] = [
+        ("aide.component", component),
+        ("aide.weight", weight),
+        ("aide.status", status.value),
+    ]
+    if message:
+        props.append(("aide.message", message))
+    props.extend((MEASUREMENT_PREFIX + name, json.dumps(data)) for name, data in measurements.items())
+    return props
+
+
+def property_status(properties: Iterable[tuple[str, Any]]) -> Status | None:
+    for name, value in properties:
+        if name == "aide.status":
+            return Status(value)
+    return None
+
+
+@dataclass
+class ReportFacts:
+    """The few facts of a pytest report the collector needs (kept free of pytest types)."""
+
+    nodeid: str
+    when: str
+    outcome: str
+    properties: Sequence[tuple[str, Any]]
+    duration: float
+    reason: str = ""
+
+
+class RunCollector:
+    """Folds report facts into check results, in the order checks first report."""
+
+    def __init__(self) -> None:
+        self._results: dict[str, CheckResult] = {}
+
+    def add(self, facts: ReportFacts, *, default_component: str = "general", default_weight: float = 1.0) -> None:
+        result = self._results.setdefault(
+            facts.nodeid, CheckResult(facts.nodeid, component=default_component, weight=default_weight)
+        )
+        result.duration += facts.duration
+        self._apply_properties(result, facts.properties)
+        if facts.outcome == "skipped" and result.status is None:
+            result.skip_reason = facts.reason
+        elif facts.when == "setup":
+            self._on_setup(result, facts)
+        elif facts.when == "call":
+            self._on_call(result, facts)
+        elif facts.outcome == "failed":
+            self._on_failed_teardown(result, facts)
+
+    @staticmethod
+    def _apply_properties(result: CheckResult, properties: Sequence[tuple[str, Any]]) -> None:
+        for name, value in properties:
+            if name == "aide.component":
+                result.component = str(value)
+            elif name == "aide.weight":
+                result.weight = float(value)
+            elif name.startswith(MEASUREMENT_PREFIX):
+                result.measurements[name[len(MEASUREMENT_PREFIX):]] = json.loads(value)
+
+    @staticmethod
+    def _on_setup(result: CheckResult, facts: ReportFacts) -> None:
+        if facts.outcome == "failed":
+            result.status = Status.UNKNOWN
+            result.message = f"could not run: {facts.reason}"
+
+    @staticmethod
+    def _on_call(result: CheckResult, facts: ReportFacts) -> None:
+        status = property_status(facts.properties)
+        message = next((str(v) for n, v in facts.properties if n == "aide.message"), "")
+        if facts.outcome == "failed":
+            result.status = Status.CRITICAL
+            result.message = message if status is Status.CRITICAL and message else facts.reason
+        else:
+            result.status = status or Status.OK
+            result.message = message
+
+    @staticmethod
+    def _on_failed_teardown(result: CheckResult, facts: ReportFacts) -> None:
+        if result.status is None or result.status.rank < Status.UNKNOWN.rank:
+            result.status = Status.UNKNOWN
+        extra = f"teardown failed: {facts.reason}"
+        result.message = f"{result.message}; {extra}" if result.message else extra
+
+    def results(self) -> list[CheckResult]:
+        return list(self._results.values())

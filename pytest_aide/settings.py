@@ -1,0 +1,109 @@
+"""The configuration schema: one table per target part, validated strictly.
+
+Unknown keys and wrong types are errors (a typo in ``aide.toml`` must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class AppSettings(Section):
+    url: str | None = None
+    health_path: str = "/api/health"
+    cache_stats_path: str | None = "/api/cache/stats"
+    tasks_stats_path: str | None = "/api/tasks/stats"
+    command: list[str] | None = None
+    cwd: str | None = None
+    connect_timeout: float = Field(3.05, gt=0)
+    timeout: float = Field(5.0, gt=0)
+    start_timeout: float = Field(15.0, gt=0)
+    stop_grace: float = Field(30.0, ge=0)
+    headers_env: dict[str, str] = Field(default_factory=dict)
+    verify_tls: bool | str = True
+
+
+class DbSettings(Section):
+    url: str | None = None
+    tables: list[str] = Field(default_factory=list)
+    timeout: float = Field(5.0, gt=0)
+    probe_query: str = "SELECT 1"
+
+
+class CacheSettings(Section):
+    url: str | None = None
+    timeout: float = Field(2.0, gt=0)
+
+
+class ResourcesSettings(Section):
+    disk_paths: list[str] = Field(default_factory=lambda: ["."])
+    processes: list[str] = Field(default_factory=list)
+    ports: list[int] = Field(default_factory=list)
+
+
+class LogsSettings(Section):
+    files: list[str] = Field(default_factory=list)
+    tail_lines: int = Field(100, gt=0)
+    error_pattern: str = r"\bERROR\b"
+    timestamp_format: str = "%Y-%m-%d %H:%M:%S"
+    error_window_minutes: float = Field(60.0, gt=0)
+    cost_marker: str = "API_COST"
+    cost_field: str = "cost"
+    cost_files: list[str] | None = None
+
+
+class EndpointSettings(Section):
+    name: str = Field(min_length=1)
+    path: str | None = None
+    url: str | None = None
+    method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"] = "GET"
+    expect_status: int = Field(200, ge=100, le=599)
+    conditions: list[str] = Field(default_factory=list)
+    metric: str = "response_time_s"
+
+
+class ThresholdSettings(Section):
+    warning: str | float | None = None
+    critical: str | float | None = None
+
+
+class PreflightSettings(Section):
+    config_files: list[str] = Field(default_factory=list)
+    pip_check: bool = True
+
+
+class ReportsSettings(Section):
+    dir: str = "reports"
+    archive: bool = True
+
+
+class GateSettings(Section):
+    fail_on: Literal["critical", "warning"] = "critical"
+    fail_under: float | None = Field(None, ge=0, le=100)
+
+
+class RunSettings(Section):
+    concurrency: int = Field(64, ge=1, le=1024)
+
+
+class FileSettings(Section):
+    """The whole file: every table optional."""
+
+    app: AppSettings = Field(default_factory=AppSettings)
+    db: DbSettings = Field(default_factory=DbSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    resources: ResourcesSettings = Field(default_factory=ResourcesSettings)
+    logs: LogsSettings = Field(default_factory=LogsSettings)
+    endpoints: list[EndpointSettings] = Field(default_factory=list)
+    thresholds: dict[str, ThresholdSettings] = Field(default_factory=dict)
+    preflight: PreflightSettings = Field(default_factory=PreflightSettings)
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
+    run: RunSettings = Field(default_factory=RunSettings)
+    backup: dict[str, object] | None = None

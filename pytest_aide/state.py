@@ -1,0 +1,39 @@
+"""Per-run state of the plugin, kept in ``config.stash`` (never on private attributes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from pytest_aide.config import AideConfig
+from pytest_aide.health import HealthRecorder
+from pytest_aide.redact import Redactor
+from pytest_aide.summary import RunSummary
+
+
+@dataclass
+class AideState:
+    """What every hook of a run needs: effective config, redactor and where this run's files go."""
+
+    config: AideConfig
+    redactor: Redactor
+    run_id: str
+    work_dir: Path  # the run's archive folder, or a scratch folder when archiving is off
+    archive: Path | None  # None: archiving off
+    started: datetime
+    is_worker: bool = False
+    summary: RunSummary | None = None
+    checks_seen: int = 0
+    target_checked: bool = False
+    target_error: str | None = None
+
+
+STATE_KEY = pytest.StashKey[AideState]()
+RECORDER_KEY = pytest.StashKey[HealthRecorder]()
+
+
+def get_state(config: pytest.Config) -> AideState | None:
+    return config.stash.get(STATE_KEY, None)

@@ -1,0 +1,84 @@
+"""Start the configured target when nothing answers, once per run, and stop only what we started.
+
+Under xdist every worker may be first to need the target, so starting happens under a file lock in the
+run's folder; the controller stops it at the end of the session from the pidfile the starter wrote.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from filelock import FileLock, Timeout
+
+from pytest_aide.errors import ProbeError
+from pytest_aide.state import AideState
+
+PIDFILE = "target.pid"
+OUTPUT = "target-output.log"
+
+
+def ensure_target(state: AideState) -> None:
+    """Make sure the target answers; raise ProbeError (the check becomes UNKNOWN) when it cannot."""
+    if not state.target_checked:
+        state.target_checked = True
+        try:
+            _start_if_needed(state)
+        except ProbeError as exc:
+            state.target_error = state.redactor(str(exc))
+    if state.target_error is not None:
+        raise ProbeError(state.target_error)
+
+
+def _start_if_needed(state: AideState) -> None:
+    app = state.config.settings.app
+    if not (app.url and app.command):
+        return
+    from pytest_aide.process import ensure_running
+
+    pidfile = state.work_dir / PIDFILE
+    lock = FileLock(str(state.work_dir / "target.lock"), timeout=app.start_timeout + 10)
+    try:
+        with lock:
+            if pidfile.exists():
+                return  # another worker of this run started it
+            ensure_running(
+                [sys.executable if part == "{python}" else part for part in app.command],
+                app.url.rstrip("/") + app.health_path,
+                pidfile=pidfile,
+                output_path=state.work_dir / OUTPUT,
+                cwd=state.config.path(app.cwd or "."),
+                start_timeout=app.start_timeout,
+            )
+    except Timeout:
+        raise ProbeError(f"timed out waiting for another worker to start the target at {app.url}") from None
+
+
+def stop_started_target(state: AideState) -> None:
+    """Stop the target if this run started it (a process it did not start is never signalled)."""
+    pidfile = state.work_dir / PIDFILE
+    if pidfile.exists():
+        from pytest_aide.process import stop_started
+
+        stop_started(pidfile, grace=state.config.settings.app.stop_grace)
+
+
+def header_lines(state: AideState) -> list[str]:
+    """What ``pytest_report_header`` shows: config source, target, thresholds and where reports go."""
+    settings = state.config.settings
+    redact = state.redactor
+    parts = [f"app={settings.app.url}" if settings.app.url else "",
+             f"db={settings.db.url}" if settings.db.url else "",
+             f"cache={settings.cache.url}" if settings.cache.url else ""]
+    target = " ".join(p for p in parts if p) or "(no target configured)"
+    thresholds = ", ".join(
+        f"{name} {t.warning.text if t.warning else '-'}/{t.critical.text if t.critical else '-'}"
+        for name, t in sorted(state.config.thresholds.thresholds.items())
+        if name in ("response_time_s", "cpu_percent", "memory_percent", "disk_percent", "error_rate_percent")
+        or name in settings.thresholds
+    )
+    where = str(state.work_dir) if state.archive else "not archived"
+    return [
+        redact(f"aide: config {state.config.source_name}; target {target}"),
+        f"aide: thresholds (warning/critical) {thresholds}",
+        f"aide: run {state.run_id}; reports {where}",
+    ]
