@@ -30,7 +30,9 @@ class Measurement:
         """One line such as ``memory_percent = 93.2 % (critical > 90): clear caches or restart the app``."""
         text = f"{self.name} = {_format_value(self.value)}{(' ' + self.unit) if self.unit else ''}"
         broken = self.threshold.broken_range(self.status)
-        if broken is not None:
+        if math.isnan(self.value):
+            text += " (critical: not a number)"
+        elif broken is not None:
             text += f" ({self.status.value.lower()} {broken.describe()}, range {broken.text})"
         if self.status is not Status.OK and self.action:
             text += f": {self.action}"

@@ -30,7 +30,7 @@ def score_type(text: str) -> float:
 
 
 def concurrency_type(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 1024:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1024:  # isdigit() alone accepts "²"
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1 to 1024")
     return int(text)
 

@@ -80,7 +80,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if state.is_worker:
         return
     if state.archive is not None:
-        _route_reports(config, state.work_dir)
+        state.routed_reports = _route_reports(config, state.work_dir)
     from pytest_aide.reporter import AideReporter
 
     config.pluginmanager.register(AideReporter(config, state), "aide-reporter")
@@ -112,13 +112,17 @@ def _new_state(config: pytest.Config, aide_config: AideConfig) -> AideState:
     return AideState(aide_config, redactor, new_run_id(started), work_dir, None, started)
 
 
-def _route_reports(config: pytest.Config, work_dir: Path) -> None:
+def _route_reports(config: pytest.Config, work_dir: Path) -> bool:
     """Archive HTML and JUnit in the run's folder unless the user chose their own paths."""
+    routed = False
     if config.pluginmanager.hasplugin("html") and not config.getoption("htmlpath", None):
         config.option.htmlpath = str(work_dir / "report.html")
         config.option.self_contained_html = True
+        routed = True
     if not config.option.xmlpath:
         config.option.xmlpath = str(work_dir / "junit.xml")
+        routed = True
+    return routed
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -29,14 +29,16 @@ class NagiosRange:
         """Parse ``text`` (a plain number means ``0:number``); raise ValueError with a one-line reason."""
         if isinstance(text, bool):
             raise ValueError(f"{text!r} is not a threshold range")
+        if not isinstance(text, str) and not math.isfinite(text):
+            raise ValueError(f"{text!r} is not a threshold range: a plain number must be finite")
         raw = str(text).strip() if isinstance(text, str) else _format_number(float(text))
         match = _RANGE.match(raw)
-        if not raw or match is None or (match["end"] is None and ":" not in raw):
+        if match is None or (match["start"] is None and match["end"] is None):  # "", "@", ":" name no bound
             raise ValueError(f"{raw!r} is not a Nagios range (examples: 10, 10:, ~:10, 10:20, @10:20)")
         start = _parse_start(match["start"])
         end = math.inf if match["end"] is None else float(match["end"])
-        if math.isnan(start) or math.isnan(end):
-            raise ValueError(f"{raw!r} is not a Nagios range: NaN is not a number here")
+        if any(math.isinf(float(n)) for n in (match["start"], match["end"]) if n not in (None, "~")):  # 1e400
+            raise ValueError(f"{raw!r} is not a Nagios range: a bound is too large to be a finite number")
         if start > end:
             raise ValueError(f"{raw!r} is not a Nagios range: start {start:g} is greater than end {end:g}")
         return cls(start=start, end=end, inside=match["inside"] is not None, text=raw)
@@ -76,4 +78,7 @@ def _parse_start(text: str | None) -> float:
 def _format_number(value: float) -> str:
     if value in (math.inf, -math.inf):
         return "~"
-    return f"{value:g}" if value != int(value) or abs(value) >= 1e15 else str(int(value))
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)  # never change a configured bound

@@ -78,9 +78,15 @@ class Redactor:
         text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
         text = _AUTH_HEADER.sub(lambda m: f"{m['name']}{MASK}", text)
         text = _QUERY_SECRET.sub(lambda m: f"{m['name']}{MASK}", text)
-        # Longest first, so a secret containing another is masked whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
+        return self._mask_known(text)
+
+    def _mask_known(self, text: str) -> str:
+        # Longest first, so a secret containing another is masked whole. Masking can join the text around a
+        # secret into a new occurrence ("aaaa***" with secret "a***"), so repeat until none is left; every
+        # replacement shortens the text (secrets are longer than MASK), so this ends.
+        ordered = sorted(self._secrets, key=len, reverse=True)
+        while any(secret in text for secret in ordered):
+            for secret in ordered:
                 text = text.replace(secret, MASK)
         return text
 

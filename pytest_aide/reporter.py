@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +39,24 @@ def report_facts(report: pytest.TestReport) -> ReportFacts:
     return ReportFacts(report.nodeid, report.when, report.outcome, props, report.duration, reason)
 
 
+def _junit_key() -> Any:
+    """pytest's stash key of its LogXML writer (suite properties are added through it)."""
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # pragma: no cover - a pytest without it: no suite properties
+        return None
+    return xml_key
+
+
+def _writes_into(plugin: object, folder: Path) -> bool:
+    """Whether ``plugin`` is pytest-html's or junitxml's writer aimed at ``folder``."""
+    for attribute in ("_report_path", "logfile"):  # pytest-html BaseReport, pytest LogXML
+        target = getattr(plugin, attribute, None)
+        if isinstance(target, str | Path) and Path(target).resolve().parent == folder.resolve():
+            return True
+    return False
+
+
 class AideReporter:
     """Hook implementations of the controller."""
 
@@ -54,6 +73,7 @@ class AideReporter:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         checks = self.collector.results()
         if not checks:
+            self._unroute_reports()
             return
         summary = self._summary(checks)
         self.state.summary = summary
@@ -62,6 +82,17 @@ class AideReporter:
         if self.state.archive is not None:
             self._write_archive(summary)
         session.exitstatus = self._exit_status(summary, session.exitstatus)
+
+    def _unroute_reports(self) -> None:
+        """No check ran (e.g. the plugin's own unit tests): write no HTML/JUnit into a run folder."""
+        if not self.state.routed_reports:
+            return
+        for plugin in list(self.config.pluginmanager.get_plugins()):
+            if _writes_into(plugin, self.state.work_dir):
+                self.config.pluginmanager.unregister(plugin)
+        xml_key = _junit_key()
+        if xml_key is not None and _writes_into(self.config.stash.get(xml_key, None), self.state.work_dir):
+            del self.config.stash[xml_key]  # junitxml's own unconfigure would unregister it again
 
     def _summary(self, checks: list[Any]) -> RunSummary:
         settings = self.state.config.settings
@@ -82,11 +113,8 @@ class AideReporter:
         )
 
     def _junit_properties(self, summary: RunSummary) -> None:
-        try:
-            from _pytest.junitxml import xml_key  # pytest's own key for its LogXML object
-        except ImportError:  # pragma: no cover - older/newer pytest without it
-            return
-        xml = self.config.stash.get(xml_key, None)
+        xml_key = _junit_key()
+        xml = self.config.stash.get(xml_key, None) if xml_key is not None else None
         if xml is None:
             return
         xml.add_global_property("aide.run_id", summary.run_id)

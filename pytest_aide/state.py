@@ -27,6 +27,7 @@ class AideState:
     is_worker: bool = False
     summary: RunSummary | None = None
     checks_seen: int = 0
+    routed_reports: bool = False  # we chose the HTML/JUnit paths (the user did not)
     target_checked: bool = False
     target_error: str | None = None
 

@@ -1,0 +1,75 @@
+"""Helpers shared by the plugin's end-to-end tests (pytester runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+
+CHECKS = '''
+import pytest
+
+def check_ok(health):
+    health.record("memory_percent", 42.0)
+
+def check_warning(health):
+    health.record("memory_percent", 85.0)
+
+def check_critical(health):
+    health.record("disk_percent", 95.5)
+    health.record("memory_percent", 12.0)
+
+@pytest.fixture
+def broken_target():
+    raise ConnectionError("target unreachable")
+
+def check_unknown(broken_target, health):
+    pass
+
+def check_assertion(health):
+    assert 1 + 1 == 3, "the sum is wrong"
+'''
+
+
+def run_dirs(root: Path, reports: str = "reports") -> list[Path]:
+    """Archived run folders, oldest first."""
+    base = root / reports
+    return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")) if base.exists() else []
+
+
+def latest_health(root: Path, reports: str = "reports") -> dict[str, Any]:
+    dirs = run_dirs(root, reports)
+    assert dirs, f"no archived run under {root / reports}"
+    return json.loads((dirs[-1] / "health.json").read_text())
+
+
+def statuses(health: dict[str, Any]) -> dict[str, str]:
+    return {check["nodeid"].split("::")[-1]: check["status"] for check in health["checks"]}
+
+
+def junit_suite(path: Path) -> ElementTree.Element:
+    root = ElementTree.parse(path).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert suite is not None
+    return suite
+
+
+def junit_suite_properties(path: Path) -> dict[str, str]:
+    suite = junit_suite(path)
+    return {p.get("name", ""): p.get("value", "") for p in suite.findall("./properties/property")}
+
+
+def junit_case_properties(path: Path) -> dict[str, dict[str, str]]:
+    cases = {}
+    for case in junit_suite(path).findall("testcase"):
+        props = {p.get("name", ""): p.get("value", "") for p in case.findall("./properties/property")}
+        cases[case.get("name", "")] = props
+    return cases
+
+
+def aide_run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    # The outer run imported pytest_aide already, so the inner run cannot assert-rewrite it: expected.
+    return pytester.runpytest("-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning", *args)
