@@ -24,7 +24,11 @@ def test_each_status_has_its_outcome_word_and_verdict(suite: pytest.Pytester) ->
         "*check_assertion CRITICAL*",
     ])
     result.stdout.fnmatch_lines(
-        ["*pytest-aide verdict*", "CRITICAL  score 30/100  (emergency: act at once)", "checks: 1 ok, 1 warning, 2 critical, 1 unknown, 0 skipped"]
+        [
+            "*pytest-aide verdict*",
+            "CRITICAL  score 30/100  (emergency: act at once)",
+            "checks: 1 ok, 1 warning, 2 critical, 1 unknown, 0 skipped",
+        ]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 

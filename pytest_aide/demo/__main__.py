@@ -1,0 +1,91 @@
+"""``python -m pytest_aide.demo``: serve the demo target until SIGTERM or SIGINT, then exit 0.
+
+The single line printed once the socket listens (``demo serving on http://HOST:PORT (data in DIR)``) is the
+contract with whoever starts the demo: with ``--port 0`` it is the only way to learn the port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sqlite3
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from pytest_aide.demo.data import ensure_demo_data
+from pytest_aide.demo.server import DemoServer
+
+_DESCRIPTION = "Serve pytest-aide's demo target (a slide-generator imitation) until SIGTERM or SIGINT."
+_POLL_SECONDS = 0.2  # how often serve_forever notices a shutdown request: bounds the stop latency
+
+
+def _delay_ms(text: str) -> float:
+    delay = float(text)
+    if not delay >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be a number of milliseconds >= 0, got {text}")
+    return delay
+
+
+def _threads(text: str) -> int:
+    threads = int(text)
+    if threads < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 starts one thread per connection), got {text}")
+    return threads
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535 (0 picks a free port), got {text}")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of the demo target."""
+    parser = argparse.ArgumentParser(prog="python -m pytest_aide.demo", description=_DESCRIPTION)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=_port, default=5000,
+                        help="TCP port, 0 for a free one (default: %(default)s)")
+    parser.add_argument("--data-dir", type=Path, default=Path(".demo"),
+                        help="dataset folder, generated on first start (default: %(default)s)")
+    parser.add_argument("--delay-ms", type=_delay_ms, default=0.0,
+                        help="extra wait before every response, in milliseconds (default: %(default)s)")
+    parser.add_argument("--threads", type=_threads, default=0,
+                        help="handler threads; 0 starts one per connection (default: %(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo; returns the exit status (0 after a signal, 1 when it cannot start, 2 on bad usage)."""
+    args = build_parser().parse_args(argv)
+    try:
+        paths = ensure_demo_data(args.data_dir)
+        server = DemoServer((args.host, args.port), paths, delay_ms=args.delay_ms, threads=args.threads)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"demo: cannot start on {args.host}:{args.port} with data in {args.data_dir}: {exc}",
+              file=sys.stderr)
+        return 1
+    _stop_on_signals(server)
+    try:
+        print(f"demo serving on {server.url} (data in {paths.root})", flush=True)
+        server.serve_forever(poll_interval=_POLL_SECONDS)
+    finally:
+        server.server_close()
+    return 0
+
+
+def _stop_on_signals(server: DemoServer) -> None:
+    """SIGTERM and SIGINT stop serve_forever; shutdown() blocks, so it runs outside the signal handler."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, name="demo-shutdown", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

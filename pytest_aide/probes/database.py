@@ -1,0 +1,201 @@
+"""Read-only database probes: one entry point, :func:`open_database`, and one class per engine.
+
+The probe answers an operator's questions about a database (does it answer, how fast, how many rows in the
+key tables, how big is it, is it intact) without ever being able to change it. Read-only is enforced by the
+database itself, never by inspecting SQL: SQLite is opened with ``mode=ro``, PostgreSQL and MySQL/MariaDB
+run every statement alone in a ``READ ONLY`` transaction that is rolled back afterwards. Each engine module
+(``db_sqlite``, ``db_postgres``, ``db_mysql``) explains the details, and imports its driver only when used.
+
+Every failure is a :class:`~pytest_aide.errors.ProbeError` with a one-line message that names the
+(redacted) database URL and what failed.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Self
+from urllib.parse import unquote, urlsplit
+
+from pytest_aide.errors import ProbeError
+from pytest_aide.redact import Redactor
+
+Row = tuple[Any, ...]
+Params = Sequence[Any]
+
+# Plain ASCII identifiers only: table names end up inside SQL text (they cannot be bound parameters), so
+# anything that would need escaping is refused instead. 63 is PostgreSQL's limit, the smallest of the three.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_SCHEMES = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
+_MAX_DETAIL = 300  # characters of a driver message kept in a ProbeError: one readable line
+
+
+def one_line(text: str, limit: int = _MAX_DETAIL) -> str:
+    """Collapse driver messages (often multi-line, with a caret under the SQL) into one short line."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def url_redactor(url: str) -> Redactor:
+    """A redactor that masks the URL's password wherever it may be echoed, encoded or not.
+
+    Besides the password a URL parser finds, everything between the first ``:`` of the user part and the
+    last ``@`` is masked: a password with an unencoded ``/`` breaks parsing but must stay secret all the same.
+    """
+    try:
+        parsed = urlsplit(url).password
+    except ValueError:  # malformed netloc: the fallback below still applies
+        parsed = None
+    loose = url.split("://", 1)[-1].rpartition("@")[0].partition(":")[2]
+    secrets = {secret for password in (parsed, loose) if password for secret in (password, unquote(password))}
+    return Redactor(secrets)
+
+
+def client_deadline(timeout: float) -> float:
+    """How long the client waits for a statement: the server's own limit plus a grace (up to 1 s) so the
+    server's clearer "statement timeout" error normally arrives before the client gives up."""
+    return timeout + min(1.0, timeout)
+
+
+def missing_driver(engine: str, extra: str) -> ProbeError:
+    """The error for an engine whose optional driver is not installed, with the command that fixes it."""
+    return ProbeError(f"{engine} support needs the '{extra}' extra: pip install 'pytest-aide[{extra}]'")
+
+
+def table_name_parts(name: str) -> tuple[str, ...]:
+    """Split ``table`` or ``schema.table`` into identifiers, refusing anything that would need escaping."""
+    parts = tuple(name.split("."))
+    if len(parts) > 2 or not all(_IDENTIFIER.fullmatch(part) for part in parts):
+        raise ProbeError(
+            f"not a plain table name (ASCII letters, digits and _, optionally schema.table): {one_line(repr(name), 80)}"
+        )
+    return parts
+
+
+class Database(ABC):
+    """A read-only session on one database; use it as a context manager so it is always closed.
+
+    Subclasses run one statement per call (``_run``) and know their catalog; everything an operator calls
+    that is the same on every engine lives here.
+    """
+
+    kind: ClassVar[str]
+    _quote_char: ClassVar[str] = '"'
+
+    def __init__(self, display_url: str, timeout: float, redactor: Redactor) -> None:
+        self.display_url = display_url
+        self.timeout = timeout
+        self._redactor = redactor
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.display_url}>"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def query(self, sql: str, params: Params = ()) -> list[Row]:
+        """Rows of one statement; a write is refused by the database and raised as ProbeError."""
+        return self._run(sql, params)[0]
+
+    def scalar(self, sql: str, params: Params = ()) -> Any:
+        """First column of the first row, or None when the statement returns no row."""
+        rows = self.query(sql, params)
+        return rows[0][0] if rows and rows[0] else None
+
+    def timed_query(self, sql: str) -> tuple[list[Row], float]:
+        """Rows and the seconds the statement took (session set-up and rollback excluded)."""
+        return self._run(sql, ())
+
+    def ping(self) -> float:
+        """Seconds for ``SELECT 1``: the round trip an operator compares with the response-time threshold."""
+        return self._run("SELECT 1", ())[1]
+
+    def row_counts(self, tables: Iterable[str]) -> dict[str, int]:
+        """``COUNT(*)`` of each table; names are exact (quoted) and a missing table is a ProbeError naming it."""
+        counts: dict[str, int] = {}
+        for name in tables:
+            parts = table_name_parts(name)
+            if not self._table_exists(parts):
+                raise ProbeError(f"table {name} not found in {self.display_url}")
+            quoted = ".".join(self._quote(part) for part in parts)
+            counts[name] = int(self.scalar(f"SELECT COUNT(*) FROM {quoted}"))
+        return counts
+
+    @abstractmethod
+    def size_bytes(self) -> int:
+        """Size of the database on disk, in bytes."""
+
+    @abstractmethod
+    def active_connections(self) -> int | None:
+        """Client sessions open on the server, or None where the engine has no such notion."""
+
+    @abstractmethod
+    def integrity(self) -> str:
+        """``"ok"``, or the problems found, in one string."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """End the session; calling it twice is harmless."""
+
+    @abstractmethod
+    def _run(self, sql: str, params: Params) -> tuple[list[Row], float]:
+        """Run one statement read-only; return its rows and the seconds it took, or raise ProbeError."""
+
+    @abstractmethod
+    def _table_exists(self, parts: tuple[str, ...]) -> bool:
+        """Whether the catalog knows this (already validated) table or view."""
+
+    def _quote(self, identifier: str) -> str:
+        return f"{self._quote_char}{identifier}{self._quote_char}"
+
+    def _error(self, what: str, detail: object) -> ProbeError:
+        """A one-line, secret-free ProbeError: ``<what> on <url>: <detail>``."""
+        return ProbeError(self._redactor.redact(f"{what} on {self.display_url}: {one_line(str(detail))}"))
+
+    def _sql_hint(self, sql: str) -> str:
+        """The start of a statement, so an operator sees which of their queries failed."""
+        return one_line(sql, 60)
+
+
+def open_database(url: str, *, timeout: float = 5.0, base_dir: Path | None = None) -> Database:
+    """Open a read-only session; the URL scheme picks the engine and its (lazily imported) driver.
+
+    ``timeout`` bounds connecting, waiting for locks and each statement. ``base_dir`` anchors relative SQLite
+    paths (``sqlite:///data/app.db``); without it they are relative to the current directory.
+    """
+    redactor = url_redactor(url)
+    display = redactor.redact(url)
+    if not timeout > 0:
+        raise ProbeError(f"database timeout must be a positive number of seconds, got {timeout!r}")
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    kind = _SCHEMES.get(scheme)
+    if kind == "sqlite":
+        from pytest_aide.probes.db_sqlite import open_sqlite
+
+        return open_sqlite(url, timeout=timeout, base_dir=base_dir, redactor=redactor)
+    if kind == "postgresql":
+        from pytest_aide.probes.db_postgres import open_postgres
+
+        return open_postgres(url, timeout=timeout, redactor=redactor)
+    if kind == "mysql":
+        from pytest_aide.probes.db_mysql import open_mysql
+
+        return open_mysql(url, timeout=timeout, redactor=redactor)
+    raise ProbeError(
+        f"unsupported database URL {one_line(display, 120)}: expected sqlite:///, postgresql://, "
+        "postgres://, mysql:// or mariadb://"
+    )

@@ -1,0 +1,188 @@
+"""The lines a log gained since the previous run, surviving appends, rotation and truncation.
+
+A JSON state file remembers, per log path, the file's device and inode, the offset read up to, and a
+fingerprint of its first line (at most 1 KiB). On the next run:
+
+- same file, grown: the lines after the offset;
+- rotated (another inode, or the same inode whose first line changed, as after copytruncate): the new file
+  from its start; lines the old file gained after our last read are not looked for;
+- truncated (same file, now smaller than the offset): from the start;
+- first run (no entry yet): no lines, only the position is recorded. Without a baseline, a whole history of
+  old errors would be reported as new at once, and a check would fail for what happened long ago.
+
+Only whole lines are consumed: a last line still being written is read next time. At most ``max_bytes`` are
+read; an older excess is skipped and reported in ``skipped_bytes``. The state file is replaced atomically and
+guarded by a lock file, so parallel workers sharing it do not lose each other's entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import filelock
+
+from pytest_aide.errors import ProbeError
+from pytest_aide.probes.logread import DEFAULT_MAX_BYTES, open_log
+
+FINGERPRINT_BYTES = 1024
+LOCK_TIMEOUT_S = 10.0
+_BOUNDARY_SEARCH_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class NewLines:
+    """Lines appended since the previous run; offsets are byte positions in the current file."""
+
+    lines: list[str]
+    from_offset: int  # where reading started: the remembered offset, or 0 after rotation or truncation
+    to_offset: int  # remembered for the next run: the end of the last whole line read
+    rotated: bool
+    truncated: bool
+    skipped_bytes: int  # bytes after from_offset left unread because more than max_bytes had been written
+    first_run: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Builtin types only, ready for JSON reports and ``user_properties``."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Position:
+    device: int
+    inode: int
+    offset: int
+    fingerprint: str
+    fingerprint_len: int
+
+
+def _first_line_hash(f: BinaryIO, length: int) -> tuple[str, int]:
+    """SHA-256 of the file's first ``length`` bytes cut after the first newline, and the bytes hashed."""
+    f.seek(0)
+    head = f.read(length)
+    newline = head.find(b"\n")
+    if newline >= 0:
+        head = head[: newline + 1]
+    return hashlib.sha256(head).hexdigest(), len(head)
+
+
+def _same_file(f: BinaryIO, st: os.stat_result, before: _Position) -> bool:
+    if (st.st_dev, st.st_ino) != (before.device, before.inode) or st.st_size < before.fingerprint_len:
+        return False
+    return _first_line_hash(f, before.fingerprint_len) == (before.fingerprint, before.fingerprint_len)
+
+
+def _last_line_end(f: BinaryIO, size: int) -> int:
+    """Offset just after the last newline (or 0 for a small file without one); ``size`` if none is near."""
+    start = max(0, size - _BOUNDARY_SEARCH_BYTES)
+    f.seek(start)
+    newline = f.read(size - start).rfind(b"\n")
+    if newline >= 0:
+        return start + newline + 1
+    return 0 if start == 0 else size
+
+
+def _read_whole_lines(f: BinaryIO, start: int, end: int, max_bytes: int) -> tuple[list[str], int, int]:
+    """Whole lines in ``[start, end)`` within the last ``max_bytes``: (lines, end offset, skipped bytes)."""
+    if end - start <= max_bytes:
+        f.seek(start)
+        data = f.read(end - start)
+        last = data.rfind(b"\n") + 1
+        return data[:last].decode("utf-8", errors="replace").splitlines(), start + last, 0
+    # Too much was written: read the last max_bytes, from one byte earlier to see whether a line starts there.
+    base = end - max_bytes - 1
+    f.seek(base)
+    data = f.read(max_bytes + 1)
+    first = data.find(b"\n") + 1
+    last = data.rfind(b"\n") + 1
+    if first == 0:  # all inside one giant line: skip it all
+        return [], end, end - start
+    lines = data[first:last].decode("utf-8", errors="replace").splitlines()
+    return lines, base + last, base + first - start
+
+
+def _load(state_file: Path) -> dict[str, Any]:
+    try:
+        text = state_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ProbeError(f"log state file not readable: {state_file} ({exc.strerror})") from None
+    try:
+        state = json.loads(text)
+    except ValueError:
+        state = None
+    if not isinstance(state, dict) or not isinstance(state.get("logs", {}), dict):
+        raise ProbeError(f"log state file is not valid: {state_file}; delete it to start afresh")
+    logs: dict[str, Any] = state.get("logs", {})
+    return logs
+
+
+def _save(state_file: Path, logs: dict[str, Any]) -> None:
+    """Write the state to a temporary file beside it, then rename: readers see the old or the new whole."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{state_file.name}.", suffix=".tmp", dir=state_file.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump({"version": 1, "logs": logs}, out, indent=1, sort_keys=True)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, state_file)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _position(entry: Any) -> _Position | None:
+    """The remembered position, or None for no entry or one this code did not write (a fresh start)."""
+    try:
+        return _Position(**entry)
+    except TypeError:
+        return None
+
+
+def _read(f: BinaryIO, before: _Position | None, max_bytes: int) -> NewLines:
+    st = os.fstat(f.fileno())
+    if before is None:
+        offset = _last_line_end(f, st.st_size)
+        return NewLines([], offset, offset, rotated=False, truncated=False, skipped_bytes=0, first_run=True)
+    truncated = (st.st_dev, st.st_ino) == (before.device, before.inode) and st.st_size < before.offset
+    rotated = not truncated and not _same_file(f, st, before)
+    start = 0 if rotated or truncated else before.offset
+    lines, end, skipped = _read_whole_lines(f, start, st.st_size, max_bytes)
+    return NewLines(lines, start, end, rotated=rotated, truncated=truncated, skipped_bytes=skipped,
+                    first_run=False)
+
+
+def read_new_lines(path: Path | str, state_file: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                   lock_timeout: float = LOCK_TIMEOUT_S) -> NewLines:
+    """The whole lines ``path`` gained since the previous call with the same ``state_file``.
+
+    A missing or unreadable log, an unreadable or corrupt state file, or a state lock held by another run
+    for more than ``lock_timeout`` seconds raise ProbeError. See the module docstring for rotation,
+    truncation and the first run.
+    """
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be at least 1, not {max_bytes}")
+    path, state_file = Path(path), Path(state_file)
+    key = os.path.abspath(path)
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with filelock.FileLock(f"{state_file}.lock", timeout=lock_timeout):
+            logs = _load(state_file)
+            with open_log(path) as f:
+                result = _read(f, _position(logs.get(key)), max_bytes)
+                st = os.fstat(f.fileno())
+                fingerprint, length = _first_line_hash(f, FINGERPRINT_BYTES)
+            logs[key] = asdict(_Position(st.st_dev, st.st_ino, result.to_offset, fingerprint, length))
+            _save(state_file, logs)
+    except filelock.Timeout:
+        raise ProbeError(f"log state file is locked by another run for over {lock_timeout:g} s: "
+                         f"{state_file}") from None
+    return result

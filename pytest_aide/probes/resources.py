@@ -1,0 +1,345 @@
+"""Host resources measured with psutil: CPU, memory, swap, disk, load, network and processes.
+
+Every function returns plain data (frozen dataclasses with ``to_dict()`` of builtin types), so checks, the
+CLI and reports use the same values. Nothing here blocks for long: CPU usage comes from a
+:class:`ResourceSampler` primed once per session instead of psutil's one-second blocking interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import psutil
+
+from pytest_aide.errors import ProbeError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+GIB = 2**30  # "GB" in this module means GiB, as df -h and free -g print it
+MIN_CPU_INTERVAL_S = 0.1  # shorter deltas of /proc/stat ticks (10 ms each) are too coarse to mean anything
+
+_NET_FIELDS = ("bytes_sent", "bytes_recv", "packets_sent", "packets_recv", "errin", "errout", "dropin",
+               "dropout")
+
+
+def _gb(value: int) -> float:
+    return round(value / GIB, 3)
+
+
+class _AsDict:
+    def to_dict(self) -> dict[str, Any]:
+        """Builtin types only, ready for JSON reports and ``user_properties``."""
+        return dataclasses.asdict(cast("DataclassInstance", self))
+
+
+# --- CPU and network: a sampler primed once per session -----------------------------------------------------
+
+def _busy_and_total(times: Any) -> tuple[float, float]:
+    """Busy and total CPU seconds, counted the way psutil.cpu_percent and htop count them on Linux."""
+    total = sum(times) - getattr(times, "guest", 0.0) - getattr(times, "guest_nice", 0.0)
+    idle = times.idle + getattr(times, "iowait", 0.0)
+    return total - idle, total
+
+
+def _net_counters() -> dict[str, int]:
+    counters = psutil.net_io_counters()
+    if counters is None:  # a host without network interfaces
+        return dict.fromkeys(_NET_FIELDS, 0)
+    return {name: int(getattr(counters, name)) for name in _NET_FIELDS}
+
+
+class ResourceSampler:
+    """CPU and network rates measured since the previous read, without a blocking interval per check.
+
+    Create it once per test session. It keeps its own CPU-times baseline instead of relying on
+    ``psutil.cpu_percent(interval=None)``, whose baseline is global per thread and moved by any other caller.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._cpu_base = psutil.cpu_times()
+        self._cpu_base_at = clock()
+        self._cpu_last: float | None = None
+        self._net_base = _net_counters()
+        self._net_base_at = self._cpu_base_at
+
+    def cpu_percent(self) -> float:
+        """System-wide CPU use (0-100 %) since the previous read, or since creation for the first read.
+
+        The first read blocks for what remains of 0.1 s after creation, at most once; a later read less than
+        0.1 s after the previous one returns the previous value instead of a meaningless tiny delta.
+        """
+        elapsed = self._clock() - self._cpu_base_at
+        if elapsed < MIN_CPU_INTERVAL_S:
+            if self._cpu_last is not None:
+                return self._cpu_last
+            self._sleep(MIN_CPU_INTERVAL_S - elapsed)
+        now_times = psutil.cpu_times()
+        busy_before, total_before = _busy_and_total(self._cpu_base)
+        busy_now, total_now = _busy_and_total(now_times)
+        total = total_now - total_before
+        percent = 0.0 if total <= 0 else min(100.0, max(0.0, (busy_now - busy_before) / total * 100))
+        self._cpu_base, self._cpu_base_at = now_times, self._clock()
+        self._cpu_last = round(percent, 1)
+        return self._cpu_last
+
+    def network_counters(self) -> dict[str, int]:
+        """Cumulative counters of all interfaces since boot: bytes, packets, errors and drops each way."""
+        return _net_counters()
+
+    def network_rates(self) -> dict[str, float]:
+        """Bytes sent and received per second since this sampler was created."""
+        now = _net_counters()
+        interval = self._clock() - self._net_base_at
+        if interval <= 0:
+            return {"bytes_sent_per_s": 0.0, "bytes_recv_per_s": 0.0, "interval_s": 0.0}
+        # Counters can wrap or reset (interface re-created): never report a negative rate.
+        sent = max(0, now["bytes_sent"] - self._net_base["bytes_sent"])
+        recv = max(0, now["bytes_recv"] - self._net_base["bytes_recv"])
+        return {"bytes_sent_per_s": round(sent / interval, 1), "bytes_recv_per_s": round(recv / interval, 1),
+                "interval_s": round(interval, 3)}
+
+
+# --- memory, swap, disk, load -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MemoryUsage(_AsDict):
+    percent: float
+    total_bytes: int
+    available_bytes: int
+    total_gb: float
+    available_gb: float
+
+
+@dataclass(frozen=True)
+class SwapUsage(_AsDict):
+    percent: float
+    total_bytes: int
+    used_bytes: int
+    free_bytes: int
+    total_gb: float
+    free_gb: float
+
+
+@dataclass(frozen=True)
+class DiskUsage(_AsDict):
+    path: str
+    percent: float
+    free_bytes: int
+    total_bytes: int
+    free_gb: float
+    total_gb: float
+
+
+@dataclass(frozen=True)
+class LoadAverage(_AsDict):
+    """Run-queue averages; ``per_cpu_*`` divide by the logical CPU count (1.0 means every CPU busy)."""
+
+    one: float
+    five: float
+    fifteen: float
+    cpu_count: int
+    per_cpu_one: float
+    per_cpu_five: float
+    per_cpu_fifteen: float
+
+
+def memory() -> MemoryUsage:
+    """Memory in use as the kernel sees it: ``available`` counts reclaimable cache as free."""
+    mem = psutil.virtual_memory()
+    return MemoryUsage(percent=float(mem.percent), total_bytes=mem.total, available_bytes=mem.available,
+                       total_gb=_gb(mem.total), available_gb=_gb(mem.available))
+
+
+def swap() -> SwapUsage:
+    """Swap in use; a host without swap reports 0 % of 0 bytes."""
+    sw = psutil.swap_memory()
+    return SwapUsage(percent=float(sw.percent), total_bytes=sw.total, used_bytes=sw.used, free_bytes=sw.free,
+                     total_gb=_gb(sw.total), free_gb=_gb(sw.free))
+
+
+def disk_usage(path: str | Path) -> DiskUsage:
+    """Use of the file system holding ``path``; ``percent`` ignores root-reserved blocks, as df does."""
+    try:
+        usage = psutil.disk_usage(os.fspath(path))
+    except FileNotFoundError:
+        raise ProbeError(f"disk path not found: {path}") from None
+    except OSError as exc:
+        raise ProbeError(f"cannot read disk usage of {path}: {exc.strerror or exc}") from None
+    return DiskUsage(path=os.fspath(path), percent=float(usage.percent), free_bytes=usage.free,
+                     total_bytes=usage.total, free_gb=_gb(usage.free), total_gb=_gb(usage.total))
+
+
+def load_average() -> LoadAverage:
+    """The 1/5/15-minute load averages, raw and per logical CPU (what a threshold should compare)."""
+    one, five, fifteen = psutil.getloadavg()
+    cpus = psutil.cpu_count(logical=True) or 1
+    return LoadAverage(one=round(one, 2), five=round(five, 2), fifteen=round(fifteen, 2), cpu_count=cpus,
+                       per_cpu_one=round(one / cpus, 3), per_cpu_five=round(five / cpus, 3),
+                       per_cpu_fifteen=round(fifteen / cpus, 3))
+
+
+# --- processes ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProcessInfo(_AsDict):
+    """One process. A field the kernel will not show us (another user's process) is None, never an error.
+
+    ``cpu_percent`` is the average over the process's lifetime, in % of one CPU (as ``ps`` shows it): it
+    needs no sampling interval, so reading it never blocks.
+    """
+
+    pid: int
+    name: str | None
+    rss_bytes: int | None
+    cpu_percent: float | None
+    open_files: int | None
+    threads: int | None
+    uptime_s: float | None
+
+
+def _field(getter: Callable[[], Any]) -> Any:
+    try:
+        return getter()
+    except (psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def _lifetime_cpu(proc: psutil.Process) -> float | None:
+    times = _field(proc.cpu_times)
+    started = _field(proc.create_time)
+    if times is None or started is None:
+        return None
+    uptime = max(time.time() - float(started), 1e-3)
+    return round(float(times.user + times.system) / uptime * 100, 1)
+
+
+def process_info(proc: psutil.Process) -> ProcessInfo:
+    """Snapshot of ``proc``; raises ``psutil.NoSuchProcess`` if it has exited (callers skip it)."""
+    with proc.oneshot():
+        started = _field(proc.create_time)
+        memory_info = _field(proc.memory_info)
+        open_files = _field(proc.open_files)
+        return ProcessInfo(
+            pid=proc.pid,
+            name=_field(proc.name),
+            rss_bytes=None if memory_info is None else int(memory_info.rss),
+            cpu_percent=_lifetime_cpu(proc),
+            open_files=None if open_files is None else len(open_files),
+            threads=_field(proc.num_threads),
+            uptime_s=None if started is None else round(max(0.0, time.time() - started), 3),
+        )
+
+
+def _read_pidfile(pidfile: Path) -> int:
+    try:
+        text = pidfile.read_text(encoding="utf-8", errors="replace").strip()
+    except FileNotFoundError:
+        raise ProbeError(f"pid file not found: {pidfile}") from None
+    except OSError as exc:
+        raise ProbeError(f"pid file not readable: {pidfile} ({exc.strerror or exc})") from None
+    if not text.isdigit() or int(text) <= 0:
+        raise ProbeError(f"pid file {pidfile} does not hold a process id: {text[:40]!r}")
+    return int(text)
+
+
+def _names_of(proc: psutil.Process) -> set[str]:
+    """The process name plus the program and script basenames of its command line (``python app.py``)."""
+    cmdline = _field(proc.cmdline) or []
+    names = {os.path.basename(arg) for arg in cmdline[:2] if arg}
+    name = _field(proc.name)
+    if name:
+        names.add(name)
+    return names
+
+
+def _listening_pids(port: int) -> set[int]:
+    return {conn.pid for conn in psutil.net_connections(kind="tcp")
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid}
+
+
+def _candidates(pidfile: Path | None, port: int | None) -> Iterator[psutil.Process]:
+    pids: set[int] | None = None
+    if pidfile is not None:
+        pids = {_read_pidfile(pidfile)}
+    if port is not None:
+        listening = _listening_pids(port)
+        pids = listening if pids is None else pids & listening
+    if pids is None:
+        yield from psutil.process_iter()
+        return
+    for pid in sorted(pids):
+        try:
+            yield psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            continue
+
+
+def find_processes(*, pidfile: Path | None = None, name: str | None = None,
+                   port: int | None = None) -> list[ProcessInfo]:
+    """Running processes matching every criterion given; an empty list means "not running".
+
+    ``name`` matches the process name or the basename of the program or script on its command line;
+    ``port`` matches processes with a TCP socket listening on it. A missing or garbled pid file raises
+    ProbeError; a pid file naming a dead process yields an empty list.
+    """
+    if pidfile is None and name is None and port is None:
+        raise ValueError("find_processes needs pidfile, name or port")
+    found = []
+    for proc in _candidates(pidfile, port):
+        try:
+            if name is None or name in _names_of(proc):
+                found.append(process_info(proc))
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def listening_ports() -> list[int]:
+    """TCP ports some process listens on, sorted, each once (IPv4 and IPv6 alike)."""
+    return sorted({conn.laddr.port for conn in psutil.net_connections(kind="tcp")
+                   if conn.status == psutil.CONN_LISTEN and conn.laddr})
+
+
+def _rank_key(proc: psutil.Process, by: str) -> float:
+    if by == "memory":
+        mem = _field(proc.memory_info)
+        return -1.0 if mem is None else float(mem.rss)
+    cpu = _lifetime_cpu(proc)
+    return -1.0 if cpu is None else cpu
+
+
+def top_processes(n: int = 5, by: Literal["memory", "cpu"] = "memory") -> list[ProcessInfo]:
+    """The ``n`` processes using most memory (RSS) or CPU (lifetime average), biggest first.
+
+    Meant as evidence attached to a failed memory or CPU check.
+    """
+    if by not in ("memory", "cpu"):
+        raise ValueError(f"top_processes: by must be 'memory' or 'cpu', not {by!r}")
+    ranked: list[tuple[float, psutil.Process]] = []
+    for proc in psutil.process_iter():
+        try:
+            ranked.append((_rank_key(proc, by), proc))
+        except psutil.NoSuchProcess:
+            continue
+    ranked.sort(key=lambda pair: pair[0], reverse=True)
+    result: list[ProcessInfo] = []
+    for _, proc in ranked:
+        if len(result) >= n:
+            break
+        try:
+            result.append(process_info(proc))
+        except psutil.NoSuchProcess:
+            continue
+    # Values moved a little since ranking: order by what we report, so the evidence reads consistently.
+    field = "rss_bytes" if by == "memory" else "cpu_percent"
+    return sorted(result, key=lambda info: getattr(info, field) or -1, reverse=True)

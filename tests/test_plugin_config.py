@@ -1,0 +1,172 @@
+"""Configuration through pytest: usage errors (exit 4), markers, inventory parametrization, --help."""
+
+from __future__ import annotations
+
+import pytest
+from aide_testing import aide_run
+
+GOOD_CHECK = 'def check_fine(health):\n    health.record("memory_percent", 10.0)\n'
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ("[db\nurl = 1", "*aide.toml: invalid TOML: *line 1*"),
+        ("[db]\ntabels = []", "*aide.toml: [[]db[]] tabels: unknown key*"),
+        ("[db]\ntables = 'x'", "*aide.toml: [[]db[]] tables: Input should be a valid list (got 'x')*"),
+        ("[thresholds.memory_percent]\nwarning = '90:80'",
+         "*aide.toml: [[]thresholds.memory_percent[]] warning: '90:80' is not a Nagios range: start 90 is greater*"),
+        ("[gate]\nfail_under = 150", "*aide.toml: [[]gate[]] fail_under: Input should be less than or equal to 100*"),
+        ("[[endpoints]]\npath = '/x'", "*aide.toml: [[][[]endpoints[]][]] #1 name: Field required*"),
+    ],
+)
+def test_invalid_configuration_is_a_usage_error_before_any_check(
+    pytester: pytest.Pytester, toml: str, expected: str
+) -> None:
+    pytester.makepyfile(check_side_effect='''
+        import pathlib
+        def check_touch(health):
+            pathlib.Path("ran").write_text("yes")
+    ''')
+    pytester.makefile(".toml", aide=toml)
+    result = aide_run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {expected}"])
+    assert not (pytester.path / "ran").exists()
+    assert len([line for line in result.stderr.lines if line.startswith("ERROR:")]) == 1
+
+
+def test_missing_config_file_named_on_the_command_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(check_x=GOOD_CHECK)
+    result = aide_run(pytester, "--aide-config", "nowhere.toml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --aide-config: configuration file not found: nowhere.toml"])
+
+
+def test_missing_config_file_named_in_the_environment(pytester: pytest.Pytester,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(check_x=GOOD_CHECK)
+    monkeypatch.setenv("AIDE_CONFIG", "gone.toml")
+    result = aide_run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: AIDE_CONFIG: configuration file not found: gone.toml"])
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--aide-fail-under", "150"), "*--aide-fail-under: '150' is not between 0 and 100*"),
+        (("--aide-fail-on", "sometimes"), "*--aide-fail-on: invalid choice: 'sometimes'*"),
+        (("--aide-threshold", "memory_percent=abc"), "*--aide-threshold: memory_percent: warning: 'abc' is not*"),
+        (("--aide-concurrency", "0"), "*--aide-concurrency: '0' is not a whole number from 1 to 1024*"),
+    ],
+)
+def test_bad_command_line_values_are_usage_errors(pytester: pytest.Pytester, args: tuple[str, ...],
+                                                  expected: str) -> None:
+    pytester.makepyfile(check_x=GOOD_CHECK)
+    result = aide_run(pytester, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([expected])
+
+
+def test_config_from_pyproject_tool_aide(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(check_x=GOOD_CHECK)
+    pytester.makepyprojecttoml('[tool.aide.gate]\nfail_under = "high"\n')
+    result = aide_run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: *pyproject.toml: [[]gate[]] fail_under: Input should be a valid number*"])
+
+
+def test_schedule_markers_select_without_unknown_marker_warnings(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(check_sched='''
+        import pytest
+
+        @pytest.mark.daily
+        @pytest.mark.gate
+        def check_every_day(health):
+            pass
+
+        @pytest.mark.weekly
+        def check_every_week(health):
+            pass
+
+        @pytest.mark.monthly
+        @pytest.mark.aide(component="capacity", weight=2)
+        def check_every_month(health):
+            pass
+    ''')
+    for marker, expected in (("daily", 1), ("weekly", 1), ("monthly", 1), ("gate", 1), ("daily or weekly", 2)):
+        result = aide_run(pytester, "--strict-markers", "-W", "error::pytest.PytestUnknownMarkWarning", "-m", marker)
+        result.assert_outcomes(passed=expected)
+
+
+def test_markers_are_listed_with_their_meaning(pytester: pytest.Pytester) -> None:
+    result = aide_run(pytester, "--markers")
+    result.stdout.fnmatch_lines_random([
+        "@pytest.mark.daily: part of the daily health run*",
+        "@pytest.mark.weekly: *",
+        "@pytest.mark.monthly: *",
+        "@pytest.mark.gate: must pass before a deploy*",
+        "@pytest.mark.aide(component=None, weight=1.0): *",
+    ])
+
+
+def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
+    result = aide_run(pytester, "--help")
+    result.stdout.fnmatch_lines_random([
+        "*--aide-config=PATH*", "*--aide-app-url=URL*", "*--aide-reports=DIR*", "*--aide-no-archive*",
+        "*--aide-fail-on=*", "*--aide-fail-under=SCORE*", "*--aide-concurrency=N*", "*--aide-threshold=METRIC=W,C*",
+    ])
+    assert result.ret == 0
+
+
+def test_inventory_parameters_get_one_case_per_configured_item(pytester: pytest.Pytester) -> None:
+    pytester.mkdir("data")
+    pytester.makefile(".toml", aide='''
+        [resources]
+        disk_paths = [".", "data"]
+        [logs]
+        files = ["logs/app.log", "logs/error.log"]
+        [db]
+        tables = ["users", "orders"]
+        [[endpoints]]
+        name = "health"
+        path = "/api/health"
+    ''')
+    pytester.makepyfile(check_inv='''
+        def check_disk(disk_path, health):
+            assert disk_path.is_dir()
+
+        def check_log(log_file):
+            assert log_file.name.endswith(".log")
+
+        def check_table(table):
+            assert table in ("users", "orders")
+
+        def check_endpoint_names(endpoint):
+            assert endpoint.name == "health"
+    ''')
+    result = aide_run(pytester, "--collect-only", "-q")
+    result.stdout.fnmatch_lines([
+        "check_inv.py::check_disk[[].[]]",
+        "check_inv.py::check_disk[[]data[]]",
+        "check_inv.py::check_log[[]app.log[]]",
+        "check_inv.py::check_log[[]error.log[]]",
+        "check_inv.py::check_table[[]users[]]",
+        "check_inv.py::check_table[[]orders[]]",
+        "check_inv.py::check_endpoint_names[[]health[]]",
+    ])
+    aide_run(pytester).assert_outcomes(passed=7)
+
+
+def test_an_unconfigured_inventory_skips_with_a_reason(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", aide="[logs]\nfiles = []\n")
+    pytester.makepyfile(check_inv="def check_log(log_file):\n    raise AssertionError('must not run')\n")
+    result = aide_run(pytester, "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*not configured: [[]logs[]] files lists nothing*"])
+
+
+def test_check_functions_are_collected_next_to_tests(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(check_mix="def check_a(health):\n    pass\n\ndef test_b():\n    pass\n")
+    aide_run(pytester).assert_outcomes(passed=2)

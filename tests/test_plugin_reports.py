@@ -1,0 +1,173 @@
+"""Reports archived per run: health.json, junit.xml and report.html agree with each other and the terminal."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from aide_testing import (
+    CHECKS,
+    aide_run,
+    junit_case_properties,
+    junit_suite_properties,
+    latest_health,
+    run_dirs,
+)
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(check_sample=CHECKS)
+    return pytester
+
+
+def test_reports_agree_with_each_other_and_the_terminal(suite: pytest.Pytester) -> None:
+    result = aide_run(suite, "-k", "not unknown")
+    [run] = run_dirs(suite.path)
+    health = json.loads((run / "health.json").read_text())
+    assert health["schema"] == "pytest-aide/health/1"
+    assert health["run_id"] == run.name
+    assert {"started", "finished", "host", "target", "selection", "counts", "checks"} <= set(health)
+
+    terminal = next(line for line in result.stdout.lines if re.match(r"^(HEALTHY|DEGRADED|UNHEALTHY|CRITICAL)  ", line))
+    assert terminal.startswith(f"{health['status']}  score {health['score']:g}/100")
+
+    suite_props = junit_suite_properties(run / "junit.xml")
+    assert suite_props["aide.status"] == health["status"]
+    assert float(suite_props["aide.score"]) == health["score"]
+    assert suite_props["aide.run_id"] == health["run_id"]
+    assert int(suite_props["aide.count.critical"]) == health["counts"]["CRITICAL"] == 2
+
+    cases = junit_case_properties(run / "junit.xml")
+    for check in health["checks"]:
+        name = check["nodeid"].split("::")[-1]
+        if check["status"] in ("OK", "WARNING"):
+            assert cases[name]["aide.status"] == check["status"]
+        for metric, data in check["measurements"].items():
+            assert json.loads(cases[name][f"aide.m.{metric}"]) == data
+
+    html = (run / "report.html").read_text()
+    assert 'id="aide-verdict" style="color:' in html
+    verdict = re.search(r'id="aide-verdict"[^>]*>(\w+) ', html)
+    assert verdict is not None
+    assert verdict.group(1) == health["status"]
+    score = re.search(r'id="aide-score">([\d.]+)<', html)
+    assert score is not None
+    assert float(score.group(1)) == health["score"]
+    assert "col-aidestatus" in html
+    assert "disk_percent" in html
+
+
+def test_index_lists_every_run_newest_first(suite: pytest.Pytester) -> None:
+    aide_run(suite, "-k", "ok")
+    aide_run(suite, "-k", "critical")
+    first, second = run_dirs(suite.path)
+    assert first.name < second.name
+    index = (suite.path / "reports" / "index.html").read_text()
+    assert index.index(second.name) < index.index(first.name)
+    assert f'href="{second.name}/report.html"' in index
+    assert index.count(">CRITICAL<") == 1
+    assert index.count(">HEALTHY<") == 1
+
+
+def test_two_runs_in_the_same_second_get_their_own_folders(suite: pytest.Pytester) -> None:
+    for _ in range(3):
+        aide_run(suite, "-k", "ok")
+    assert len(run_dirs(suite.path)) == 3
+
+
+def test_archive_can_move_and_can_be_turned_off(suite: pytest.Pytester) -> None:
+    aide_run(suite, "-k", "ok", "--aide-reports", "elsewhere")
+    assert (run_dirs(suite.path, "elsewhere")[0] / "report.html").exists()
+    assert not (suite.path / "reports").exists()
+    aide_run(suite, "-k", "ok", "--aide-no-archive")
+    assert len(run_dirs(suite.path, "elsewhere")) == 1
+    assert not (suite.path / "reports").exists()
+
+
+def test_archive_off_in_config(suite: pytest.Pytester) -> None:
+    suite.makefile(".toml", aide="[reports]\narchive = false\n")
+    result = aide_run(suite, "-k", "ok")
+    result.stdout.fnmatch_lines(["HEALTHY  score 100/100*"])
+    assert not (suite.path / "reports").exists()
+
+
+def test_explicit_html_and_junit_paths_win(suite: pytest.Pytester) -> None:
+    aide_run(suite, "-k", "ok", "--html", "mine.html", "--junitxml", "mine.xml")
+    assert (suite.path / "mine.html").exists()
+    assert (suite.path / "mine.xml").exists()
+    [run] = run_dirs(suite.path)
+    assert (run / "health.json").exists()
+    assert not (run / "report.html").exists()
+    assert not (run / "junit.xml").exists()
+
+
+def test_a_run_without_checks_leaves_no_archive(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = aide_run(pytester)
+    result.assert_outcomes(passed=1)
+    assert run_dirs(pytester.path) == []
+    result.stdout.no_fnmatch_line("*pytest-aide verdict*")
+    result.stdout.no_fnmatch_line("*Generated html report*")
+
+
+SECRET_CHECK = '''
+import os
+import pytest
+
+def check_leaky(aide_config, health):
+    print("connecting to", aide_config.settings.db.url, "with", os.environ["SERVICE_API_TOKEN"])
+    health.attach("env", "API_KEY=" + "dotenv-secret-value-42")
+    assert False, f"cannot reach {aide_config.settings.db.url} token={os.environ['SERVICE_API_TOKEN']}"
+
+def check_leaky_setup(leak):
+    pass
+
+@pytest.fixture
+def leak(aide_config):
+    raise ConnectionError(f"refused: {aide_config.settings.db.url} dotenv-secret-value-42")
+'''
+
+
+def test_secrets_never_reach_terminal_or_reports(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVICE_API_TOKEN", "tok-8f3a9c1d-secret")
+    monkeypatch.setenv("AIDE_DB_URL", "postgresql://app:pa55w0rd-xyz@db.internal:5432/prod")
+    (pytester.path / "config").mkdir()
+    (pytester.path / "config" / ".env").write_text("API_KEY=dotenv-secret-value-42\n")
+    pytester.makefile(".toml", aide='[preflight]\nconfig_files = ["config/.env"]\n')
+    pytester.makepyfile(check_secret=SECRET_CHECK)
+    result = aide_run(pytester, "-rA", "-v")
+    [run] = run_dirs(pytester.path)
+    outputs = {
+        "stdout": result.stdout.str(),
+        "stderr": result.stderr.str(),
+        **{p.name: p.read_text() for p in run.iterdir() if p.is_file()},
+        "index.html": (pytester.path / "reports" / "index.html").read_text(),
+    }
+    assert {"health.json", "junit.xml", "report.html"} <= set(outputs)
+    for where, text in outputs.items():
+        for secret in ("tok-8f3a9c1d-secret", "pa55w0rd-xyz", "dotenv-secret-value-42"):
+            assert secret not in text, f"{secret} leaked into {where}"
+    assert "postgresql://app:***@db.internal:5432/prod" in outputs["stdout"]
+    assert latest_health(pytester.path)["target"]["db"] == "postgresql://app:***@db.internal:5432/prod"
+
+
+def test_xdist_gives_the_same_checks_statuses_and_score(suite: pytest.Pytester,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("xdist")
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    serial = suite.runpytest_subprocess("-p", "no:cacheprovider", "-n", "0")
+    serial_health = latest_health(suite.path)
+    parallel = suite.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    parallel_health = latest_health(suite.path)
+    parallel.stdout.fnmatch_lines_random(["*2 workers*", "*pytest-aide verdict*"])
+
+    def essence(health: dict) -> tuple:
+        checks = sorted((c["nodeid"], c["status"], c["component"], json.dumps(c["measurements"], sort_keys=True))
+                        for c in health["checks"])
+        return health["status"], health["score"], health["counts"], checks
+
+    assert essence(serial_health) == essence(parallel_health)
+    assert serial.ret == parallel.ret == 1
+    assert len(run_dirs(suite.path)) == 2  # one archive per run: workers write none of their own
