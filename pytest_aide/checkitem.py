@@ -28,6 +28,12 @@ def is_check(item: pytest.Item) -> bool:
     )
 
 
+def defined_in(obj: object, collector: pytest.Collector) -> bool:
+    """Whether ``obj`` was defined in the module being collected (not imported into it)."""
+    module = getattr(collector, "module", None) or getattr(collector, "obj", None)
+    return getattr(obj, "__module__", None) == getattr(module, "__name__", object())
+
+
 def component_and_weight(item: pytest.Item) -> tuple[str, float]:
     marker = item.get_closest_marker("aide")
     default = item.path.stem.removeprefix("check_")

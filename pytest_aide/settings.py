@@ -95,15 +95,15 @@ class RunSettings(Section):
 class FileSettings(Section):
     """The whole file: every table optional."""
 
-    app: AppSettings = Field(default_factory=AppSettings)
-    db: DbSettings = Field(default_factory=DbSettings)
-    cache: CacheSettings = Field(default_factory=CacheSettings)
-    resources: ResourcesSettings = Field(default_factory=ResourcesSettings)
-    logs: LogsSettings = Field(default_factory=LogsSettings)
+    app: AppSettings = Field(default_factory=lambda: AppSettings())
+    db: DbSettings = Field(default_factory=lambda: DbSettings())
+    cache: CacheSettings = Field(default_factory=lambda: CacheSettings())
+    resources: ResourcesSettings = Field(default_factory=lambda: ResourcesSettings())
+    logs: LogsSettings = Field(default_factory=lambda: LogsSettings())
     endpoints: list[EndpointSettings] = Field(default_factory=list)
     thresholds: dict[str, ThresholdSettings] = Field(default_factory=dict)
-    preflight: PreflightSettings = Field(default_factory=PreflightSettings)
-    reports: ReportsSettings = Field(default_factory=ReportsSettings)
-    gate: GateSettings = Field(default_factory=GateSettings)
-    run: RunSettings = Field(default_factory=RunSettings)
+    preflight: PreflightSettings = Field(default_factory=lambda: PreflightSettings())
+    reports: ReportsSettings = Field(default_factory=lambda: ReportsSettings())
+    gate: GateSettings = Field(default_factory=lambda: GateSettings())
+    run: RunSettings = Field(default_factory=lambda: RunSettings())
     backup: dict[str, object] | None = None

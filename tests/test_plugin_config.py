@@ -170,3 +170,10 @@ def test_an_unconfigured_inventory_skips_with_a_reason(pytester: pytest.Pytester
 def test_check_functions_are_collected_next_to_tests(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(check_mix="def check_a(health):\n    pass\n\ndef test_b():\n    pass\n")
     aide_run(pytester).assert_outcomes(passed=2)
+
+
+def test_imported_check_helpers_are_not_collected(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(helpers="def check_value(component):\n    return component\n")
+    pytester.makepyfile(check_uses_helper="from helpers import check_value\n\ndef check_real(health):\n    pass\n")
+    result = aide_run(pytester, "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["check_uses_helper.py::check_real", "*1 test collected*"])

@@ -1,0 +1,122 @@
+"""Run ids and folders sort by time and never collide; the archive index lists readable runs, newest first."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_aide.archive_index import archived_runs, render_index, write_index
+from pytest_aide.runs import create_run_dir, new_run_id, write_text_atomic
+
+T0 = datetime(2026, 11, 21, 19, 40, 0, 123456, tzinfo=UTC)
+
+
+def test_run_id_format() -> None:
+    assert new_run_id(T0) == "20261121-194000-123456"
+
+
+@given(
+    times=st.lists(
+        st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(9999, 1, 1), timezones=st.just(UTC)),
+        min_size=2, max_size=10,
+    )
+)
+def test_run_ids_sort_like_their_times(times: list[datetime]) -> None:
+    assert sorted(times, key=new_run_id) == sorted(times)
+
+
+def test_runs_in_the_same_microsecond_get_distinct_folders_in_order(tmp_path: Path) -> None:
+    archive = tmp_path / "reports"
+    created = [create_run_dir(archive, T0) for _ in range(3)]
+    ids = [run_id for run_id, _ in created]
+    assert ids == ["20261121-194000-123456", "20261121-194000-123456-001", "20261121-194000-123456-002"]
+    assert all(path.is_dir() and path.parent == archive for _, path in created)
+    later, _ = create_run_dir(archive, T0 + timedelta(microseconds=1))
+    assert sorted([*ids, later]) == [*ids, later]  # creation order is string order
+
+
+def test_create_run_dir_never_reuses_an_existing_folder(tmp_path: Path) -> None:
+    (tmp_path / new_run_id(T0)).mkdir()
+    (tmp_path / new_run_id(T0) / "health.json").write_text("{}")
+    run_id, path = create_run_dir(tmp_path, T0)
+    assert run_id.endswith("-001")
+    assert list(path.iterdir()) == []
+
+
+def test_write_text_atomic_replaces_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "health.json"
+    write_text_atomic(target, "old")
+    write_text_atomic(target, "new ✓")
+    assert target.read_text(encoding="utf-8") == "new ✓"
+    assert [p.name for p in tmp_path.iterdir()] == ["health.json"]
+
+
+def _health(run_id: str, **extra: Any) -> dict[str, Any]:
+    return {"run_id": run_id, "started": "2026-11-21T19:40:00", "selection": "", "status": "HEALTHY",
+            "score": 100.0, "counts": {"OK": 3, "WARNING": 0, "CRITICAL": 0, "UNKNOWN": 0, "SKIPPED": 1}, **extra}
+
+
+def _archive_run(archive: Path, now: datetime, **extra: Any) -> str:
+    run_id, path = create_run_dir(archive, now)
+    (path / "health.json").write_text(json.dumps(_health(run_id, **extra)), encoding="utf-8")
+    return run_id
+
+
+def test_index_lists_runs_newest_first_and_skips_unreadable_ones(tmp_path: Path) -> None:
+    first = _archive_run(tmp_path, T0)
+    second = _archive_run(tmp_path, T0)  # same microsecond: the "-001" folder is the newer run
+    third = _archive_run(tmp_path, T0 + timedelta(seconds=1))
+    (tmp_path / "no-health").mkdir()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "health.json").write_text("{not json", encoding="utf-8")
+    (tmp_path / "not-a-run").mkdir()
+    (tmp_path / "not-a-run" / "health.json").write_text('["a list"]', encoding="utf-8")
+    (tmp_path / "no-id").mkdir()
+    (tmp_path / "no-id" / "health.json").write_text('{"status": "HEALTHY"}', encoding="utf-8")
+
+    runs = archived_runs(tmp_path)
+    assert [r["run_id"] for r in runs] == [third, second, first]
+
+    index = write_index(tmp_path)
+    assert index == tmp_path / "index.html"
+    html = index.read_text(encoding="utf-8")
+    assert "3 archived run(s)" in html
+    positions = [html.index(f'href="{run_id}/report.html"') for run_id in (third, second, first)]
+    assert positions == sorted(positions)
+    assert f'<a href="{third}/report.html">{third}</a>' in html
+    assert f'<a href="{first}/junit.xml">junit.xml</a>' in html
+    assert "broken" not in html
+    assert "no-id" not in html
+
+
+def test_empty_archive_renders_an_empty_table(tmp_path: Path) -> None:
+    assert archived_runs(tmp_path) == []
+    assert "0 archived run(s)" in render_index([])
+
+
+def test_index_escapes_html_in_values() -> None:
+    run = _health("<script>alert(1)</script>", selection='-k "a & b"', status="<b>", started="<i>x</i>")
+    run["_folder"] = 'x"><img src=y>'
+    html = render_index([run])
+    assert "<script>" not in html
+    assert "<img" not in html
+    assert "<b>" not in html
+    assert "<i>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "-k &quot;a &amp; b&quot;" in html
+    assert 'href="x&quot;&gt;&lt;img src=y&gt;/report.html"' in html
+
+
+def test_index_shows_scores_statuses_and_counts() -> None:
+    html = render_index([{**_health("r1", status="DEGRADED", score=83.3), "_folder": "r1"},
+                         {**_health("r2", score=None), "_folder": "r2"}])
+    assert "#9a6700" in html
+    assert ">DEGRADED</span>" in html
+    assert "<td>83.3</td>" in html
+    assert "<td>n/a</td>" in html
+    assert "<td>3</td><td>0</td><td>0</td><td>0</td><td>1</td>" in html
