@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Generator
 from typing import Any
 
@@ -86,8 +87,28 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
             report.user_properties.append(("aide.message", message))
         if isinstance(call.excinfo.value, AideError | CheckCritical):
             report.longrepr = message  # a clear one-liner instead of a traceback wall
+        if call.when == "call":
+            attach_evidence(item, report, state)
     redact_report(report, state)
     return report
+
+
+def attach_evidence(item: pytest.Item, report: pytest.TestReport, state: AideState) -> None:
+    """Put the evidence of a failed check into the report: HTML extras and a section per item."""
+    from pytest_aide import evidence
+
+    recorder = item.stash.get(RECORDER_KEY, None)
+    items = evidence.collect(recorder.evidence if recorder else [], state.redactor)
+    for title, text in items:
+        report.sections.append((f"aide evidence: {title}", text))
+    prop = ("aide.evidence", json.dumps([{"title": t, "text": x} for t, x in items]))
+    report.user_properties.append(prop)
+    item.user_properties.append(prop)  # junitxml writes the properties of the teardown report
+    try:
+        from pytest_html import extras
+    except ImportError:  # pragma: no cover - pytest-html is a dependency; extras are optional all the same
+        return
+    report.extras = [*getattr(report, "extras", []), *(extras.text(text, name=title) for title, text in items)]
 
 
 def redact_report(report: pytest.TestReport, state: AideState) -> None:

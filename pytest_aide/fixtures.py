@@ -136,8 +136,11 @@ def resources() -> Any:
 
 @pytest.fixture(scope="session")
 def endpoint_probes(request: pytest.FixtureRequest, app: HttpClient, aide_config: AideConfig) -> dict[str, HttpProbe]:
-    """Every selected ``[[endpoints]]`` case probed at once, through a bounded pool (``[run] concurrency``)."""
+    """Every selected ``[[endpoints]]`` case probed at once through a bounded pool (``[run] concurrency``),
+    once per run: under xdist the first worker probes and the others read its results."""
     from pytest_aide.probes.endpoints import probe_all
+    from pytest_aide.probes.http import HttpProbe
+    from pytest_aide.runshare import compute_once
 
     wanted = {}
     for item in request.session.items:
@@ -145,7 +148,16 @@ def endpoint_probes(request: pytest.FixtureRequest, app: HttpClient, aide_config
         endpoint = spec.params.get("endpoint") if spec is not None else None
         if endpoint is not None:
             wanted[endpoint.name] = endpoint
-    return probe_all(app, [_endpoint_spec(e) for e in wanted.values()], concurrency=aide_config.settings.run.concurrency)
+    settings = aide_config.settings
+
+    def probe() -> dict[str, Any]:
+        specs = [_endpoint_spec(e) for e in wanted.values()]
+        return {name: p.to_dict() for name, p in probe_all(app, specs, concurrency=settings.run.concurrency).items()}
+
+    rounds = -(-len(wanted) // settings.run.concurrency)
+    timeout = (settings.app.connect_timeout + settings.app.timeout) * max(rounds, 1) + 30
+    shared = compute_once(_state(request.config).work_dir / "endpoint-probes.json", probe, timeout=timeout)
+    return {name: HttpProbe(**data) for name, data in shared.items()}
 
 
 def _endpoint_spec(endpoint: Any) -> Any:

@@ -30,6 +30,7 @@ class CheckResult:
     measurements: dict[str, dict[str, Any]] = field(default_factory=dict)
     duration: float = 0.0
     skip_reason: str = ""
+    evidence: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def skipped(self) -> bool:
@@ -45,6 +46,7 @@ class CheckResult:
             "measurements": self.measurements,
             "duration": round(self.duration, 4),
             **({"skip_reason": self.skip_reason} if self.skip_reason else {}),
+            **({"evidence": self.evidence} if self.evidence else {}),
         }
 
 
@@ -110,6 +112,8 @@ class RunCollector:
                 result.component = str(value)
             elif name == "aide.weight":
                 result.weight = float(value)
+            elif name == "aide.evidence":
+                result.evidence = json.loads(value)
             elif name.startswith(MEASUREMENT_PREFIX):
                 result.measurements[name[len(MEASUREMENT_PREFIX):]] = json.loads(value)
 

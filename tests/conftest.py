@@ -13,6 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 
+# pytester's in-process runs restore sys.modules afterwards; modules that the plugin imports lazily (psutil
+# keeps a reference to itself in sys.modules) must therefore be imported before any inner run starts.
+import pytest_aide.evidence  # noqa: F401
+import pytest_aide.reporter  # noqa: F401
+import pytest_html.extras  # noqa: F401
+
 PG_ADMIN_URL = os.environ.get("AIDE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_HOST = os.environ.get("AIDE_TEST_MYSQL_HOST", "127.0.0.1")
 REDIS_URL = os.environ.get("AIDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -171,3 +171,25 @@ def test_xdist_gives_the_same_checks_statuses_and_score(suite: pytest.Pytester,
     assert essence(serial_health) == essence(parallel_health)
     assert serial.ret == parallel.ret == 1
     assert len(run_dirs(suite.path)) == 2  # one archive per run: workers write none of their own
+
+
+def test_a_critical_check_carries_redacted_evidence(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROBE_TOKEN", "evidence-secret-77")
+    pytester.makepyfile(check_ev='''
+        import os
+
+        def check_slow(health):
+            health.attach("response of /api/health", "upstream said: token " + os.environ["PROBE_TOKEN"])
+            health.record("response_time_s", 4.2)
+    ''')
+    result = aide_run(pytester, "-rA")
+    [run] = run_dirs(pytester.path)
+    html = (run / "report.html").read_text()
+    junit = (run / "junit.xml").read_text()
+    health = (run / "health.json").read_text()
+    assert json.loads(health)["checks"][0]["evidence"][0]["title"] == "response of /api/health"
+    for text in (html, junit, health, result.stdout.str()):
+        assert "upstream said: token ***" in text
+        assert "top processes by memory" in text
+        assert "top processes by CPU" in text
+        assert "evidence-secret-77" not in text
