@@ -108,7 +108,8 @@ def attach_evidence(item: pytest.Item, report: pytest.TestReport, state: AideSta
         from pytest_html import extras
     except ImportError:  # pragma: no cover - pytest-html is a dependency; extras are optional all the same
         return
-    report.extras = [*getattr(report, "extras", []), *(extras.text(text, name=title) for title, text in items)]
+    html_extras = [*getattr(report, "extras", []), *(extras.text(text, name=title) for title, text in items)]
+    setattr(report, "extras", html_extras)  # noqa: B010 - pytest-html's attribute, unknown to TestReport's type
 
 
 def redact_report(report: pytest.TestReport, state: AideState) -> None:

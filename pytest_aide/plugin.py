@@ -164,7 +164,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_pycollect_makeitem(collector: pytest.Module | pytest.Class, name: str, obj: object) -> Generator[None, Any, Any]:
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> Generator[None, Any, Any]:
     """A ``check_*`` function imported from elsewhere (a helper) is not a check of this module."""
     result = yield
     if name.startswith("check_") and not checkitem.defined_in(obj, collector):

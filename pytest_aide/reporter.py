@@ -154,4 +154,5 @@ class AideReporter:
         if gate.fail_under is not None:
             terminalreporter.write_line(f"gate: fail under score {gate.fail_under:g}, fail on {gate.fail_on}")
         if self.state.archive is not None:
-            terminalreporter.write_line(f"reports: {self.state.work_dir} (all runs: {self.state.archive / 'index.html'})")
+            index = self.state.archive / "index.html"
+            terminalreporter.write_line(f"reports: {self.state.work_dir} (all runs: {index})")

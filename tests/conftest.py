@@ -12,12 +12,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import pytest_html.extras  # noqa: F401
 
 # pytester's in-process runs restore sys.modules afterwards; modules that the plugin imports lazily (psutil
 # keeps a reference to itself in sys.modules) must therefore be imported before any inner run starts.
-import pytest_aide.evidence  # noqa: F401
+import pytest_aide.evidence
 import pytest_aide.reporter  # noqa: F401
-import pytest_html.extras  # noqa: F401
 
 PG_ADMIN_URL = os.environ.get("AIDE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_HOST = os.environ.get("AIDE_TEST_MYSQL_HOST", "127.0.0.1")
@@ -80,10 +80,10 @@ def mysql_database() -> Iterator[str]:
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
+def redis_url() -> str:
     """The Redis URL; the test's keys should start with the ``redis_prefix`` fixture's value."""
     require_service("Redis", "127.0.0.1", 6379)
-    yield REDIS_URL
+    return REDIS_URL
 
 
 @pytest.fixture
