@@ -83,8 +83,11 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
     report = yield
     if check and call.excinfo is not None and report.failed:
         message = state.redactor(one_line(call.excinfo))
-        if not any(name == "aide.message" for name, _ in report.user_properties):
-            report.user_properties.append(("aide.message", message))
+        measured = next((str(v) for n, v in report.user_properties if n == "aide.message"), "")
+        if measured and measured != message:
+            message = f"{message}; {measured}"  # why it failed first, then what it measured
+        report.user_properties = [(n, v) for n, v in report.user_properties if n != "aide.message"]
+        report.user_properties.append(("aide.message", message))
         if isinstance(call.excinfo.value, AideError | CheckCritical):
             report.longrepr = message  # a clear one-liner instead of a traceback wall
         if call.when == "call":

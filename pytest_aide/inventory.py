@@ -10,13 +10,15 @@ from typing import Any
 
 from pytest_aide.config import AideConfig
 
-INVENTORY_PARAMS = ("disk_path", "log_file", "table", "endpoint", "config_file")
+INVENTORY_PARAMS = ("disk_path", "log_file", "table", "endpoint", "config_file", "process_name", "port")
 _WHERE = {
     "disk_path": "[resources] disk_paths",
     "log_file": "[logs] files",
     "table": "[db] tables",
     "endpoint": "[[endpoints]]",
     "config_file": "[preflight] config_files",
+    "process_name": "[resources] processes",
+    "port": "[resources] ports",
 }
 
 
@@ -37,6 +39,10 @@ def cases(config: AideConfig, param: str) -> list[Case]:
         return _path_cases(config, settings.preflight.config_files)
     if param == "table":
         return [Case(name, name) for name in settings.db.tables]
+    if param == "process_name":
+        return [Case(name, name) for name in settings.resources.processes]
+    if param == "port":
+        return [Case(str(port), port) for port in settings.resources.ports]
     if param == "endpoint":
         return [Case(ep.name, ep) for ep in settings.endpoints]
     raise KeyError(param)

@@ -120,3 +120,21 @@ def test_index_shows_scores_statuses_and_counts() -> None:
     assert "<td>83.3</td>" in html
     assert "<td>n/a</td>" in html
     assert "<td>3</td><td>0</td><td>0</td><td>0</td><td>1</td>" in html
+
+
+def test_trend_means_use_the_newest_runs_and_the_worst_value_per_run(tmp_path: Path) -> None:
+    from pytest_aide.trends import means, recent_samples
+
+    for index, cpu in enumerate([10.0, 20.0, 30.0, 90.0]):
+        run = tmp_path / f"2026010{index}-000000-000000"
+        run.mkdir()
+        checks = [{"measurements": {"cpu_percent": {"value": cpu}}},
+                  {"measurements": {"cpu_percent": {"value": cpu / 2}, "db_query_s": {"value": 0.5}}}]
+        (run / "health.json").write_text(json.dumps({"checks": checks}))
+    (tmp_path / "20260109-000000-000000").mkdir()
+    (tmp_path / "20260109-000000-000000" / "health.json").write_text("{broken")
+    assert recent_samples(tmp_path, "cpu_percent", last=2) == [90.0, 30.0]
+    result = means(tmp_path, last=3, exclude="20260103-000000-000000")
+    assert result["trend_cpu_percent"] == (20.0, 3)
+    assert result["trend_db_query_s"] == (0.5, 3)
+    assert "trend_api_s" not in result

@@ -1,0 +1,25 @@
+"""The target's processes, found by name or listening port: running, memory, threads, open files."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_aide.probes.resources import find_processes
+
+pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="processes")]
+
+
+def _record(processes, health, what):
+    assert processes, f"no process {what} is running: start it (or check why it stopped in its log)"
+    health.record("processes", float(len(processes)), "processes")
+    health.record("rss_mb", sum(p.rss_bytes or 0 for p in processes) / 2**20, "MB")
+    health.record("threads", float(sum(p.threads or 0 for p in processes)), "threads")
+    health.record("open_files", float(sum(p.open_files or 0 for p in processes)), "files")
+
+
+def check_process_running(process_name, health):
+    _record(find_processes(name=process_name), health, f"named {process_name}")
+
+
+def check_port_listening(port, health):
+    _record(find_processes(port=port), health, f"listens on port {port}")

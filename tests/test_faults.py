@@ -1,0 +1,204 @@
+"""Down, hanging, slow and misconfigured targets through the shipped checks: a clear verdict in bounded time.
+
+Each case runs real checks from ``checks/`` in a pytest subprocess against a real fault (a closed port, a
+server that never answers, a locked SQLite file...) and asserts the check's status, its one-line reason,
+how long the run took, and that no traceback wall and no secret reach the output.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import require_service
+
+REPO = Path(__file__).resolve().parents[1]
+CHECKS = REPO / "checks"
+
+
+def run_checks(pytester: pytest.Pytester, toml: str, target: str, *args: str) -> tuple[dict, str, float]:
+    config = pytester.path / "aide.toml"
+    config.write_text(toml)
+    began = time.monotonic()
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", str(CHECKS / target), "--aide-config",
+                                           str(config), "-q", *args, timeout=60)
+    elapsed = time.monotonic() - began
+    runs = sorted((pytester.path / "reports").glob("2*/health.json"))
+    assert runs, result.stdout.str()
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output
+    assert "INTERNALERROR" not in output
+    return json.loads(runs[-1].read_text()), output, elapsed
+
+
+def only_check(health: dict) -> dict:
+    [check] = [c for c in health["checks"] if c["status"] != "SKIPPED"]
+    assert "\n" not in check["message"]
+    return check
+
+
+class _Handler(BaseHTTPRequestHandler):
+    delay = 0.0
+    status = 200
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        time.sleep(self.delay)
+        body = json.dumps({"status": "healthy"}).encode()
+        self.send_response(self.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    delay, status = request.param
+    handler = type("Handler", (_Handler,), {"delay": delay, "status": status})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """Accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def api_toml(url: str, timeout: float = 1.0) -> str:
+    return f'[app]\nurl = "{url}"\ntimeout = {timeout}\nconnect_timeout = {timeout}\n'
+
+
+def test_refused_connection_is_critical(pytester: pytest.Pytester) -> None:
+    health, _, elapsed = run_checks(pytester, api_toml(f"http://127.0.0.1:{closed_port()}"), "check_api.py",
+                                    "-k", "check_api_health")
+    check = only_check(health)
+    assert check["status"] == "CRITICAL"
+    assert "connection refused" in check["message"]
+    assert elapsed < 20
+
+
+def test_server_that_never_answers_is_critical_within_the_timeout(pytester: pytest.Pytester,
+                                                                   silent_server: str) -> None:
+    health, _, elapsed = run_checks(pytester, api_toml(silent_server, 1.0), "check_api.py", "-k", "check_api_health")
+    check = only_check(health)
+    assert check["status"] == "CRITICAL"
+    assert "timed out" in check["message"]
+    assert check["duration"] < 5
+    assert elapsed < 20
+
+
+@pytest.mark.parametrize("http_server", [(0.6, 200)], indirect=True)
+def test_slow_answer_breaks_the_response_time_band(pytester: pytest.Pytester, http_server: str) -> None:
+    health, _, _ = run_checks(pytester, api_toml(http_server, 3.0), "check_api.py", "-k", "check_api_health",
+                              "--aide-threshold", "response_time_s=0.2,0.5")
+    check = only_check(health)
+    assert check["status"] == "CRITICAL"
+    assert check["message"].startswith("response_time_s = 0.6")
+    assert "check the app's rate limits" in check["message"]
+
+
+@pytest.mark.parametrize("http_server", [(0.0, 503)], indirect=True)
+def test_server_error_is_critical(pytester: pytest.Pytester, http_server: str) -> None:
+    health, _, _ = run_checks(pytester, api_toml(http_server), "check_api.py", "-k", "check_api_health")
+    check = only_check(health)
+    assert check["status"] == "CRITICAL"
+    assert "expected status 200, got 503" in check["message"]
+    assert check["evidence"][0]["text"] == '{"status": "healthy"}'
+
+
+def test_unresolvable_host_is_critical(pytester: pytest.Pytester) -> None:
+    health, _, elapsed = run_checks(pytester, api_toml("http://no-such-host.invalid:5000"), "check_api.py",
+                                    "-k", "check_api_health")
+    check = only_check(health)
+    assert check["status"] == "CRITICAL"
+    assert "cannot resolve host no-such-host.invalid" in check["message"]
+    assert elapsed < 30
+
+
+def test_wrong_database_password_is_unknown_without_the_secret(pytester: pytest.Pytester) -> None:
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    url = "postgresql://no_such_aide_user:Sup3r-S3cret-pw@127.0.0.1:5432/test"
+    health, output, elapsed = run_checks(pytester, f'[db]\nurl = "{url}"\ntimeout = 2\n', "check_database.py",
+                                         "-k", "check_db_reachable")
+    check = only_check(health)
+    assert check["status"] == "UNKNOWN"
+    assert "no_such_aide_user" in check["message"]
+    assert "Sup3r-S3cret-pw" not in output + json.dumps(health)
+    assert elapsed < 30
+
+
+def test_missing_database_file_is_unknown_and_not_created(pytester: pytest.Pytester) -> None:
+    health, _, _ = run_checks(pytester, '[db]\nurl = "sqlite:///data/missing.db"\n', "check_database.py",
+                              "-k", "check_db_reachable")
+    check = only_check(health)
+    assert check["status"] == "UNKNOWN"
+    assert "database file not found" in check["message"]
+    assert not (pytester.path / "data" / "missing.db").exists()
+
+
+def test_locked_sqlite_database_gives_a_bounded_verdict(pytester: pytest.Pytester) -> None:
+    path = pytester.path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        health, _, elapsed = run_checks(pytester, '[db]\nurl = "sqlite:///locked.db"\ntimeout = 0.5\n',
+                                        "check_database.py", "-k", "check_db_reachable")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    check = only_check(health)
+    assert check["status"] in ("UNKNOWN", "CRITICAL")
+    assert "locked" in check["message"]
+    assert check["duration"] < 5
+    assert elapsed < 20
+
+
+def test_missing_log_file_is_critical(pytester: pytest.Pytester) -> None:
+    health, _, _ = run_checks(pytester, '[logs]\nfiles = ["logs/gone.log"]\n', "check_logs.py",
+                              "-k", "check_log_file")
+    check = only_check(health)
+    assert check["status"] == "CRITICAL"
+    assert "log file not found" in check["message"]
+
+
+def test_a_log_of_several_gib_is_read_from_its_end_only(pytester: pytest.Pytester) -> None:
+    log = pytester.path / "huge.log"
+    with log.open("wb") as handle:
+        handle.truncate(3 * 2**30)  # sparse: costs no disk
+        handle.seek(0, 2)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        handle.write(f"\n{stamp},000 ERROR app: disk full\n{stamp},001 INFO app: retrying\n".encode())
+    health, _, elapsed = run_checks(pytester, '[logs]\nfiles = ["huge.log"]\n', "check_logs.py",
+                                    "-k", "check_log_errors")
+    check = only_check(health)
+    assert check["measurements"]["log_errors"]["value"] == 1
+    assert check["measurements"]["log_errors_last_window"]["value"] == 1
+    assert elapsed < 20
