@@ -19,4 +19,5 @@ def check_tls_certificate(aide_config, health):
     cafile = str(aide_config.path(verify)) if isinstance(verify, str) else None
     certificate = certificate_from_url(url, timeout=aide_config.settings.app.timeout, cafile=cafile)
     health.record("tls_days_left", certificate.days_left)
-    assert certificate.verified or verify is False, f"certificate of {urlsplit(url).hostname} does not verify: {certificate.verify_error}"
+    host = urlsplit(url).hostname
+    assert certificate.verified or verify is False, f"certificate of {host} does not verify: {certificate.verify_error}"

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from conftest import require_service
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +49,7 @@ class _Handler(BaseHTTPRequestHandler):
     delay = 0.0
     status = 200
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         time.sleep(self.delay)
         body = json.dumps({"status": "healthy"}).encode()
         self.send_response(self.status)
