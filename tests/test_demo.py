@@ -366,3 +366,21 @@ def test_bad_usage_and_busy_port_fail_with_one_line(tmp_path: Path) -> None:
     assert busy.returncode == 1
     assert busy.stderr.startswith("demo: cannot start on 127.0.0.1:")
     assert busy.stderr.count("\n") == 1
+
+
+def test_the_demo_has_one_verified_backup_of_what_aide_toml_names(tmp_path: Path) -> None:
+    from pytest_aide.backup import BackupManager, parse_backup_config
+    from pytest_aide.demo.data import ensure_demo_data
+    from pytest_aide.demo.nightly_backup import ensure_first_backup
+
+    paths = ensure_demo_data(tmp_path / "demo")
+    first = ensure_first_backup(paths)
+    assert first is not None
+    assert ensure_first_backup(paths) is None  # never a second one on restart
+    config = parse_backup_config(
+        {"dir": "backups", "components": [{"name": "database", "kind": "sqlite", "source": str(paths.database)}]},
+        source="t", base_dir=paths.root)
+    newest = BackupManager(config).newest_verified()
+    assert newest is not None
+    assert newest.set_id == first.set_id
+    assert [c.name for c in newest.components] == ["database", "assets", "config"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import warnings
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path

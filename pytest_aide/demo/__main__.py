@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from pytest_aide.demo.data import ensure_demo_data
+from pytest_aide.demo.nightly_backup import ensure_first_backup
 from pytest_aide.demo.server import DemoServer
 
 _DESCRIPTION = "Serve pytest-aide's demo target (a slide-generator imitation) until SIGTERM or SIGINT."
@@ -63,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         paths = ensure_demo_data(args.data_dir)
+        ensure_first_backup(paths)
         server = DemoServer((args.host, args.port), paths, delay_ms=args.delay_ms, threads=args.threads)
     except (OSError, sqlite3.Error) as exc:
         print(f"demo: cannot start on {args.host}:{args.port} with data in {args.data_dir}: {exc}",

@@ -1,0 +1,37 @@
+"""Backups: a fresh verified set every day, a restore drill every week (SEEDS: "Backup and restore")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+pytestmark = [pytest.mark.aide(component="backup", weight=2)]
+
+
+@pytest.mark.daily
+def check_backup_fresh_and_verified(backup, health):
+    """The newest complete set is younger than ``max_age_hours`` and passes verification."""
+    newest = next((s for s in backup.list_sets() if s.complete), None)
+    assert newest is not None, f"no complete backup set in {backup.config.dir}: run `aide backup`"
+    age_hours = (datetime.now(UTC) - newest.created).total_seconds() / 3600
+    health.record("backup_age_hours", age_hours, "h")
+    limit = backup.config.max_age_hours
+    assert age_hours <= limit, (f"newest complete backup {newest.set_id} is {age_hours:.1f} h old "
+                                f"(limit {limit:g} h): run `aide backup` and check the schedule that runs it")
+    if not newest.verified:
+        result = backup.verify(newest.set_id)
+        for problem in result.problems:
+            health.attach(f"verify {newest.set_id}", problem)
+        assert result.ok, (f"backup {newest.set_id} fails verification: {result.problems[0]}: "
+                           "run `aide backup` for a new set and look at the backup disk")
+
+
+@pytest.mark.weekly
+def check_backup_restore_drill(backup, health):
+    """Restore the newest set into scratch space and compare it with its manifest (live data untouched)."""
+    drill = backup.restore_drill()
+    for problem in drill.problems:
+        health.attach(f"restore drill {drill.set_id}", problem)
+    assert drill.ok, (f"restore drill of {drill.set_id or 'the newest set'} failed: {drill.problems[0]}: "
+                      "take a new backup (`aide backup`) and verify it (`aide verify SET`)")

@@ -1,0 +1,175 @@
+"""Streaming compression of one component file: zstandard (default, multi-threaded level 3) or zip.
+
+Everything streams in 1 MiB blocks, so memory stays flat whatever the database size, and the checksum is
+computed while writing instead of re-reading the archive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, BinaryIO, cast
+
+import zstandard
+
+from pytest_aide.errors import BackupError
+
+BLOCK = 1 << 20
+ZSTD_LEVEL = 3
+Progress = Callable[[str, int, int], None]
+SUFFIX = {"zstd": ".zst", "zip": ".zip"}
+
+
+def zstd_threads() -> int:
+    """Worker threads for zstd: the machine's cores, capped so a backup never swamps a big host."""
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+@dataclass
+class Written:
+    """Size and sha256 of a compressed file, known once its writer is closed."""
+
+    size: int = 0
+    sha256: str = ""
+
+
+class _HashingWriter:
+    """A write-only file object that hashes and counts what passes through it."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self._hash.update(view)
+        self.size += view.nbytes
+        return self._fh.write(view)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+class _ProgressReader:
+    """A read-only file object that reports bytes read to a progress callback."""
+
+    def __init__(self, fh: IO[bytes], stage: str, total: int, progress: Progress | None) -> None:
+        self._fh, self._stage, self._total, self._progress = fh, stage, total, progress
+        self._done = 0
+        self._next_report = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        self._done += len(data)
+        if self._progress is not None and (self._done >= self._next_report or not data):
+            self._progress(self._stage, self._done, self._total)
+            self._next_report = self._done + 64 * BLOCK
+        return data
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def compress_file(src: Path, dest: Path, compression: str, member: str, *,
+                  progress: Progress | None = None) -> Written:
+    """Compress ``src`` into ``dest`` (fsynced); ``member`` names the entry inside a zip."""
+    total = src.stat().st_size
+    with open(src, "rb") as raw:
+        reader = _ProgressReader(raw, f"compress {member}", total, progress)
+        if compression == "zstd":
+            return _zstd_copy(reader, dest, total)
+        with compressed_writer(dest, compression, member) as (out, written):
+            while block := reader.read(BLOCK):
+                out.write(block)
+    return written
+
+
+def _zstd_copy(reader: _ProgressReader, dest: Path, total: int) -> Written:
+    cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=zstd_threads())
+    with open(dest, "wb") as fh:
+        out = _HashingWriter(fh)
+        cctx.copy_stream(cast(IO[bytes], reader), cast(IO[bytes], out), size=total,
+                         read_size=BLOCK, write_size=BLOCK)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Written(size=out.size, sha256=out.hexdigest())
+
+
+@contextmanager
+def compressed_writer(dest: Path, compression: str, member: str) -> Iterator[tuple[BinaryIO, Written]]:
+    """A writable stream compressing into ``dest``; the Written is filled in (and dest fsynced) on exit."""
+    written = Written()
+    if compression == "zstd":
+        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=zstd_threads())
+        with open(dest, "wb") as fh:
+            hasher = _HashingWriter(fh)
+            with cctx.stream_writer(cast(IO[bytes], hasher), write_size=BLOCK, closefd=False) as stream:
+                yield cast(BinaryIO, stream), written
+            fh.flush()
+            os.fsync(fh.fileno())
+        written.size, written.sha256 = hasher.size, hasher.hexdigest()
+        return
+    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf, \
+            zf.open(member, "w", force_zip64=True) as stream:
+        yield cast(BinaryIO, stream), written
+    with open(dest, "rb+") as fh:
+        os.fsync(fh.fileno())
+    written.size, written.sha256 = dest.stat().st_size, sha256_file(dest)
+
+
+@contextmanager
+def open_reader(path: Path, compression: str, *, progress: Progress | None = None) -> Iterator[BinaryIO]:
+    """A readable stream of the decompressed content of ``path``; corrupt data raises BackupError.
+
+    ``progress`` hears about the compressed bytes read (zstd only: their total is known up front).
+    """
+    try:
+        if compression == "zstd":
+            with open(path, "rb") as fh, zstandard.ZstdDecompressor().stream_reader(
+                    cast(IO[bytes], _ProgressReader(fh, f"decompress {path.name}", path.stat().st_size, progress)),
+                    read_size=BLOCK, closefd=False) as stream:
+                yield cast(BinaryIO, stream)
+            return
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+            if len(names) != 1:
+                raise BackupError(f"{path}: expected one member in the zip, found {len(names)}")
+            with zf.open(names[0]) as stream:
+                yield cast(BinaryIO, stream)
+    except (zstandard.ZstdError, zipfile.BadZipFile, EOFError) as exc:
+        raise BackupError(f"{path}: cannot decompress: {exc}") from exc
+
+
+def decompress_to(path: Path, compression: str, dest: Path, *, progress: Progress | None = None) -> int:
+    """Decompress ``path`` into the new file ``dest`` (fsynced); returns the bytes written."""
+    total = 0
+    with open_reader(path, compression, progress=progress) as stream, open(dest, "wb") as out:
+        while block := stream.read(BLOCK):
+            total += out.write(block)
+        out.flush()
+        os.fsync(out.fileno())
+    return total
+
+
+def drain(path: Path, compression: str) -> int:
+    """Decompress ``path`` fully without keeping anything; returns the decompressed size."""
+    total = 0
+    with open_reader(path, compression) as stream:
+        while block := stream.read(BLOCK):
+            total += len(block)
+    return total

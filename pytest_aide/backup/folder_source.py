@@ -1,0 +1,136 @@
+"""Folders as tar streams (dotfiles and secret-looking names left out), and their checks on the way back.
+
+Symbolic links are stored as links, never followed: following one could pull a file from outside the
+folder (``/etc/shadow``) into a backup.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import tarfile
+from pathlib import Path
+from typing import IO, Any
+
+from pytest_aide.backup.safety import member_problem
+from pytest_aide.errors import BackupError
+
+
+def excluded(name: str, patterns: tuple[str, ...]) -> bool:
+    """True when a file or folder name matches one of the (case-insensitive) exclude patterns."""
+    lowered = name.lower()
+    return any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in patterns)
+
+
+def archive(source: Path, out: IO[bytes], patterns: tuple[str, ...]) -> dict[str, Any]:
+    """Write ``source`` as a tar stream to ``out``; returns {files, bytes, excluded}."""
+    if not source.is_dir():
+        raise BackupError(f"folder {source} does not exist")
+    summary = {"files": 0, "bytes": 0, "excluded": 0}
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for path in _walk(source, patterns, summary):
+            info = tar.gettarinfo(str(path), arcname=path.relative_to(source).as_posix())
+            if info is None:  # a socket: nothing to back up
+                continue
+            if info.islnk():  # a second hard link: stored as a plain file, so each is restored and counted
+                info.type, info.linkname, info.size = tarfile.REGTYPE, "", path.stat().st_size
+            if info.isfile():
+                with open(path, "rb") as fh:
+                    tar.addfile(info, fh)
+                summary["files"] += 1
+                summary["bytes"] += info.size
+            elif info.isdir() or info.issym():
+                tar.addfile(info)
+    return summary
+
+
+def _walk(source: Path, patterns: tuple[str, ...], summary: dict[str, int]) -> list[Path]:
+    """Files, folders and links under ``source`` in a stable order, excluded names pruned."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(source, onerror=_raise):
+        kept = sorted(d for d in dirs if not excluded(d, patterns))
+        summary["excluded"] += len(dirs) - len(kept)
+        dirs[:] = kept
+        for name in sorted(files):
+            if excluded(name, patterns):
+                summary["excluded"] += 1
+                continue
+            found.append(Path(root, name))
+        found.extend(Path(root, d) for d in kept)
+    return found
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
+
+
+def carry_over_excluded(old: Path, new: Path, patterns: tuple[str, ...]) -> list[str]:
+    """Copy into ``new`` what ``old`` holds but backups leave out (``.env``, keys...), so a restore keeps it.
+
+    Returns the relative paths carried over. Without this, restoring a config folder would delete the very
+    secrets the application needs to start.
+    """
+    carried = []
+    for root, dirs, files in os.walk(old):
+        rel = Path(root).relative_to(old)
+        for name in [*dirs, *files]:
+            if excluded(name, patterns) and not (new / rel / name).exists():
+                src, dest = Path(root, name), new / rel / name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if src.is_dir() and not src.is_symlink():
+                    shutil.copytree(src, dest, symlinks=True)
+                else:
+                    shutil.copy2(src, dest, follow_symlinks=False)
+                carried.append((rel / name).as_posix())
+        dirs[:] = [d for d in dirs if not excluded(d, patterns)]
+    return carried
+
+
+def scan(stream: IO[bytes], archive_name: str) -> dict[str, Any]:
+    """Read a whole tar stream, refusing unsafe members; returns {files, bytes} for comparison."""
+    summary = {"files": 0, "bytes": 0}
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                problem = member_problem(member)
+                if problem is not None:
+                    raise BackupError(f"{archive_name}: refused, {problem}; nothing was written")
+                if member.isfile():
+                    summary["files"] += 1
+                    summary["bytes"] += member.size
+    except tarfile.TarError as exc:
+        raise BackupError(f"{archive_name}: not a readable tar archive: {exc}") from exc
+    return summary
+
+
+def extract(stream: IO[bytes], dest: Path, archive_name: str) -> None:
+    """Extract a tar stream (already scanned) into the empty folder ``dest``, fsyncing what it writes."""
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                # Checked again here: the stream is read a second time and must not be trusted twice blindly.
+                problem = member_problem(member)
+                if problem is not None:
+                    raise BackupError(f"{archive_name}: refused, {problem}")
+                tar.extract(member, dest, filter="data")
+    except tarfile.TarError as exc:
+        raise BackupError(f"{archive_name}: cannot extract: {exc}") from exc
+    _fsync_tree(dest)
+
+
+def _fsync_tree(root: Path) -> None:
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,190 @@
+"""Put a component back, keeping a safety copy, so that a kill at any moment leaves old or new, never a mix.
+
+Files and SQLite databases are written next to the target, fsynced, and moved over it with ``os.replace``
+(atomic on POSIX). Folders are extracted into a sibling folder and swapped in with one
+``renameat2(RENAME_EXCHANGE)``; where the kernel lacks it, two renames are used and a kill between them
+leaves the target missing but both versions on disk (old as the safety copy, new as the temp folder).
+PostgreSQL is restored by ``pg_restore --single-transaction --clean --if-exists`` after a safety
+``pg_dump``: the server rolls the whole restore back on any failure or kill; objects not in the dump
+(roles, other databases) are left as they are, and sessions of the application may block it (stop it first).
+Restoring over a live SQLite database is refused when another process holds its WAL: stop the application.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_aide.backup import folder_source, postgres_source, sqlite_source
+from pytest_aide.backup.compress import Progress, decompress_to, open_reader
+from pytest_aide.backup.config import DEFAULT_EXCLUDES, ComponentConfig
+from pytest_aide.backup.manifest import BackupSet, ComponentEntry, fsync_dir
+from pytest_aide.backup.sets import component_url
+from pytest_aide.errors import BackupError
+from pytest_aide.redact import redact_url
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+@dataclass(frozen=True)
+class RestoredComponent:
+    """What was put back where, and where the replaced content was kept (None when there was none)."""
+
+    name: str
+    target: str
+    safety_copy: str | None
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    set_id: str
+    restored: tuple[RestoredComponent, ...]
+
+
+def restore_component(backup_set: BackupSet, entry: ComponentEntry, comp: ComponentConfig, *, stamp: str,
+                      progress: Progress | None = None) -> RestoredComponent:
+    """Restore one captured component of ``backup_set`` over the target ``comp`` describes."""
+    if not entry.ok or entry.file is None:
+        raise BackupError(f"set {backup_set.set_id}: component {entry.name} was not captured ({entry.error})")
+    if entry.kind != comp.kind:
+        raise BackupError(f"set {backup_set.set_id}: component {entry.name} is a {entry.kind} backup, "
+                          f"but the configuration says {comp.kind}")
+    archive = backup_set.path / entry.file
+    if comp.kind == "postgresql":
+        return _restore_postgres(entry, archive, backup_set, comp, stamp)
+    assert comp.source is not None  # guaranteed by the config parser
+    if comp.kind == "folder":
+        patterns = DEFAULT_EXCLUDES + comp.exclude
+        safety = _restore_folder(archive, backup_set.compression, comp.source, stamp, patterns)
+    else:
+        restorer = _restore_sqlite if comp.kind == "sqlite" else _restore_file
+        safety = restorer(archive, backup_set.compression, comp.source, stamp, progress)
+    return RestoredComponent(entry.name, str(comp.source), str(safety) if safety else None)
+
+
+def safety_path(target: Path, stamp: str) -> Path:
+    """``<name>_before_restore_<stamp><suffix>`` next to ``target``, never an existing name."""
+    suffix = "" if target.is_dir() else target.suffix
+    stem = target.name[: len(target.name) - len(suffix)] if suffix else target.name
+    candidate = target.with_name(f"{stem}_before_restore_{stamp}{suffix}")
+    number = 2
+    while candidate.exists() or candidate.is_symlink():
+        candidate = target.with_name(f"{stem}_before_restore_{stamp}-{number}{suffix}")
+        number += 1
+    return candidate
+
+
+def _temp_sibling(target: Path) -> Path:
+    return target.with_name(f".{target.name}.aide-restore-{secrets.token_hex(4)}")
+
+
+def _restore_sqlite(archive: Path, compression: str, target: Path, stamp: str,
+                    progress: Progress | None) -> Path | None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(target)
+    try:
+        decompress_to(archive, compression, tmp, progress=progress)  # integrity was proven by verify
+        safety = None
+        if target.exists():
+            # Refuses a database the application still holds; after it the main file holds everything, so
+            # the old inode, kept under the safety name by a hard link, is a complete copy at no cost.
+            sqlite_source.release_for_replace(target)
+            safety = safety_path(target, stamp)
+            _keep_copy(target, safety)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for leftover in (Path(f"{target}-wal"), Path(f"{target}-shm")):
+        leftover.unlink(missing_ok=True)  # emptied by the checkpoint; stale against the new file
+    fsync_dir(target.parent)
+    return safety
+
+
+def _restore_file(archive: Path, compression: str, target: Path, stamp: str,
+                  progress: Progress | None) -> Path | None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(target)
+    try:
+        decompress_to(archive, compression, tmp, progress=progress)
+        safety = None
+        if target.exists():
+            safety = safety_path(target, stamp)
+            _keep_copy(target, safety)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(target.parent)
+    return safety
+
+
+def _keep_copy(target: Path, safety: Path) -> None:
+    """A hard link keeps the old content for free (os.replace gives the target a new inode)."""
+    try:
+        os.link(target, safety)
+    except OSError:
+        shutil.copy2(target, safety)
+
+
+def _restore_folder(archive: Path, compression: str, target: Path, stamp: str,
+                    patterns: tuple[str, ...]) -> Path | None:
+    with open_reader(archive, compression) as stream:
+        folder_source.scan(stream, archive.name)  # refuses unsafe members before anything is written
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_sibling(target)
+    tmp.mkdir()
+    try:
+        with open_reader(archive, compression) as stream:
+            folder_source.extract(stream, tmp, archive.name)
+        if target.is_dir():
+            folder_source.carry_over_excluded(target, tmp, patterns)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if not target.exists():
+        os.rename(tmp, target)
+        fsync_dir(target.parent)
+        return None
+    safety = safety_path(target, stamp)
+    if _exchange(tmp, target):
+        os.rename(tmp, safety)  # tmp now holds the old content
+    else:
+        os.rename(target, safety)
+        os.rename(tmp, target)
+    fsync_dir(target.parent)
+    return safety
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2``); False when the platform cannot."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    rc = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _restore_postgres(entry: ComponentEntry, archive: Path, backup_set: BackupSet, comp: ComponentConfig,
+                      stamp: str) -> RestoredComponent:
+    url = component_url(comp)
+    root = backup_set.path.parent
+    safety = root / f"{comp.name}_before_restore_{stamp}.pgdump"
+    dump_file = root / f".{comp.name}.aide-restore-{secrets.token_hex(4)}.pgdump"
+    try:
+        decompress_to(archive, backup_set.compression, dump_file)
+        postgres_source.dump(url, safety)
+        postgres_source.restore_into(url, dump_file, clean=True)
+    finally:
+        dump_file.unlink(missing_ok=True)
+    return RestoredComponent(entry.name, redact_url(url), str(safety))

@@ -1,0 +1,193 @@
+"""The ``aide`` command: backups for operators, from a shell or cron.
+
+Exit codes: 0 done, 1 the operation failed (a partial backup, a failed verification...), 2 usage or
+configuration error. Errors are one line, ``aide: error: ...``; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from pytest_aide.backup import BackupConfig, BackupManager, BackupSet
+from pytest_aide.config import load_config
+from pytest_aide.errors import AideError, ConfigError
+from pytest_aide.redact import Redactor
+
+PROGRESS_MIN_BYTES = 64 << 20  # smaller jobs finish before a progress line would help
+
+
+class _UsageError(Exception):
+    """A mistake in how ``aide`` was called: exit code 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``aide`` console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        manager = load_manager(args.config)
+        return int(args.run(manager, args))
+    except (ConfigError, _UsageError) as exc:
+        return _fail(str(exc), 2)
+    except AideError as exc:
+        return _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+
+
+def load_manager(path: Path | None) -> BackupManager:
+    """A BackupManager for the ``[backup]`` table of the project's configuration.
+
+    The same loader as the pytest plugin (``--config`` > ``AIDE_CONFIG`` > ``./aide.toml`` >
+    ``[tool.aide]`` in ``./pyproject.toml``), so ``aide`` and the checks always agree.
+    """
+    config = load_config(path, rootdir=Path.cwd())
+    if config.backup is None:
+        raise ConfigError(f"{config.source_name}: no [backup] table, so there is nothing to back up "
+                          "(see the README for an example)")
+    redactor = Redactor.from_environment(config.secrets())
+    return BackupManager(config.backup, redactor=redactor, progress=_Progress(sys.stderr))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aide", description="Back up, verify, restore and prune.")
+    parser.add_argument("--config", type=Path, default=None, metavar="PATH",
+                        help="configuration file (default: $AIDE_CONFIG, ./aide.toml, ./pyproject.toml)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("backup", help="take a new backup set").set_defaults(run=_cmd_backup)
+    sub.add_parser("backups", help="list backup sets, newest first").set_defaults(run=_cmd_list)
+    verify = sub.add_parser("verify", help="prove a set restorable (checksums, scratch restores)")
+    verify.add_argument("set_id", metavar="SET")
+    verify.set_defaults(run=_cmd_verify)
+    restore = sub.add_parser("restore", help="restore a set (asks which one when SET is omitted)")
+    restore.add_argument("set_id", metavar="SET", nargs="?")
+    restore.add_argument("--component", action="append", metavar="NAME",
+                         help="restore only this component (repeatable)")
+    restore.add_argument("--force", action="store_true", help="restore even if the set fails verification")
+    restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    restore.set_defaults(run=_cmd_restore)
+    prune = sub.add_parser("prune", help="delete sets the retention policy no longer keeps")
+    prune.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    prune.set_defaults(run=_cmd_prune)
+    return parser
+
+
+def _cmd_backup(manager: BackupManager, args: argparse.Namespace) -> int:
+    new = manager.create()
+    size = sum(c.size for c in new.components)
+    print(f"backup {new.set_id}: {new.status}, {len(new.components)} components, {_mb(size)} "
+          f"in {new.path.parent}")
+    for comp in new.components:
+        if not comp.ok:
+            print(f"aide: component {comp.name} failed: {comp.error}", file=sys.stderr)
+    return 0 if new.complete else 1
+
+
+def _cmd_list(manager: BackupManager, args: argparse.Namespace) -> int:
+    sets = manager.list_sets()
+    if not sets:
+        print(f"no backup sets in {manager.config.dir} (run `aide backup`)")
+    for line in _set_lines(sets):
+        print(line)
+    return 0
+
+
+def _set_lines(sets: list[BackupSet]) -> list[str]:
+    return [f"{s.set_id}  {s.created:%Y-%m-%d %H:%M:%S} UTC  {s.status:<8}  "
+            f"{'verified' if s.verified else 'unverified':<10}  {_mb(sum(c.size for c in s.components))}"
+            for s in sets]
+
+
+def _cmd_verify(manager: BackupManager, args: argparse.Namespace) -> int:
+    result = manager.verify(args.set_id)
+    if result.ok:
+        print(f"set {result.set_id}: verified ({', '.join(result.checked)})")
+        return 0
+    for problem in result.problems:
+        print(f"aide: set {result.set_id}: {problem}", file=sys.stderr)
+    return 1
+
+
+def _cmd_restore(manager: BackupManager, args: argparse.Namespace) -> int:
+    set_id = args.set_id or _choose_set(manager)
+    backup_set = manager.get(set_id)
+    names = args.component or [c.name for c in backup_set.components if c.ok]
+    targets = [_target_text(manager.config, name) for name in names]
+    if not args.yes and not _confirm(f"Restore set {set_id} over: {', '.join(targets)}? "
+                                     "(the current content is kept as *_before_restore_*) [y/N] "):
+        print("restore cancelled", file=sys.stderr)
+        return 1
+    result = manager.restore(set_id, names, force=args.force)
+    for comp in result.restored:
+        kept = f" (previous content kept in {comp.safety_copy})" if comp.safety_copy else ""
+        print(f"restored {comp.name} -> {comp.target}{kept}")
+    return 0
+
+
+def _target_text(config: BackupConfig, name: str) -> str:
+    comp = config.component(name)
+    return f"{name} ({comp.source})" if comp.source is not None else f"{name} (PostgreSQL database)"
+
+
+def _choose_set(manager: BackupManager) -> str:
+    sets = manager.list_sets()
+    if not sys.stdin.isatty():
+        raise _UsageError("restore needs a SET when stdin is not a terminal (run `aide backups` to list them)")
+    if not sets:
+        raise _UsageError(f"no backup sets in {manager.config.dir} to restore")
+    for number, line in enumerate(_set_lines(sets), start=1):
+        print(f"{number:>3}. {line}")
+    answer = input("Restore which set? [1] ").strip() or "1"
+    if not answer.isdigit() or not 1 <= int(answer) <= len(sets):
+        raise _UsageError(f"{answer!r} is not a number between 1 and {len(sets)}")
+    return sets[int(answer) - 1].set_id
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise _UsageError("restore asks for confirmation: pass --yes when stdin is not a terminal")
+    return input(question).strip().lower() in ("y", "yes")
+
+
+def _cmd_prune(manager: BackupManager, args: argparse.Namespace) -> int:
+    result = manager.prune(dry_run=args.dry_run)
+    verb = "would remove" if result.dry_run else "removed"
+    for set_id in result.removed:
+        print(f"{verb} {set_id}")
+    for name in result.temp_removed:
+        print(f"{verb} stale temp folder {name}")
+    print(f"kept {len(result.kept)} sets, {verb} {len(result.removed)}")
+    return 0
+
+
+class _Progress:
+    """Throttled progress lines on stderr (at most one a second, only for big jobs)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._last = 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if total < PROGRESS_MIN_BYTES or (now - self._last < 1.0 and done < total):
+            return
+        self._last = now
+        print(f"aide: {stage}: {_mb(done)} of {_mb(total)}", file=self._stream, flush=True)
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"aide: error: {message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

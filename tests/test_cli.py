@@ -1,0 +1,161 @@
+"""The ``aide`` console script, run as a real subprocess (and under a pty for its questions)."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CONFIG = """
+[backup]
+dir = "backups"
+[[backup.components]]
+name = "db"
+kind = "sqlite"
+source = "app.db"
+[[backup.components]]
+name = "notes"
+kind = "file"
+source = "notes.txt"
+"""
+
+
+def aide(cwd: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "AIDE_CONFIG"}
+    return subprocess.run([sys.executable, "-m", "pytest_aide.cli", *args], cwd=cwd, input=stdin, text=True,
+                          capture_output=True, timeout=60, env=env, check=False)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "aide.toml").write_text(CONFIG)
+    conn = sqlite3.connect(tmp_path / "app.db")
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("INSERT INTO t VALUES (1)")
+    conn.commit()
+    conn.close()
+    (tmp_path / "notes.txt").write_text("v1")
+    return tmp_path
+
+
+def set_ids(project: Path) -> list[str]:
+    return [line.split()[0] for line in aide(project, "backups").stdout.splitlines()]
+
+
+def test_backup_list_verify_restore_prune(project: Path) -> None:
+    done = aide(project, "backup")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("backup ")
+    assert ": complete, 2 components" in done.stdout
+    (set_id,) = set_ids(project)
+    listed = aide(project, "backups").stdout
+    assert "complete" in listed
+    assert "unverified" in listed
+
+    verified = aide(project, "verify", set_id)
+    assert (verified.returncode, verified.stdout.strip()) == (0, f"set {set_id}: verified (db, notes)")
+    assert " verified " in aide(project, "backups").stdout
+
+    (project / "notes.txt").write_text("v2")
+    restored = aide(project, "restore", set_id, "--component", "notes", "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert restored.stdout.startswith("restored notes -> ")
+    assert "previous content kept in" in restored.stdout
+    assert (project / "notes.txt").read_text() == "v1"
+
+    pruned = aide(project, "prune", "--dry-run")
+    assert (pruned.returncode, pruned.stdout.strip()) == (0, "kept 1 sets, would remove 0")
+
+
+def test_exit_codes_and_one_line_errors(project: Path, tmp_path: Path) -> None:
+    missing = aide(project, "--config", str(tmp_path / "nope.toml"), "backups")
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("aide: error: ")
+    assert missing.stderr.count("\n") == 1
+    (project / "bad.toml").write_text('[backup]\ncompression = "lz4"\n[[backup.components]]\nname = "x"\n'
+                                      'kind = "file"\nsource = "x"\n')
+    bad = aide(project, "--config", str(project / "bad.toml"), "backups")
+    assert bad.returncode == 2
+    assert "compression: 'lz4' is not one of zstd, zip" in bad.stderr
+    unknown = aide(project, "verify", "20200101T000000.000000Z-abcd")
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("aide: error: no backup set")
+    usage = aide(project, "frobnicate")
+    assert usage.returncode == 2
+    assert "aide: error:" in usage.stderr
+
+
+def test_partial_backup_and_failed_verify_exit_1(project: Path) -> None:
+    (project / "notes.txt").unlink()
+    done = aide(project, "backup")
+    assert done.returncode == 1
+    assert "partial" in done.stdout
+    assert "aide: component notes failed: file" in done.stderr
+    (set_id,) = set_ids(project)
+    verified = aide(project, "verify", set_id)
+    assert verified.returncode == 1
+    assert "notes: was not captured" in verified.stderr
+
+
+def test_restore_without_a_terminal_needs_a_set_and_yes(project: Path) -> None:
+    aide(project, "backup")
+    (set_id,) = set_ids(project)
+    no_set = aide(project, "restore")
+    assert no_set.returncode == 2
+    assert "restore needs a SET when stdin is not a terminal" in no_set.stderr
+    no_yes = aide(project, "restore", set_id)
+    assert no_yes.returncode == 2
+    assert "pass --yes" in no_yes.stderr
+
+
+def run_in_pty(cwd: Path, args: list[str], answers: list[str]) -> tuple[int, str]:
+    """Run ``aide`` with a pty as its terminal, answering each question in turn."""
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.chdir(cwd)
+        os.execv(sys.executable, [sys.executable, "-m", "pytest_aide.cli", *args])
+    output = b""
+    deadline = time.monotonic() + 60
+    pending = list(answers)
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                output += chunk
+                if pending and output.rstrip().endswith((b"]", b"[y/N]")):
+                    os.write(fd, pending.pop(0).encode() + b"\n")
+    finally:
+        os.close(fd)
+        _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+def test_restore_asks_which_set_and_for_confirmation_on_a_terminal(project: Path) -> None:
+    aide(project, "backup")
+    (project / "notes.txt").write_text("v2")
+    aide(project, "backup")
+    newest, oldest = set_ids(project)
+    code, out = run_in_pty(project, ["restore", "--component", "notes"], ["2", "y"])
+    assert code == 0, out
+    assert f"  1. {newest}" in out
+    assert f"  2. {oldest}" in out
+    assert f"Restore set {oldest} over: notes (" in out
+    assert (project / "notes.txt").read_text() == "v1"
+
+    code, out = run_in_pty(project, ["restore", newest], ["n"])
+    assert code == 1
+    assert "restore cancelled" in out
+    assert (project / "notes.txt").read_text() == "v1"
