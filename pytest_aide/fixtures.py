@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_aide import target
 from pytest_aide.config import AideConfig
 from pytest_aide.health import HealthRecorder
 from pytest_aide.state import RECORDER_KEY, AideState, get_state
@@ -121,17 +122,30 @@ def cache(aide_config: AideConfig) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def resources() -> Any:
+def resources(pytestconfig: pytest.Config) -> Any:
     """Host resources (psutil) with one CPU/network sampler per session: no one-second sleep per check.
+
+    The CPU figure leaves out this pytest run's own processes (controller and xdist workers), so the
+    checker does not report its own load; a target the run started still counts.
 
     Example::
 
         def check_cpu(resources, health):
             health.record("cpu_percent", resources.cpu_percent())
     """
-    from pytest_aide.probes.resources import ResourceSampler
+    import psutil
 
-    return ResourceSampler()
+    from pytest_aide.probes.resources import ResourceSampler, tree_cpu_seconds
+
+    state = _state(pytestconfig)
+    me = psutil.Process()
+    root = me.parent() if hasattr(pytestconfig, "workerinput") else me
+    root = root or me
+
+    def own_cpu_seconds() -> float:
+        return tree_cpu_seconds(root, exclude=target.started_pids(state))
+
+    return ResourceSampler(own_cpu_seconds=own_cpu_seconds)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ run's folder; the controller stops it at the end of the session from the pidfile
 
 from __future__ import annotations
 
+import json
 import sys
 
 from filelock import FileLock, Timeout
@@ -60,6 +61,15 @@ def stop_started_target(state: AideState) -> None:
         from pytest_aide.process import stop_started
 
         stop_started(pidfile, grace=state.config.settings.app.stop_grace)
+
+
+def started_pids(state: AideState) -> set[int]:
+    """The pid of the target this run started, if any (from its pidfile)."""
+    try:
+        record = json.loads((state.work_dir / PIDFILE).read_text(encoding="utf-8"))
+        return {int(record["pid"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
 
 
 def header_lines(state: AideState) -> list[str]:

@@ -272,3 +272,27 @@ def test_top_processes_by_cpu_ranks_a_busy_process_first(tmp_path: Path) -> None
 def test_top_processes_rejects_an_unknown_ranking() -> None:
     with pytest.raises(ValueError, match="by must be 'memory' or 'cpu'"):
         resources.top_processes(by="disk")  # type: ignore[arg-type]
+
+
+SPIN = "import time\nend = time.monotonic() + 30\nwhile time.monotonic() < end:\n    pass\n"
+
+
+def test_the_checkers_own_processes_are_left_out_of_cpu_but_its_target_is_not() -> None:
+    import psutil
+
+    spinner = subprocess.Popen([sys.executable, "-c", SPIN])
+    try:
+        me = psutil.Process()
+        own = ResourceSampler(own_cpu_seconds=lambda: resources.tree_cpu_seconds(me))
+        target = ResourceSampler(own_cpu_seconds=lambda: resources.tree_cpu_seconds(me, exclude={spinner.pid}))
+        time.sleep(1.0)
+        spun = resources.tree_cpu_seconds(psutil.Process(spinner.pid))
+        assert spun > 0.3  # the child really burnt CPU
+        with_target = target.cpu_percent()
+        without_child = own.cpu_percent()
+    finally:
+        spinner.kill()
+        spinner.wait(5)
+    cores = psutil.cpu_count() or 1
+    assert with_target >= 100 / cores * 0.6  # a started target's load still counts
+    assert without_child < with_target - 100 / cores * 0.4  # our own child's load does not

@@ -7,10 +7,11 @@ CLI and reports use the same values. Nothing here blocks for long: CPU usage com
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -63,9 +64,12 @@ class ResourceSampler:
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 own_cpu_seconds: Callable[[], float] | None = None) -> None:
         self._clock = clock
         self._sleep = sleep
+        self._own = own_cpu_seconds
+        self._own_base = own_cpu_seconds() if own_cpu_seconds else 0.0
         self._cpu_base = psutil.cpu_times()
         self._cpu_base_at = clock()
         self._cpu_last: float | None = None
@@ -84,10 +88,13 @@ class ResourceSampler:
                 return self._cpu_last
             self._sleep(MIN_CPU_INTERVAL_S - elapsed)
         now_times = psutil.cpu_times()
+        own_now = self._own() if self._own else 0.0
         busy_before, total_before = _busy_and_total(self._cpu_base)
         busy_now, total_now = _busy_and_total(now_times)
         total = total_now - total_before
-        percent = 0.0 if total <= 0 else min(100.0, max(0.0, (busy_now - busy_before) / total * 100))
+        busy = busy_now - busy_before - max(0.0, own_now - self._own_base)  # the checker's own load is not the host's
+        self._own_base = own_now
+        percent = 0.0 if total <= 0 else min(100.0, max(0.0, busy / total * 100))
         self._cpu_base, self._cpu_base_at = now_times, self._clock()
         self._cpu_last = round(percent, 1)
         return self._cpu_last
@@ -343,3 +350,26 @@ def top_processes(n: int = 5, by: Literal["memory", "cpu"] = "memory") -> list[P
     # Values moved a little since ranking: order by what we report, so the evidence reads consistently.
     field = "rss_bytes" if by == "memory" else "cpu_percent"
     return sorted(result, key=lambda info: getattr(info, field) or -1, reverse=True)
+
+
+def tree_cpu_seconds(root: psutil.Process, *, exclude: Collection[int] = ()) -> float:
+    """User + system CPU seconds of ``root`` and its descendants, leaving out ``exclude`` and their subtrees.
+
+    Used to take the health checker's own processes (pytest, xdist workers) out of the host's CPU figure,
+    while the target it may have started (``exclude``) still counts.
+    """
+    skipped: set[int] = set()
+    for pid in exclude:
+        with contextlib.suppress(psutil.Error):
+            skipped.update(child.pid for child in psutil.Process(pid).children(recursive=True))
+        skipped.add(pid)
+    total = 0.0
+    with contextlib.suppress(psutil.Error):
+        processes = [root, *root.children(recursive=True)]
+        for proc in processes:
+            if proc.pid in skipped:
+                continue
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+    return total
