@@ -1,0 +1,95 @@
+"""The suite starts the configured target when nothing answers at its URL, and stops only what it started."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+CHECK = '''
+def check_target_answers(app, health):
+    probe = app.probe("/api/health")
+    assert probe.ok, probe.error
+    health.record("response_time_s", probe.elapsed_s)
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def answers(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def demo_toml(port: int) -> str:
+    return (f'[app]\nurl = "http://127.0.0.1:{port}"\nstop_grace = 5\n'
+            f'command = ["{{python}}", "-m", "pytest_aide.demo", "--port", "{port}", "--data-dir", "demo"]\n')
+
+
+@pytest.fixture
+def running_demo(tmp_path: Path) -> Iterator[int]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pytest_aide.demo", "--port", str(port), "--data-dir",
+                             str(tmp_path / "own-demo")], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while not answers(port):
+            assert time.monotonic() < deadline, "the demo did not start"
+            time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_the_suite_starts_the_target_and_stops_it_at_the_end(pytester: pytest.Pytester, workers: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    port = free_port()
+    pytester.makefile(".toml", aide=demo_toml(port))
+    pytester.makepyfile(check_target=CHECK + CHECK.replace("check_target_answers", "check_target_again"))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", workers, timeout=60)
+    result.assert_outcomes(passed=2)
+    assert not answers(port)  # stopped at the end of the run
+    [run] = sorted((pytester.path / "reports").glob("2*"))
+    assert not (run / "target.pid").exists()
+    output = (run / "target-output.log").read_text()
+    assert output.count("demo serving on") == 1  # started once, even with two workers
+    assert (pytester.path / "demo" / "data" / "database.db").exists()
+
+
+def test_a_target_the_suite_did_not_start_is_never_stopped(pytester: pytest.Pytester, running_demo: int) -> None:
+    pytester.makefile(".toml", aide=demo_toml(running_demo))
+    pytester.makepyfile(check_target=CHECK)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
+    result.assert_outcomes(passed=1)
+    assert answers(running_demo)
+    assert not (pytester.path / "demo").exists()  # it never ran our command
+
+
+def test_a_target_that_cannot_start_makes_its_checks_unknown(pytester: pytest.Pytester) -> None:
+    port = free_port()
+    pytester.makefile(".toml", aide=f'[app]\nurl = "http://127.0.0.1:{port}"\nstart_timeout = 3\n'
+                                    f'command = ["{{python}}", "-c", "print(\'boom: no config\'); raise SystemExit(3)"]\n')
+    pytester.makepyfile(check_target=CHECK)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
+    result.assert_outcomes(errors=1)
+    health = json.loads(next((pytester.path / "reports").glob("2*/health.json")).read_text())
+    [check] = health["checks"]
+    assert check["status"] == "UNKNOWN"
+    assert "boom: no config" in check["message"]
+    assert "Traceback" not in result.stdout.str()
