@@ -83,8 +83,9 @@ def test_a_target_the_suite_did_not_start_is_never_stopped(pytester: pytest.Pyte
 
 def test_a_target_that_cannot_start_makes_its_checks_unknown(pytester: pytest.Pytester) -> None:
     port = free_port()
+    failing = "print(\'boom: no config\'); raise SystemExit(3)"
     pytester.makefile(".toml", aide=f'[app]\nurl = "http://127.0.0.1:{port}"\nstart_timeout = 3\n'
-                                    f'command = ["{{python}}", "-c", "print(\'boom: no config\'); raise SystemExit(3)"]\n')
+                                    f'command = ["{{python}}", "-c", "{failing}"]\n')
     pytester.makepyfile(check_target=CHECK)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
     result.assert_outcomes(errors=1)
