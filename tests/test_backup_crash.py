@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import unavailable
 from pytest_aide.backup import BackupManager, parse_backup_config
 from pytest_aide.errors import BackupError
 from pytest_aide.redact import Redactor
@@ -134,11 +135,11 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "tiny"
     mount.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root")
+        unavailable("mounting a tmpfs needs root")
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True,
                           text=True, timeout=30, check=False)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        unavailable(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
         yield mount
     finally:
