@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -43,6 +44,38 @@ def unavailable(reason: str) -> None:
     if os.environ.get("AIDE_REQUIRE_SERVICES") == "1":
         pytest.fail(f"{reason}, and AIDE_REQUIRE_SERVICES=1 requires it")
     pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound then released), for 'connection refused'."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A TCP port on 127.0.0.1 that accepts connections and never sends a byte."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept_forever() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept_forever, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1])
+    stop.set()
+    thread.join(timeout=2)
+    for conn in accepted:
+        conn.close()
+    listener.close()
 
 
 def unique_name(prefix: str) -> str:

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import free_port
 from pytest_aide.errors import ProbeError
 from pytest_aide.probes.database import Database, open_database, table_name_parts
 from pytest_aide.probes.db_sqlite import sqlite_path
@@ -31,38 +32,6 @@ WRITES = ["INSERT INTO items (n) VALUES (4)", "UPDATE items SET n = 0", "DROP TA
 
 
 # --- helpers and fixtures -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound then released), for 'connection refused'."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A TCP port on 127.0.0.1 that accepts connections and never sends a byte."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept_forever() -> None:
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept_forever, daemon=True)
-    thread.start()
-    yield int(listener.getsockname()[1])
-    stop.set()
-    thread.join(timeout=2)
-    for conn in accepted:
-        conn.close()
-    listener.close()
 
 
 def _recv_exact(conn: socket.socket, size: int) -> bytes:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_service
+from conftest import free_port, require_service
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKS = REPO / "checks"
@@ -86,18 +86,12 @@ def silent_server() -> Iterator[str]:
     listener.close()
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def api_toml(url: str, timeout: float = 1.0) -> str:
     return f'[app]\nurl = "{url}"\ntimeout = {timeout}\nconnect_timeout = {timeout}\n'
 
 
 def test_refused_connection_is_critical(pytester: pytest.Pytester) -> None:
-    health, _, elapsed = run_checks(pytester, api_toml(f"http://127.0.0.1:{closed_port()}"), "check_api.py",
+    health, _, elapsed = run_checks(pytester, api_toml(f"http://127.0.0.1:{free_port()}"), "check_api.py",
                                     "-k", "check_api_health")
     check = only_check(health)
     assert check["status"] == "CRITICAL"

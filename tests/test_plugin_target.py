@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -13,18 +12,14 @@ from pathlib import Path
 import pytest
 import requests
 
+from conftest import free_port
+
 CHECK = '''
 def check_target_answers(app, health):
     probe = app.probe("/api/health")
     assert probe.ok, probe.error
     health.record("response_time_s", probe.elapsed_s)
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def answers(port: int) -> bool:
