@@ -1,0 +1,35 @@
+"""Weekly performance benchmark of the API (pytest-benchmark): mean time and throughput of the health path.
+
+Run with ``--benchmark-autosave`` to keep each week's figures and ``pytest-benchmark compare`` to compare
+them over time. Under xdist pytest-benchmark turns timing off; the check then times the calls itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="performance")]
+
+ROUNDS = 30
+
+
+def check_api_throughput(app, aide_config, benchmark, health):
+    path = aide_config.settings.app.health_path
+
+    def request():
+        probe = app.probe(path)
+        assert probe.ok, f"GET {probe.url}: {probe.error}"
+
+    benchmark.pedantic(request, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    stats = getattr(benchmark, "stats", None)
+    if stats is not None:
+        mean = stats.stats.mean
+    else:  # pytest-benchmark is disabled (xdist, --benchmark-disable): it called request() once
+        began = time.perf_counter()
+        for _ in range(ROUNDS):
+            request()
+        mean = (time.perf_counter() - began) / ROUNDS
+    health.record("response_time_s", mean)
+    health.record("throughput_ops", 1.0 / mean if mean > 0 else float("inf"))
