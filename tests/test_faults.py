@@ -197,3 +197,30 @@ def test_a_log_of_several_gib_is_read_from_its_end_only(pytester: pytest.Pyteste
     assert check["measurements"]["log_errors"]["value"] == 1
     assert check["measurements"]["log_errors_last_window"]["value"] == 1
     assert elapsed < 20
+
+
+def test_a_certificate_close_to_expiry_is_critical(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    import ssl
+    from datetime import UTC, datetime, timedelta
+
+    import trustme
+
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", not_after=datetime.now(UTC) + timedelta(days=3)).configure_cert(context)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}"
+        health, _, _ = run_checks(pytester, f'[app]\nurl = "{url}"\nverify_tls = "{bundle}"\n', "check_tls.py")
+    finally:
+        server.shutdown()
+        server.server_close()
+    check = only_check(health)
+    assert check["status"] == "CRITICAL"
+    assert 2 < check["measurements"]["tls_days_left"]["value"] < 3.01
+    assert "renew the TLS certificate" in check["message"]
