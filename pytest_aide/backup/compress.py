@@ -86,16 +86,28 @@ def sha256_file(path: Path) -> str:
 
 
 def compress_file(src: Path, dest: Path, compression: str, member: str, *,
-                  progress: Progress | None = None) -> Written:
-    """Compress ``src`` into ``dest`` (fsynced); ``member`` names the entry inside a zip."""
+                  progress: Progress | None = None, discard_source: bool = False) -> Written:
+    """Compress ``src`` into ``dest`` (fsynced); ``member`` names the entry inside a zip.
+
+    ``discard_source`` deletes ``src`` (a scratch copy) before ``dest`` is fsynced: on ext4 an fsync also
+    writes out other dirty data of the journal transaction, and a deleted file's pages are never written.
+    """
     total = src.stat().st_size
     with open(src, "rb") as raw:
         reader = _ProgressReader(raw, f"compress {member}", total, progress)
         if compression == "zstd":
-            return _zstd_copy(reader, dest, total)
-        with compressed_writer(dest, compression, member) as (out, written):
-            while block := reader.read(BLOCK):
-                out.write(block)
+            written = _zstd_copy(reader, dest, total)
+        else:
+            with compressed_writer(dest, compression, member) as (out, written):
+                while block := reader.read(BLOCK):
+                    out.write(block)
+    if discard_source:
+        src.unlink(missing_ok=True)
+    fd = os.open(dest, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return written
 
 
@@ -105,8 +117,7 @@ def _zstd_copy(reader: _ProgressReader, dest: Path, total: int) -> Written:
         out = _HashingWriter(fh)
         cctx.copy_stream(cast(IO[bytes], reader), cast(IO[bytes], out), size=total,
                          read_size=BLOCK, write_size=BLOCK)
-        fh.flush()
-        os.fsync(fh.fileno())
+        fh.flush()  # compress_file fsyncs once the source is closed
     return Written(size=out.size, sha256=out.hexdigest())
 
 

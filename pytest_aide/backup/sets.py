@@ -122,7 +122,7 @@ def _write_component(comp: ComponentConfig, tmp: Path, dest: Path, compression: 
             summary = sqlite_source.summarize(raw)
         else:
             summary = postgres_source.dump(component_url(comp), raw)
-        return compress_file(raw, dest, compression, member, progress=progress), summary
+        return compress_file(raw, dest, compression, member, progress=progress, discard_source=True), summary
     finally:
         raw.unlink(missing_ok=True)
 
