@@ -37,6 +37,9 @@ def build_database(path: Path, size_mb: int) -> None:
     conn.close()
 
 
+SETTLE_S = 15.0
+
+
 def timed(args: list[str], cwd: Path, *, flush: bool = True) -> tuple[float, float]:
     """Run ``args``; returns (seconds, peak RSS in MB) of that process.
 
@@ -45,6 +48,7 @@ def timed(args: list[str], cwd: Path, *, flush: bool = True) -> tuple[float, flo
     """
     if flush:
         os.sync()
+        time.sleep(SETTLE_S)  # this VM's disk keeps writing after sync returns; the next writer would pay
     started = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -72,7 +76,9 @@ def pipeline_backup(db: Path, work: Path) -> tuple[float, float]:
                      flush=False)[0]
     started = time.perf_counter()
     subprocess.run(["sync", str(work / "copy.db.zst")], check=True, timeout=600)  # fsync, right after zstd
-    return seconds, time.perf_counter() - started
+    fsync_s = time.perf_counter() - started
+    (work / "copy.db").unlink()  # as aide drops its scratch copy: leave the same amount of data behind
+    return seconds, fsync_s
 
 
 def run(work: Path, size_mb: int, rounds: int = 2) -> bool:
