@@ -160,7 +160,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     state = get_state(item.config)
     if state is not None and checkitem.is_check(item):
-        target.ensure_target(state)
+        fixtures = getattr(item, "fixturenames", ())
+        target.ensure_target(state, talks_to_app=not target.APP_FIXTURES.isdisjoint(fixtures))
 
 
 @pytest.hookimpl(wrapper=True)

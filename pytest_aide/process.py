@@ -93,10 +93,10 @@ def ensure_running(
 ) -> StartResult:
     """Start ``command`` in the background unless something already answers ``health_url``.
 
-    Any HTTP response below 500 counts as an answer. ``env`` is added to the current environment (the
-    target still needs ``PATH`` and friends). Output is appended to ``output_path`` so earlier runs stay
-    readable. Raises ProbeError, after stopping the process and removing the pidfile, when the target
-    exits early or does not answer within ``start_timeout`` seconds.
+    Any HTTP response counts as an answer, a 5xx included: the checks judge its health. ``env`` is added
+    to the current environment (the target still needs ``PATH`` and friends). Output is appended to
+    ``output_path`` so earlier runs stay readable. Raises ProbeError, after stopping the process and
+    removing the pidfile, when the target exits early or does not answer within ``start_timeout`` seconds.
     """
     began = time.monotonic()
     redactor = _redactor(env)
@@ -161,13 +161,16 @@ def _show_command(command: Sequence[str], redactor: Redactor) -> str:
 
 
 def _answers(url: str, timeout: float) -> bool:
-    """True when ``url`` gives any HTTP response below 500 (a 404 still proves something listens)."""
+    """True when something serves ``url``: any HTTP response (a 503 is a running but unhealthy target,
+    never a reason to start a second copy), or a connection accepted that does not answer in time."""
     try:
         response = requests.get(url, timeout=timeout, allow_redirects=False)
+    except requests.exceptions.ReadTimeout:
+        return True
     except requests.RequestException:
         return False
-    with response:
-        return response.status_code < 500
+    response.close()
+    return True
 
 
 def _launch(

@@ -18,15 +18,22 @@ PIDFILE = "target.pid"
 OUTPUT = "target-output.log"
 
 
-def ensure_target(state: AideState) -> None:
-    """Make sure the target answers; raise ProbeError (the check becomes UNKNOWN) when it cannot."""
+APP_FIXTURES = frozenset({"app", "endpoint_probe", "endpoint_probes"})
+
+
+def ensure_target(state: AideState, *, talks_to_app: bool) -> None:
+    """Start the target if it is configured and nothing serves its URL, once per run.
+
+    When it cannot be started, checks that talk to the app raise ProbeError (they become UNKNOWN with the
+    reason); the others (host resources, files) still run and judge what they find.
+    """
     if not state.target_checked:
         state.target_checked = True
         try:
             _start_if_needed(state)
         except ProbeError as exc:
             state.target_error = state.redactor(str(exc))
-    if state.target_error is not None:
+    if state.target_error is not None and talks_to_app:
         raise ProbeError(state.target_error)
 
 

@@ -269,3 +269,37 @@ def test_unreadable_pidfile_is_reported_and_kept(files: tuple[Path, Path]) -> No
     with pytest.raises(ProbeError, match=r"is not a pytest-aide pidfile"):
         stop_started(pidfile)
     assert pidfile.exists()
+
+
+@pytest.mark.parametrize("behaviour", ["503", "silent"])
+def test_a_running_but_unhealthy_target_is_not_started_again(files: tuple[Path, Path], behaviour: str) -> None:
+    """Something already serves the URL (with a 5xx, or accepting and never answering): starting a second
+    copy would only fight it for the port, so nothing is started and the checks judge the running one."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Unhealthy(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    pidfile, output = files
+    if behaviour == "503":
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Unhealthy)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        port, close = server.server_address[1], lambda: (server.shutdown(), server.server_close())
+    else:
+        listener = socket.create_server(("127.0.0.1", 0))
+        port, close = listener.getsockname()[1], listener.close
+    try:
+        result = ensure_running([sys.executable, "-c", "raise SystemExit(9)"], f"http://127.0.0.1:{port}/",
+                                pidfile=pidfile, output_path=output, probe_timeout=0.5)
+    finally:
+        close()
+    assert not result.started
+    assert not pidfile.exists()
