@@ -67,7 +67,9 @@ def call_properties(item: pytest.Item) -> list[tuple[str, Any]]:
 def one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     """A failure's reason on one line (the exception's first line), for verdicts and summaries."""
     exc = excinfo.value
-    text = str(exc) if isinstance(exc, AideError | CheckCritical) else excinfo.exconly().strip()
+    # A check's own assertion message (or our errors) speaks for itself; other exceptions keep their type.
+    plain = isinstance(exc, AideError | AssertionError) and str(exc).strip()
+    text = str(exc).strip() if plain else excinfo.exconly().strip()
     first = text.splitlines()[0] if text else type(exc).__name__
     return first if len(first) <= _MESSAGE_LIMIT else first[: _MESSAGE_LIMIT - 1] + "…"
 
