@@ -1,4 +1,4 @@
-"""The target's processes, found by name or listening port: running, memory, threads, open files."""
+"""The target's processes, found by name, listening port or pidfile: running, memory, threads, open files."""
 
 from __future__ import annotations
 
@@ -23,3 +23,8 @@ def check_process_running(process_name, health):
 
 def check_port_listening(port, health):
     _record(find_processes(port=port), health, f"listens on port {port}")
+
+
+def check_pidfile_process(pidfile, health):
+    assert pidfile.is_file(), f"pidfile {pidfile} is missing: the process is not running (or writes it elsewhere)"
+    _record(find_processes(pidfile=pidfile), health, f"of pidfile {pidfile}")

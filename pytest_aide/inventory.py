@@ -10,7 +10,7 @@ from typing import Any
 
 from pytest_aide.config import AideConfig
 
-INVENTORY_PARAMS = ("disk_path", "log_file", "table", "endpoint", "config_file", "process_name", "port")
+INVENTORY_PARAMS = ("disk_path", "log_file", "table", "endpoint", "config_file", "process_name", "port", "pidfile")
 _WHERE = {
     "disk_path": "[resources] disk_paths",
     "log_file": "[logs] files",
@@ -19,6 +19,7 @@ _WHERE = {
     "config_file": "[preflight] config_files",
     "process_name": "[resources] processes",
     "port": "[resources] ports",
+    "pidfile": "[resources] pidfiles",
 }
 
 
@@ -39,6 +40,8 @@ def cases(config: AideConfig, param: str) -> list[Case]:
         return _path_cases(config, settings.preflight.config_files)
     if param == "table":
         return [Case(name, name) for name in settings.db.tables]
+    if param == "pidfile":
+        return _path_cases(config, settings.resources.pidfiles)
     if param == "process_name":
         return [Case(name, name) for name in settings.resources.processes]
     if param == "port":

@@ -45,6 +45,7 @@ class ResourcesSettings(Section):
     disk_paths: list[str] = Field(default_factory=lambda: ["."])
     processes: list[str] = Field(default_factory=list)
     ports: list[int] = Field(default_factory=list)
+    pidfiles: list[str] = Field(default_factory=list)
 
 
 class LogsSettings(Section):

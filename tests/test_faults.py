@@ -224,3 +224,55 @@ def test_a_certificate_close_to_expiry_is_critical(pytester: pytest.Pytester, tm
     assert check["status"] == "CRITICAL"
     assert 2 < check["measurements"]["tls_days_left"]["value"] < 3.01
     assert "renew the TLS certificate" in check["message"]
+
+
+class _NeedsToken(_Handler):
+    def do_GET(self) -> None:
+        if self.headers.get("Authorization") != "Bearer header-secret-991":
+            self.send_response(401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def token_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NeedsToken)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_auth_header_comes_from_the_environment_and_stays_secret(pytester: pytest.Pytester, token_server: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    toml = api_toml(token_server) + 'headers_env = { Authorization = "HEALTH_AUTH" }\n'
+    monkeypatch.setenv("HEALTH_AUTH", "Bearer header-secret-991")
+    health, output, _ = run_checks(pytester, toml, "check_api.py", "-k", "check_api_health", "-rA")
+    assert only_check(health)["status"] == "OK"
+    monkeypatch.setenv("HEALTH_AUTH", "Bearer wrong-but-secret-992")
+    health, output, _ = run_checks(pytester, toml, "check_api.py", "-k", "check_api_health", "-rA")
+    assert "expected status 200, got 401" in only_check(health)["message"]
+    reports = "".join(p.read_text() for p in (pytester.path / "reports").glob("2*/*") if p.is_file())
+    for secret in ("header-secret-991", "wrong-but-secret-992"):
+        assert secret not in output + reports
+    monkeypatch.delenv("HEALTH_AUTH")
+    health, _, _ = run_checks(pytester, toml, "check_api.py", "-k", "check_api_health")
+    check = only_check(health)
+    assert check["status"] == "UNKNOWN"
+    assert "environment variable HEALTH_AUTH is not set" in check["message"]
+
+
+def test_a_process_is_found_by_its_pidfile(pytester: pytest.Pytester) -> None:
+    import os
+
+    (pytester.path / "app.pid").write_text(f"{os.getpid()}\n")
+    health, _, _ = run_checks(pytester, '[resources]\npidfiles = ["app.pid", "gone.pid"]\n', "check_processes.py",
+                              "-k", "pidfile")
+    statuses = {c["nodeid"].split("[")[-1].rstrip("]"): c for c in health["checks"] if c["status"] != "SKIPPED"}
+    assert statuses["app.pid"]["status"] == "OK"
+    assert statuses["app.pid"]["measurements"]["processes"]["value"] == 1
+    assert statuses["gone.pid"]["status"] == "CRITICAL"
+    assert "pidfile" in statuses["gone.pid"]["message"]
