@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from filelock import FileLock, Timeout
 
 from pytest_aide.errors import ProbeError
+from pytest_aide.redact import Redactor
+from pytest_aide.runs import write_text_atomic
 from pytest_aide.state import AideState
 
 PIDFILE = "target.pid"
@@ -62,12 +65,25 @@ def _start_if_needed(state: AideState) -> None:
 
 
 def stop_started_target(state: AideState) -> None:
-    """Stop the target if this run started it (a process it did not start is never signalled)."""
+    """Stop the target if this run started it (a process it did not start is never signalled), then mask
+    secrets in its captured output, which is archived with the run's reports."""
     pidfile = state.work_dir / PIDFILE
     if pidfile.exists():
         from pytest_aide.process import stop_started
 
         stop_started(pidfile, grace=state.config.settings.app.stop_grace)
+    redact_file(state.work_dir / OUTPUT, state.redactor)
+
+
+def redact_file(path: Path, redactor: Redactor) -> None:
+    """Rewrite ``path`` with secrets masked (atomically; nothing happens when it is absent or clean)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return
+    cleaned = redactor(text)
+    if cleaned != text:
+        write_text_atomic(path, cleaned)
 
 
 def started_pids(state: AideState) -> set[int]:

@@ -89,3 +89,25 @@ def test_a_target_that_cannot_start_makes_its_checks_unknown(pytester: pytest.Py
     assert check["status"] == "UNKNOWN"
     assert "boom: no config" in check["message"]
     assert "Traceback" not in result.stdout.str()
+
+
+def test_secrets_the_target_prints_are_masked_in_its_archived_output(pytester: pytest.Pytester,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    monkeypatch.setenv("APP_DB_PASSWORD", "printed-secret-4711")
+    script = pytester.makepyfile(chatty_app=f'''
+        import os, runpy, sys
+        print("connecting with password", os.environ["APP_DB_PASSWORD"], flush=True)
+        sys.argv = ["http.server", "--bind", "127.0.0.1", "{port}"]
+        runpy.run_module("http.server", run_name="__main__")
+    ''')
+    pytester.makefile(".toml", aide=f'[app]\nurl = "http://127.0.0.1:{port}"\nhealth_path = "/"\nstop_grace = 5\n'
+                                    f'command = ["{{python}}", "{script.name}"]\n')
+    pytester.makepyfile(check_target="def check_up(app):\n    assert app.probe('/').ok\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
+    result.assert_outcomes(passed=1)
+    [run] = sorted((pytester.path / "reports").glob("2*"))
+    output = (run / "target-output.log").read_text()
+    assert "connecting with password ***" in output
+    assert "printed-secret-4711" not in output
+    assert not answers(port)
