@@ -1,7 +1,8 @@
-"""The ``aide`` command: backups for operators, from a shell or cron.
+"""The ``aide`` command: backups, the target's start/stop, and diagnostics, from a shell or cron.
 
-Exit codes: 0 done, 1 the operation failed (a partial backup, a failed verification...), 2 usage or
-configuration error. Errors are one line, ``aide: error: ...``; progress goes to stderr.
+Exit codes: 0 done, 1 the operation failed (a partial backup, a failed verification, a target that does
+not answer...), 2 usage or configuration error. Errors are one line, ``aide: error: ...``; progress goes
+to stderr.
 """
 
 from __future__ import annotations
@@ -9,14 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from pytest_aide import cli_ops
 from pytest_aide.backup import BackupConfig, BackupManager, BackupSet
-from pytest_aide.config import load_config
+from pytest_aide.config import AideConfig, load_config
 from pytest_aide.errors import AideError, ConfigError
-from pytest_aide.redact import Redactor
 
 PROGRESS_MIN_BYTES = 64 << 20  # smaller jobs finish before a progress line would help
 
@@ -30,8 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        manager = load_manager(args.config)
-        return int(args.run(manager, args))
+        config = load_config(args.config, rootdir=Path.cwd())
+        return int(args.run(config, args))
     except (ConfigError, _UsageError) as exc:
         return _fail(str(exc), 2)
     except AideError as exc:
@@ -40,40 +41,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail("interrupted", 130)
 
 
-def load_manager(path: Path | None) -> BackupManager:
+def backup_manager(config: AideConfig) -> BackupManager:
     """A BackupManager for the ``[backup]`` table of the project's configuration.
 
-    The same loader as the pytest plugin (``--config`` > ``AIDE_CONFIG`` > ``./aide.toml`` >
-    ``[tool.aide]`` in ``./pyproject.toml``), so ``aide`` and the checks always agree.
+    The configuration is read by the same loader as the pytest plugin (``--config`` > ``AIDE_CONFIG`` >
+    ``./aide.toml`` > ``[tool.aide]`` in ``./pyproject.toml``), so ``aide`` and the checks always agree.
     """
-    config = load_config(path, rootdir=Path.cwd())
     if config.backup is None:
         raise ConfigError(f"{config.source_name}: no [backup] table, so there is nothing to back up "
                           "(see the README for an example)")
-    redactor = Redactor.from_environment(config.secrets())
-    return BackupManager(config.backup, redactor=redactor, progress=_Progress(sys.stderr))
+    return BackupManager(config.backup, redactor=config.redactor(), progress=_Progress(sys.stderr))
+
+
+def _backup_command(run: Callable[[BackupManager, argparse.Namespace], int]) -> Callable[..., int]:
+    def command(config: AideConfig, args: argparse.Namespace) -> int:
+        return run(backup_manager(config), args)
+
+    return command
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aide", description="Back up, verify, restore and prune.")
+    parser = argparse.ArgumentParser(
+        prog="aide", description="Back up, verify, restore and prune; start, stop and diagnose the target."
+    )
     parser.add_argument("--config", type=Path, default=None, metavar="PATH",
                         help="configuration file (default: $AIDE_CONFIG, ./aide.toml, ./pyproject.toml)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("backup", help="take a new backup set").set_defaults(run=_cmd_backup)
-    sub.add_parser("backups", help="list backup sets, newest first").set_defaults(run=_cmd_list)
+    sub.add_parser("backup", help="take a new backup set").set_defaults(run=_backup_command(_cmd_backup))
+    sub.add_parser("backups", help="list backup sets, newest first").set_defaults(run=_backup_command(_cmd_list))
     verify = sub.add_parser("verify", help="prove a set restorable (checksums, scratch restores)")
     verify.add_argument("set_id", metavar="SET")
-    verify.set_defaults(run=_cmd_verify)
+    verify.set_defaults(run=_backup_command(_cmd_verify))
     restore = sub.add_parser("restore", help="restore a set (asks which one when SET is omitted)")
     restore.add_argument("set_id", metavar="SET", nargs="?")
     restore.add_argument("--component", action="append", metavar="NAME",
                          help="restore only this component (repeatable)")
     restore.add_argument("--force", action="store_true", help="restore even if the set fails verification")
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    restore.set_defaults(run=_cmd_restore)
+    restore.set_defaults(run=_backup_command(_cmd_restore))
     prune = sub.add_parser("prune", help="delete sets the retention policy no longer keeps")
     prune.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
-    prune.set_defaults(run=_cmd_prune)
+    prune.set_defaults(run=_backup_command(_cmd_prune))
+    cli_ops.add_commands(sub)
     return parser
 
 

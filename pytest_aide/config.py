@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from pytest_aide.errors import ConfigError
-from pytest_aide.redact import redact_url
+from pytest_aide.redact import Redactor, dotenv_values, redact_url
 from pytest_aide.settings import FileSettings
 from pytest_aide.thresholds import Threshold, ThresholdSet
 
@@ -61,6 +61,16 @@ class AideConfig:
     @property
     def source_name(self) -> str:
         return str(self.source) if self.source else "defaults"
+
+    def redactor(self) -> Redactor:
+        """Masks secret-looking environment values, this configuration's secrets and the values of the
+        configured ``.env`` files: every output of a run or of ``aide`` goes through one of these."""
+        redactor = Redactor.from_environment(self.secrets())
+        for name in self.settings.preflight.config_files:
+            path = self.path(name)
+            if path.is_file():
+                redactor.add(dotenv_values(path.read_text(encoding="utf-8", errors="replace")))
+        return redactor
 
     def secrets(self) -> list[str]:
         """Secret values the configuration knows of (URL passwords, header values from the environment)."""

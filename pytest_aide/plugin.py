@@ -14,7 +14,6 @@ import pytest
 from pytest_aide import checkitem, inventory, options, target
 from pytest_aide.config import AideConfig, Overrides, load_config
 from pytest_aide.errors import ConfigError
-from pytest_aide.redact import Redactor, dotenv_values
 from pytest_aide.runs import create_run_dir, new_run_id
 from pytest_aide.state import STATE_KEY, AideState, get_state
 
@@ -91,13 +90,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _new_state(config: pytest.Config, aide_config: AideConfig) -> AideState:
-    redactor = Redactor.from_environment(aide_config.secrets())
+    redactor = aide_config.redactor()
     for extra in config.hook.pytest_aide_secrets(config=config):
         redactor.add(extra)
-    for env_file in aide_config.settings.preflight.config_files:
-        path = aide_config.path(env_file)
-        if path.is_file():
-            redactor.add(dotenv_values(path.read_text(encoding="utf-8", errors="replace")))
     started = datetime.now(UTC)
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:

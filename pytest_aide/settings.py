@@ -21,6 +21,8 @@ class AppSettings(Section):
     tasks_stats_path: str | None = "/api/tasks/stats"
     command: list[str] | None = None
     cwd: str | None = None
+    pidfile: str = ".aide/app.pid"
+    output: str = ".aide/app-output.log"
     connect_timeout: float = Field(3.05, gt=0)
     timeout: float = Field(5.0, gt=0)
     start_timeout: float = Field(15.0, gt=0)
