@@ -31,7 +31,7 @@ def project(tmp_path: Path) -> tuple[Path, int]:
 
 
 def test_start_status_stop_follow_the_manual(project: tuple[Path, int]) -> None:
-    root, port = project
+    root, _port = project
     try:
         started = aide(root, "start")
         assert started.returncode == 0, started.stderr
@@ -56,7 +56,8 @@ def test_start_without_a_command_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "aide.toml").write_text('[app]\nurl = "http://127.0.0.1:9"\n')
     result = aide(tmp_path, "start")
     assert result.returncode == 2
-    assert result.stderr.strip() == f"aide: error: {tmp_path / 'aide.toml'}: [app] needs url and command to start the target"
+    expected = f"aide: error: {tmp_path / 'aide.toml'}: [app] needs url and command to start the target"
+    assert result.stderr.strip() == expected
 
 
 def test_diagnose_writes_a_redacted_snapshot_even_when_the_target_is_down(project: tuple[Path, int]) -> None:
