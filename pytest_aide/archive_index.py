@@ -34,7 +34,7 @@ def render_index(runs: list[dict[str, Any]]) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>pytest-aide runs</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}}.st{{font-weight:bold;color:#fff;
+td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap}}.st{{font-weight:bold;color:#fff;
 padding:.1em .5em;border-radius:.3em}}</style></head>
 <body><h1>pytest-aide health runs</h1><p>{len(runs)} archived run(s), newest first.</p>
 <table><thead><tr><th>Run</th><th>Started</th><th>Selection</th><th>Status</th><th>Score</th>
@@ -51,7 +51,7 @@ def _row(run: dict[str, Any]) -> str:
     counts = run.get("counts", {})
     cells = [
         f'<a href="{folder}/report.html">{escape(str(run["run_id"]))}</a>',
-        escape(str(run.get("started", ""))),
+        escape(str(run.get("started", "")).replace("T", " ").replace("+00:00", " UTC")),
         escape(str(run.get("selection", ""))),
         f'<span class="st" style="background:{_COLOURS.get(status, "#555")}">{status}</span>',
         escape("n/a" if run.get("score") is None else f"{run['score']:g}"),

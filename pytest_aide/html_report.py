@@ -15,7 +15,8 @@ import pytest
 from pytest_aide.results import MEASUREMENT_PREFIX
 from pytest_aide.state import AideState
 
-_STATUS_COLOURS = {"OK": "#1a7f37", "WARNING": "#9a6700", "CRITICAL": "#d1242f", "UNKNOWN": "#6e7781"}
+_STATUS_COLOURS = {"OK": "#1a7f37", "WARNING": "#9a6700", "CRITICAL": "#d1242f", "UNKNOWN": "#6e7781",
+                   "SKIPPED": "#8c959f"}
 
 
 class AideHtml:
@@ -54,12 +55,15 @@ class AideHtml:
         status = str(props.get("aide.status", "")) if report.when == "call" else ""
         if report.failed and "aide.component" in props:
             status = "CRITICAL" if report.when == "call" else "UNKNOWN"
+        elif report.skipped and "aide.component" in props:
+            status = "SKIPPED"
         measurements = {k[len(MEASUREMENT_PREFIX):]: json.loads(v) for k, v in props.items()
                         if k.startswith(MEASUREMENT_PREFIX)}
-        values = "<br>".join(f"{escape(n)} = {m['value']:g} {escape(m['unit'])}" for n, m in measurements.items())
+        values = "<br>".join(f"{escape(n)} = {m['value']:.4g} {escape(m['unit'])}" for n, m in measurements.items())
         limits = "<br>".join(
-            f"{escape(n)}: warning {escape(str(m['warning']))}, critical {escape(str(m['critical']))}"
-            for n, m in measurements.items() if m["warning"] or m["critical"]
+            f"{escape(n)}: " + ", ".join(f"{level} {escape(str(m[level]))}" for level in ("warning", "critical")
+                                         if m[level] is not None)
+            for n, m in measurements.items() if m["warning"] is not None or m["critical"] is not None
         )
         cells.insert(1, f'<td class="col-aidestatus">{_badge(status) if status else ""}</td>')
         cells.insert(3, f'<td class="col-aidevalues">{values}</td>')
