@@ -34,7 +34,8 @@ def render_index(runs: list[dict[str, Any]]) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>pytest-aide runs</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left;white-space:nowrap}}.st{{font-weight:bold;color:#fff;
+td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left;
+white-space:nowrap}}.st{{font-weight:bold;color:#fff;
 padding:.1em .5em;border-radius:.3em}}</style></head>
 <body><h1>pytest-aide health runs</h1><p>{len(runs)} archived run(s), newest first.</p>
 <table><thead><tr><th>Run</th><th>Started</th><th>Selection</th><th>Status</th><th>Score</th>

@@ -101,7 +101,13 @@ def _new_state(config: pytest.Config, aide_config: AideConfig) -> AideState:
                          Path(archive) if archive else None, started, is_worker=True)
     if aide_config.settings.reports.archive:
         archive = aide_config.path(aide_config.settings.reports.dir)
-        run_id, work_dir = create_run_dir(archive, started)
+        try:
+            run_id, work_dir = create_run_dir(archive, started)
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"[reports] dir: cannot create a run folder in {archive}: {exc.strerror or exc} "
+                "(choose another with --aide-reports DIR, or turn archiving off with --aide-no-archive)"
+            ) from None
         return AideState(aide_config, redactor, run_id, work_dir, archive, started)
     work_dir = Path(tempfile.mkdtemp(prefix="aide-run-"))
     return AideState(aide_config, redactor, new_run_id(started), work_dir, None, started)

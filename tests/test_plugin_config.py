@@ -177,3 +177,13 @@ def test_imported_check_helpers_are_not_collected(pytester: pytest.Pytester) -> 
     pytester.makepyfile(check_uses_helper="from helpers import check_value\n\ndef check_real(health):\n    pass\n")
     result = aide_run(pytester, "--collect-only", "-q")
     result.stdout.fnmatch_lines(["check_uses_helper.py::check_real", "*1 test collected*"])
+
+
+def test_an_unusable_report_folder_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(check_x=GOOD_CHECK)
+    pytester.makefile(".txt", occupied="a file where the archive should be")
+    result = aide_run(pytester, "--aide-reports", "occupied.txt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: [[]reports[]] dir: cannot create a run folder in *occupied.txt: *--aide-no-archive)"]
+    )
