@@ -10,13 +10,15 @@ pytestmark = [pytest.mark.aide(component="backup", weight=2)]
 
 
 @pytest.mark.daily
+@pytest.mark.weekly
+@pytest.mark.monthly
 def check_backup_fresh_and_verified(backup, health):
     """The newest complete set is younger than ``max_age_hours`` and passes verification."""
     newest = next((s for s in backup.list_sets() if s.complete), None)
     assert newest is not None, f"no complete backup set in {backup.config.dir}: run `aide backup`"
     age_hours = (datetime.now(UTC) - newest.created).total_seconds() / 3600
-    health.record("backup_age_hours", age_hours, "h")
     limit = backup.config.max_age_hours
+    health.record("backup_age_hours", age_hours, "h", critical=f"{limit:g}")  # [backup] max_age_hours rules
     assert age_hours <= limit, (f"newest complete backup {newest.set_id} is {age_hours:.1f} h old "
                                 f"(limit {limit:g} h): run `aide backup` and check the schedule that runs it")
     if not newest.verified:
@@ -28,6 +30,7 @@ def check_backup_fresh_and_verified(backup, health):
 
 
 @pytest.mark.weekly
+@pytest.mark.monthly
 def check_backup_restore_drill(backup, health):
     """Restore the newest set into scratch space and compare it with its manifest (live data untouched)."""
     drill = backup.restore_drill()
