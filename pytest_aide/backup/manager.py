@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pytest_aide import __version__
-from pytest_aide.backup import retention
+from pytest_aide.backup import locking, retention
 from pytest_aide.backup.compress import Progress
 from pytest_aide.backup.config import BackupConfig
 from pytest_aide.backup.manifest import BackupSet, mark_verified, read_set
@@ -41,14 +41,22 @@ class BackupManager:
     """
 
     def __init__(self, config: BackupConfig, *, redactor: Redactor | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, lock_timeout: float = 30.0) -> None:
         self.config = config
         self.redactor = redactor if redactor is not None else Redactor.from_environment()
         self.progress = progress
+        self.lock_timeout = lock_timeout
+
+    def _folder_lock(self, operation: str, *, shared: bool = True) -> contextlib.AbstractContextManager[None]:
+        return locking.locked(self.config.dir / locking.FOLDER_LOCK, shared=shared, timeout=self.lock_timeout,
+                              operation=operation)
 
     def create(self) -> BackupSet:
         """Take a new set of every component; a failed component makes it ``partial``, never aborts it."""
-        return create_set(self.config, redactor=self.redactor, progress=self.progress)
+        with self._folder_lock("backup"):
+            # Both lock files exist from the first set on, so a refused restore writes nothing new anywhere.
+            (self.config.dir / locking.RESTORE_LOCK).touch()
+            return create_set(self.config, redactor=self.redactor, progress=self.progress)
 
     def list_sets(self) -> list[BackupSet]:
         """Finished sets, newest first, as their manifests describe them."""
@@ -63,8 +71,9 @@ class BackupManager:
 
     def verify(self, set_id: str) -> VerifyResult:
         """Checksums, full decompression and scratch restores; success is recorded in ``verified.json``."""
-        backup_set = self.get(set_id)
-        result = verify_set(backup_set, self._pg_urls(), progress=self.progress)
+        with self._folder_lock("verify"):
+            backup_set = self.get(set_id)
+            result = verify_set(backup_set, self._pg_urls(), progress=self.progress)
         if result.ok:
             # Only a cache (a full disk, a read-only mount): the next check simply verifies again.
             with contextlib.suppress(OSError):
@@ -78,10 +87,19 @@ class BackupManager:
     def restore(self, set_id: str, components: Iterable[str] | None = None, *,
                 force: bool = False) -> RestoreResult:
         """Restore ``components`` (default: all captured) of a set; unverifiable sets need ``force``."""
+        restore_lock = locking.locked(self.config.dir / locking.RESTORE_LOCK, shared=False,
+                                      timeout=self.lock_timeout, operation="restore")
+        with restore_lock, self._folder_lock("restore"):
+            return self._restore(set_id, components, force=force)
+
+    def _restore(self, set_id: str, components: Iterable[str] | None, *, force: bool) -> RestoreResult:
         backup_set = self.get(set_id)
         if not force and not backup_set.verified:
-            result = self.verify(set_id)
-            if not result.ok:
+            result = verify_set(backup_set, self._pg_urls(), progress=self.progress)  # lock already held
+            if result.ok:
+                with contextlib.suppress(OSError):
+                    mark_verified(backup_set, __version__)
+            else:
                 more = f" (+{len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
                 raise BackupError(f"set {set_id} failed verification: {result.problems[0]}{more}; "
                                   "restore refused (use --force to restore it anyway)")
@@ -96,6 +114,10 @@ class BackupManager:
 
     def prune(self, *, dry_run: bool = False) -> PruneResult:
         """Apply the retention policy; only our own sets and stale temp folders are ever removed."""
+        with self._folder_lock("prune", shared=dry_run):
+            return self._prune(dry_run=dry_run)
+
+    def _prune(self, *, dry_run: bool) -> PruneResult:
         sets = self.list_sets()
         infos = [SetInfo(s.set_id, s.created, s.complete, s.verified) for s in sets]
         keep, remove = retention.plan(infos, self.config.retention)
@@ -120,7 +142,8 @@ class BackupManager:
                 return DrillResult(None, False, (f"no complete backup set in {self.config.dir}; "
                                                  "run `aide backup`",))
             set_id = newest.set_id
-        result = verify_set(self.get(set_id), self._pg_urls(), extract=True, progress=self.progress)
+        with self._folder_lock("restore drill"):
+            result = verify_set(self.get(set_id), self._pg_urls(), extract=True, progress=self.progress)
         return DrillResult(set_id, result.ok, result.problems)
 
     def _pg_urls(self) -> dict[str, str]:
