@@ -15,7 +15,7 @@ import pytest
 
 from pytest_aide import archive_index
 from pytest_aide.results import ReportFacts, RunCollector
-from pytest_aide.runs import host_name, write_text_atomic
+from pytest_aide.runs import host_name, prune_runs, write_text_atomic
 from pytest_aide.state import AideState
 from pytest_aide.status import Status, Verdict
 from pytest_aide.summary import RunSummary
@@ -127,6 +127,9 @@ class AideReporter:
         data = self.state.redactor.redact_data(summary.to_dict())
         write_text_atomic(self.state.work_dir / "health.json", json.dumps(data, indent=2) + "\n")
         assert self.state.archive is not None
+        keep_days = self.state.config.settings.reports.keep_days
+        if keep_days is not None:
+            prune_runs(self.state.archive, keep_days)
         archive_index.write_index(self.state.archive)
 
     def _exit_status(self, summary: RunSummary, current: int | pytest.ExitCode) -> int | pytest.ExitCode:

@@ -7,8 +7,9 @@ then a counter if two processes still collide), so ``ls reports/`` is already th
 from __future__ import annotations
 
 import os
+import shutil
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 RUN_ID_FORMAT = "%Y%m%d-%H%M%S-%f"
@@ -43,3 +44,29 @@ def write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def run_started(name: str) -> datetime | None:
+    """When the run named ``name`` started (from its id), or None if ``name`` is no run id."""
+    try:
+        return datetime.strptime(name[:22], RUN_ID_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def prune_runs(archive: Path, keep_days: float, *, now: datetime | None = None) -> list[str]:
+    """Delete archived runs older than ``keep_days``; return their names.
+
+    Only folders that are runs of ours (a run-id name and a ``health.json``) are ever removed: anything else
+    an operator keeps in the archive stays.
+    """
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
+    removed = []
+    for folder in sorted(archive.iterdir()):
+        started = run_started(folder.name)
+        if started is None or started >= cutoff or not folder.is_dir() or folder.is_symlink():
+            continue
+        if (folder / "health.json").is_file():
+            shutil.rmtree(folder)
+            removed.append(folder.name)
+    return removed

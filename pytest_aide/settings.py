@@ -84,6 +84,7 @@ class PreflightSettings(Section):
 class ReportsSettings(Section):
     dir: str = "reports"
     archive: bool = True
+    keep_days: float | None = Field(None, gt=0)
 
 
 class GateSettings(Section):

@@ -193,3 +193,15 @@ def test_a_critical_check_carries_redacted_evidence(pytester: pytest.Pytester, m
         assert "top processes by memory" in text
         assert "top processes by CPU" in text
         assert "evidence-secret-77" not in text
+
+
+def test_keep_days_prunes_old_runs_after_a_run(suite: pytest.Pytester) -> None:
+    old = suite.path / "reports" / "20200101-000000-000000"
+    old.mkdir(parents=True)
+    (old / "health.json").write_text('{"run_id": "20200101-000000-000000", "status": "HEALTHY"}')
+    suite.makefile(".toml", aide="[reports]\nkeep_days = 30\n")
+    aide_run(suite, "-k", "ok")
+    [run] = run_dirs(suite.path)
+    assert run.name.startswith("20")
+    assert run.name != old.name
+    assert "20200101-000000-000000" not in (suite.path / "reports" / "index.html").read_text()

@@ -138,3 +138,19 @@ def test_trend_means_use_the_newest_runs_and_the_worst_value_per_run(tmp_path: P
     assert result["trend_cpu_percent"] == (20.0, 3)
     assert result["trend_db_query_s"] == (0.5, 3)
     assert "trend_api_s" not in result
+
+
+def test_prune_runs_removes_only_our_old_runs(tmp_path: Path) -> None:
+    from pytest_aide.runs import prune_runs
+
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    old, recent = new_run_id(now - timedelta(days=40)), new_run_id(now - timedelta(days=2))
+    for name in (old, recent):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "health.json").write_text("{}")
+    lookalike = new_run_id(now - timedelta(days=90))
+    (tmp_path / lookalike).mkdir()  # a run id but no health.json: not ours to judge
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "index.html").write_text("x")
+    assert prune_runs(tmp_path, 30, now=now) == [old]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([recent, lookalike, "notes", "index.html"])
