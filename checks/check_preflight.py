@@ -27,10 +27,14 @@ def check_dependencies_consistent(aide_config):
     """What `pip check` verifies: every installed distribution's requirements are met."""
     if not aide_config.settings.preflight.pip_check:
         pytest.skip("disabled: [preflight] pip_check = false")
+    configured = aide_config.settings.preflight.python
+    python = str(aide_config.path(configured)) if configured else sys.executable
     try:
-        result = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True,
+        result = subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True,
                                 timeout=PIP_CHECK_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         pytest.fail(f"pip check did not finish within {PIP_CHECK_TIMEOUT_S} s", pytrace=False)
+    except OSError as exc:
+        pytest.fail(f"[preflight] python: cannot run {python}: {exc.strerror}", pytrace=False)
     problems = (result.stdout + result.stderr).strip()
     assert result.returncode == 0, f"pip check: {problems.splitlines()[0] if problems else 'failed'}: reinstall them"

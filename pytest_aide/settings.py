@@ -79,6 +79,7 @@ class ThresholdSettings(Section):
 class PreflightSettings(Section):
     config_files: list[str] = Field(default_factory=list)
     pip_check: bool = True
+    python: str | None = None  # the target's interpreter for `pip check` (default: the one running pytest)
 
 
 class ReportsSettings(Section):

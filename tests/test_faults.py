@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -276,3 +278,23 @@ def test_a_process_is_found_by_its_pidfile(pytester: pytest.Pytester) -> None:
     assert statuses["app.pid"]["measurements"]["processes"]["value"] == 1
     assert statuses["gone.pid"]["status"] == "CRITICAL"
     assert "pidfile" in statuses["gone.pid"]["message"]
+
+
+def test_pip_check_runs_in_the_targets_environment(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """A broken dependency in the target's virtualenv is found; a missing interpreter is a clear failure."""
+    venv = tmp_path / "target-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    # A distribution whose requirement is missing, as `pip check` reports it.
+    info = site / "brokenapp-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: brokenapp\nVersion: 1.0\nRequires-Dist: nosuchdep\n")
+    (site / "pip").symlink_to(Path(__import__("pip").__file__).parent)  # borrow pip, nothing else
+    health, _, _ = run_checks(pytester, f'[preflight]\npython = "{venv}/bin/python"\n', "check_preflight.py",
+                              "-k", "dependencies", "-m", "weekly")
+    check = only_check(health)
+    assert check["status"] == "CRITICAL"
+    assert "brokenapp 1.0 requires nosuchdep" in check["message"]
+    health, _, _ = run_checks(pytester, '[preflight]\npython = "/nonexistent/python"\n', "check_preflight.py",
+                              "-k", "dependencies", "-m", "weekly")
+    assert "cannot run /nonexistent/python" in only_check(health)["message"]
