@@ -17,8 +17,8 @@ class Section(BaseModel):
 class AppSettings(Section):
     url: str | None = None
     health_path: str = "/api/health"
-    cache_stats_path: str | None = "/api/cache/stats"
-    tasks_stats_path: str | None = "/api/tasks/stats"
+    cache_stats_path: str | None = None  # app-specific statistics endpoints: checked only when named
+    tasks_stats_path: str | None = None
     command: list[str] | None = None
     cwd: str | None = None
     pidfile: str = ".aide/app.pid"
