@@ -24,21 +24,22 @@ def check_api_health(app, aide_config, health):
     _probe_ok(app, aide_config.settings.app.health_path, health)
 
 
+def _stats(app, path, setting, health):
+    """Probe a statistics endpoint named by ``[app] <setting>``; skip when it is not configured."""
+    if not path:
+        pytest.skip(f"not configured: [app] {setting}")
+    return _probe_ok(app, path, health).json
+
+
 def check_cache_stats(app, aide_config, health):
     """Cache statistics endpoint: hit rate and size."""
-    path = aide_config.settings.app.cache_stats_path
-    if not path:
-        pytest.skip("not configured: [app] cache_stats_path")
-    probe = _probe_ok(app, path, health)
-    health.record("cache_hit_rate_percent", float(pick(probe.json, "hit_rate_percent")), "%")
-    health.record("cache_entries", float(pick(probe.json, "memory_cache_size")), "entries")
+    stats = _stats(app, aide_config.settings.app.cache_stats_path, "cache_stats_path", health)
+    health.record("cache_hit_rate_percent", float(pick(stats, "hit_rate_percent")), "%")
+    health.record("cache_entries", float(pick(stats, "memory_cache_size")), "entries")
 
 
 def check_task_queue(app, aide_config, health):
     """Background task queue: how many tasks wait."""
-    path = aide_config.settings.app.tasks_stats_path
-    if not path:
-        pytest.skip("not configured: [app] tasks_stats_path")
-    probe = _probe_ok(app, path, health)
-    health.record("task_queue_size", float(pick(probe.json, "queue_size")), "tasks")
-    health.record("tasks_total", float(pick(probe.json, "total_tasks")), "tasks")
+    stats = _stats(app, aide_config.settings.app.tasks_stats_path, "tasks_stats_path", health)
+    health.record("task_queue_size", float(pick(stats, "queue_size")), "tasks")
+    health.record("tasks_total", float(pick(stats, "total_tasks")), "tasks")

@@ -132,15 +132,25 @@ def redact_report(report: pytest.TestReport, state: AideState) -> None:
     report.user_properties = [(name, redact(v) if isinstance(v, str) else v) for name, v in report.user_properties]
 
 
-def teststatus(report: pytest.TestReport | pytest.CollectReport) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-    """Letters and words: W/WARNING for warning checks, CRITICAL and UNKNOWN for failed ones."""
+def report_status(report: pytest.TestReport | pytest.CollectReport) -> str | None:
+    """The check status one report shows (the terminal and the HTML table both use it); None if not a check."""
     props = dict(getattr(report, "user_properties", ()))  # collect reports have none
     if "aide.component" not in props:
         return None
-    if report.when == "call" and report.passed and props.get("aide.status") == Status.WARNING.value:
-        return "warned", "W", ("WARNING", {"yellow": True})
-    if report.when == "call" and report.failed:
-        return "failed", "F", ("CRITICAL", {"red": True})
-    if report.when in ("setup", "teardown") and report.failed:
-        return "error", "E", ("UNKNOWN", {"red": True})
-    return None
+    if report.failed:
+        return Status.CRITICAL.value if report.when == "call" else Status.UNKNOWN.value
+    if report.skipped:
+        return "SKIPPED"
+    return str(props.get("aide.status", Status.OK.value)) if report.when == "call" else None
+
+
+_TESTSTATUS = {
+    Status.WARNING.value: ("warned", "W", ("WARNING", {"yellow": True})),
+    Status.CRITICAL.value: ("failed", "F", ("CRITICAL", {"red": True})),
+    Status.UNKNOWN.value: ("error", "E", ("UNKNOWN", {"red": True})),
+}
+
+
+def teststatus(report: pytest.TestReport | pytest.CollectReport) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+    """Letters and words: W/WARNING for warning checks, CRITICAL and UNKNOWN for failed ones."""
+    return _TESTSTATUS.get(report_status(report) or "")

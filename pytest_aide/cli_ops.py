@@ -27,17 +27,11 @@ def add_commands(sub: Any) -> None:
 
 
 def start(config: AideConfig, args: argparse.Namespace) -> int:
-    from pytest_aide.process import ensure_running
+    from pytest_aide.target import start_configured
 
     app = config.settings.app
-    if not (app.url and app.command):
-        raise ConfigError(f"{config.source_name}: [app] needs url and command to start the target")
-    command = [sys.executable if part == "{python}" else part for part in app.command]
     pidfile = config.path(app.pidfile)
-    pidfile.parent.mkdir(parents=True, exist_ok=True)
-    result = ensure_running(command, app.url.rstrip("/") + app.health_path, pidfile=pidfile,
-                            output_path=config.path(app.output), cwd=config.path(app.cwd or "."),
-                            start_timeout=app.start_timeout)
+    result = start_configured(config, pidfile=pidfile, output_path=config.path(app.output))
     if result.started:
         print(f"started pid {result.pid}, answering at {result.health_url} (pid in {pidfile})")
     else:

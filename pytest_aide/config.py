@@ -87,18 +87,22 @@ def _url_password(url: str) -> list[str]:
     return [match.group(1)] if match else []
 
 
-def find_config_file(rootdir: Path, explicit: Path | None, environ: Mapping[str, str]) -> tuple[Path | None, str]:
-    """The file to read and where its name came from (for error messages)."""
+def _locate_config(
+    rootdir: Path, explicit: Path | None, environ: Mapping[str, str]
+) -> tuple[Path | None, dict[str, Any]]:
+    """The configuration file and its aide table, each file read once; (None, {}) when there is none."""
     if explicit is not None:
-        return _must_exist(explicit, "--aide-config"), "--aide-config"
+        return _file_table(_must_exist(explicit, "--aide-config"))
     if environ.get("AIDE_CONFIG"):
-        return _must_exist(Path(environ["AIDE_CONFIG"]), "AIDE_CONFIG"), "AIDE_CONFIG"
-    for name in ("aide.toml", "pyproject.toml"):
-        candidate = rootdir / name
-        if candidate.is_file() and (name == "aide.toml" or ("tool" in _read_toml(candidate) and
-                                    "aide" in _read_toml(candidate)["tool"])):
-            return candidate, name
-    return None, "defaults"
+        return _file_table(_must_exist(Path(environ["AIDE_CONFIG"]), "AIDE_CONFIG"))
+    if (rootdir / "aide.toml").is_file():
+        return _file_table(rootdir / "aide.toml")
+    pyproject = rootdir / "pyproject.toml"
+    if pyproject.is_file():
+        data = _read_toml(pyproject)
+        if "aide" in data.get("tool", {}):
+            return pyproject, _aide_table(pyproject, data)
+    return None, {}
 
 
 def _must_exist(path: Path, origin: str) -> Path:
@@ -117,16 +121,18 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
 
 
-def _raw_table(path: Path | None) -> dict[str, Any]:
-    if path is None:
-        return {}
-    data = _read_toml(path)
-    if path.name == "pyproject.toml":
-        table = data.get("tool", {}).get("aide", {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [tool.aide] must be a table")
-        return table
-    return data
+def _file_table(path: Path) -> tuple[Path, dict[str, Any]]:
+    return path, _aide_table(path, _read_toml(path))
+
+
+def _aide_table(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """The whole file, or its ``[tool.aide]`` table for a ``pyproject.toml``."""
+    if path.name != "pyproject.toml":
+        return data
+    table = data.get("tool", {}).get("aide", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.aide] must be a table")
+    return table
 
 
 def load_config(
@@ -138,8 +144,7 @@ def load_config(
 ) -> AideConfig:
     """Read and validate the configuration; raise ConfigError with one line on any mistake."""
     env = os.environ if environ is None else environ
-    source, _origin = find_config_file(rootdir, path, env)
-    raw = _raw_table(source)
+    source, raw = _locate_config(rootdir, path, env)
     where = str(source) if source else "configuration"
     _apply_environment(raw, env)
     overrides = overrides or Overrides()

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pytest_aide.checkitem import report_status
 from pytest_aide.results import MEASUREMENT_PREFIX
 from pytest_aide.state import AideState
 
@@ -52,11 +53,7 @@ class AideHtml:
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         props = dict(getattr(report, "user_properties", ()))  # collect reports have none
-        status = str(props.get("aide.status", "")) if report.when == "call" else ""
-        if report.failed and "aide.component" in props:
-            status = "CRITICAL" if report.when == "call" else "UNKNOWN"
-        elif report.skipped and "aide.component" in props:
-            status = "SKIPPED"
+        status = report_status(report) or ""
         measurements = {k[len(MEASUREMENT_PREFIX):]: json.loads(v) for k, v in props.items()
                         if k.startswith(MEASUREMENT_PREFIX)}
         values = "<br>".join(f"{escape(n)} = {m['value']:.4g} {escape(m['unit'])}" for n, m in measurements.items())

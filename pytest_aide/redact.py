@@ -75,7 +75,7 @@ class Redactor:
         """Return ``text`` with every secret masked."""
         if not text:
             return text
-        text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+        text = redact_url(text)
         text = _AUTH_HEADER.sub(lambda m: f"{m['name']}{MASK}", text)
         text = _QUERY_SECRET.sub(lambda m: f"{m['name']}{MASK}", text)
         return self._mask_known(text)

@@ -9,13 +9,18 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
-from pytest_aide.errors import ProbeError
+from pytest_aide.config import AideConfig
+from pytest_aide.errors import ConfigError, ProbeError
 from pytest_aide.redact import Redactor
 from pytest_aide.runs import write_text_atomic
 from pytest_aide.state import AideState
+
+if TYPE_CHECKING:
+    from pytest_aide.process import StartResult
 
 PIDFILE = "target.pid"
 OUTPUT = "target-output.log"
@@ -44,24 +49,36 @@ def _start_if_needed(state: AideState) -> None:
     app = state.config.settings.app
     if not (app.url and app.command):
         return
-    from pytest_aide.process import ensure_running
-
     pidfile = state.work_dir / PIDFILE
     lock = FileLock(str(state.work_dir / "target.lock"), timeout=app.start_timeout + 10)
     try:
         with lock:
             if pidfile.exists():
                 return  # another worker of this run started it
-            ensure_running(
-                [sys.executable if part == "{python}" else part for part in app.command],
-                app.url.rstrip("/") + app.health_path,
-                pidfile=pidfile,
-                output_path=state.work_dir / OUTPUT,
-                cwd=state.config.path(app.cwd or "."),
-                start_timeout=app.start_timeout,
-            )
+            start_configured(state.config, pidfile=pidfile, output_path=state.work_dir / OUTPUT)
     except Timeout:
         raise ProbeError(f"timed out waiting for another worker to start the target at {app.url}") from None
+
+
+def start_configured(config: AideConfig, *, pidfile: Path, output_path: Path) -> StartResult:
+    """Start ``[app] command`` unless something serves ``[app] url`` (the suite's and ``aide start``'s way).
+
+    ``{python}`` in the command stands for the interpreter running this code.
+    """
+    from pytest_aide.process import ensure_running
+
+    app = config.settings.app
+    if not (app.url and app.command):
+        raise ConfigError(f"{config.source_name}: [app] needs url and command to start the target")
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    return ensure_running(
+        [sys.executable if part == "{python}" else part for part in app.command],
+        app.url.rstrip("/") + app.health_path,
+        pidfile=pidfile,
+        output_path=output_path,
+        cwd=config.path(app.cwd or "."),
+        start_timeout=app.start_timeout,
+    )
 
 
 def stop_started_target(state: AideState) -> None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_aide.errors import ProbeError
+from pytest_aide.probes.closing import ClosesOnExit
 from pytest_aide.probes.database import missing_driver, one_line, url_redactor
 from pytest_aide.redact import Redactor
 
@@ -61,7 +61,7 @@ def open_cache(url: str, *, timeout: float = 2.0) -> Cache:
     return cache
 
 
-class Cache:
+class Cache(ClosesOnExit):
     """A read-only view of one Redis database; use it as a context manager so it is always closed."""
 
     def __init__(self, client: redis.Redis, *, display_url: str, timeout: float, redactor: Redactor) -> None:
@@ -73,13 +73,6 @@ class Cache:
     def __repr__(self) -> str:
         return f"<Cache {self.display_url}>"
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def ping(self) -> float:
         """Seconds for one ``PING`` round trip."""

@@ -16,11 +16,11 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from pytest_aide.errors import ProbeError
+from pytest_aide.probes.closing import ClosesOnExit
 from pytest_aide.redact import Redactor
 
 Row = tuple[Any, ...]
@@ -81,7 +81,7 @@ def table_name_parts(name: str) -> tuple[str, ...]:
     return parts
 
 
-class Database(ABC):
+class Database(ClosesOnExit, ABC):
     """A read-only session on one database; use it as a context manager so it is always closed.
 
     Subclasses run one statement per call (``_run``) and know their catalog; everything an operator calls
@@ -99,13 +99,6 @@ class Database(ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.display_url}>"
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         """Rows of one statement; a write is refused by the database and raised as ProbeError."""

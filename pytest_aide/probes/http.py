@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from http.client import RemoteDisconnected
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError, NameResolutionError, ProtocolError, ReadTimeoutError
 
 from pytest_aide.errors import ProbeError
+from pytest_aide.probes.closing import ClosesOnExit
 from pytest_aide.redact import Redactor
 
 EXCERPT_CHARS = 2048
@@ -58,7 +58,7 @@ class _BodyTimeout(Exception):
     pass
 
 
-class HttpClient:
+class HttpClient(ClosesOnExit):
     """Probes paths of one target over a pooled :class:`requests.Session` (safe to share across threads).
 
     ``connect_timeout`` bounds establishing the connection and ``read_timeout`` every wait for data; the
@@ -91,13 +91,6 @@ class HttpClient:
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._session = _make_session(headers or {}, pool_size)
 
-    def __enter__(self) -> HttpClient:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close pooled connections."""
