@@ -30,8 +30,11 @@ def build_database(path: Path, size_mb: int) -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=wal")
     conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
-    conn.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
-                 "INSERT INTO items SELECT x, hex(randomblob(?)) FROM c", (rows, ROW_BYTES // 2))
+    conn.execute(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
+        "INSERT INTO items SELECT x, hex(randomblob(?)) FROM c",
+        (rows, ROW_BYTES // 2),
+    )
     conn.commit()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -72,8 +75,9 @@ def pipeline_backup(db: Path, work: Path) -> tuple[float, float]:
     for stale in (work / "copy.db", work / "copy.db.zst"):
         stale.unlink(missing_ok=True)
     seconds = timed(["sqlite3", str(db), f".backup {work / 'copy.db'}"], work)[0]
-    seconds += timed(["zstd", "-3", "-T2", "-q", str(work / "copy.db"), "-o", str(work / "copy.db.zst")], work,
-                     flush=False)[0]
+    seconds += timed(
+        ["zstd", "-3", "-T2", "-q", str(work / "copy.db"), "-o", str(work / "copy.db.zst")], work, flush=False
+    )[0]
     started = time.perf_counter()
     subprocess.run(["sync", str(work / "copy.db.zst")], check=True, timeout=600)  # fsync, right after zstd
     fsync_s = time.perf_counter() - started
@@ -86,8 +90,9 @@ def run(work: Path, size_mb: int, rounds: int = 2) -> bool:
     started = time.perf_counter()
     build_database(db, size_mb)
     print(f"database: {db.stat().st_size / 1e6:.0f} MB built in {time.perf_counter() - started:.1f} s")
-    (work / "aide.toml").write_text('[backup]\ndir = "backups"\n[[backup.components]]\n'
-                                    'name = "db"\nkind = "sqlite"\nsource = "app.db"\n')
+    (work / "aide.toml").write_text(
+        '[backup]\ndir = "backups"\n[[backup.components]]\nname = "db"\nkind = "sqlite"\nsource = "app.db"\n'
+    )
     pipes, durable, ours, rss = [], [], [], []
     for round_ in range(rounds):  # alternate the order, keep each side's best: page-cache luck evens out
         order = ("pipeline", "aide") if round_ % 2 == 0 else ("aide", "pipeline")
@@ -105,23 +110,32 @@ def run(work: Path, size_mb: int, rounds: int = 2) -> bool:
     print("backup rounds: " + "; ".join(f"{k} {', '.join(f'{x:.2f}' for x in v)} s" for k, v in shown.items()))
     set_id = sorted(p.name for p in (work / "backups").iterdir() if not p.name.startswith("."))[-1]
     verify_s, verify_rss = timed(aide(work, "verify", set_id), work)
-    pipe_restore = timed(["zstd", "-d", "-T2", "-q", str(work / "copy.db.zst"), "-o", str(work / "restored.db")],
-                         work)[0]
+    pipe_restore = timed(["zstd", "-d", "-T2", "-q", str(work / "copy.db.zst"), "-o", str(work / "restored.db")], work)[
+        0
+    ]
     pipe_restore += timed(["cp", str(work / "restored.db"), str(work / "restored-copy.db")], work, flush=False)[0]
     ours_restore, restore_rss = timed(aide(work, "restore", set_id, "--yes"), work)
     archive = sum(p.stat().st_size for p in (work / "backups" / set_id).glob("*.zst"))
     print(f"archive: {archive / 1e6:.0f} MB (pipeline: {(work / 'copy.db.zst').stat().st_size / 1e6:.0f} MB)")
-    print(f"backup : pipeline {pipe_backup:6.2f} s | aide {ours_backup:6.2f} s | ratio {ours_backup / pipe_backup:.2f}"
-          f" (target <= 1.2) | peak RSS {backup_rss:.0f} MB")
+    print(
+        f"backup : pipeline {pipe_backup:6.2f} s | aide {ours_backup:6.2f} s | ratio {ours_backup / pipe_backup:.2f}"
+        f" (target <= 1.2) | peak RSS {backup_rss:.0f} MB"
+    )
     median = statistics.median
-    print(f"backup medians: pipeline {median(pipes):.2f} s, pipeline+fsync {median(durable):.2f} s, aide "
-          f"{median(ours):.2f} s | ratios {median(ours) / median(pipes):.2f} and {median(ours) / median(durable):.2f}")
-    print(f"restore: pipeline {pipe_restore:6.2f} s | aide {ours_restore:6.2f} s | ratio "
-          f"{ours_restore / pipe_restore:.2f} (target <= 1.2) | peak RSS {restore_rss:.0f} MB")
+    print(
+        f"backup medians: pipeline {median(pipes):.2f} s, pipeline+fsync {median(durable):.2f} s, aide "
+        f"{median(ours):.2f} s | ratios {median(ours) / median(pipes):.2f} and {median(ours) / median(durable):.2f}"
+    )
+    print(
+        f"restore: pipeline {pipe_restore:6.2f} s | aide {ours_restore:6.2f} s | ratio "
+        f"{ours_restore / pipe_restore:.2f} (target <= 1.2) | peak RSS {restore_rss:.0f} MB"
+    )
     print(f"verify : aide {verify_s:6.2f} s (scratch restore + integrity_check) | peak RSS {verify_rss:.0f} MB")
-    bounds = {"backup <= 1.2x pipeline": ours_backup <= 1.2 * pipe_backup,
-              "restore <= 1.2x pipeline": ours_restore <= 1.2 * pipe_restore,
-              "peak RSS < 200 MB": max(backup_rss, restore_rss, verify_rss) < 200}
+    bounds = {
+        "backup <= 1.2x pipeline": ours_backup <= 1.2 * pipe_backup,
+        "restore <= 1.2x pipeline": ours_restore <= 1.2 * pipe_restore,
+        "peak RSS < 200 MB": max(backup_rss, restore_rss, verify_rss) < 200,
+    }
     for bound, ok in bounds.items():
         print(f"{'PASS' if ok else 'FAIL'}: {bound}")
     return all(bounds.values())

@@ -92,9 +92,7 @@ def delay_server(delay: float) -> Iterator[DelayServer]:
 
 def write_project(directory: Path, url: str, endpoints: int) -> None:
     width = max(4, len(str(endpoints)))
-    tables = [
-        f'[[endpoints]]\nname = "ep{i:0{width}d}"\npath = "/ep/{i:0{width}d}"\n' for i in range(1, endpoints + 1)
-    ]
+    tables = [f'[[endpoints]]\nname = "ep{i:0{width}d}"\npath = "/ep/{i:0{width}d}"\n' for i in range(1, endpoints + 1)]
     (directory / "aide.toml").write_text(f'[app]\nurl = "{url}"\n\n' + "\n".join(tables), encoding="utf-8")
     (directory / "check_endpoints.py").write_text(CHECK_FILE, encoding="utf-8")
 
@@ -106,8 +104,9 @@ def run_pytest(label: str, directory: Path, server: DelayServer, extra: Sequence
     print(f"[{label}] {' '.join(command[1:])}", flush=True)
     began = time.monotonic()
     try:
-        done = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        done = subprocess.run(
+            command, cwd=directory, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
     except subprocess.TimeoutExpired:
         return Run(label, time.monotonic() - began, -1, server.served - before, f"timed out after {timeout:g} s")
     wall = time.monotonic() - began
@@ -116,8 +115,10 @@ def run_pytest(label: str, directory: Path, server: DelayServer, extra: Sequence
 
 
 def report(run: Run, endpoints: int) -> None:
-    print(f"[{run.label}] wall {run.wall_s:.2f} s, pytest exit {run.returncode}, requests served {run.served}"
-          f" (endpoints {endpoints})")
+    print(
+        f"[{run.label}] wall {run.wall_s:.2f} s, pytest exit {run.returncode}, requests served {run.served}"
+        f" (endpoints {endpoints})"
+    )
     if run.returncode != 0:
         print("  " + run.tail.replace("\n", "\n  "))
 
@@ -129,9 +130,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--bound", type=float, default=5.0, help="max seconds for the concurrent run (default 5)")
     parser.add_argument("--xdist", action="store_true", help="run pytest with -n 2")
     parser.add_argument("--no-baseline", action="store_true", help="skip the sequential --aide-concurrency 1 run")
-    parser.add_argument("--without-hypothesis", action="store_true",
-                        help="add -p no:hypothesispytest (a dev-only plugin that imports hypothesis at the end "
-                             "of every run, ~1.5 s here; operators' installs do not have it)")
+    parser.add_argument(
+        "--without-hypothesis",
+        action="store_true",
+        help="add -p no:hypothesispytest (a dev-only plugin that imports hypothesis at the end "
+        "of every run, ~1.5 s here; operators' installs do not have it)",
+    )
     return parser.parse_args(argv)
 
 
@@ -153,8 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sequential = run_pytest("sequential", Path(tmp), server, [*extra, "--aide-concurrency", "1"], timeout)
             report(sequential, args.endpoints)
             ok = ok and sequential.returncode == 0
-            print(f"speed-up: {sequential.wall_s / concurrent.wall_s:.1f}x "
-                  f"(sequential {sequential.wall_s:.2f} s / concurrent {concurrent.wall_s:.2f} s)")
+            print(
+                f"speed-up: {sequential.wall_s / concurrent.wall_s:.1f}x "
+                f"(sequential {sequential.wall_s:.2f} s / concurrent {concurrent.wall_s:.2f} s)"
+            )
     within = concurrent.wall_s <= args.bound
     print(f"{'PASS' if within else 'FAIL'}: concurrent run {concurrent.wall_s:.2f} s <= {args.bound:g} s")
     return 0 if ok and within else 1

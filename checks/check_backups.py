@@ -19,14 +19,18 @@ def check_backup_fresh_and_verified(backup, health):
     age_hours = (datetime.now(UTC) - newest.created).total_seconds() / 3600
     limit = backup.config.max_age_hours
     health.record("backup_age_hours", age_hours, "h", critical=f"{limit:g}")  # [backup] max_age_hours rules
-    assert age_hours <= limit, (f"newest complete backup {newest.set_id} is {age_hours:.1f} h old "
-                                f"(limit {limit:g} h): run `aide backup` and check the schedule that runs it")
+    assert age_hours <= limit, (
+        f"newest complete backup {newest.set_id} is {age_hours:.1f} h old "
+        f"(limit {limit:g} h): run `aide backup` and check the schedule that runs it"
+    )
     if not newest.verified:
         result = backup.verify(newest.set_id)
         for problem in result.problems:
             health.attach(f"verify {newest.set_id}", problem)
-        assert result.ok, (f"backup {newest.set_id} fails verification: {result.problems[0]}: "
-                           "run `aide backup` for a new set and look at the backup disk")
+        assert result.ok, (
+            f"backup {newest.set_id} fails verification: {result.problems[0]}: "
+            "run `aide backup` for a new set and look at the backup disk"
+        )
 
 
 @pytest.mark.weekly
@@ -36,5 +40,7 @@ def check_backup_restore_drill(backup, health):
     drill = backup.restore_drill()
     for problem in drill.problems:
         health.attach(f"restore drill {drill.set_id}", problem)
-    assert drill.ok, (f"restore drill of {drill.set_id or 'the newest set'} failed: {drill.problems[0]}: "
-                      "take a new backup (`aide backup`) and verify it (`aide verify SET`)")
+    assert drill.ok, (
+        f"restore drill of {drill.set_id or 'the newest set'} failed: {drill.problems[0]}: "
+        "take a new backup (`aide backup`) and verify it (`aide verify SET`)"
+    )

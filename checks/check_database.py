@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly,
-              pytest.mark.aide(component="database", weight=2)]
+pytestmark = [
+    pytest.mark.daily,
+    pytest.mark.weekly,
+    pytest.mark.monthly,
+    pytest.mark.aide(component="database", weight=2),
+]
 
 
 @pytest.mark.gate

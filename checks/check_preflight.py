@@ -30,8 +30,9 @@ def check_dependencies_consistent(aide_config):
     configured = aide_config.settings.preflight.python
     python = str(aide_config.path(configured)) if configured else sys.executable
     try:
-        result = subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True,
-                                timeout=PIP_CHECK_TIMEOUT_S, check=False)
+        result = subprocess.run(
+            [python, "-m", "pip", "check"], capture_output=True, text=True, timeout=PIP_CHECK_TIMEOUT_S, check=False
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"pip check did not finish within {PIP_CHECK_TIMEOUT_S} s", pytrace=False)
     except OSError as exc:

@@ -48,8 +48,9 @@ def backup_manager(config: AideConfig) -> BackupManager:
     ``./aide.toml`` > ``[tool.aide]`` in ``./pyproject.toml``), so ``aide`` and the checks always agree.
     """
     if config.backup is None:
-        raise ConfigError(f"{config.source_name}: no [backup] table, so there is nothing to back up "
-                          "(see the README for an example)")
+        raise ConfigError(
+            f"{config.source_name}: no [backup] table, so there is nothing to back up (see the README for an example)"
+        )
     return BackupManager(config.backup, redactor=config.redactor(), progress=_Progress(sys.stderr))
 
 
@@ -64,8 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aide", description="Back up, verify, restore and prune; start, stop and diagnose the target."
     )
-    parser.add_argument("--config", type=Path, default=None, metavar="PATH",
-                        help="configuration file (default: $AIDE_CONFIG, ./aide.toml, ./pyproject.toml)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="configuration file (default: $AIDE_CONFIG, ./aide.toml, ./pyproject.toml)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("backup", help="take a new backup set").set_defaults(run=_backup_command(_cmd_backup))
     sub.add_parser("backups", help="list backup sets, newest first").set_defaults(run=_backup_command(_cmd_list))
@@ -74,8 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=_backup_command(_cmd_verify))
     restore = sub.add_parser("restore", help="restore a set (asks which one when SET is omitted)")
     restore.add_argument("set_id", metavar="SET", nargs="?")
-    restore.add_argument("--component", action="append", metavar="NAME",
-                         help="restore only this component (repeatable)")
+    restore.add_argument(
+        "--component", action="append", metavar="NAME", help="restore only this component (repeatable)"
+    )
     restore.add_argument("--force", action="store_true", help="restore even if the set fails verification")
     restore.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     restore.set_defaults(run=_backup_command(_cmd_restore))
@@ -89,8 +96,7 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_backup(manager: BackupManager, args: argparse.Namespace) -> int:
     new = manager.create()
     size = sum(c.size for c in new.components)
-    print(f"backup {new.set_id}: {new.status}, {len(new.components)} components, {_mb(size)} "
-          f"in {new.path.parent}")
+    print(f"backup {new.set_id}: {new.status}, {len(new.components)} components, {_mb(size)} in {new.path.parent}")
     for comp in new.components:
         if not comp.ok:
             print(f"aide: component {comp.name} failed: {comp.error}", file=sys.stderr)
@@ -107,9 +113,11 @@ def _cmd_list(manager: BackupManager, args: argparse.Namespace) -> int:
 
 
 def _set_lines(sets: list[BackupSet]) -> list[str]:
-    return [f"{s.set_id}  {s.created:%Y-%m-%d %H:%M:%S} UTC  {s.status:<8}  "
-            f"{'verified' if s.verified else 'unverified':<10}  {_mb(sum(c.size for c in s.components))}"
-            for s in sets]
+    return [
+        f"{s.set_id}  {s.created:%Y-%m-%d %H:%M:%S} UTC  {s.status:<8}  "
+        f"{'verified' if s.verified else 'unverified':<10}  {_mb(sum(c.size for c in s.components))}"
+        for s in sets
+    ]
 
 
 def _cmd_verify(manager: BackupManager, args: argparse.Namespace) -> int:
@@ -127,8 +135,9 @@ def _cmd_restore(manager: BackupManager, args: argparse.Namespace) -> int:
     backup_set = manager.get(set_id)
     names = args.component or [c.name for c in backup_set.components if c.ok]
     targets = [_target_text(manager.config, name) for name in names]
-    if not args.yes and not _confirm(f"Restore set {set_id} over: {', '.join(targets)}? "
-                                     "(the current content is kept as *_before_restore_*) [y/N] "):
+    if not args.yes and not _confirm(
+        f"Restore set {set_id} over: {', '.join(targets)}? (the current content is kept as *_before_restore_*) [y/N] "
+    ):
         print("restore cancelled", file=sys.stderr)
         return 1
     result = manager.restore(set_id, names, force=args.force)

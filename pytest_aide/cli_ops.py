@@ -19,11 +19,12 @@ def add_commands(sub: Any) -> None:
     """Register the commands on the ``aide`` parser's subparsers."""
     sub.add_parser("start", help="start the target ([app] command) unless something answers").set_defaults(run=start)
     sub.add_parser("stop", help="stop the target started by `aide start` (SIGTERM, grace, SIGKILL)").set_defaults(
-        run=stop)
-    sub.add_parser("status", help="does the target answer its health path? (exit 1 when not)").set_defaults(
-        run=status)
-    sub.add_parser("diagnose", help="write an emergency diagnostics snapshot (JSON) into the reports folder"
-                   ).set_defaults(run=diagnose)
+        run=stop
+    )
+    sub.add_parser("status", help="does the target answer its health path? (exit 1 when not)").set_defaults(run=status)
+    sub.add_parser(
+        "diagnose", help="write an emergency diagnostics snapshot (JSON) into the reports folder"
+    ).set_defaults(run=diagnose)
 
 
 def start(config: AideConfig, args: argparse.Namespace) -> int:
@@ -60,8 +61,13 @@ def status(config: AideConfig, args: argparse.Namespace) -> int:
     app = config.settings.app
     if not app.url:
         raise ConfigError(f"{config.source_name}: [app] url is not set (nor AIDE_APP_URL)")
-    with HttpClient(app.url, connect_timeout=app.connect_timeout, read_timeout=app.timeout,
-                    verify=app.verify_tls, redactor=config.redactor()) as client:
+    with HttpClient(
+        app.url,
+        connect_timeout=app.connect_timeout,
+        read_timeout=app.timeout,
+        verify=app.verify_tls,
+        redactor=config.redactor(),
+    ) as client:
         probe = client.probe(app.health_path)
     if probe.ok:
         print(f"{probe.url}: {probe.status_code} in {probe.elapsed_s * 1000:.0f} ms")

@@ -77,8 +77,9 @@ def _target(config: AideConfig) -> dict[str, Any]:
     app = config.settings.app
     if not app.url:
         return {"error": "not configured: [app] url"}
-    with HttpClient(app.url, connect_timeout=app.connect_timeout, read_timeout=app.timeout,
-                    verify=app.verify_tls) as client:
+    with HttpClient(
+        app.url, connect_timeout=app.connect_timeout, read_timeout=app.timeout, verify=app.verify_tls
+    ) as client:
         return client.probe(app.health_path, expect_status=None).to_dict()
 
 
@@ -112,6 +113,12 @@ def _backups(config: AideConfig) -> dict[str, Any] | None:
     newest = sets[0] if sets else None
     return {
         "sets": len(sets),
-        "newest": None if newest is None else {"set_id": newest.set_id, "created": newest.created.isoformat(),
-                                               "status": newest.status, "verified": newest.verified},
+        "newest": None
+        if newest is None
+        else {
+            "set_id": newest.set_id,
+            "created": newest.created.isoformat(),
+            "status": newest.status,
+            "verified": newest.verified,
+        },
     }

@@ -52,4 +52,4 @@ def collect(own: list[tuple[str, str]], redact: Callable[[str], str]) -> list[tu
 def _bounded(text: str) -> str:
     if len(text) <= MAX_EVIDENCE_CHARS:
         return text
-    return text[: MAX_EVIDENCE_CHARS] + f"\n… ({len(text) - MAX_EVIDENCE_CHARS} more characters cut)"
+    return text[:MAX_EVIDENCE_CHARS] + f"\n… ({len(text) - MAX_EVIDENCE_CHARS} more characters cut)"

@@ -16,8 +16,13 @@ from pytest_aide.checkitem import report_status
 from pytest_aide.results import MEASUREMENT_PREFIX
 from pytest_aide.state import AideState
 
-_STATUS_COLOURS = {"OK": "#1a7f37", "WARNING": "#9a6700", "CRITICAL": "#d1242f", "UNKNOWN": "#6e7781",
-                   "SKIPPED": "#8c959f"}
+_STATUS_COLOURS = {
+    "OK": "#1a7f37",
+    "WARNING": "#9a6700",
+    "CRITICAL": "#d1242f",
+    "UNKNOWN": "#6e7781",
+    "SKIPPED": "#8c959f",
+}
 
 
 class AideHtml:
@@ -27,8 +32,9 @@ class AideHtml:
     def pytest_html_report_title(self, report: Any) -> None:
         report.title = f"pytest-aide health report {self.state.run_id}"
 
-    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
-                                    session: pytest.Session) -> None:
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+    ) -> None:
         run = self.state.summary
         if run is None:
             return
@@ -42,8 +48,11 @@ class AideHtml:
             f'<h2 id="aide-verdict" style="color:{colour}">{escape(run.verdict.value)} '
             f'&mdash; score <span id="aide-score">{"n/a" if run.score is None else f"{run.score:g}"}</span>/100'
             f"</h2><p>{escape(run.verdict.advice)}; checks: {escape(run.counts_line())}</p>"
-            + (f"<table id='aide-worst'><tr><th>Status</th><th>Check</th><th>Message</th></tr>{rows}</table>"
-               if rows else "")
+            + (
+                f"<table id='aide-worst'><tr><th>Status</th><th>Check</th><th>Message</th></tr>{rows}</table>"
+                if rows
+                else ""
+            )
         )
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
@@ -54,13 +63,15 @@ class AideHtml:
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         props = dict(getattr(report, "user_properties", ()))  # collect reports have none
         status = report_status(report) or ""
-        measurements = {k[len(MEASUREMENT_PREFIX):]: json.loads(v) for k, v in props.items()
-                        if k.startswith(MEASUREMENT_PREFIX)}
+        measurements = {
+            k[len(MEASUREMENT_PREFIX) :]: json.loads(v) for k, v in props.items() if k.startswith(MEASUREMENT_PREFIX)
+        }
         values = "<br>".join(f"{escape(n)} = {m['value']:.4g} {escape(m['unit'])}" for n, m in measurements.items())
         limits = "<br>".join(
-            f"{escape(n)}: " + ", ".join(f"{level} {escape(str(m[level]))}" for level in ("warning", "critical")
-                                         if m[level] is not None)
-            for n, m in measurements.items() if m["warning"] is not None or m["critical"] is not None
+            f"{escape(n)}: "
+            + ", ".join(f"{level} {escape(str(m[level]))}" for level in ("warning", "critical") if m[level] is not None)
+            for n, m in measurements.items()
+            if m["warning"] is not None or m["critical"] is not None
         )
         cells.insert(1, f'<td class="col-aidestatus">{_badge(status) if status else ""}</td>')
         cells.insert(3, f'<td class="col-aidevalues">{values}</td>')

@@ -44,8 +44,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--aide-fail-on", choices=("critical", "warning"), help=options.HELP["fail_on"])
     add("--aide-fail-under", metavar="SCORE", type=options.score_type, help=options.HELP["fail_under"])
     add("--aide-concurrency", metavar="N", type=options.concurrency_type, help=options.HELP["concurrency"])
-    add("--aide-threshold", metavar="METRIC=W,C", action="append", type=options.threshold_type, default=[],
-        help=options.HELP["threshold"])
+    add(
+        "--aide-threshold",
+        metavar="METRIC=W,C",
+        action="append",
+        type=options.threshold_type,
+        default=[],
+        help=options.HELP["threshold"],
+    )
 
 
 def _overrides(config: pytest.Config) -> Overrides:
@@ -70,8 +76,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("help") or config.getoption("version"):
         return
     try:
-        aide_config = load_config(config.getoption("aide_config"), rootdir=config.rootpath,
-                                  overrides=_overrides(config))
+        aide_config = load_config(
+            config.getoption("aide_config"), rootdir=config.rootpath, overrides=_overrides(config)
+        )
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     state = _new_state(config, aide_config)
@@ -97,8 +104,15 @@ def _new_state(config: pytest.Config, aide_config: AideConfig) -> AideState:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         archive = workerinput.get("aide_archive")
-        return AideState(aide_config, redactor, workerinput["aide_run_id"], Path(workerinput["aide_work_dir"]),
-                         Path(archive) if archive else None, started, is_worker=True)
+        return AideState(
+            aide_config,
+            redactor,
+            workerinput["aide_run_id"],
+            Path(workerinput["aide_work_dir"]),
+            Path(archive) if archive else None,
+            started,
+            is_worker=True,
+        )
     if aide_config.settings.reports.archive:
         archive = aide_config.path(aide_config.settings.reports.dir)
         try:

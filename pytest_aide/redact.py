@@ -21,8 +21,10 @@ _AUTH_HEADER = re.compile(
     r"(?i)(?P<name>\b(?:authorization|proxy-authorization|x-api-key|api-key|x-auth-token|cookie)\b"
     r"[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\"'\r\n,}]+)"
 )
-_QUERY_SECRET = re.compile(r"(?i)(?P<name>[?&](?:password|passwd|pwd|token|access_token|api_key|apikey|secret)=)"
-                           r"(?P<value>[^&\s#]+)")
+_QUERY_SECRET = re.compile(
+    r"(?i)(?P<name>[?&](?:password|passwd|pwd|token|access_token|api_key|apikey|secret)=)"
+    r"(?P<value>[^&\s#]+)"
+)
 _SECRET_ENV_NAME = re.compile(r"(?i)(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|AUTH)")
 
 

@@ -115,7 +115,7 @@ class RunCollector:
             elif name == "aide.evidence":
                 result.evidence = json.loads(value)
             elif name.startswith(MEASUREMENT_PREFIX):
-                result.measurements[name[len(MEASUREMENT_PREFIX):]] = json.loads(value)
+                result.measurements[name[len(MEASUREMENT_PREFIX) :]] = json.loads(value)
 
     @staticmethod
     def _on_setup(result: CheckResult, facts: ReportFacts) -> None:

@@ -116,9 +116,11 @@ def header_lines(state: AideState) -> list[str]:
     """What ``pytest_report_header`` shows: config source, target, thresholds and where reports go."""
     settings = state.config.settings
     redact = state.redactor
-    parts = [f"app={settings.app.url}" if settings.app.url else "",
-             f"db={settings.db.url}" if settings.db.url else "",
-             f"cache={settings.cache.url}" if settings.cache.url else ""]
+    parts = [
+        f"app={settings.app.url}" if settings.app.url else "",
+        f"db={settings.db.url}" if settings.db.url else "",
+        f"cache={settings.cache.url}" if settings.cache.url else "",
+    ]
     target = " ".join(p for p in parts if p) or "(no target configured)"
     thresholds = ", ".join(
         f"{name} {t.warning.text if t.warning else '-'}/{t.critical.text if t.critical else '-'}"

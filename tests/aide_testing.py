@@ -9,7 +9,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-CHECKS = '''
+CHECKS = """
 import pytest
 
 def check_ok(health):
@@ -31,7 +31,7 @@ def check_unknown(broken_target, health):
 
 def check_assertion(health):
     assert 1 + 1 == 3, "the sum is wrong"
-'''
+"""
 
 
 def run_dirs(root: Path, reports: str = "reports") -> list[Path]:

@@ -103,8 +103,7 @@ def mysql_database() -> Iterator[str]:
     require_service("MariaDB", MYSQL_HOST, 3306)
     pymysql = pytest.importorskip("pymysql")
     name = unique_name("aide_test")
-    conn = pymysql.connect(host=MYSQL_HOST, port=3306, user="root", password="", connect_timeout=5,
-                           autocommit=True)
+    conn = pymysql.connect(host=MYSQL_HOST, port=3306, user="root", password="", connect_timeout=5, autocommit=True)
     try:
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE `{name}`")

@@ -14,8 +14,11 @@ COMPONENTS = [{"name": "notes", "kind": "file", "source": "notes.txt"}]
 
 
 def run_checks(pytester: pytest.Pytester, max_age: float) -> pytest.RunResult:
-    pytester.makefile(".toml", aide=f'[backup]\nmax_age_hours = {max_age}\n[[backup.components]]\n'
-                                    'name = "notes"\nkind = "file"\nsource = "notes.txt"\n')
+    pytester.makefile(
+        ".toml",
+        aide=f"[backup]\nmax_age_hours = {max_age}\n[[backup.components]]\n"
+        'name = "notes"\nkind = "file"\nsource = "notes.txt"\n',
+    )
     pytester.makepyfile(check_backups=CHECKS.read_text())
     return aide_run(pytester, "-q", "check_backups.py")
 

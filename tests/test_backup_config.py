@@ -25,12 +25,19 @@ def db(**extra: Any) -> dict[str, Any]:
 
 
 def test_full_example_parses_with_paths_relative_to_the_config_folder() -> None:
-    config = parse({
-        "dir": "backups", "compression": "zip", "max_age_hours": 12,
-        "retention": {"keep_last": 3, "keep_daily": 5, "keep_weekly": 2},
-        "components": [db(), {"name": "config", "kind": "folder", "source": ".demo/config", "exclude": ["*.pem"]},
-                       {"name": "appdb", "kind": "postgresql", "url_env": "AIDE_DB_URL"}],
-    })
+    config = parse(
+        {
+            "dir": "backups",
+            "compression": "zip",
+            "max_age_hours": 12,
+            "retention": {"keep_last": 3, "keep_daily": 5, "keep_weekly": 2},
+            "components": [
+                db(),
+                {"name": "config", "kind": "folder", "source": ".demo/config", "exclude": ["*.pem"]},
+                {"name": "appdb", "kind": "postgresql", "url_env": "AIDE_DB_URL"},
+            ],
+        }
+    )
     assert config.dir == BASE / "backups"
     assert config.compression == "zip"
     assert config.max_age_hours == 12.0
@@ -48,27 +55,40 @@ def test_defaults() -> None:
     assert "*.key" in DEFAULT_EXCLUDES
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    ({"components": [db(), db(kind="mongo")]},
-     "aide.toml: [backup.components] #2 kind: 'mongo' is not one of sqlite, postgresql, folder, file"),
-    ({"components": [db(), db()]}, "aide.toml: [backup.components] #2 name: 'database' is used by an earlier"),
-    ({"components": [db()], "compresion": "zstd"}, "aide.toml: [backup] compresion: unknown key (accepted: dir,"),
-    ({"components": [db()], "compression": "lz4"}, "aide.toml: [backup] compression: 'lz4' is not one of zstd, zip"),
-    ({"components": [db()], "max_age_hours": "26"}, "aide.toml: [backup] max_age_hours: '26' is not a number"),
-    ({"components": [db()], "max_age_hours": 0}, "aide.toml: [backup] max_age_hours: 0 must be greater than 0"),
-    ({"components": [db()], "retention": {"keep_last": -1}}, "aide.toml: [backup.retention] keep_last: -1 must be"),
-    ({"components": [db()], "retention": {"keep_last": 0}}, "aide.toml: [backup.retention] keep_last: 0 must be at"),
-    ({"components": [db()], "retention": {"keep_daily": True}},
-     "aide.toml: [backup.retention] keep_daily: True is not an integer"),
-    ({"components": [db()], "retention": {"keep_hourly": 3}}, "aide.toml: [backup.retention] keep_hourly: unknown"),
-    ({"components": []}, "aide.toml: [backup] components: [] needs at least one"),
-    ({"components": [db(source=None)]}, "aide.toml: [backup.components] #1 source: None is not a string"),
-    ({"components": [{"name": "x", "kind": "file"}]}, "aide.toml: [backup.components] #1 source: missing"),
-    ({"components": [db(name="a b")]}, "aide.toml: [backup.components] #1 name: 'a b' must be"),
-    ({"components": [db(url="postgresql://u:pw@h/d")]}, "aide.toml: [backup.components] #1 url: only kind"),
-    ({"components": [{"name": "p", "kind": "postgresql"}]}, "aide.toml: [backup.components] #1 url/url_env: give"),
-    ({"components": [db(exclude="*.pem")]}, "aide.toml: [backup.components] #1 exclude: '*.pem' is not a list"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (
+            {"components": [db(), db(kind="mongo")]},
+            "aide.toml: [backup.components] #2 kind: 'mongo' is not one of sqlite, postgresql, folder, file",
+        ),
+        ({"components": [db(), db()]}, "aide.toml: [backup.components] #2 name: 'database' is used by an earlier"),
+        ({"components": [db()], "compresion": "zstd"}, "aide.toml: [backup] compresion: unknown key (accepted: dir,"),
+        (
+            {"components": [db()], "compression": "lz4"},
+            "aide.toml: [backup] compression: 'lz4' is not one of zstd, zip",
+        ),
+        ({"components": [db()], "max_age_hours": "26"}, "aide.toml: [backup] max_age_hours: '26' is not a number"),
+        ({"components": [db()], "max_age_hours": 0}, "aide.toml: [backup] max_age_hours: 0 must be greater than 0"),
+        ({"components": [db()], "retention": {"keep_last": -1}}, "aide.toml: [backup.retention] keep_last: -1 must be"),
+        (
+            {"components": [db()], "retention": {"keep_last": 0}},
+            "aide.toml: [backup.retention] keep_last: 0 must be at",
+        ),
+        (
+            {"components": [db()], "retention": {"keep_daily": True}},
+            "aide.toml: [backup.retention] keep_daily: True is not an integer",
+        ),
+        ({"components": [db()], "retention": {"keep_hourly": 3}}, "aide.toml: [backup.retention] keep_hourly: unknown"),
+        ({"components": []}, "aide.toml: [backup] components: [] needs at least one"),
+        ({"components": [db(source=None)]}, "aide.toml: [backup.components] #1 source: None is not a string"),
+        ({"components": [{"name": "x", "kind": "file"}]}, "aide.toml: [backup.components] #1 source: missing"),
+        ({"components": [db(name="a b")]}, "aide.toml: [backup.components] #1 name: 'a b' must be"),
+        ({"components": [db(url="postgresql://u:pw@h/d")]}, "aide.toml: [backup.components] #1 url: only kind"),
+        ({"components": [{"name": "p", "kind": "postgresql"}]}, "aide.toml: [backup.components] #1 url/url_env: give"),
+        ({"components": [db(exclude="*.pem")]}, "aide.toml: [backup.components] #1 exclude: '*.pem' is not a list"),
+    ],
+)
 def test_mistakes_raise_one_line_naming_file_key_and_value(raw: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse(raw)

@@ -25,8 +25,11 @@ BIG_ROWS = 12000  # ~50 MB of incompressible rows: a backup or restore takes a m
 
 
 def aide(config: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "pytest_aide.cli", "--config", str(config), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest_aide.cli", "--config", str(config), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def make_db(path: Path, marker: str, rows: int = 0) -> None:
@@ -35,8 +38,11 @@ def make_db(path: Path, marker: str, rows: int = 0) -> None:
     conn.execute("CREATE TABLE marker (v TEXT)")
     conn.execute("INSERT INTO marker VALUES (?)", (marker,))
     conn.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)")
-    conn.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
-                 "INSERT INTO blobs SELECT x, randomblob(4000) FROM c", (rows,))
+    conn.execute(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
+        "INSERT INTO blobs SELECT x, randomblob(4000) FROM c",
+        (rows,),
+    )
     conn.commit()
     conn.close()
 
@@ -49,15 +55,19 @@ def make_folder(path: Path, marker: str, count: int) -> None:
 
 def write_config(root: Path) -> Path:
     config = root / "aide.toml"
-    config.write_text('[backup]\ndir = "backups"\n'
-                      '[[backup.components]]\nname = "db"\nkind = "sqlite"\nsource = "app.db"\n'
-                      '[[backup.components]]\nname = "conf"\nkind = "folder"\nsource = "conf"\n')
+    config.write_text(
+        '[backup]\ndir = "backups"\n'
+        '[[backup.components]]\nname = "db"\nkind = "sqlite"\nsource = "app.db"\n'
+        '[[backup.components]]\nname = "conf"\nkind = "folder"\nsource = "conf"\n'
+    )
     return config
 
 
 def manager_for(root: Path) -> BackupManager:
-    components = [{"name": "db", "kind": "sqlite", "source": "app.db"},
-                  {"name": "conf", "kind": "folder", "source": "conf"}]
+    components = [
+        {"name": "db", "kind": "sqlite", "source": "app.db"},
+        {"name": "conf", "kind": "folder", "source": "conf"},
+    ]
     config = parse_backup_config({"components": components}, source="aide.toml", base_dir=root)
     return BackupManager(config, redactor=Redactor())
 
@@ -136,8 +146,13 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     mount.mkdir()
     if os.geteuid() != 0 or shutil.which("mount") is None:
         unavailable("mounting a tmpfs needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True,
-                          text=True, timeout=30, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     if done.returncode != 0:
         unavailable(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -149,9 +164,17 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
 def test_enospc_marks_the_set_partial_and_leaves_earlier_sets_intact(tmp_path: Path, tiny_disk: Path) -> None:
     make_db(tmp_path / "app.db", "live", 10)
     make_folder(tmp_path / "conf", "live", 5)
-    config = parse_backup_config({"dir": str(tiny_disk / "backups"), "components": [
-        {"name": "conf", "kind": "folder", "source": "conf"},
-        {"name": "db", "kind": "sqlite", "source": "app.db"}]}, source="aide.toml", base_dir=tmp_path)
+    config = parse_backup_config(
+        {
+            "dir": str(tiny_disk / "backups"),
+            "components": [
+                {"name": "conf", "kind": "folder", "source": "conf"},
+                {"name": "db", "kind": "sqlite", "source": "app.db"},
+            ],
+        },
+        source="aide.toml",
+        base_dir=tmp_path,
+    )
     manager = BackupManager(config, redactor=Redactor())
     first = manager.create()
     assert first.complete

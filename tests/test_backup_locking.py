@@ -25,8 +25,11 @@ time.sleep(30)
 @pytest.fixture
 def manager(tmp_path: Path) -> BackupManager:
     (tmp_path / "notes.txt").write_text("hello")
-    config = parse_backup_config({"components": [{"name": "notes", "kind": "file", "source": "notes.txt"}]},
-                                 source="aide.toml", base_dir=tmp_path)
+    config = parse_backup_config(
+        {"components": [{"name": "notes", "kind": "file", "source": "notes.txt"}]},
+        source="aide.toml",
+        base_dir=tmp_path,
+    )
     backups = BackupManager(config, lock_timeout=0.3)
     backups.create()
     return backups

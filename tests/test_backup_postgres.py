@@ -44,7 +44,7 @@ def test_backup_verify_restore_round_trip(tmp_path: Path, pg_database: str, monk
     with psycopg.connect(pg_database, autocommit=True) as conn:
         scratch = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'aide_scratch_%'").fetchone()
         conn.execute("UPDATE accounts SET balance = 0 WHERE id <= 10")
-        conn.execute("DROP TABLE billing.\"Invoices\"")
+        conn.execute('DROP TABLE billing."Invoices"')
         conn.execute("CREATE TABLE added_later (x int)")
     assert scratch == (0,), "the scratch database is dropped after verification"
 
@@ -58,8 +58,9 @@ def test_backup_verify_restore_round_trip(tmp_path: Path, pg_database: str, monk
         assert conn.execute('SELECT count(*) FROM billing."Invoices"').fetchone() == (2,)
 
 
-def test_password_never_reaches_manifest_command_line_or_errors(tmp_path: Path, pg_database: str,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_password_never_reaches_manifest_command_line_or_errors(
+    tmp_path: Path, pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = pg_database.replace("postgresql://postgres@", "postgresql://postgres:s3cretpw@")
     bare, env = tool_env(url)
     assert "s3cretpw" not in bare

@@ -48,9 +48,14 @@ def site(tmp_path: Path) -> tuple[BackupManager, Path]:
     (conf / "sub" / "a.txt").write_text("a")
     (conf / ".env").write_text("TOKEN=xyz12345\n")
     (tmp_path / "notes.txt").write_text("old notes")
-    manager = manager_for(tmp_path, [{"name": "db", "kind": "sqlite", "source": "app.db"},
-                                     {"name": "conf", "kind": "folder", "source": "conf"},
-                                     {"name": "notes", "kind": "file", "source": "notes.txt"}])
+    manager = manager_for(
+        tmp_path,
+        [
+            {"name": "db", "kind": "sqlite", "source": "app.db"},
+            {"name": "conf", "kind": "folder", "source": "conf"},
+            {"name": "notes", "kind": "file", "source": "notes.txt"},
+        ],
+    )
     return manager, tmp_path
 
 

@@ -50,13 +50,16 @@ def test_partial_sets_go_once_a_newer_complete_set_exists() -> None:
     hours=st.lists(st.floats(min_value=0, max_value=24 * 120, allow_nan=False), min_size=1, max_size=40),
     complete=st.lists(st.booleans(), min_size=40, max_size=40),
     verified_index=st.integers(min_value=-1, max_value=39),
-    policy=st.builds(RetentionPolicy, keep_last=st.integers(1, 10), keep_daily=st.integers(0, 10),
-                     keep_weekly=st.integers(0, 10)),
+    policy=st.builds(
+        RetentionPolicy, keep_last=st.integers(1, 10), keep_daily=st.integers(0, 10), keep_weekly=st.integers(0, 10)
+    ),
 )
-def test_plan_invariants(hours: list[float], complete: list[bool], verified_index: int,
-                         policy: RetentionPolicy) -> None:
-    sets = [info(h, complete=complete[i], n=i, verified=(i == verified_index and complete[i]))
-            for i, h in enumerate(hours)]
+def test_plan_invariants(
+    hours: list[float], complete: list[bool], verified_index: int, policy: RetentionPolicy
+) -> None:
+    sets = [
+        info(h, complete=complete[i], n=i, verified=(i == verified_index and complete[i])) for i, h in enumerate(hours)
+    ]
     keep, remove = plan(sets, policy)
     assert sorted(keep + remove) == sorted(s.set_id for s in sets)
     verified = sorted((s for s in sets if s.verified), key=lambda s: (s.created, s.set_id))
@@ -70,8 +73,11 @@ def test_plan_invariants(hours: list[float], complete: list[bool], verified_inde
 
 def make_manager(tmp_path: Path, policy: dict[str, int]) -> BackupManager:
     (tmp_path / "notes.txt").write_text("hello")
-    config = parse_backup_config({"components": [{"name": "notes", "kind": "file", "source": "notes.txt"}],
-                                  "retention": policy}, source="aide.toml", base_dir=tmp_path)
+    config = parse_backup_config(
+        {"components": [{"name": "notes", "kind": "file", "source": "notes.txt"}], "retention": policy},
+        source="aide.toml",
+        base_dir=tmp_path,
+    )
     return BackupManager(config, redactor=Redactor())
 
 

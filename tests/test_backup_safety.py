@@ -23,23 +23,31 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "") -> tarf
     return info
 
 
-@pytest.mark.parametrize(("info", "reason"), [
-    (member("../evil.txt"), "absolute path or '..'"),
-    (member("a/../../evil.txt"), "absolute path or '..'"),
-    (member("/etc/cron.d/evil"), "absolute path or '..'"),
-    (member("link", tarfile.SYMTYPE, "/etc/passwd"), "points outside"),
-    (member("sub/link", tarfile.SYMTYPE, "../../outside"), "points outside"),
-    (member("hard", tarfile.LNKTYPE, "../outside"), "points outside"),
-    (member("dev", tarfile.CHRTYPE), "device or fifo"),
-])
+@pytest.mark.parametrize(
+    ("info", "reason"),
+    [
+        (member("../evil.txt"), "absolute path or '..'"),
+        (member("a/../../evil.txt"), "absolute path or '..'"),
+        (member("/etc/cron.d/evil"), "absolute path or '..'"),
+        (member("link", tarfile.SYMTYPE, "/etc/passwd"), "points outside"),
+        (member("sub/link", tarfile.SYMTYPE, "../../outside"), "points outside"),
+        (member("hard", tarfile.LNKTYPE, "../outside"), "points outside"),
+        (member("dev", tarfile.CHRTYPE), "device or fifo"),
+    ],
+)
 def test_unsafe_members(info: tarfile.TarInfo, reason: str) -> None:
     assert reason in (member_problem(info) or "")
 
 
-@pytest.mark.parametrize("info", [
-    member("a/b.txt"), member("a", tarfile.DIRTYPE), member("sub/link", tarfile.SYMTYPE, "../a/b.txt"),
-    member("hard", tarfile.LNKTYPE, "a/b.txt"),
-])
+@pytest.mark.parametrize(
+    "info",
+    [
+        member("a/b.txt"),
+        member("a", tarfile.DIRTYPE),
+        member("sub/link", tarfile.SYMTYPE, "../a/b.txt"),
+        member("hard", tarfile.LNKTYPE, "a/b.txt"),
+    ],
+)
 def test_safe_members(info: tarfile.TarInfo) -> None:
     assert member_problem(info) is None
 
@@ -58,16 +66,23 @@ def crafted_tar(bad: tarfile.TarInfo) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("bad", [
-    member("../evil.txt"), member("/tmp/aide-evil-absolute.txt"),
-    member("link", tarfile.SYMTYPE, "../outside"), member("link", tarfile.SYMTYPE, "/etc"),
-], ids=["dotdot", "absolute", "relative-link", "absolute-link"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        member("../evil.txt"),
+        member("/tmp/aide-evil-absolute.txt"),
+        member("link", tarfile.SYMTYPE, "../outside"),
+        member("link", tarfile.SYMTYPE, "/etc"),
+    ],
+    ids=["dotdot", "absolute", "relative-link", "absolute-link"],
+)
 def test_restore_of_a_crafted_archive_is_refused_with_nothing_written(tmp_path: Path, bad: tarfile.TarInfo) -> None:
     site = tmp_path / "site"
     (site / "conf").mkdir(parents=True)
     (site / "conf" / "app.ini").write_text("current")
-    config = parse_backup_config({"components": [{"name": "conf", "kind": "folder", "source": "conf"}]},
-                                 source="aide.toml", base_dir=site)
+    config = parse_backup_config(
+        {"components": [{"name": "conf", "kind": "folder", "source": "conf"}]}, source="aide.toml", base_dir=site
+    )
     manager = BackupManager(config, redactor=Redactor())
     created = manager.create()
     archive = created.path / "conf.tar.zst"

@@ -62,21 +62,25 @@ def manager_for(tmp_path: Path, components: list[dict[str, Any]], **backup: Any)
 def total_and_integrity(path: Path) -> tuple[int, str]:
     conn = sqlite3.connect(path)
     try:
-        return (conn.execute("SELECT sum(balance) FROM accounts").fetchone()[0],
-                conn.execute("PRAGMA integrity_check").fetchone()[0])
+        return (
+            conn.execute("SELECT sum(balance) FROM accounts").fetchone()[0],
+            conn.execute("PRAGMA integrity_check").fetchone()[0],
+        )
     finally:
         conn.close()
 
 
 @pytest.mark.parametrize("journal_mode", ["wal", "delete"])
 def test_backup_while_another_process_transfers_money_restores_a_consistent_total(
-        tmp_path: Path, journal_mode: str) -> None:
+    tmp_path: Path, journal_mode: str
+) -> None:
     bank = tmp_path / "bank.db"
     make_bank(bank, journal_mode)
     manager = manager_for(tmp_path, [{"name": "bank", "kind": "sqlite", "source": "bank.db"}])
     stop, started = tmp_path / "stop", tmp_path / "started"
-    writer = subprocess.Popen([sys.executable, "-c", TRANSFER_SCRIPT, str(bank), str(stop), str(started)],
-                              stdout=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", TRANSFER_SCRIPT, str(bank), str(stop), str(started)], stdout=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 20
         while not started.exists():
@@ -120,9 +124,14 @@ def test_manifest_describes_every_component(tmp_path: Path) -> None:
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "app.ini").write_text("debug = false\n")
     (tmp_path / "notes.txt").write_text("hello")
-    manager = manager_for(tmp_path, [{"name": "bank", "kind": "sqlite", "source": "bank.db"},
-                                     {"name": "conf", "kind": "folder", "source": "conf"},
-                                     {"name": "notes", "kind": "file", "source": "notes.txt"}])
+    manager = manager_for(
+        tmp_path,
+        [
+            {"name": "bank", "kind": "sqlite", "source": "bank.db"},
+            {"name": "conf", "kind": "folder", "source": "conf"},
+            {"name": "notes", "kind": "file", "source": "notes.txt"},
+        ],
+    )
     created = manager.create()
     data = json.loads((created.path / "manifest.json").read_text())
     assert data["format"] == "pytest-aide-backup/1"
@@ -164,9 +173,13 @@ def test_dotfiles_and_secret_names_never_enter_an_archive_or_manifest(tmp_path: 
     (conf / ".git").mkdir()
     (conf / ".git" / "config").write_text("token")
     (conf / "sub" / "data.txt").write_text("data")
-    manager = manager_for(tmp_path, [{"name": "conf", "kind": "folder", "source": "conf", "exclude": ["*.pem"]},
-                                     {"name": "pg", "kind": "postgresql",
-                                      "url": "postgresql://app:hunter22@127.0.0.1:1/x"}])
+    manager = manager_for(
+        tmp_path,
+        [
+            {"name": "conf", "kind": "folder", "source": "conf", "exclude": ["*.pem"]},
+            {"name": "pg", "kind": "postgresql", "url": "postgresql://app:hunter22@127.0.0.1:1/x"},
+        ],
+    )
     created = manager.create()
     with zstandard.open(created.path / "conf.tar.zst", "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
         names = sorted(m.name for m in tar)
@@ -178,8 +191,13 @@ def test_dotfiles_and_secret_names_never_enter_an_archive_or_manifest(tmp_path: 
 
 def test_a_failing_component_makes_the_set_partial_with_the_reason(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
-    manager = manager_for(tmp_path, [{"name": "notes", "kind": "file", "source": "notes.txt"},
-                                     {"name": "gone", "kind": "sqlite", "source": "missing.db"}])
+    manager = manager_for(
+        tmp_path,
+        [
+            {"name": "notes", "kind": "file", "source": "notes.txt"},
+            {"name": "gone", "kind": "sqlite", "source": "missing.db"},
+        ],
+    )
     created = manager.create()
     assert created.status == "partial"
     gone = created.component("gone")
@@ -196,8 +214,7 @@ def test_a_failing_component_makes_the_set_partial_with_the_reason(tmp_path: Pat
 @pytest.mark.parametrize("compression", ["zstd", "zip"])
 def test_verify_detects_a_corrupted_archive(tmp_path: Path, compression: str) -> None:
     make_bank(tmp_path / "bank.db", "wal")
-    manager = manager_for(tmp_path, [{"name": "bank", "kind": "sqlite", "source": "bank.db"}],
-                          compression=compression)
+    manager = manager_for(tmp_path, [{"name": "bank", "kind": "sqlite", "source": "bank.db"}], compression=compression)
     created = manager.create()
     assert manager.verify(created.set_id).ok
     assert manager.newest_verified() is not None

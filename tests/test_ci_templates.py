@@ -150,7 +150,7 @@ def test_github_scheduled_job_runs_its_marker_on_its_cron_and_uploads_reports(ca
     assert schedule[1] in crons
     assert _cron_kind(schedule[1]) == cadence
     assert f"- run: pytest -m {cadence}\n" in job
-    upload = job[job.index("actions/upload-artifact"):]
+    upload = job[job.index("actions/upload-artifact") :]
     assert "if: always()" in upload
     assert "path: reports/" in upload
 
@@ -281,8 +281,9 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
         units.append(tmp_path / source.name)
         units[-1].write_text(text.replace(PLACEHOLDER_CHECKOUT, str(checkout)), encoding="utf-8")
     assert len(units) == 4
-    done = subprocess.run([analyze, "verify", *map(str, units)], capture_output=True, text=True, timeout=30,
-                          check=False)
+    done = subprocess.run(
+        [analyze, "verify", *map(str, units)], capture_output=True, text=True, timeout=30, check=False
+    )
     assert (done.returncode, done.stdout + done.stderr) == (0, "")  # warnings (unknown keys...) count too
 
 
@@ -347,16 +348,18 @@ def test_crontab_jobs_sharing_a_lock_never_collide_as_planned() -> None:
     runs: dict[str, list[tuple[datetime, datetime]]] = {}
     for fields, command in cron_entries():
         minutes, hours, days, months, weekdays = (
-            _cron_values(f, lo, hi) for f, (lo, hi) in zip(fields, [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)],
-                                                             strict=True))
+            _cron_values(f, lo, hi)
+            for f, (lo, hi) in zip(fields, [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)], strict=True)
+        )
         assert fields[2] == "*" or fields[4] == "*", "cron ORs day-of-month and day-of-week; avoid both"
         lock, longest = _limits(command)
         day = datetime(2024, 1, 1)  # a Monday and the 1st: daily, weekly and monthly all fire
         while day < datetime(2024, 2, 5):
             if day.day in days and day.month in months and day.isoweekday() % 7 in {w % 7 for w in weekdays}:
                 runs.setdefault(lock, []).extend(
-                    (start, start + longest) for start in
-                    (day.replace(hour=h, minute=m) for h in sorted(hours) for m in sorted(minutes)))
+                    (start, start + longest)
+                    for start in (day.replace(hour=h, minute=m) for h in sorted(hours) for m in sorted(minutes))
+                )
             day += timedelta(days=1)
     assert set(runs) == {".aide-checks.lock", ".aide-backup.lock"}
     for intervals in runs.values():
@@ -372,8 +375,10 @@ def cron_home(tmp_path: Path) -> dict[str, str]:
     venv.create(checkout / ".venv", with_pip=False, symlinks=True)
     for program in ("pytest", "aide"):
         stub = checkout / ".venv" / "bin" / program
-        stub.write_text(f'#!/bin/sh\nprintf "%s\\n" "$PWD" "$VIRTUAL_ENV" "$AIDE_DB_URL" {program} "$@" '
-                        '> calls.txt\necho "ran"\n', encoding="utf-8")
+        stub.write_text(
+            f'#!/bin/sh\nprintf "%s\\n" "$PWD" "$VIRTUAL_ENV" "$AIDE_DB_URL" {program} "$@" > calls.txt\necho "ran"\n',
+            encoding="utf-8",
+        )
         stub.chmod(0o755)
     (tmp_path / "log").mkdir()
     variables = cron_variables()
@@ -382,8 +387,9 @@ def cron_home(tmp_path: Path) -> dict[str, str]:
 
 
 def _run_cron_command(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([env["SHELL"], "-c", command], env=env, capture_output=True, text=True, timeout=20,
-                          check=False)
+    return subprocess.run(
+        [env["SHELL"], "-c", command], env=env, capture_output=True, text=True, timeout=20, check=False
+    )
 
 
 def _example_db_url() -> str:

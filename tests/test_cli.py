@@ -29,8 +29,16 @@ source = "notes.txt"
 
 def aide(cwd: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "AIDE_CONFIG"}
-    return subprocess.run([sys.executable, "-m", "pytest_aide.cli", *args], cwd=cwd, input=stdin, text=True,
-                          capture_output=True, timeout=60, env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_aide.cli", *args],
+        cwd=cwd,
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -79,8 +87,9 @@ def test_exit_codes_and_one_line_errors(project: Path, tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert missing.stderr.startswith("aide: error: ")
     assert missing.stderr.count("\n") == 1
-    (project / "bad.toml").write_text('[backup]\ncompression = "lz4"\n[[backup.components]]\nname = "x"\n'
-                                      'kind = "file"\nsource = "x"\n')
+    (project / "bad.toml").write_text(
+        '[backup]\ncompression = "lz4"\n[[backup.components]]\nname = "x"\nkind = "file"\nsource = "x"\n'
+    )
     bad = aide(project, "--config", str(project / "bad.toml"), "backups")
     assert bad.returncode == 2
     assert "compression: 'lz4' is not one of zstd, zip" in bad.stderr

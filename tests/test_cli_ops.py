@@ -14,8 +14,15 @@ from conftest import free_port
 
 
 def aide(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest_aide.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60, env={**os.environ, **(env or {})}, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_aide.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -80,7 +87,10 @@ def test_diagnose_writes_a_redacted_snapshot_even_when_the_target_is_down(projec
     assert errors
     assert all("ERROR" in line for line in errors)
     text = path.read_text()
-    env_values = [line.split("=", 1)[1] for line in (root / "demo" / "config" / ".env").read_text().splitlines()
-                  if "=" in line and not line.startswith("#")]
+    env_values = [
+        line.split("=", 1)[1]
+        for line in (root / "demo" / "config" / ".env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    ]
     for secret in ["diag-secret-5150", *[v for v in env_values if len(v) >= 4]]:
         assert secret not in text

@@ -18,8 +18,9 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def load(tmp_path: Path, path: Path | None = None, environ: dict[str, str] | None = None,
-         overrides: Overrides | None = None) -> AideConfig:
+def load(
+    tmp_path: Path, path: Path | None = None, environ: dict[str, str] | None = None, overrides: Overrides | None = None
+) -> AideConfig:
     return load_config(path, rootdir=tmp_path, environ=environ or {}, overrides=overrides)
 
 
@@ -83,11 +84,17 @@ def test_missing_named_file_is_an_error_naming_where_the_name_came_from(
 
 def test_environment_urls_beat_the_file(tmp_path: Path) -> None:
     write(tmp_path / "aide.toml", '[app]\nurl = "http://file"\n[db]\nurl = "sqlite:///file.db"\n')
-    environ = {"AIDE_APP_URL": "http://env:1", "AIDE_DB_URL": "postgresql://u:pw@db/x",
-               "AIDE_CACHE_URL": "redis://127.0.0.1:6379/0"}
+    environ = {
+        "AIDE_APP_URL": "http://env:1",
+        "AIDE_DB_URL": "postgresql://u:pw@db/x",
+        "AIDE_CACHE_URL": "redis://127.0.0.1:6379/0",
+    }
     settings = load(tmp_path, environ=environ).settings
     assert (settings.app.url, settings.db.url, settings.cache.url) == (
-        "http://env:1", "postgresql://u:pw@db/x", "redis://127.0.0.1:6379/0")
+        "http://env:1",
+        "postgresql://u:pw@db/x",
+        "redis://127.0.0.1:6379/0",
+    )
 
 
 def test_empty_environment_url_does_not_replace_the_file(tmp_path: Path) -> None:
@@ -96,10 +103,20 @@ def test_empty_environment_url_does_not_replace_the_file(tmp_path: Path) -> None
 
 
 def test_command_line_overrides_beat_environment_and_file(tmp_path: Path) -> None:
-    write(tmp_path / "aide.toml", '[app]\nurl = "http://file"\n[gate]\nfail_on = "critical"\n'
-                                  '[thresholds.cpu_percent]\nwarning = "10"\ncritical = "20"\n')
-    overrides = Overrides(app_url="http://cli", reports_dir="out", archive=False, fail_on="warning",
-                          fail_under=75.5, concurrency=8, thresholds={"cpu_percent": Threshold.parse("50", "60")})
+    write(
+        tmp_path / "aide.toml",
+        '[app]\nurl = "http://file"\n[gate]\nfail_on = "critical"\n'
+        '[thresholds.cpu_percent]\nwarning = "10"\ncritical = "20"\n',
+    )
+    overrides = Overrides(
+        app_url="http://cli",
+        reports_dir="out",
+        archive=False,
+        fail_on="warning",
+        fail_under=75.5,
+        concurrency=8,
+        thresholds={"cpu_percent": Threshold.parse("50", "60")},
+    )
     config = load(tmp_path, environ={"AIDE_APP_URL": "http://env"}, overrides=overrides)
     settings = config.settings
     assert settings.app.url == "http://cli"
@@ -109,8 +126,10 @@ def test_command_line_overrides_beat_environment_and_file(tmp_path: Path) -> Non
 
 
 def test_file_thresholds_overlay_the_defaults(tmp_path: Path) -> None:
-    write(tmp_path / "aide.toml", '[thresholds.cpu_percent]\nwarning = 50\ncritical = "60"\n'
-                                  '[thresholds.queue_size]\ncritical = "@100:"\n')
+    write(
+        tmp_path / "aide.toml",
+        '[thresholds.cpu_percent]\nwarning = 50\ncritical = "60"\n[thresholds.queue_size]\ncritical = "@100:"\n',
+    )
     thresholds = load(tmp_path).thresholds
     assert thresholds.get("cpu_percent").to_dict() == {"warning": "50", "critical": "60"}
     assert thresholds.get("queue_size").evaluate(150) is Status.CRITICAL
@@ -192,6 +211,9 @@ def test_relative_paths_resolve_against_the_config_files_folder(tmp_path: Path) 
 
 
 def test_secrets_are_the_url_passwords(tmp_path: Path) -> None:
-    environ = {"AIDE_DB_URL": "postgresql://u:db-pass@h/x", "AIDE_CACHE_URL": "redis://:cache-pass@h/0",
-               "AIDE_APP_URL": "http://127.0.0.1:5000"}
+    environ = {
+        "AIDE_DB_URL": "postgresql://u:db-pass@h/x",
+        "AIDE_CACHE_URL": "redis://:cache-pass@h/0",
+        "AIDE_APP_URL": "http://127.0.0.1:5000",
+    }
     assert sorted(load(tmp_path, environ=environ).secrets()) == ["cache-pass", "db-pass"]

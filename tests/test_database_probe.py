@@ -453,8 +453,13 @@ def _mysql_admin(url: str) -> Iterator[Any]:
     import pymysql
 
     conn = pymysql.connect(
-        host="127.0.0.1", user="root", password="", database=url.rsplit("/", 1)[1],
-        autocommit=True, connect_timeout=5, read_timeout=10,
+        host="127.0.0.1",
+        user="root",
+        password="",
+        database=url.rsplit("/", 1)[1],
+        autocommit=True,
+        connect_timeout=5,
+        read_timeout=10,
     )
     try:
         with conn.cursor() as cursor:

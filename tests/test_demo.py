@@ -82,14 +82,20 @@ def parse_log(path: Path) -> list[tuple[datetime, str, str, str]]:
 
 
 def cost_records(path: Path) -> list[dict[str, object]]:
-    return [json.loads(message.split(COST_MARKER, 1)[1]) for *_, message in parse_log(path)
-            if message.startswith(COST_MARKER)]
+    return [
+        json.loads(message.split(COST_MARKER, 1)[1])
+        for *_, message in parse_log(path)
+        if message.startswith(COST_MARKER)
+    ]
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, int]]:
     """Content hash and modification time of every file under ``root``."""
-    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 # --- generated data, without the server ---------------------------------------------------------------
@@ -308,8 +314,10 @@ def test_health_is_503_when_database_is_corrupt_or_gone(tmp_path: Path) -> None:
         assert gone.json()["status"] == "unhealthy"
         assert not database.exists(), "the health check must not create an empty database"
         assert demo.get("/api/cache/stats").status_code == 200
-    assert any(level == "ERROR" and "database check failed" in m for _, level, _, m in parse_log(
-        tmp_path / "logs" / "app_error.log"))
+    assert any(
+        level == "ERROR" and "database check failed" in m
+        for _, level, _, m in parse_log(tmp_path / "logs" / "app_error.log")
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -379,7 +387,9 @@ def test_the_demo_has_one_verified_backup_of_what_aide_toml_names(tmp_path: Path
     assert ensure_first_backup(paths) is None  # never a second one on restart
     config = parse_backup_config(
         {"dir": "backups", "components": [{"name": "database", "kind": "sqlite", "source": str(paths.database)}]},
-        source="t", base_dir=paths.root)
+        source="t",
+        base_dir=paths.root,
+    )
     newest = BackupManager(config).newest_verified()
     assert newest is not None
     assert newest.set_id == first.set_id

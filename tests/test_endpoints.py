@@ -18,8 +18,13 @@ from hypothesis import strategies as st
 from pytest_aide.probes.endpoints import Condition, EndpointSpec, parse_condition, probe_all
 from pytest_aide.probes.http import HttpClient
 
-STATS = {"status": "healthy", "cache": {"hit_rate_percent": 12.0, "memory_cache_size": 40},
-         "tasks": {"queue_size": 3}, "maintenance": False, "items": [{"id": 7}]}
+STATS = {
+    "status": "healthy",
+    "cache": {"hit_rate_percent": 12.0, "memory_cache_size": 40},
+    "tasks": {"queue_size": 3},
+    "maintenance": False,
+    "items": [{"id": 7}],
+}
 
 
 # --- conditions -------------------------------------------------------------------------------------------
@@ -90,8 +95,11 @@ def test_condition_evaluation(text: str, outcome: str | None) -> None:
     assert parse_condition(text).evaluate(STATS) == outcome
 
 
-PATH = st.lists(st.text(st.characters(blacklist_characters=".=!<>", blacklist_categories=("Z", "C")),
-                        min_size=1, max_size=6), min_size=1, max_size=4).map(".".join)
+PATH = st.lists(
+    st.text(st.characters(blacklist_characters=".=!<>", blacklist_categories=("Z", "C")), min_size=1, max_size=6),
+    min_size=1,
+    max_size=4,
+).map(".".join)
 ORDERED = st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=10)
 EQUATABLE = ORDERED | st.booleans() | st.none() | st.lists(st.integers(), max_size=3)
 
@@ -129,7 +137,7 @@ def test_garbage_raises_nothing_but_one_line_value_errors(text: str) -> None:
     assert "\n" not in message
 
 
-@given(text=st.text(alphabet=" .=!<>\"[]{}0123456789-eE+abtrufnl", max_size=30))
+@given(text=st.text(alphabet=' .=!<>"[]{}0123456789-eE+abtrufnl', max_size=30))
 def test_operator_heavy_garbage_raises_nothing_but_value_errors(text: str) -> None:
     with contextlib.suppress(ValueError):
         assert isinstance(parse_condition(text), Condition)
@@ -241,8 +249,9 @@ def test_each_endpoint_is_judged_on_its_own(fast_server: CountingServer) -> None
         refused = f"http://127.0.0.1:{sock.getsockname()[1]}/health"
     specs = [
         EndpointSpec("health", "/api/health", conditions=("status == healthy",)),
-        EndpointSpec("cache", "/api/cache/stats",
-                     conditions=("cache.hit_rate_percent >= 50", "cache.memory_cache_size < 10")),
+        EndpointSpec(
+            "cache", "/api/cache/stats", conditions=("cache.hit_rate_percent >= 50", "cache.memory_cache_size < 10")
+        ),
         EndpointSpec("tasks", "/api/tasks/stats", conditions=("tasks.queue_size <= 100",)),
         EndpointSpec("down", "/down", conditions=("status == healthy",)),
         EndpointSpec("maintenance", "/down", expect_status=503),
@@ -251,10 +260,16 @@ def test_each_endpoint_is_judged_on_its_own(fast_server: CountingServer) -> None
     with HttpClient(url_of(fast_server), connect_timeout=1.0, read_timeout=2.0) as client:
         probes = probe_all(client, specs, concurrency=4)
     assert {name: probe.ok for name, probe in probes.items()} == {
-        "health": True, "cache": False, "tasks": True, "down": False, "maintenance": True, "other": False,
+        "health": True,
+        "cache": False,
+        "tasks": True,
+        "down": False,
+        "maintenance": True,
+        "other": False,
     }
-    assert probes["cache"].error == ("cache.hit_rate_percent = 12.0, expected >= 50; "
-                                     "cache.memory_cache_size = 40, expected < 10")
+    assert probes["cache"].error == (
+        "cache.hit_rate_percent = 12.0, expected >= 50; cache.memory_cache_size = 40, expected < 10"
+    )
     assert probes["cache"].status_code == 200
     assert probes["down"].error == "expected status 200, got 503"
     assert probes["other"].error == "connection refused"

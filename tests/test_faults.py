@@ -30,8 +30,9 @@ def run_checks(pytester: pytest.Pytester, toml: str, target: str, *args: str) ->
     config = pytester.path / "aide.toml"
     config.write_text(toml)
     began = time.monotonic()
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", str(CHECKS / target), "--aide-config",
-                                           str(config), "-q", *args, timeout=60)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", str(CHECKS / target), "--aide-config", str(config), "-q", *args, timeout=60
+    )
     elapsed = time.monotonic() - began
     runs = sorted((pytester.path / "reports").glob("2*/health.json"))
     assert runs, result.stdout.str()
@@ -93,16 +94,18 @@ def api_toml(url: str, timeout: float = 1.0) -> str:
 
 
 def test_refused_connection_is_critical(pytester: pytest.Pytester) -> None:
-    health, _, elapsed = run_checks(pytester, api_toml(f"http://127.0.0.1:{free_port()}"), "check_api.py",
-                                    "-k", "check_api_health")
+    health, _, elapsed = run_checks(
+        pytester, api_toml(f"http://127.0.0.1:{free_port()}"), "check_api.py", "-k", "check_api_health"
+    )
     check = only_check(health)
     assert check["status"] == "CRITICAL"
     assert "connection refused" in check["message"]
     assert elapsed < 20
 
 
-def test_server_that_never_answers_is_critical_within_the_timeout(pytester: pytest.Pytester,
-                                                                   silent_server: str) -> None:
+def test_server_that_never_answers_is_critical_within_the_timeout(
+    pytester: pytest.Pytester, silent_server: str
+) -> None:
     health, _, elapsed = run_checks(pytester, api_toml(silent_server, 1.0), "check_api.py", "-k", "check_api_health")
     check = only_check(health)
     assert check["status"] == "CRITICAL"
@@ -113,8 +116,15 @@ def test_server_that_never_answers_is_critical_within_the_timeout(pytester: pyte
 
 @pytest.mark.parametrize("http_server", [(0.6, 200)], indirect=True)
 def test_slow_answer_breaks_the_response_time_band(pytester: pytest.Pytester, http_server: str) -> None:
-    health, _, _ = run_checks(pytester, api_toml(http_server, 3.0), "check_api.py", "-k", "check_api_health",
-                              "--aide-threshold", "response_time_s=0.2,0.5")
+    health, _, _ = run_checks(
+        pytester,
+        api_toml(http_server, 3.0),
+        "check_api.py",
+        "-k",
+        "check_api_health",
+        "--aide-threshold",
+        "response_time_s=0.2,0.5",
+    )
     check = only_check(health)
     assert check["status"] == "CRITICAL"
     assert check["message"].startswith("response_time_s = 0.6")
@@ -131,8 +141,9 @@ def test_server_error_is_critical(pytester: pytest.Pytester, http_server: str) -
 
 
 def test_unresolvable_host_is_critical(pytester: pytest.Pytester) -> None:
-    health, _, elapsed = run_checks(pytester, api_toml("http://no-such-host.invalid:5000"), "check_api.py",
-                                    "-k", "check_api_health")
+    health, _, elapsed = run_checks(
+        pytester, api_toml("http://no-such-host.invalid:5000"), "check_api.py", "-k", "check_api_health"
+    )
     check = only_check(health)
     assert check["status"] == "CRITICAL"
     assert "cannot resolve host no-such-host.invalid" in check["message"]
@@ -142,8 +153,9 @@ def test_unresolvable_host_is_critical(pytester: pytest.Pytester) -> None:
 def test_wrong_database_password_is_unknown_without_the_secret(pytester: pytest.Pytester) -> None:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     url = "postgresql://no_such_aide_user:Sup3r-S3cret-pw@127.0.0.1:5432/test"
-    health, output, elapsed = run_checks(pytester, f'[db]\nurl = "{url}"\ntimeout = 2\n', "check_database.py",
-                                         "-k", "check_db_reachable")
+    health, output, elapsed = run_checks(
+        pytester, f'[db]\nurl = "{url}"\ntimeout = 2\n', "check_database.py", "-k", "check_db_reachable"
+    )
     check = only_check(health)
     assert check["status"] == "UNKNOWN"
     assert "no_such_aide_user" in check["message"]
@@ -152,8 +164,9 @@ def test_wrong_database_password_is_unknown_without_the_secret(pytester: pytest.
 
 
 def test_missing_database_file_is_unknown_and_not_created(pytester: pytest.Pytester) -> None:
-    health, _, _ = run_checks(pytester, '[db]\nurl = "sqlite:///data/missing.db"\n', "check_database.py",
-                              "-k", "check_db_reachable")
+    health, _, _ = run_checks(
+        pytester, '[db]\nurl = "sqlite:///data/missing.db"\n', "check_database.py", "-k", "check_db_reachable"
+    )
     check = only_check(health)
     assert check["status"] == "UNKNOWN"
     assert "database file not found" in check["message"]
@@ -166,8 +179,13 @@ def test_locked_sqlite_database_gives_a_bounded_verdict(pytester: pytest.Pyteste
     holder.execute("CREATE TABLE t (x)")
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        health, _, elapsed = run_checks(pytester, '[db]\nurl = "sqlite:///locked.db"\ntimeout = 0.5\n',
-                                        "check_database.py", "-k", "check_db_reachable")
+        health, _, elapsed = run_checks(
+            pytester,
+            '[db]\nurl = "sqlite:///locked.db"\ntimeout = 0.5\n',
+            "check_database.py",
+            "-k",
+            "check_db_reachable",
+        )
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -179,8 +197,7 @@ def test_locked_sqlite_database_gives_a_bounded_verdict(pytester: pytest.Pyteste
 
 
 def test_missing_log_file_is_critical(pytester: pytest.Pytester) -> None:
-    health, _, _ = run_checks(pytester, '[logs]\nfiles = ["logs/gone.log"]\n', "check_logs.py",
-                              "-k", "check_log_file")
+    health, _, _ = run_checks(pytester, '[logs]\nfiles = ["logs/gone.log"]\n', "check_logs.py", "-k", "check_log_file")
     check = only_check(health)
     assert check["status"] == "CRITICAL"
     assert "log file not found" in check["message"]
@@ -193,8 +210,9 @@ def test_a_log_of_several_gib_is_read_from_its_end_only(pytester: pytest.Pyteste
         handle.seek(0, 2)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         handle.write(f"\n{stamp},000 ERROR app: disk full\n{stamp},001 INFO app: retrying\n".encode())
-    health, _, elapsed = run_checks(pytester, '[logs]\nfiles = ["huge.log"]\n', "check_logs.py",
-                                    "-k", "check_log_errors")
+    health, _, elapsed = run_checks(
+        pytester, '[logs]\nfiles = ["huge.log"]\n', "check_logs.py", "-k", "check_log_errors"
+    )
     check = only_check(health)
     assert check["measurements"]["log_errors"]["value"] == 1
     assert check["measurements"]["log_errors_last_window"]["value"] == 1
@@ -248,8 +266,9 @@ def token_server() -> Iterator[str]:
     server.server_close()
 
 
-def test_auth_header_comes_from_the_environment_and_stays_secret(pytester: pytest.Pytester, token_server: str,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auth_header_comes_from_the_environment_and_stays_secret(
+    pytester: pytest.Pytester, token_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     toml = api_toml(token_server) + 'headers_env = { Authorization = "HEALTH_AUTH" }\n'
     monkeypatch.setenv("HEALTH_AUTH", "Bearer header-secret-991")
     health, output, _ = run_checks(pytester, toml, "check_api.py", "-k", "check_api_health", "-rA")
@@ -271,8 +290,9 @@ def test_a_process_is_found_by_its_pidfile(pytester: pytest.Pytester) -> None:
     import os
 
     (pytester.path / "app.pid").write_text(f"{os.getpid()}\n")
-    health, _, _ = run_checks(pytester, '[resources]\npidfiles = ["app.pid", "gone.pid"]\n', "check_processes.py",
-                              "-k", "pidfile")
+    health, _, _ = run_checks(
+        pytester, '[resources]\npidfiles = ["app.pid", "gone.pid"]\n', "check_processes.py", "-k", "pidfile"
+    )
     statuses = {c["nodeid"].split("[")[-1].rstrip("]"): c for c in health["checks"] if c["status"] != "SKIPPED"}
     assert statuses["app.pid"]["status"] == "OK"
     assert statuses["app.pid"]["measurements"]["processes"]["value"] == 1
@@ -290,11 +310,25 @@ def test_pip_check_runs_in_the_targets_environment(pytester: pytest.Pytester, tm
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: brokenapp\nVersion: 1.0\nRequires-Dist: nosuchdep\n")
     (site / "pip").symlink_to(Path(__import__("pip").__file__).parent)  # borrow pip, nothing else
-    health, _, _ = run_checks(pytester, f'[preflight]\npython = "{venv}/bin/python"\n', "check_preflight.py",
-                              "-k", "dependencies", "-m", "weekly")
+    health, _, _ = run_checks(
+        pytester,
+        f'[preflight]\npython = "{venv}/bin/python"\n',
+        "check_preflight.py",
+        "-k",
+        "dependencies",
+        "-m",
+        "weekly",
+    )
     check = only_check(health)
     assert check["status"] == "CRITICAL"
     assert "brokenapp 1.0 requires nosuchdep" in check["message"]
-    health, _, _ = run_checks(pytester, '[preflight]\npython = "/nonexistent/python"\n', "check_preflight.py",
-                              "-k", "dependencies", "-m", "weekly")
+    health, _, _ = run_checks(
+        pytester,
+        '[preflight]\npython = "/nonexistent/python"\n',
+        "check_preflight.py",
+        "-k",
+        "dependencies",
+        "-m",
+        "weekly",
+    )
     assert "cannot run /nonexistent/python" in only_check(health)["message"]

@@ -46,9 +46,7 @@ def test_message_names_metric_value_unit_range_and_action() -> None:
     health = HealthRecorder()
     health.record("memory_percent", 93.2)
     message = health.message()
-    assert message == (
-        "memory_percent = 93.2 % (critical > 90, range 90): " + DEFAULT_METRICS["memory_percent"].action
-    )
+    assert message == ("memory_percent = 93.2 % (critical > 90, range 90): " + DEFAULT_METRICS["memory_percent"].action)
     assert "\n" not in message
 
 
@@ -143,9 +141,7 @@ def _only_builtins(data: object) -> bool:
 
 
 @given(
-    values=st.lists(
-        st.tuples(st.sampled_from(sorted(DEFAULT_METRICS)), st.floats(allow_infinity=False)), max_size=8
-    )
+    values=st.lists(st.tuples(st.sampled_from(sorted(DEFAULT_METRICS)), st.floats(allow_infinity=False)), max_size=8)
 )
 def test_status_is_the_worst_measurement_and_all_are_kept(values: list[tuple[str, float]]) -> None:
     health = HealthRecorder()

@@ -76,6 +76,7 @@ def _measured(call: Callable[[], T]) -> tuple[T, float, int]:
 
 # --- stat ----------------------------------------------------------------------------------------------------
 
+
 def test_stat_reports_size_and_age(tmp_path: Path) -> None:
     log = _write(tmp_path / "app.log", "x" * 3 * 2**20)
     an_hour_ago = time.time() - 3600
@@ -111,14 +112,18 @@ def test_unreadable_log_raises_with_its_path(tmp_path: Path) -> None:
 
 # --- tail ----------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("content", "expected"), [
-    ("one\ntwo\nthree\n", ["two", "three"]),
-    ("one\ntwo\nthree", ["two", "three"]),  # no trailing newline
-    ("one\r\ntwo\r\nthree\r\n", ["two", "three"]),  # CRLF
-    ("one\n\n\n", ["", ""]),  # empty lines are lines
-    ("only", ["only"]),
-    ("", []),
-])
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("one\ntwo\nthree\n", ["two", "three"]),
+        ("one\ntwo\nthree", ["two", "three"]),  # no trailing newline
+        ("one\r\ntwo\r\nthree\r\n", ["two", "three"]),  # CRLF
+        ("one\n\n\n", ["", ""]),  # empty lines are lines
+        ("only", ["only"]),
+        ("", []),
+    ],
+)
 def test_tail_returns_the_last_lines(tmp_path: Path, content: str, expected: list[str]) -> None:
     log = _write(tmp_path / "app.log", content)
     assert LogFile(log).tail(2) == expected
@@ -193,23 +198,30 @@ def test_errors_in_tail_counts_only_the_last_lines(tmp_path: Path) -> None:
 
 # --- errors within a time window -----------------------------------------------------------------------------
 
+
 def _stamp(minutes_ago: float, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     return (NOW - timedelta(minutes=minutes_ago)).strftime(fmt)
 
 
 def test_errors_within_counts_entries_in_the_window(tmp_path: Path) -> None:
-    log = _write(tmp_path / "app.log", "\n".join([
-        "no timestamp yet ERROR",  # before the first timestamp: time unknown, not counted
-        f"{_stamp(120)} ERROR two hours ago",
-        f"{_stamp(61)} INFO request",
-        "Traceback ERROR inside an old entry",  # belongs to the entry 61 minutes ago
-        f"{_stamp(59)} ERROR within the hour",
-        f"{_stamp(30)} INFO ok",
-        "  ERROR in a continuation line",  # makes the 30-minute entry an error
-        "  ERROR again",  # ... still one entry
-        f"{_stamp(1)} ERROR just now",
-        f"{_stamp(0)} INFO now",
-    ]) + "\n")
+    log = _write(
+        tmp_path / "app.log",
+        "\n".join(
+            [
+                "no timestamp yet ERROR",  # before the first timestamp: time unknown, not counted
+                f"{_stamp(120)} ERROR two hours ago",
+                f"{_stamp(61)} INFO request",
+                "Traceback ERROR inside an old entry",  # belongs to the entry 61 minutes ago
+                f"{_stamp(59)} ERROR within the hour",
+                f"{_stamp(30)} INFO ok",
+                "  ERROR in a continuation line",  # makes the 30-minute entry an error
+                "  ERROR again",  # ... still one entry
+                f"{_stamp(1)} ERROR just now",
+                f"{_stamp(0)} INFO now",
+            ]
+        )
+        + "\n",
+    )
     assert LogFile(log).errors_within(timedelta(hours=1), now=NOW) == 3
     assert LogFile(log).errors_within(timedelta(minutes=5), now=NOW) == 1
     assert LogFile(log).errors_within(timedelta(hours=3), now=NOW) == 5
@@ -217,29 +229,44 @@ def test_errors_within_counts_entries_in_the_window(tmp_path: Path) -> None:
 
 def test_errors_within_stops_at_the_first_older_entry(tmp_path: Path) -> None:
     # Recent errors BEFORE an old entry would be counted if reading went on past it.
-    log = _write(tmp_path / "app.log", "\n".join([
-        f"{_stamp(2)} ERROR out of order",
-        f"{_stamp(90)} INFO old",
-        f"{_stamp(1)} ERROR recent",
-    ]) + "\n")
+    log = _write(
+        tmp_path / "app.log",
+        "\n".join(
+            [
+                f"{_stamp(2)} ERROR out of order",
+                f"{_stamp(90)} INFO old",
+                f"{_stamp(1)} ERROR recent",
+            ]
+        )
+        + "\n",
+    )
     assert LogFile(log).errors_within(timedelta(hours=1), now=NOW) == 1
 
 
 def test_errors_within_other_timestamp_formats(tmp_path: Path) -> None:
     fmt = "%Y-%m-%d %H:%M:%S,%f"  # logging's asctime: milliseconds after a comma
-    log = _write(tmp_path / "app.log", "\n".join([
-        f"{_stamp(90, '%Y-%m-%d %H:%M:%S')},123 ERROR old",
-        f"{_stamp(10, '%Y-%m-%d %H:%M:%S')},5 ERROR recent",
-        f"{_stamp(5, '%Y-%m-%d %H:%M:%S')},456 [ERROR] recent",
-    ]))
+    log = _write(
+        tmp_path / "app.log",
+        "\n".join(
+            [
+                f"{_stamp(90, '%Y-%m-%d %H:%M:%S')},123 ERROR old",
+                f"{_stamp(10, '%Y-%m-%d %H:%M:%S')},5 ERROR recent",
+                f"{_stamp(5, '%Y-%m-%d %H:%M:%S')},456 [ERROR] recent",
+            ]
+        ),
+    )
     assert LogFile(log).errors_within(timedelta(hours=1), timestamp_format=fmt, now=NOW) == 2
     aware_now = NOW.replace(tzinfo=UTC)
-    zoned = _write(tmp_path / "zoned.log", "\n".join([
-        "2026-11-21T10:30:00+0000 ERROR old",
-        "2026-11-21T20:30:00+0900 ERROR recent (11:30 UTC)",
-    ]))
-    count = LogFile(zoned).errors_within(timedelta(hours=1), timestamp_format="%Y-%m-%dT%H:%M:%S%z",
-                                         now=aware_now)
+    zoned = _write(
+        tmp_path / "zoned.log",
+        "\n".join(
+            [
+                "2026-11-21T10:30:00+0000 ERROR old",
+                "2026-11-21T20:30:00+0900 ERROR recent (11:30 UTC)",
+            ]
+        ),
+    )
+    count = LogFile(zoned).errors_within(timedelta(hours=1), timestamp_format="%Y-%m-%dT%H:%M:%S%z", now=aware_now)
     assert count == 1
 
 
@@ -254,25 +281,32 @@ def test_errors_within_a_sparse_3gib_log_reads_only_the_window(tmp_path: Path) -
 
 # --- cost markers --------------------------------------------------------------------------------------------
 
+
 def _cost(timestamp: str, cost: Any) -> str:
     return "2026-11-01 00:00:00 INFO app.cost: API_COST " + json.dumps({"timestamp": timestamp, "cost": cost})
 
 
 def test_sum_marker_today_and_this_month_at_a_month_boundary(tmp_path: Path) -> None:
-    log = _write(tmp_path / "app.log", "\n".join([
-        _cost("2026-10-31T23:59:59", 1000),  # last month
-        _cost("2026-11-01T00:00:00", 12.5),  # today, first second of the month
-        _cost("2026-11-01T00:20:00", "7.5"),  # numeric string
-        _cost("2026-11-30T10:00:00", 100),  # later this month (clock skew): month only
-        _cost("2025-11-01T10:00:00", 3000),  # same month, last year
-        "2026-11-01 INFO app.cost: API_COST {broken json",
-        "2026-11-01 INFO app.cost: API_COST [1, 2]",
-        _cost("2026-11-01T00:00:00", True),
-        _cost("not a time", 1),
-        'API_COST {"cost": 5}',  # no timestamp
-        "INFO nothing to see",
-        "INFO app.cost: API_COST",
-    ]) + "\n")
+    log = _write(
+        tmp_path / "app.log",
+        "\n".join(
+            [
+                _cost("2026-10-31T23:59:59", 1000),  # last month
+                _cost("2026-11-01T00:00:00", 12.5),  # today, first second of the month
+                _cost("2026-11-01T00:20:00", "7.5"),  # numeric string
+                _cost("2026-11-30T10:00:00", 100),  # later this month (clock skew): month only
+                _cost("2025-11-01T10:00:00", 3000),  # same month, last year
+                "2026-11-01 INFO app.cost: API_COST {broken json",
+                "2026-11-01 INFO app.cost: API_COST [1, 2]",
+                _cost("2026-11-01T00:00:00", True),
+                _cost("not a time", 1),
+                'API_COST {"cost": 5}',  # no timestamp
+                "INFO nothing to see",
+                "INFO app.cost: API_COST",
+            ]
+        )
+        + "\n",
+    )
     totals = sum_marker(log, now=datetime(2026, 11, 1, 0, 30))
     assert totals == MarkerTotals(today=20.0, this_month=120.0, lines_counted=5, bad_lines=6)
     assert json.loads(json.dumps(totals.to_dict())) == totals.to_dict()
@@ -280,11 +314,16 @@ def test_sum_marker_today_and_this_month_at_a_month_boundary(tmp_path: Path) -> 
 
 def test_sum_marker_converts_zoned_timestamps_to_the_zone_of_now(tmp_path: Path) -> None:
     tokyo = timezone(timedelta(hours=9))
-    log = _write(tmp_path / "app.log", "\n".join([
-        _cost("2026-10-31T15:30:00+00:00", 10),  # 00:30 on 1 November in Tokyo
-        _cost("2026-10-31T14:30:00+00:00", 20),  # 23:30 on 31 October in Tokyo
-        _cost("2026-11-01T00:10:00", 1),  # naive: already Tokyo time
-    ]))
+    log = _write(
+        tmp_path / "app.log",
+        "\n".join(
+            [
+                _cost("2026-10-31T15:30:00+00:00", 10),  # 00:30 on 1 November in Tokyo
+                _cost("2026-10-31T14:30:00+00:00", 20),  # 23:30 on 31 October in Tokyo
+                _cost("2026-11-01T00:10:00", 1),  # naive: already Tokyo time
+            ]
+        ),
+    )
     totals = sum_marker(log, now=datetime(2026, 11, 1, 1, 0, tzinfo=tokyo))
     assert (totals.today, totals.this_month, totals.lines_counted) == (11.0, 11.0, 3)
 
@@ -296,8 +335,7 @@ def test_sum_marker_custom_marker_and_fields(tmp_path: Path) -> None:
 
 
 def test_sum_marker_survives_an_overlong_line(tmp_path: Path) -> None:
-    huge = "2026-11-21 API_COST " + json.dumps({"timestamp": "2026-11-21T01:00:00", "pad": "p" * 2**21,
-                                                 "cost": 1})
+    huge = "2026-11-21 API_COST " + json.dumps({"timestamp": "2026-11-21T01:00:00", "pad": "p" * 2**21, "cost": 1})
     log = _write(tmp_path / "app.log", huge + "\n" + _cost("2026-11-21T02:00:00", 2) + "\n")
     totals = sum_marker(log, now=NOW)
     assert totals == MarkerTotals(today=2.0, this_month=2.0, lines_counted=1, bad_lines=1)
@@ -321,8 +359,7 @@ def test_marker_parser_survives_deep_nesting_and_huge_numbers() -> None:
     assert parse_marker_line('API_COST {"timestamp": "2026-11-21T00:00:00", "cost": ' + "9" * 5000 + "}") is None
 
 
-@given(value=st.floats(allow_nan=False, allow_infinity=False) | st.integers(-10**6, 10**6),
-       stamp=st.datetimes())
+@given(value=st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**6), 10**6), stamp=st.datetimes())
 def test_marker_parser_reads_what_was_written(value: float, stamp: datetime) -> None:
     entry = parse_marker_line(_cost(stamp.isoformat(), value))
     assert entry is not None
@@ -330,6 +367,7 @@ def test_marker_parser_reads_what_was_written(value: float, stamp: datetime) -> 
 
 
 # --- new lines since the previous run ------------------------------------------------------------------------
+
 
 def test_first_run_records_the_position_only(tmp_path: Path) -> None:
     log, state = _write(tmp_path / "app.log", "old 1\nold 2\npartial"), tmp_path / "state" / "logs.json"
@@ -365,7 +403,11 @@ def test_rotation_by_rename_reads_the_new_file_from_its_start(tmp_path: Path) ->
     _write(log, "2026-11-21 new file\nsecond\n")
     result = read_new_lines(log, state)
     assert (result.lines, result.rotated, result.truncated, result.from_offset) == (
-        ["2026-11-21 new file", "second"], True, False, 0)
+        ["2026-11-21 new file", "second"],
+        True,
+        False,
+        0,
+    )
 
 
 def test_copytruncate_rotation_is_seen_by_the_fingerprint(tmp_path: Path) -> None:
@@ -429,9 +471,17 @@ def test_a_missing_log_leaves_the_state_alone(tmp_path: Path) -> None:
 def test_a_held_state_lock_times_out_instead_of_hanging(tmp_path: Path) -> None:
     log, state = _write(tmp_path / "app.log", "a\n"), tmp_path / "state.json"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import filelock, sys; lock = filelock.FileLock(sys.argv[1]); lock.acquire(); "
-                               "print('held', flush=True); sys.stdin.read()", f"{state}.lock"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import filelock, sys; lock = filelock.FileLock(sys.argv[1]); lock.acquire(); "
+            "print('held', flush=True); sys.stdin.read()",
+            f"{state}.lock",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline() == "held\n"
@@ -458,5 +508,5 @@ def test_new_lines_across_appends_are_every_whole_line(tmp_path: Path, first: st
         _append(log, chunk)
         seen += read_new_lines(log, state).lines
     data = log.read_bytes()
-    whole = data[start: data.rfind(b"\n") + 1] if data.rfind(b"\n") >= start else b""
+    whole = data[start : data.rfind(b"\n") + 1] if data.rfind(b"\n") >= start else b""
     assert seen == whole.decode("utf-8").splitlines()

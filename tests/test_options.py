@@ -20,9 +20,14 @@ def test_score_type_accepts_0_to_100(text: str, value: float) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("abc", "'abc' is not a number (a score from 0 to 100)"), ("", "'' is not a number"),
-     ("100.01", "'100.01' is not between 0 and 100"), ("-0.5", "'-0.5' is not between 0 and 100"),
-     ("nan", "'nan' is not between 0 and 100"), ("inf", "'inf' is not between 0 and 100")],
+    [
+        ("abc", "'abc' is not a number (a score from 0 to 100)"),
+        ("", "'' is not a number"),
+        ("100.01", "'100.01' is not between 0 and 100"),
+        ("-0.5", "'-0.5' is not between 0 and 100"),
+        ("nan", "'nan' is not between 0 and 100"),
+        ("inf", "'inf' is not between 0 and 100"),
+    ],
 )
 def test_score_type_rejects_with_a_message(text: str, message: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError) as info:
@@ -104,6 +109,14 @@ def test_types_work_inside_argparse() -> None:
 
 
 def test_every_option_has_help() -> None:
-    assert set(HELP) >= {"config", "app_url", "reports", "no_archive", "fail_on", "fail_under", "concurrency",
-                         "threshold"}
+    assert set(HELP) >= {
+        "config",
+        "app_url",
+        "reports",
+        "no_archive",
+        "fail_on",
+        "fail_under",
+        "concurrency",
+        "threshold",
+    }
     assert all(text.strip() and "\n" not in text for text in HELP.values())

@@ -14,8 +14,10 @@ GOOD_CHECK = 'def check_fine(health):\n    health.record("memory_percent", 10.0)
         ("[db\nurl = 1", "*aide.toml: invalid TOML: *line 1*"),
         ("[db]\ntabels = []", "*aide.toml: [[]db[]] tabels: unknown key*"),
         ("[db]\ntables = 'x'", "*aide.toml: [[]db[]] tables: Input should be a valid list (got 'x')*"),
-        ("[thresholds.memory_percent]\nwarning = '90:80'",
-         "*aide.toml: [[]thresholds.memory_percent[]] warning: '90:80' is not a Nagios range: start 90 is greater*"),
+        (
+            "[thresholds.memory_percent]\nwarning = '90:80'",
+            "*aide.toml: [[]thresholds.memory_percent[]] warning: '90:80' is not a Nagios range: start 90 is greater*",
+        ),
         ("[gate]\nfail_under = 150", "*aide.toml: [[]gate[]] fail_under: Input should be less than or equal to 100*"),
         ("[[endpoints]]\npath = '/x'", "*aide.toml: [[][[]endpoints[]][]] #1 name: Field required*"),
     ],
@@ -23,11 +25,13 @@ GOOD_CHECK = 'def check_fine(health):\n    health.record("memory_percent", 10.0)
 def test_invalid_configuration_is_a_usage_error_before_any_check(
     pytester: pytest.Pytester, toml: str, expected: str
 ) -> None:
-    pytester.makepyfile(check_side_effect='''
+    pytester.makepyfile(
+        check_side_effect="""
         import pathlib
         def check_touch(health):
             pathlib.Path("ran").write_text("yes")
-    ''')
+    """
+    )
     pytester.makefile(".toml", aide=toml)
     result = aide_run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -43,8 +47,9 @@ def test_missing_config_file_named_on_the_command_line(pytester: pytest.Pytester
     result.stderr.fnmatch_lines(["ERROR: --aide-config: configuration file not found: nowhere.toml"])
 
 
-def test_missing_config_file_named_in_the_environment(pytester: pytest.Pytester,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_config_file_named_in_the_environment(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makepyfile(check_x=GOOD_CHECK)
     monkeypatch.setenv("AIDE_CONFIG", "gone.toml")
     result = aide_run(pytester)
@@ -61,8 +66,9 @@ def test_missing_config_file_named_in_the_environment(pytester: pytest.Pytester,
         (("--aide-concurrency", "0"), "*--aide-concurrency: '0' is not a whole number from 1 to 1024*"),
     ],
 )
-def test_bad_command_line_values_are_usage_errors(pytester: pytest.Pytester, args: tuple[str, ...],
-                                                  expected: str) -> None:
+def test_bad_command_line_values_are_usage_errors(
+    pytester: pytest.Pytester, args: tuple[str, ...], expected: str
+) -> None:
     pytester.makepyfile(check_x=GOOD_CHECK)
     result = aide_run(pytester, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -78,7 +84,8 @@ def test_config_from_pyproject_tool_aide(pytester: pytest.Pytester) -> None:
 
 
 def test_schedule_markers_select_without_unknown_marker_warnings(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(check_sched='''
+    pytester.makepyfile(
+        check_sched="""
         import pytest
 
         @pytest.mark.daily
@@ -94,7 +101,8 @@ def test_schedule_markers_select_without_unknown_marker_warnings(pytester: pytes
         @pytest.mark.aide(component="capacity", weight=2)
         def check_every_month(health):
             pass
-    ''')
+    """
+    )
     for marker, expected in (("daily", 1), ("weekly", 1), ("monthly", 1), ("gate", 1), ("daily or weekly", 2)):
         result = aide_run(pytester, "--strict-markers", "-W", "error::pytest.PytestUnknownMarkWarning", "-m", marker)
         result.assert_outcomes(passed=expected)
@@ -102,27 +110,39 @@ def test_schedule_markers_select_without_unknown_marker_warnings(pytester: pytes
 
 def test_markers_are_listed_with_their_meaning(pytester: pytest.Pytester) -> None:
     result = aide_run(pytester, "--markers")
-    result.stdout.fnmatch_lines_random([
-        "@pytest.mark.daily: part of the daily health run*",
-        "@pytest.mark.weekly: *",
-        "@pytest.mark.monthly: *",
-        "@pytest.mark.gate: must pass before a deploy*",
-        "@pytest.mark.aide(component=None, weight=1.0): *",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "@pytest.mark.daily: part of the daily health run*",
+            "@pytest.mark.weekly: *",
+            "@pytest.mark.monthly: *",
+            "@pytest.mark.gate: must pass before a deploy*",
+            "@pytest.mark.aide(component=None, weight=1.0): *",
+        ]
+    )
 
 
 def test_help_lists_every_option(pytester: pytest.Pytester) -> None:
     result = aide_run(pytester, "--help")
-    result.stdout.fnmatch_lines_random([
-        "*--aide-config=PATH*", "*--aide-app-url=URL*", "*--aide-reports=DIR*", "*--aide-no-archive*",
-        "*--aide-fail-on=*", "*--aide-fail-under=SCORE*", "*--aide-concurrency=N*", "*--aide-threshold=METRIC=W,C*",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "*--aide-config=PATH*",
+            "*--aide-app-url=URL*",
+            "*--aide-reports=DIR*",
+            "*--aide-no-archive*",
+            "*--aide-fail-on=*",
+            "*--aide-fail-under=SCORE*",
+            "*--aide-concurrency=N*",
+            "*--aide-threshold=METRIC=W,C*",
+        ]
+    )
     assert result.ret == 0
 
 
 def test_inventory_parameters_get_one_case_per_configured_item(pytester: pytest.Pytester) -> None:
     pytester.mkdir("data")
-    pytester.makefile(".toml", aide='''
+    pytester.makefile(
+        ".toml",
+        aide="""
         [resources]
         disk_paths = [".", "data"]
         [logs]
@@ -132,8 +152,10 @@ def test_inventory_parameters_get_one_case_per_configured_item(pytester: pytest.
         [[endpoints]]
         name = "health"
         path = "/api/health"
-    ''')
-    pytester.makepyfile(check_inv='''
+    """,
+    )
+    pytester.makepyfile(
+        check_inv="""
         def check_disk(disk_path, health):
             assert disk_path.is_dir()
 
@@ -145,17 +167,20 @@ def test_inventory_parameters_get_one_case_per_configured_item(pytester: pytest.
 
         def check_endpoint_names(endpoint):
             assert endpoint.name == "health"
-    ''')
+    """
+    )
     result = aide_run(pytester, "--collect-only", "-q")
-    result.stdout.fnmatch_lines([
-        "check_inv.py::check_disk[[].[]]",
-        "check_inv.py::check_disk[[]data[]]",
-        "check_inv.py::check_log[[]app.log[]]",
-        "check_inv.py::check_log[[]error.log[]]",
-        "check_inv.py::check_table[[]users[]]",
-        "check_inv.py::check_table[[]orders[]]",
-        "check_inv.py::check_endpoint_names[[]health[]]",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "check_inv.py::check_disk[[].[]]",
+            "check_inv.py::check_disk[[]data[]]",
+            "check_inv.py::check_log[[]app.log[]]",
+            "check_inv.py::check_log[[]error.log[]]",
+            "check_inv.py::check_table[[]users[]]",
+            "check_inv.py::check_table[[]orders[]]",
+            "check_inv.py::check_endpoint_names[[]health[]]",
+        ]
+    )
     aide_run(pytester).assert_outcomes(passed=7)
 
 

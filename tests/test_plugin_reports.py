@@ -112,7 +112,7 @@ def test_a_run_without_checks_leaves_no_archive(pytester: pytest.Pytester) -> No
     result.stdout.no_fnmatch_line("*Generated html report*")
 
 
-SECRET_CHECK = '''
+SECRET_CHECK = """
 import os
 import pytest
 
@@ -127,7 +127,7 @@ def check_leaky_setup(leak):
 @pytest.fixture
 def leak(aide_config):
     raise ConnectionError(f"refused: {aide_config.settings.db.url} dotenv-secret-value-42")
-'''
+"""
 
 
 def test_secrets_never_reach_terminal_or_reports(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -153,8 +153,9 @@ def test_secrets_never_reach_terminal_or_reports(pytester: pytest.Pytester, monk
     assert latest_health(pytester.path)["target"]["db"] == "postgresql://app:***@db.internal:5432/prod"
 
 
-def test_xdist_gives_the_same_checks_statuses_and_score(suite: pytest.Pytester,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xdist_gives_the_same_checks_statuses_and_score(
+    suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("xdist")
     monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     serial = suite.runpytest_subprocess("-p", "no:cacheprovider", "-n", "0")
@@ -164,8 +165,10 @@ def test_xdist_gives_the_same_checks_statuses_and_score(suite: pytest.Pytester,
     parallel.stdout.fnmatch_lines_random(["*2 workers*", "*pytest-aide verdict*"])
 
     def essence(health: dict) -> tuple:
-        checks = sorted((c["nodeid"], c["status"], c["component"], json.dumps(c["measurements"], sort_keys=True))
-                        for c in health["checks"])
+        checks = sorted(
+            (c["nodeid"], c["status"], c["component"], json.dumps(c["measurements"], sort_keys=True))
+            for c in health["checks"]
+        )
         return health["status"], health["score"], health["counts"], checks
 
     assert essence(serial_health) == essence(parallel_health)
@@ -175,13 +178,15 @@ def test_xdist_gives_the_same_checks_statuses_and_score(suite: pytest.Pytester,
 
 def test_a_critical_check_carries_redacted_evidence(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROBE_TOKEN", "evidence-secret-77")
-    pytester.makepyfile(check_ev='''
+    pytester.makepyfile(
+        check_ev="""
         import os
 
         def check_slow(health):
             health.attach("response of /api/health", "upstream said: token " + os.environ["PROBE_TOKEN"])
             health.record("response_time_s", 4.2)
-    ''')
+    """
+    )
     result = aide_run(pytester, "-rA")
     [run] = run_dirs(pytester.path)
     html = (run / "report.html").read_text()

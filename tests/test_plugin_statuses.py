@@ -16,13 +16,15 @@ def test_each_status_has_its_outcome_word_and_verdict(suite: pytest.Pytester) ->
     result = aide_run(suite, "-v")
     result.assert_outcomes(passed=1, failed=2, errors=1)
     assert result.parseoutcomes()["warned"] == 1  # a warning check passes, counted under its own word
-    result.stdout.fnmatch_lines_random([
-        "*check_ok PASSED*",
-        "*check_warning WARNING*",
-        "*check_critical CRITICAL*",
-        "*check_unknown UNKNOWN*",
-        "*check_assertion CRITICAL*",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "*check_ok PASSED*",
+            "*check_warning WARNING*",
+            "*check_critical CRITICAL*",
+            "*check_unknown UNKNOWN*",
+            "*check_assertion CRITICAL*",
+        ]
+    )
     result.stdout.fnmatch_lines(
         [
             "*pytest-aide verdict*",
@@ -52,7 +54,12 @@ def test_every_measurement_is_recorded_even_after_a_critical_one(suite: pytest.P
     assert set(check["measurements"]) == {"disk_percent", "memory_percent"}
     assert check["measurements"]["memory_percent"]["status"] == "OK"
     assert check["measurements"]["disk_percent"] == {
-        "value": 95.5, "unit": "%", "status": "CRITICAL", "warning": "80", "critical": "90"}
+        "value": 95.5,
+        "unit": "%",
+        "status": "CRITICAL",
+        "warning": "80",
+        "critical": "90",
+    }
 
 
 def test_setup_failure_is_unknown_with_its_reason(suite: pytest.Pytester) -> None:
@@ -80,8 +87,9 @@ def test_assertion_in_body_is_critical_with_its_message(suite: pytest.Pytester) 
         ("ok or critical", (), "UNHEALTHY", 1),
     ],
 )
-def test_exit_status_for_gating(suite: pytest.Pytester, selection: str, args: tuple[str, ...], verdict: str,
-                                exit_code: int) -> None:
+def test_exit_status_for_gating(
+    suite: pytest.Pytester, selection: str, args: tuple[str, ...], verdict: str, exit_code: int
+) -> None:
     result = aide_run(suite, "-k", selection, *args)
     assert result.ret == exit_code
     assert latest_health(suite.path)["status"] == verdict
@@ -93,7 +101,8 @@ def test_gate_settings_come_from_the_config_file_too(suite: pytest.Pytester) -> 
 
 
 def test_weights_and_components_come_from_the_marker(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(check_weighted='''
+    pytester.makepyfile(
+        check_weighted="""
         import pytest
 
         @pytest.mark.aide(component="api", weight=3)
@@ -102,7 +111,8 @@ def test_weights_and_components_come_from_the_marker(pytester: pytest.Pytester) 
 
         def check_light(health):
             health.record("memory_percent", 10.0)
-    ''')
+    """
+    )
     aide_run(pytester)
     health = latest_health(pytester.path)
     assert health["score"] == 25.0  # (0 * 3 + 100 * 1) / 4
@@ -112,7 +122,8 @@ def test_weights_and_components_come_from_the_marker(pytester: pytest.Pytester) 
 
 
 def test_skipped_checks_are_not_scored(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(check_skip='''
+    pytester.makepyfile(
+        check_skip="""
         import pytest
 
         def check_fine(health):
@@ -120,7 +131,8 @@ def test_skipped_checks_are_not_scored(pytester: pytest.Pytester) -> None:
 
         def check_not_here():
             pytest.skip("no swap on this host")
-    ''')
+    """
+    )
     result = aide_run(pytester)
     health = latest_health(pytester.path)
     assert (health["status"], health["score"], health["counts"]["SKIPPED"]) == ("HEALTHY", 100.0, 1)

@@ -14,12 +14,12 @@ import requests
 
 from conftest import free_port
 
-CHECK = '''
+CHECK = """
 def check_target_answers(app, health):
     probe = app.probe("/api/health")
     assert probe.ok, probe.error
     health.record("response_time_s", probe.elapsed_s)
-'''
+"""
 
 
 def answers(port: int) -> bool:
@@ -30,15 +30,19 @@ def answers(port: int) -> bool:
 
 
 def demo_toml(port: int) -> str:
-    return (f'[app]\nurl = "http://127.0.0.1:{port}"\nstop_grace = 5\n'
-            f'command = ["{{python}}", "-m", "pytest_aide.demo", "--port", "{port}", "--data-dir", "demo"]\n')
+    return (
+        f'[app]\nurl = "http://127.0.0.1:{port}"\nstop_grace = 5\n'
+        f'command = ["{{python}}", "-m", "pytest_aide.demo", "--port", "{port}", "--data-dir", "demo"]\n'
+    )
 
 
 @pytest.fixture
 def running_demo(tmp_path: Path) -> Iterator[int]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "pytest_aide.demo", "--port", str(port), "--data-dir",
-                             str(tmp_path / "own-demo")], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest_aide.demo", "--port", str(port), "--data-dir", str(tmp_path / "own-demo")],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 15
         while not answers(port):
@@ -51,8 +55,9 @@ def running_demo(tmp_path: Path) -> Iterator[int]:
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])
-def test_the_suite_starts_the_target_and_stops_it_at_the_end(pytester: pytest.Pytester, workers: str,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_suite_starts_the_target_and_stops_it_at_the_end(
+    pytester: pytest.Pytester, workers: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     port = free_port()
     pytester.makefile(".toml", aide=demo_toml(port))
@@ -78,9 +83,12 @@ def test_a_target_the_suite_did_not_start_is_never_stopped(pytester: pytest.Pyte
 
 def test_a_target_that_cannot_start_makes_its_checks_unknown(pytester: pytest.Pytester) -> None:
     port = free_port()
-    failing = "print(\'boom: no config\'); raise SystemExit(3)"
-    pytester.makefile(".toml", aide=f'[app]\nurl = "http://127.0.0.1:{port}"\nstart_timeout = 3\n'
-                                    f'command = ["{{python}}", "-c", "{failing}"]\n')
+    failing = "print('boom: no config'); raise SystemExit(3)"
+    pytester.makefile(
+        ".toml",
+        aide=f'[app]\nurl = "http://127.0.0.1:{port}"\nstart_timeout = 3\n'
+        f'command = ["{{python}}", "-c", "{failing}"]\n',
+    )
     pytester.makepyfile(check_target=CHECK + "\n\ndef check_host(health):\n    health.record('x', 1.0)\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
     result.assert_outcomes(errors=1, passed=1)  # the host check does not need the app and still runs
@@ -91,18 +99,24 @@ def test_a_target_that_cannot_start_makes_its_checks_unknown(pytester: pytest.Py
     assert "Traceback" not in result.stdout.str()
 
 
-def test_secrets_the_target_prints_are_masked_in_its_archived_output(pytester: pytest.Pytester,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_the_target_prints_are_masked_in_its_archived_output(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = free_port()
     monkeypatch.setenv("APP_DB_PASSWORD", "printed-secret-4711")
-    script = pytester.makepyfile(chatty_app=f'''
+    script = pytester.makepyfile(
+        chatty_app=f'''
         import os, runpy, sys
         print("connecting with password", os.environ["APP_DB_PASSWORD"], flush=True)
         sys.argv = ["http.server", "--bind", "127.0.0.1", "{port}"]
         runpy.run_module("http.server", run_name="__main__")
-    ''')
-    pytester.makefile(".toml", aide=f'[app]\nurl = "http://127.0.0.1:{port}"\nhealth_path = "/"\nstop_grace = 5\n'
-                                    f'command = ["{{python}}", "{script.name}"]\n')
+    '''
+    )
+    pytester.makefile(
+        ".toml",
+        aide=f'[app]\nurl = "http://127.0.0.1:{port}"\nhealth_path = "/"\nstop_grace = 5\n'
+        f'command = ["{{python}}", "{script.name}"]\n',
+    )
     pytester.makepyfile(check_target="def check_up(app):\n    assert app.probe('/').ok\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
     result.assert_outcomes(passed=1)

@@ -94,8 +94,9 @@ def test_start_waits_for_health_then_stop_terminates(
     pidfile, output = files
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    result = ensure_running([sys.executable, str(server_script), str(port)], url, pidfile=pidfile,
-                            output_path=output, start_timeout=10)
+    result = ensure_running(
+        [sys.executable, str(server_script), str(port)], url, pidfile=pidfile, output_path=output, start_timeout=10
+    )
     assert result.started
     assert result.pid is not None
     assert answers(url)
@@ -115,9 +116,7 @@ def test_start_waits_for_health_then_stop_terminates(
     assert not answers(url)
 
 
-def test_already_answering_target_is_neither_started_nor_stopped(
-    server_script: Path, files: tuple[Path, Path]
-) -> None:
+def test_already_answering_target_is_neither_started_nor_stopped(server_script: Path, files: tuple[Path, Path]) -> None:
     pidfile, output = files
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
@@ -126,8 +125,7 @@ def test_already_answering_target_is_neither_started_nor_stopped(
         deadline = time.monotonic() + 10
         while not answers(url) and time.monotonic() < deadline:
             time.sleep(0.05)
-        result = ensure_running([sys.executable, "-c", "raise SystemExit(9)"], url, pidfile=pidfile,
-                                output_path=output)
+        result = ensure_running([sys.executable, "-c", "raise SystemExit(9)"], url, pidfile=pidfile, output_path=output)
         assert not result.started
         assert result.pid is None
         assert not pidfile.exists()
@@ -147,13 +145,18 @@ def test_command_that_exits_at_once_fails_fast_with_its_last_output(
     monkeypatch.delenv("APP_TOKEN", raising=False)
     output.parent.mkdir()
     output.write_text("line from an earlier run\n")
-    code = ("import sys; print('booting', sys.argv[1]); "
-            "sys.stderr.write('fatal: config missing\\n'); sys.exit(3)")
+    code = "import sys; print('booting', sys.argv[1]); sys.stderr.write('fatal: config missing\\n'); sys.exit(3)"
     url = f"http://user:pw-in-url@127.0.0.1:{free_port()}/health"
     began = time.monotonic()
     with pytest.raises(ProbeError) as caught:
-        ensure_running([sys.executable, "-c", code, "tok-12345"], url, pidfile=pidfile, output_path=output,
-                       env={"APP_TOKEN": "tok-12345"}, start_timeout=10)
+        ensure_running(
+            [sys.executable, "-c", code, "tok-12345"],
+            url,
+            pidfile=pidfile,
+            output_path=output,
+            env={"APP_TOKEN": "tok-12345"},
+            start_timeout=10,
+        )
     assert time.monotonic() - began < 3
     message = str(caught.value)
     assert "\n" not in message
@@ -171,8 +174,13 @@ def test_command_that_never_answers_hits_start_timeout_and_is_stopped(files: tup
     code = "import os, time; print(os.getpid(), flush=True); time.sleep(60)"
     began = time.monotonic()
     with pytest.raises(ProbeError, match=r"no answer within 1 s"):
-        ensure_running([sys.executable, "-c", code], f"http://127.0.0.1:{free_port()}/", pidfile=pidfile,
-                       output_path=output, start_timeout=1.0)
+        ensure_running(
+            [sys.executable, "-c", code],
+            f"http://127.0.0.1:{free_port()}/",
+            pidfile=pidfile,
+            output_path=output,
+            start_timeout=1.0,
+        )
     assert 1.0 <= time.monotonic() - began < 3.0
     assert gone(int(output.read_text().split()[0]))
     assert not pidfile.exists()
@@ -181,8 +189,9 @@ def test_command_that_never_answers_hits_start_timeout_and_is_stopped(files: tup
 def test_missing_executable_is_a_probe_error(files: tuple[Path, Path]) -> None:
     pidfile, output = files
     with pytest.raises(ProbeError, match=r"could not start 'no-such-binary-aide --x': No such file"):
-        ensure_running(["no-such-binary-aide", "--x"], f"http://127.0.0.1:{free_port()}/", pidfile=pidfile,
-                       output_path=output)
+        ensure_running(
+            ["no-such-binary-aide", "--x"], f"http://127.0.0.1:{free_port()}/", pidfile=pidfile, output_path=output
+        )
     assert not pidfile.exists()
 
 
@@ -192,8 +201,7 @@ def test_target_ignoring_sigterm_is_killed_after_grace(
     pidfile, output = files
     port = free_port()
     command = [sys.executable, str(server_script), str(port), "--ignore-term"]
-    result = ensure_running(command, f"http://127.0.0.1:{port}/", pidfile=pidfile, output_path=output,
-                            start_timeout=10)
+    result = ensure_running(command, f"http://127.0.0.1:{port}/", pidfile=pidfile, output_path=output, start_timeout=10)
     assert result.pid is not None
     stopped = stop_started(pidfile, grace=0.5)
     assert stopped.outcome == "killed"
@@ -208,10 +216,10 @@ def test_stop_reaches_the_whole_process_group(
     pidfile, output = files
     port = free_port()
     python = sys.executable
-    shell = (f"'{python}' -c 'import time; time.sleep(60)' & echo worker=$!; "
-             f"exec '{python}' '{server_script}' {port}")
-    ensure_running(["sh", "-c", shell], f"http://127.0.0.1:{port}/", pidfile=pidfile, output_path=output,
-                   start_timeout=10)
+    shell = f"'{python}' -c 'import time; time.sleep(60)' & echo worker=$!; exec '{python}' '{server_script}' {port}"
+    ensure_running(
+        ["sh", "-c", shell], f"http://127.0.0.1:{port}/", pidfile=pidfile, output_path=output, start_timeout=10
+    )
     worker = int(output.read_text().split("worker=")[1].split()[0])
     assert not gone(worker)
     assert stop_started(pidfile, grace=5).outcome == "terminated"
@@ -256,8 +264,13 @@ def test_live_recorded_process_blocks_a_second_start(
     record = {"pid": bystander.pid, "create_time": psutil.Process(bystander.pid).create_time()}
     pidfile.write_text(json.dumps(record))
     with pytest.raises(ProbeError, match=r"still runs; stop it with stop_started\(\) first"):
-        ensure_running([sys.executable, "-c", "pass"], f"http://127.0.0.1:{free_port()}/", pidfile=pidfile,
-                       output_path=output, probe_timeout=0.5)
+        ensure_running(
+            [sys.executable, "-c", "pass"],
+            f"http://127.0.0.1:{free_port()}/",
+            pidfile=pidfile,
+            output_path=output,
+            probe_timeout=0.5,
+        )
     assert json.loads(pidfile.read_text()) == record
     assert not output.exists()
 
@@ -297,8 +310,13 @@ def test_a_running_but_unhealthy_target_is_not_started_again(files: tuple[Path, 
         listener = socket.create_server(("127.0.0.1", 0))
         port, close = listener.getsockname()[1], listener.close
     try:
-        result = ensure_running([sys.executable, "-c", "raise SystemExit(9)"], f"http://127.0.0.1:{port}/",
-                                pidfile=pidfile, output_path=output, probe_timeout=0.5)
+        result = ensure_running(
+            [sys.executable, "-c", "raise SystemExit(9)"],
+            f"http://127.0.0.1:{port}/",
+            pidfile=pidfile,
+            output_path=output,
+            probe_timeout=0.5,
+        )
     finally:
         close()
     assert not result.started

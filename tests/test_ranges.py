@@ -65,8 +65,28 @@ def test_plain_numbers_mean_zero_to_number(number: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "   ", "abc", "20:10", "@", ":", "@:", "1:2:3", "nan", "NaN:1", "inf", "10:inf", "-10", "~",
-            "10 : 20", "1e400", "-1e400:", "10:20@", "@@10"],
+    "bad",
+    [
+        "",
+        "   ",
+        "abc",
+        "20:10",
+        "@",
+        ":",
+        "@:",
+        "1:2:3",
+        "nan",
+        "NaN:1",
+        "inf",
+        "10:inf",
+        "-10",
+        "~",
+        "10 : 20",
+        "1e400",
+        "-1e400:",
+        "10:20@",
+        "@@10",
+    ],
 )
 def test_bad_text_raises_a_one_line_value_error(bad: str) -> None:
     with pytest.raises(ValueError) as info:
@@ -91,8 +111,16 @@ def test_booleans_and_non_finite_numbers_are_rejected(bad: float) -> None:
 
 @pytest.mark.parametrize(
     ("text", "words"),
-    [("90", "> 90"), ("50:", "< 50"), ("~:10", "> 10"), ("10:20", "outside 10..20"), ("@10:20", "within 10..20"),
-     ("~:", "never"), ("@~:5", "within ~..5"), ("0.25", "> 0.25")],
+    [
+        ("90", "> 90"),
+        ("50:", "< 50"),
+        ("~:10", "> 10"),
+        ("10:20", "outside 10..20"),
+        ("@10:20", "within 10..20"),
+        ("~:", "never"),
+        ("@~:5", "within ~..5"),
+        ("0.25", "> 0.25"),
+    ],
 )
 def test_describe_says_which_values_alert(text: str, words: str) -> None:
     assert NagiosRange.parse(text).describe() == words

@@ -67,8 +67,14 @@ def test_ordinary_text_is_untouched() -> None:
 
 def test_secret_env_values_pick_secret_looking_names() -> None:
     environ = {
-        "GITHUB_TOKEN": "ghp_aaaa", "DB_PASSWORD": "pw-1234", "MY_PASSWORD_FILE": "/x", "API_KEY": "k-key",
-        "AWS_SECRET_ACCESS_KEY": "aws-secret", "HOME": "/root", "PATH": "/bin", "EMPTY_TOKEN": "",
+        "GITHUB_TOKEN": "ghp_aaaa",
+        "DB_PASSWORD": "pw-1234",
+        "MY_PASSWORD_FILE": "/x",
+        "API_KEY": "k-key",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret",
+        "HOME": "/root",
+        "PATH": "/bin",
+        "EMPTY_TOKEN": "",
     }
     assert sorted(secret_env_values(environ)) == sorted(["ghp_aaaa", "pw-1234", "/x", "k-key", "aws-secret"])
 
@@ -140,8 +146,10 @@ def test_a_known_secret_never_survives(secret: str, before: str, after: str, rep
     assert secret not in Redactor([secret]).redact(text)
 
 
-@given(secrets=st.lists(st.text(printable, min_size=4, max_size=8), min_size=1, max_size=4),
-       text=st.text(printable, max_size=40))
+@given(
+    secrets=st.lists(st.text(printable, min_size=4, max_size=8), min_size=1, max_size=4),
+    text=st.text(printable, max_size=40),
+)
 def test_no_known_secret_survives_among_several(secrets: list[str], text: str) -> None:
     text = text + " ".join(secrets) + text
     redacted = Redactor(secrets).redact(text)

@@ -59,8 +59,9 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
 def _start_child(tmp_path: Path, *, megabytes: int = 0, mode: str = "wait") -> Child:
     script = tmp_path / f"aide_probe_{uuid.uuid4().hex[:8]}.py"
     script.write_text(CHILD_SOURCE, encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, str(script), str(megabytes), mode], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(megabytes), mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     pidfile = tmp_path / f"{script.stem}.pid"
     pidfile.write_text(f"{proc.pid}\n", encoding="utf-8")
     return Child(proc, int(_read_line(proc, timeout=10)), script, pidfile)
@@ -87,6 +88,7 @@ def _builtin_only(data: Any) -> bool:
 
 
 # --- memory, swap, disk, load --------------------------------------------------------------------------------
+
 
 def test_memory_and_swap_are_in_range() -> None:
     mem, sw = resources.memory(), resources.swap()
@@ -125,6 +127,7 @@ def test_load_average_per_cpu() -> None:
 
 # --- sampler -------------------------------------------------------------------------------------------------
 
+
 def test_fresh_sampler_blocks_at_most_once_and_briefly() -> None:
     sampler = ResourceSampler()
     started = time.monotonic()
@@ -153,8 +156,10 @@ def test_sampler_network_rates_see_loopback_traffic() -> None:
     sampler = ResourceSampler()
     before = sampler.network_counters()
     payload = b"x" * 2**20
-    with (socket.create_server(("127.0.0.1", 0)) as server,
-          socket.create_connection(server.getsockname(), timeout=5) as left):
+    with (
+        socket.create_server(("127.0.0.1", 0)) as server,
+        socket.create_connection(server.getsockname(), timeout=5) as left,
+    ):
         right, _ = server.accept()
         with right:
             right.settimeout(5)
@@ -171,6 +176,7 @@ def test_sampler_network_rates_see_loopback_traffic() -> None:
 
 
 # --- processes -----------------------------------------------------------------------------------------------
+
 
 def _assert_is_child(found: list[ProcessInfo], child: Child) -> None:
     assert [info.pid for info in found] == [child.proc.pid]
@@ -202,8 +208,7 @@ def test_find_process_by_listening_port(child: Child) -> None:
 
 
 def test_find_process_criteria_combine(child: Child, tmp_path: Path) -> None:
-    _assert_is_child(resources.find_processes(pidfile=child.pidfile, name=child.script.name, port=child.port),
-                     child)
+    _assert_is_child(resources.find_processes(pidfile=child.pidfile, name=child.script.name, port=child.port), child)
     assert resources.find_processes(pidfile=child.pidfile, name="not-this-one") == []
     other = tmp_path / "other.pid"
     other.write_text(str(os.getpid()), encoding="utf-8")
@@ -218,11 +223,14 @@ def test_pidfile_of_an_exited_process_finds_nothing(tmp_path: Path) -> None:
     assert resources.find_processes(pidfile=pidfile) == []
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (None, "pid file not found: {pidfile}"),
-    ("abc\n", "pid file {pidfile} does not hold a process id: 'abc'"),
-    ("", "pid file {pidfile} does not hold a process id: ''"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "pid file not found: {pidfile}"),
+        ("abc\n", "pid file {pidfile} does not hold a process id: 'abc'"),
+        ("", "pid file {pidfile} does not hold a process id: ''"),
+    ],
+)
 def test_bad_pidfile_raises_a_one_line_probe_error(tmp_path: Path, content: str | None, message: str) -> None:
     pidfile = tmp_path / "app.pid"
     if content is not None:

@@ -17,8 +17,14 @@ from pytest_aide.summary import COUNT_KEYS, SCHEMA, RunSummary
 NODE = "checks/check_api.py::test_health"
 
 
-def facts(when: str, outcome: str, props: list[tuple[str, Any]] | None = None, reason: str = "",
-          nodeid: str = NODE, duration: float = 0.1) -> ReportFacts:
+def facts(
+    when: str,
+    outcome: str,
+    props: list[tuple[str, Any]] | None = None,
+    reason: str = "",
+    nodeid: str = NODE,
+    duration: float = 0.1,
+) -> ReportFacts:
     return ReportFacts(nodeid, when, outcome, props or [], duration, reason)
 
 
@@ -81,8 +87,11 @@ def test_skip_inside_the_call_is_not_scored() -> None:
 
 
 def test_teardown_failure_is_appended_as_unknown() -> None:
-    [ok] = run(facts("setup", "passed"), facts("call", "passed", props(Status.OK)),
-               facts("teardown", "failed", reason="OSError: cleanup"))
+    [ok] = run(
+        facts("setup", "passed"),
+        facts("call", "passed", props(Status.OK)),
+        facts("teardown", "failed", reason="OSError: cleanup"),
+    )
     assert ok.status is Status.UNKNOWN
     assert ok.message == "teardown failed: OSError: cleanup"
 
@@ -96,8 +105,12 @@ def test_teardown_failure_never_improves_a_critical_check() -> None:
 
 
 def test_checks_keep_the_order_they_first_report() -> None:
-    found = run(facts("setup", "passed", nodeid="b"), facts("setup", "passed", nodeid="a"),
-                  facts("call", "passed", nodeid="b"), facts("call", "passed", nodeid="a"))
+    found = run(
+        facts("setup", "passed", nodeid="b"),
+        facts("setup", "passed", nodeid="a"),
+        facts("call", "passed", nodeid="b"),
+        facts("call", "passed", nodeid="a"),
+    )
     assert [r.nodeid for r in found] == ["b", "a"]
     assert [r.status for r in found] == [Status.OK, Status.OK]
 
@@ -141,14 +154,23 @@ def test_properties_round_trip_through_the_collector(
 
 
 def summary(*checks: CheckResult) -> RunSummary:
-    return RunSummary.build(checks=list(checks), run_id="20260101-000000-000000", started="s", finished="f",
-                            host="h", target={"app": "http://127.0.0.1"}, selection="-m daily")
+    return RunSummary.build(
+        checks=list(checks),
+        run_id="20260101-000000-000000",
+        started="s",
+        finished="f",
+        host="h",
+        target={"app": "http://127.0.0.1"},
+        selection="-m daily",
+    )
 
 
 def test_summary_scores_only_run_checks_and_counts_everything() -> None:
     result = summary(
-        CheckResult("a", status=Status.OK), CheckResult("b", status=Status.WARNING, weight=2),
-        CheckResult("c", status=None, skip_reason="off"), CheckResult("d", status=Status.OK),
+        CheckResult("a", status=Status.OK),
+        CheckResult("b", status=Status.WARNING, weight=2),
+        CheckResult("c", status=None, skip_reason="off"),
+        CheckResult("d", status=Status.OK),
     )
     assert result.score == 75.0  # (100 + 2*50 + 100) / 4
     assert result.verdict is Verdict.DEGRADED
@@ -167,9 +189,12 @@ def test_summary_without_checks_is_healthy_n_a() -> None:
 
 def test_worst_orders_by_severity_then_nodeid_and_limits() -> None:
     result = summary(
-        CheckResult("z_warn", status=Status.WARNING), CheckResult("ok", status=Status.OK),
-        CheckResult("b_crit", status=Status.CRITICAL), CheckResult("unknown", status=Status.UNKNOWN),
-        CheckResult("a_crit", status=Status.CRITICAL), CheckResult("skipped", status=None),
+        CheckResult("z_warn", status=Status.WARNING),
+        CheckResult("ok", status=Status.OK),
+        CheckResult("b_crit", status=Status.CRITICAL),
+        CheckResult("unknown", status=Status.UNKNOWN),
+        CheckResult("a_crit", status=Status.CRITICAL),
+        CheckResult("skipped", status=None),
     )
     assert [c.nodeid for c in result.worst()] == ["a_crit", "b_crit", "unknown", "z_warn"]
     assert [c.nodeid for c in result.worst(limit=2)] == ["a_crit", "b_crit"]
@@ -200,6 +225,7 @@ def test_summary_dict_is_json_and_consistent(checks: list[CheckResult]) -> None:
     assert data["status"] == result.verdict.value
     assert (data["score"] is None) == (not result.scored_checks)
     worst = result.worst(limit=len(checks))
-    assert [c.status.rank for c in worst if c.status] == sorted((c.status.rank for c in worst if c.status),
-                                                                reverse=True)
+    assert [c.status.rank for c in worst if c.status] == sorted(
+        (c.status.rank for c in worst if c.status), reverse=True
+    )
     assert all(c.status not in (None, Status.OK) for c in worst)

@@ -23,7 +23,8 @@ def test_run_id_format() -> None:
 @given(
     times=st.lists(
         st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(9999, 1, 1), timezones=st.just(UTC)),
-        min_size=2, max_size=10,
+        min_size=2,
+        max_size=10,
     )
 )
 def test_run_ids_sort_like_their_times(times: list[datetime]) -> None:
@@ -57,8 +58,15 @@ def test_write_text_atomic_replaces_and_leaves_no_temporary(tmp_path: Path) -> N
 
 
 def _health(run_id: str, **extra: Any) -> dict[str, Any]:
-    return {"run_id": run_id, "started": "2026-11-21T19:40:00", "selection": "", "status": "HEALTHY",
-            "score": 100.0, "counts": {"OK": 3, "WARNING": 0, "CRITICAL": 0, "UNKNOWN": 0, "SKIPPED": 1}, **extra}
+    return {
+        "run_id": run_id,
+        "started": "2026-11-21T19:40:00",
+        "selection": "",
+        "status": "HEALTHY",
+        "score": 100.0,
+        "counts": {"OK": 3, "WARNING": 0, "CRITICAL": 0, "UNKNOWN": 0, "SKIPPED": 1},
+        **extra,
+    }
 
 
 def _archive_run(archive: Path, now: datetime, **extra: Any) -> str:
@@ -113,8 +121,12 @@ def test_index_escapes_html_in_values() -> None:
 
 
 def test_index_shows_scores_statuses_and_counts() -> None:
-    html = render_index([{**_health("r1", status="DEGRADED", score=83.3), "_folder": "r1"},
-                         {**_health("r2", score=None), "_folder": "r2"}])
+    html = render_index(
+        [
+            {**_health("r1", status="DEGRADED", score=83.3), "_folder": "r1"},
+            {**_health("r2", score=None), "_folder": "r2"},
+        ]
+    )
     assert "#9a6700" in html
     assert ">DEGRADED</span>" in html
     assert "<td>83.3</td>" in html
@@ -128,8 +140,10 @@ def test_trend_means_use_the_newest_runs_and_the_worst_value_per_run(tmp_path: P
     for index, cpu in enumerate([10.0, 20.0, 30.0, 90.0]):
         run = tmp_path / f"2026010{index}-000000-000000"
         run.mkdir()
-        checks = [{"measurements": {"cpu_percent": {"value": cpu}}},
-                  {"measurements": {"cpu_percent": {"value": cpu / 2}, "db_query_s": {"value": 0.5}}}]
+        checks = [
+            {"measurements": {"cpu_percent": {"value": cpu}}},
+            {"measurements": {"cpu_percent": {"value": cpu / 2}, "db_query_s": {"value": 0.5}}},
+        ]
         (run / "health.json").write_text(json.dumps({"checks": checks}))
     (tmp_path / "20260109-000000-000000").mkdir()
     (tmp_path / "20260109-000000-000000" / "health.json").write_text("{broken")

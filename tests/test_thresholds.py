@@ -130,6 +130,7 @@ def test_bad_range_error_names_the_level(warning: str, critical: str, level: str
 )
 def test_status_is_the_most_severe_alerting_range(warning: float, critical: float, value: float) -> None:
     threshold = Threshold.parse(warning, critical)
-    expected = Status.CRITICAL if not 0 <= value <= critical else Status.WARNING if not 0 <= value <= warning \
-        else Status.OK
+    expected = (
+        Status.CRITICAL if not 0 <= value <= critical else Status.WARNING if not 0 <= value <= warning else Status.OK
+    )
     assert threshold.evaluate(value) is expected

@@ -85,8 +85,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def compress_file(src: Path, dest: Path, compression: str, member: str, *,
-                  progress: Progress | None = None, discard_source: bool = False) -> Written:
+def compress_file(
+    src: Path,
+    dest: Path,
+    compression: str,
+    member: str,
+    *,
+    progress: Progress | None = None,
+    discard_source: bool = False,
+) -> Written:
     """Compress ``src`` into ``dest`` (fsynced); ``member`` names the entry inside a zip.
 
     ``discard_source`` deletes ``src`` (a scratch copy) before ``dest`` is fsynced: on ext4 an fsync also
@@ -115,8 +122,7 @@ def _zstd_copy(reader: _ProgressReader, dest: Path, total: int) -> Written:
     cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=zstd_threads())
     with open(dest, "wb") as fh:
         out = _HashingWriter(fh)
-        cctx.copy_stream(cast(IO[bytes], reader), cast(IO[bytes], out), size=total,
-                         read_size=BLOCK, write_size=BLOCK)
+        cctx.copy_stream(cast(IO[bytes], reader), cast(IO[bytes], out), size=total, read_size=BLOCK, write_size=BLOCK)
         fh.flush()  # compress_file fsyncs once the source is closed
     return Written(size=out.size, sha256=out.hexdigest())
 
@@ -135,8 +141,10 @@ def compressed_writer(dest: Path, compression: str, member: str) -> Iterator[tup
             os.fsync(fh.fileno())
         written.size, written.sha256 = hasher.size, hasher.hexdigest()
         return
-    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf, \
-            zf.open(member, "w", force_zip64=True) as stream:
+    with (
+        zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf,
+        zf.open(member, "w", force_zip64=True) as stream,
+    ):
         yield cast(BinaryIO, stream), written
     with open(dest, "rb+") as fh:
         os.fsync(fh.fileno())
@@ -151,9 +159,14 @@ def open_reader(path: Path, compression: str, *, progress: Progress | None = Non
     """
     try:
         if compression == "zstd":
-            with open(path, "rb") as fh, zstandard.ZstdDecompressor().stream_reader(
+            with (
+                open(path, "rb") as fh,
+                zstandard.ZstdDecompressor().stream_reader(
                     cast(IO[bytes], _ProgressReader(fh, f"decompress {path.name}", path.stat().st_size, progress)),
-                    read_size=BLOCK, closefd=False) as stream:
+                    read_size=BLOCK,
+                    closefd=False,
+                ) as stream,
+            ):
                 yield cast(BinaryIO, stream)
             return
         with zipfile.ZipFile(path) as zf:

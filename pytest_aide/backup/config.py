@@ -17,8 +17,17 @@ KINDS = ("sqlite", "postgresql", "folder", "file")
 COMPRESSIONS = ("zstd", "zip")
 # Left out of every folder archive: dotfiles (``.env``, ``.git``...) and names that usually hold secrets.
 DEFAULT_EXCLUDES = (
-    ".*", "*.key", "*.p12", "*.pfx", "*secret*", "*credential*", "*password*", "*.env", "id_rsa*",
-    "id_ed25519*", "id_ecdsa*",
+    ".*",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*secret*",
+    "*credential*",
+    "*password*",
+    "*.env",
+    "id_rsa*",
+    "id_ed25519*",
+    "id_ecdsa*",
 )
 
 _TOP_KEYS = ("dir", "compression", "max_age_hours", "retention", "components")
@@ -80,8 +89,14 @@ def parse_backup_config(raw: Mapping[str, Any], *, source: str, base_dir: Path) 
         raise ConfigError(f"{where} max_age_hours: {max_age!r} must be greater than 0")
     retention = _parse_retention(_get(raw, "retention", dict, where, {}), f"{source}: [backup.retention]")
     components = _parse_components(_get(raw, "components", list, where, []), source, base_dir)
-    return BackupConfig(dir=backup_dir, components=components, compression=compression,
-                        max_age_hours=float(max_age), retention=retention, source=source)
+    return BackupConfig(
+        dir=backup_dir,
+        components=components,
+        compression=compression,
+        max_age_hours=float(max_age),
+        retention=retention,
+        source=source,
+    )
 
 
 def _parse_retention(raw: Mapping[str, Any], where: str) -> RetentionPolicy:
@@ -91,8 +106,10 @@ def _parse_retention(raw: Mapping[str, Any], where: str) -> RetentionPolicy:
         if value < 0:
             raise ConfigError(f"{where} {key}: {value!r} must be 0 or more")
     if values["keep_last"] < 1:
-        raise ConfigError(f"{where} keep_last: {values['keep_last']!r} must be at least 1 "
-                          "(a policy that keeps nothing would delete every backup)")
+        raise ConfigError(
+            f"{where} keep_last: {values['keep_last']!r} must be at least 1 "
+            "(a policy that keeps nothing would delete every backup)"
+        )
     return RetentionPolicy(**values)
 
 
@@ -167,5 +184,4 @@ def _get(raw: Mapping[str, Any], key: str, types: type | tuple[type, ...], where
     return value
 
 
-_TOML_NAMES = {"str": "a string", "int": "an integer", "int or float": "a number", "dict": "a table",
-               "list": "a list"}
+_TOML_NAMES = {"str": "a string", "int": "an integer", "int or float": "a number", "dict": "a table", "list": "a list"}

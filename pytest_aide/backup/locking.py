@@ -40,6 +40,8 @@ def _acquire(fd: int, mode: int, deadline: float, path: Path, operation: str) ->
             return
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                raise BackupError(f"{operation}: another aide operation (backup, restore, verify or prune) holds "
-                                  f"{path}; try again when it has finished") from None
+                raise BackupError(
+                    f"{operation}: another aide operation (backup, restore, verify or prune) holds "
+                    f"{path}; try again when it has finished"
+                ) from None
             time.sleep(_POLL_S)

@@ -40,16 +40,23 @@ class BackupManager:
         assert manager.verify(new.set_id).ok
     """
 
-    def __init__(self, config: BackupConfig, *, redactor: Redactor | None = None,
-                 progress: Progress | None = None, lock_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        config: BackupConfig,
+        *,
+        redactor: Redactor | None = None,
+        progress: Progress | None = None,
+        lock_timeout: float = 30.0,
+    ) -> None:
         self.config = config
         self.redactor = redactor if redactor is not None else Redactor.from_environment()
         self.progress = progress
         self.lock_timeout = lock_timeout
 
     def _folder_lock(self, operation: str, *, shared: bool = True) -> contextlib.AbstractContextManager[None]:
-        return locking.locked(self.config.dir / locking.FOLDER_LOCK, shared=shared, timeout=self.lock_timeout,
-                              operation=operation)
+        return locking.locked(
+            self.config.dir / locking.FOLDER_LOCK, shared=shared, timeout=self.lock_timeout, operation=operation
+        )
 
     def create(self) -> BackupSet:
         """Take a new set of every component; a failed component makes it ``partial``, never aborts it."""
@@ -84,11 +91,11 @@ class BackupManager:
         """The newest set whose verification succeeded, or None."""
         return next((s for s in self.list_sets() if s.verified), None)
 
-    def restore(self, set_id: str, components: Iterable[str] | None = None, *,
-                force: bool = False) -> RestoreResult:
+    def restore(self, set_id: str, components: Iterable[str] | None = None, *, force: bool = False) -> RestoreResult:
         """Restore ``components`` (default: all captured) of a set; unverifiable sets need ``force``."""
-        restore_lock = locking.locked(self.config.dir / locking.RESTORE_LOCK, shared=False,
-                                      timeout=self.lock_timeout, operation="restore")
+        restore_lock = locking.locked(
+            self.config.dir / locking.RESTORE_LOCK, shared=False, timeout=self.lock_timeout, operation="restore"
+        )
         with restore_lock, self._folder_lock("restore"):
             return self._restore(set_id, components, force=force)
 
@@ -101,8 +108,10 @@ class BackupManager:
                     mark_verified(backup_set, __version__)
             else:
                 more = f" (+{len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
-                raise BackupError(f"set {set_id} failed verification: {result.problems[0]}{more}; "
-                                  "restore refused (use --force to restore it anyway)")
+                raise BackupError(
+                    f"set {set_id} failed verification: {result.problems[0]}{more}; "
+                    "restore refused (use --force to restore it anyway)"
+                )
         names = list(components) if components is not None else [c.name for c in backup_set.components if c.ok]
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         restored: list[RestoredComponent] = []
@@ -128,8 +137,9 @@ class BackupManager:
                     shutil.rmtree(self.config.dir / set_id)
             for path in stale:
                 shutil.rmtree(path)
-        return PruneResult(removed=tuple(remove), kept=tuple(keep), temp_removed=tuple(p.name for p in stale),
-                           dry_run=dry_run)
+        return PruneResult(
+            removed=tuple(remove), kept=tuple(keep), temp_removed=tuple(p.name for p in stale), dry_run=dry_run
+        )
 
     def restore_drill(self, set_id: str | None = None) -> DrillResult:
         """Restore a set (default: the newest complete one) into scratch space and compare with its manifest.
@@ -139,8 +149,7 @@ class BackupManager:
         if set_id is None:
             newest = next((s for s in self.list_sets() if s.complete), None)
             if newest is None:
-                return DrillResult(None, False, (f"no complete backup set in {self.config.dir}; "
-                                                 "run `aide backup`",))
+                return DrillResult(None, False, (f"no complete backup set in {self.config.dir}; run `aide backup`",))
             set_id = newest.set_id
         with self._folder_lock("restore drill"):
             result = verify_set(self.get(set_id), self._pg_urls(), extract=True, progress=self.progress)

@@ -64,8 +64,9 @@ class BackupSet:
         for comp in self.components:
             if comp.name == name:
                 return comp
-        raise BackupError(f"set {self.set_id}: no component named {name!r} "
-                          f"(has: {', '.join(c.name for c in self.components)})")
+        raise BackupError(
+            f"set {self.set_id}: no component named {name!r} (has: {', '.join(c.name for c in self.components)})"
+        )
 
 
 def manifest_data(backup_set: BackupSet) -> dict[str, Any]:
@@ -80,8 +81,17 @@ def manifest_data(backup_set: BackupSet) -> dict[str, Any]:
         "status": backup_set.status,
         "compression": backup_set.compression,
         "components": [
-            {"name": c.name, "kind": c.kind, "source": c.source, "file": c.file, "size": c.size,
-             "sha256": c.sha256, "summary": c.summary, "status": c.status, "error": c.error}
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "source": c.source,
+                "file": c.file,
+                "size": c.size,
+                "sha256": c.sha256,
+                "summary": c.summary,
+                "status": c.status,
+                "error": c.error,
+            }
             for c in backup_set.components
         ],
     }
@@ -126,16 +136,32 @@ def read_set(path: Path) -> BackupSet | None:
 
 def _set_from_data(path: Path, data: dict[str, Any]) -> BackupSet:
     components = tuple(
-        ComponentEntry(name=str(c["name"]), kind=str(c["kind"]), file=c["file"], size=int(c["size"]),
-                       sha256=c["sha256"], summary=dict(c["summary"]), status=str(c["status"]),
-                       error=c.get("error"), source=str(c.get("source", "")))
+        ComponentEntry(
+            name=str(c["name"]),
+            kind=str(c["kind"]),
+            file=c["file"],
+            size=int(c["size"]),
+            sha256=c["sha256"],
+            summary=dict(c["summary"]),
+            status=str(c["status"]),
+            error=c.get("error"),
+            source=str(c.get("source", "")),
+        )
         for c in data["components"]
     )
     verified_at = _verified_at(path)
-    return BackupSet(set_id=path.name, path=path, created=datetime.fromisoformat(data["created"]),
-                     status=str(data["status"]), host=str(data["host"]),
-                     tool_version=str(data["tool_version"]), compression=str(data["compression"]),
-                     components=components, verified=verified_at is not None, verified_at=verified_at)
+    return BackupSet(
+        set_id=path.name,
+        path=path,
+        created=datetime.fromisoformat(data["created"]),
+        status=str(data["status"]),
+        host=str(data["host"]),
+        tool_version=str(data["tool_version"]),
+        compression=str(data["compression"]),
+        components=components,
+        verified=verified_at is not None,
+        verified_at=verified_at,
+    )
 
 
 def _verified_at(path: Path) -> datetime | None:
@@ -149,6 +175,7 @@ def _verified_at(path: Path) -> datetime | None:
 def mark_verified(backup_set: BackupSet, tool_version: str) -> None:
     """Record a successful verification, so "newest verified set" needs no re-verification."""
     now = datetime.now(UTC)
-    write_json_durably(backup_set.path / VERIFIED, {"set_id": backup_set.set_id, "ok": True,
-                                                    "verified_at": now.isoformat(),
-                                                    "tool_version": tool_version})
+    write_json_durably(
+        backup_set.path / VERIFIED,
+        {"set_id": backup_set.set_id, "ok": True, "verified_at": now.isoformat(), "tool_version": tool_version},
+    )

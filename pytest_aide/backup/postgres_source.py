@@ -62,8 +62,14 @@ def run_tool(args: list[str], url: str, *, timeout: float = TIMEOUT) -> str:
         raise BackupError(f"{tool} not found on PATH; install the PostgreSQL client tools (postgresql-client)")
     bare_url, env = tool_env(url)
     try:
-        done = subprocess.run([*args, f"--dbname={bare_url}", "--no-password"], env=env, capture_output=True,
-                              text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            [*args, f"--dbname={bare_url}", "--no-password"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         raise BackupError(f"{tool} on {redact_url(url)} timed out after {timeout:g} s") from exc
     if done.returncode != 0:
@@ -76,8 +82,10 @@ def check_versions(url: str, conn: Any) -> None:
     tool_major = tool_version("pg_dump")
     server_major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
     if tool_major < server_major:
-        raise BackupError(f"pg_dump {tool_major} is older than the server {redact_url(url)} "
-                          f"({server_major}); install postgresql-client-{server_major}")
+        raise BackupError(
+            f"pg_dump {tool_major} is older than the server {redact_url(url)} "
+            f"({server_major}); install postgresql-client-{server_major}"
+        )
 
 
 def tool_version(tool: str) -> int:
@@ -110,8 +118,11 @@ def dump(url: str, dest: Path, *, timeout: float = TIMEOUT) -> dict[str, Any]:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
         counts = table_counts(conn)
-        run_tool(["pg_dump", "--format=custom", "--compress=0", f"--snapshot={snapshot}", f"--file={dest}"],
-                 url, timeout=timeout)
+        run_tool(
+            ["pg_dump", "--format=custom", "--compress=0", f"--snapshot={snapshot}", f"--file={dest}"],
+            url,
+            timeout=timeout,
+        )
         conn.execute("COMMIT")
     return {"tables": counts}
 
@@ -125,8 +136,9 @@ def count_url(url: str) -> dict[str, int]:
 def list_archive(dump_file: Path, *, timeout: float = TIMEOUT) -> int:
     """``pg_restore --list`` of a dump: proves the archive is readable; returns its number of entries."""
     try:
-        done = subprocess.run(["pg_restore", "--list", str(dump_file)], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        done = subprocess.run(
+            ["pg_restore", "--list", str(dump_file)], capture_output=True, text=True, timeout=timeout, check=False
+        )
     except FileNotFoundError as exc:
         raise BackupError("pg_restore not found on PATH; install the PostgreSQL client tools") from exc
     except subprocess.TimeoutExpired as exc:

@@ -47,14 +47,17 @@ class RestoreResult:
     restored: tuple[RestoredComponent, ...]
 
 
-def restore_component(backup_set: BackupSet, entry: ComponentEntry, comp: ComponentConfig, *, stamp: str,
-                      progress: Progress | None = None) -> RestoredComponent:
+def restore_component(
+    backup_set: BackupSet, entry: ComponentEntry, comp: ComponentConfig, *, stamp: str, progress: Progress | None = None
+) -> RestoredComponent:
     """Restore one captured component of ``backup_set`` over the target ``comp`` describes."""
     if not entry.ok or entry.file is None:
         raise BackupError(f"set {backup_set.set_id}: component {entry.name} was not captured ({entry.error})")
     if entry.kind != comp.kind:
-        raise BackupError(f"set {backup_set.set_id}: component {entry.name} is a {entry.kind} backup, "
-                          f"but the configuration says {comp.kind}")
+        raise BackupError(
+            f"set {backup_set.set_id}: component {entry.name} is a {entry.kind} backup, "
+            f"but the configuration says {comp.kind}"
+        )
     archive = backup_set.path / entry.file
     if comp.kind == "postgresql":
         return _restore_postgres(entry, archive, backup_set, comp, stamp)
@@ -84,8 +87,9 @@ def _temp_sibling(target: Path) -> Path:
     return target.with_name(f".{target.name}.aide-restore-{secrets.token_hex(4)}")
 
 
-def _restore_sqlite(archive: Path, compression: str, target: Path, stamp: str,
-                    progress: Progress | None) -> Path | None:
+def _restore_sqlite(
+    archive: Path, compression: str, target: Path, stamp: str, progress: Progress | None
+) -> Path | None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(target)
     try:
@@ -106,8 +110,7 @@ def _restore_sqlite(archive: Path, compression: str, target: Path, stamp: str,
     return safety
 
 
-def _restore_file(archive: Path, compression: str, target: Path, stamp: str,
-                  progress: Progress | None) -> Path | None:
+def _restore_file(archive: Path, compression: str, target: Path, stamp: str, progress: Progress | None) -> Path | None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(target)
     try:
@@ -131,8 +134,9 @@ def _keep_copy(target: Path, safety: Path) -> None:
         shutil.copy2(target, safety)
 
 
-def _restore_folder(archive: Path, compression: str, target: Path, stamp: str,
-                    patterns: tuple[str, ...]) -> Path | None:
+def _restore_folder(
+    archive: Path, compression: str, target: Path, stamp: str, patterns: tuple[str, ...]
+) -> Path | None:
     with open_reader(archive, compression) as stream:
         folder_source.scan(stream, archive.name)  # refuses unsafe members before anything is written
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -175,8 +179,9 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def _restore_postgres(entry: ComponentEntry, archive: Path, backup_set: BackupSet, comp: ComponentConfig,
-                      stamp: str) -> RestoredComponent:
+def _restore_postgres(
+    entry: ComponentEntry, archive: Path, backup_set: BackupSet, comp: ComponentConfig, stamp: str
+) -> RestoredComponent:
     url = component_url(comp)
     root = backup_set.path.parent
     safety = root / f"{comp.name}_before_restore_{stamp}.pgdump"

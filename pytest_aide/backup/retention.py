@@ -54,14 +54,11 @@ def plan(sets: Sequence[SetInfo], policy: RetentionPolicy) -> tuple[list[str], l
     if verified:
         keep.add(verified[0].set_id)
     newest_complete = complete[0].created if complete else None
-    keep |= {s.set_id for s in ordered
-             if not s.complete and (newest_complete is None or s.created > newest_complete)}
-    return ([s.set_id for s in ordered if s.set_id in keep],
-            [s.set_id for s in ordered if s.set_id not in keep])
+    keep |= {s.set_id for s in ordered if not s.complete and (newest_complete is None or s.created > newest_complete)}
+    return ([s.set_id for s in ordered if s.set_id in keep], [s.set_id for s in ordered if s.set_id not in keep])
 
 
-def _newest_per_bucket(newest_first: list[SetInfo], count: int,
-                       bucket: Callable[[SetInfo], Hashable]) -> set[str]:
+def _newest_per_bucket(newest_first: list[SetInfo], count: int, bucket: Callable[[SetInfo], Hashable]) -> set[str]:
     kept: set[str] = set()
     last: Hashable = None
     for info in newest_first:
@@ -90,7 +87,7 @@ def stale_temp_dirs(root: Path, *, now: float | None = None, max_age: float = ST
 
 def _is_our_temp(name: str) -> bool:
     if name.startswith(".tmp-"):
-        return bool(SET_ID.match(name[len(".tmp-"):]))
+        return bool(SET_ID.match(name[len(".tmp-") :]))
     return name.startswith(".scratch-")
 
 

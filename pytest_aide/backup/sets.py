@@ -69,23 +69,30 @@ def create_set(config: BackupConfig, *, redactor: Redactor, progress: Progress |
     tmp.mkdir()
     entries = tuple(_capture(comp, tmp, config.compression, redactor, progress) for comp in config.components)
     backup_set = BackupSet(
-        set_id=set_id, path=root / set_id, created=created,
+        set_id=set_id,
+        path=root / set_id,
+        created=created,
         status="complete" if all(e.ok for e in entries) else "partial",
-        host=socket.gethostname(), tool_version=__version__, compression=config.compression,
-        components=entries)
+        host=socket.gethostname(),
+        tool_version=__version__,
+        compression=config.compression,
+        components=entries,
+    )
     try:
         write_json_durably(tmp / MANIFEST, manifest_data(backup_set))
         os.rename(tmp, backup_set.path)
         fsync_dir(root)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise BackupError(f"backup {set_id} could not be written to {root}: {_describe(exc)}; "
-                          "earlier sets are untouched") from exc
+        raise BackupError(
+            f"backup {set_id} could not be written to {root}: {_describe(exc)}; earlier sets are untouched"
+        ) from exc
     return backup_set
 
 
-def _capture(comp: ComponentConfig, tmp: Path, compression: str, redactor: Redactor,
-             progress: Progress | None) -> ComponentEntry:
+def _capture(
+    comp: ComponentConfig, tmp: Path, compression: str, redactor: Redactor, progress: Progress | None
+) -> ComponentEntry:
     member = f"{comp.name}.{EXTENSIONS[comp.kind]}"
     dest = tmp / f"{member}{SUFFIX[compression]}"
     source = _describe_source(comp, redactor)
@@ -94,14 +101,32 @@ def _capture(comp: ComponentConfig, tmp: Path, compression: str, redactor: Redac
     except (OSError, BackupError, sqlite3.Error) as exc:
         for leftover in tmp.glob(f"{member}*"):
             leftover.unlink(missing_ok=True)
-        return ComponentEntry(name=comp.name, kind=comp.kind, file=None, size=0, sha256=None, summary={},
-                              status="failed", error=redactor.redact(_describe(exc)), source=source)
-    return ComponentEntry(name=comp.name, kind=comp.kind, file=dest.name, size=written.size,
-                          sha256=written.sha256, summary=summary, status="ok", source=source)
+        return ComponentEntry(
+            name=comp.name,
+            kind=comp.kind,
+            file=None,
+            size=0,
+            sha256=None,
+            summary={},
+            status="failed",
+            error=redactor.redact(_describe(exc)),
+            source=source,
+        )
+    return ComponentEntry(
+        name=comp.name,
+        kind=comp.kind,
+        file=dest.name,
+        size=written.size,
+        sha256=written.sha256,
+        summary=summary,
+        status="ok",
+        source=source,
+    )
 
 
-def _write_component(comp: ComponentConfig, tmp: Path, dest: Path, compression: str, member: str,
-                     progress: Progress | None) -> tuple[Written, dict[str, Any]]:
+def _write_component(
+    comp: ComponentConfig, tmp: Path, dest: Path, compression: str, member: str, progress: Progress | None
+) -> tuple[Written, dict[str, Any]]:
     """Capture one component into ``dest``; returns what was written and the content summary."""
     if comp.kind == "folder":
         assert comp.source is not None  # guaranteed by the config parser

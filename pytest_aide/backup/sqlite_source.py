@@ -64,8 +64,12 @@ def summarize(path: Path) -> dict[str, Any]:
 
 def table_counts(conn: sqlite3.Connection) -> dict[str, int]:
     """Row count of every ordinary table (internal ``sqlite_*`` tables left out)."""
-    names = [row[0] for row in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    names = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
     return {name: conn.execute(f'SELECT count(*) FROM "{_quote(name)}"').fetchone()[0] for name in names}
 
 
@@ -106,8 +110,9 @@ def release_for_replace(target: Path, *, timeout: float = RELEASE_TIMEOUT) -> No
     finally:
         conn.close()
     if busy:
-        raise BackupError(f"{target} is in use by another process (WAL checkpoint blocked); "
-                          "stop the application before restoring")
+        raise BackupError(
+            f"{target} is in use by another process (WAL checkpoint blocked); stop the application before restoring"
+        )
 
 
 def _quote(name: str) -> str:

@@ -31,8 +31,9 @@ class VerifyResult:
     checked: tuple[str, ...] = ()
 
 
-def verify_set(backup_set: BackupSet, pg_urls: dict[str, str], *, extract: bool = False,
-               progress: Progress | None = None) -> VerifyResult:
+def verify_set(
+    backup_set: BackupSet, pg_urls: dict[str, str], *, extract: bool = False, progress: Progress | None = None
+) -> VerifyResult:
     """Check every component of ``backup_set``; ``pg_urls`` maps PostgreSQL components to a server URL.
 
     ``extract`` unpacks folders onto disk too (the restore drill), instead of only reading the archive.
@@ -41,17 +42,21 @@ def verify_set(backup_set: BackupSet, pg_urls: dict[str, str], *, extract: bool 
     checked: list[str] = []
     with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=backup_set.path.parent) as scratch:
         for entry in backup_set.components:
-            found = _component_problems(backup_set, entry, Path(scratch), pg_urls.get(entry.name),
-                                        extract, progress)
+            found = _component_problems(backup_set, entry, Path(scratch), pg_urls.get(entry.name), extract, progress)
             problems += [f"{entry.name}: {p}" for p in found]
             if not found:
                 checked.append(entry.name)
-    return VerifyResult(set_id=backup_set.set_id, ok=not problems, problems=tuple(problems),
-                        checked=tuple(checked))
+    return VerifyResult(set_id=backup_set.set_id, ok=not problems, problems=tuple(problems), checked=tuple(checked))
 
 
-def _component_problems(backup_set: BackupSet, entry: ComponentEntry, scratch: Path, pg_url: str | None,
-                        extract: bool, progress: Progress | None) -> list[str]:
+def _component_problems(
+    backup_set: BackupSet,
+    entry: ComponentEntry,
+    scratch: Path,
+    pg_url: str | None,
+    extract: bool,
+    progress: Progress | None,
+) -> list[str]:
     if not entry.ok or entry.file is None:
         return [f"was not captured: {entry.error}"]
     archive = backup_set.path / entry.file
@@ -75,8 +80,15 @@ def _file_problems(entry: ComponentEntry, archive: Path) -> list[str]:
     return []
 
 
-def _content_problems(entry: ComponentEntry, archive: Path, compression: str, scratch: Path,
-                      pg_url: str | None, extract: bool, progress: Progress | None) -> list[str]:
+def _content_problems(
+    entry: ComponentEntry,
+    archive: Path,
+    compression: str,
+    scratch: Path,
+    pg_url: str | None,
+    extract: bool,
+    progress: Progress | None,
+) -> list[str]:
     if entry.kind == "sqlite":
         copy = scratch / f"{entry.name}.sqlite"
         decompress_to(archive, compression, copy, progress=progress)
@@ -92,8 +104,7 @@ def _content_problems(entry: ComponentEntry, archive: Path, compression: str, sc
     return _postgres_problems(entry, archive, compression, scratch, pg_url)
 
 
-def _folder_problems(entry: ComponentEntry, archive: Path, compression: str, scratch: Path,
-                     extract: bool) -> list[str]:
+def _folder_problems(entry: ComponentEntry, archive: Path, compression: str, scratch: Path, extract: bool) -> list[str]:
     with open_reader(archive, compression) as stream:
         got = folder_source.scan(stream, archive.name)
     if extract:
@@ -111,8 +122,9 @@ def _disk_summary(root: Path) -> dict[str, int]:
     return {"files": len(regular), "bytes": sum(f.stat().st_size for f in regular)}
 
 
-def _postgres_problems(entry: ComponentEntry, archive: Path, compression: str, scratch: Path,
-                       pg_url: str | None) -> list[str]:
+def _postgres_problems(
+    entry: ComponentEntry, archive: Path, compression: str, scratch: Path, pg_url: str | None
+) -> list[str]:
     dump_file = scratch / f"{entry.name}.pgdump"
     decompress_to(archive, compression, dump_file)
     postgres_source.list_archive(dump_file)
@@ -126,5 +138,8 @@ def _postgres_problems(entry: ComponentEntry, archive: Path, compression: str, s
 
 
 def _compare_summary(expected: dict[str, Any], got: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
-    return [f"{key}: manifest says {expected.get(key)}, archive has {got.get(key)}"
-            for key in keys if expected.get(key) != got.get(key)]
+    return [
+        f"{key}: manifest says {expected.get(key)}, archive has {got.get(key)}"
+        for key in keys
+        if expected.get(key) != got.get(key)
+    ]

@@ -48,14 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line of the demo target."""
     parser = argparse.ArgumentParser(prog="python -m pytest_aide.demo", description=_DESCRIPTION)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    parser.add_argument("--port", type=_port, default=5000,
-                        help="TCP port, 0 for a free one (default: %(default)s)")
-    parser.add_argument("--data-dir", type=Path, default=Path(".demo"),
-                        help="dataset folder, generated on first start (default: %(default)s)")
-    parser.add_argument("--delay-ms", type=_delay_ms, default=0.0,
-                        help="extra wait before every response, in milliseconds (default: %(default)s)")
-    parser.add_argument("--threads", type=_threads, default=0,
-                        help="handler threads; 0 starts one per connection (default: %(default)s)")
+    parser.add_argument("--port", type=_port, default=5000, help="TCP port, 0 for a free one (default: %(default)s)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".demo"),
+        help="dataset folder, generated on first start (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--delay-ms",
+        type=_delay_ms,
+        default=0.0,
+        help="extra wait before every response, in milliseconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_threads,
+        default=0,
+        help="handler threads; 0 starts one per connection (default: %(default)s)",
+    )
     return parser
 
 
@@ -67,8 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ensure_first_backup(paths)
         server = DemoServer((args.host, args.port), paths, delay_ms=args.delay_ms, threads=args.threads)
     except (OSError, sqlite3.Error) as exc:
-        print(f"demo: cannot start on {args.host}:{args.port} with data in {args.data_dir}: {exc}",
-              file=sys.stderr)
+        print(f"demo: cannot start on {args.host}:{args.port} with data in {args.data_dir}: {exc}", file=sys.stderr)
         return 1
     _stop_on_signals(server)
     try:

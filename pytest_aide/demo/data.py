@@ -218,8 +218,11 @@ def _write_database(path: Path, rng: random.Random, now: datetime) -> None:
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(_SCHEMA)
-        seeds = {"design_assets": _asset_rows, "generated_presentations": _presentation_rows,
-                 "design_patterns": _pattern_rows}
+        seeds = {
+            "design_assets": _asset_rows,
+            "generated_presentations": _presentation_rows,
+            "design_patterns": _pattern_rows,
+        }
         with conn:
             for table, make_rows in seeds.items():
                 rows = make_rows(rng, now)
@@ -249,8 +252,17 @@ def _presentation_rows(rng: random.Random, now: datetime) -> list[tuple[object, 
     rows: list[tuple[object, ...]] = []
     for ident in range(1, 49):
         status = "failed" if ident % 16 == 0 else "processing" if ident == 48 else "completed"
-        rows.append((ident, f"{topics[ident % len(topics)]} #{ident}", rng.choice(("corporate", "minimal")),
-                     rng.randint(5, 40), status, round(rng.uniform(5, 30), 2), _days_ago(rng, now, 30)))
+        rows.append(
+            (
+                ident,
+                f"{topics[ident % len(topics)]} #{ident}",
+                rng.choice(("corporate", "minimal")),
+                rng.randint(5, 40),
+                status,
+                round(rng.uniform(5, 30), 2),
+                _days_ago(rng, now, 30),
+            )
+        )
     return rows
 
 
@@ -261,8 +273,17 @@ def _pattern_rows(rng: random.Random, now: datetime) -> list[tuple[object, ...]]
         kind = kinds[ident % len(kinds)]
         accent = f"#{rng.randrange(16**6):06x}"
         definition = json.dumps({"kind": kind, "columns": rng.randint(1, 3), "accent": accent})
-        rows.append((ident, f"{kind}-{ident:02d}", kind, rng.randint(0, 500), round(rng.uniform(0.4, 1.0), 3),
-                     definition, _days_ago(rng, now, 90)))
+        rows.append(
+            (
+                ident,
+                f"{kind}-{ident:02d}",
+                kind,
+                rng.randint(0, 500),
+                round(rng.uniform(0.4, 1.0), 3),
+                definition,
+                _days_ago(rng, now, 90),
+            )
+        )
     return rows
 
 
@@ -288,8 +309,11 @@ def cost_message(when: datetime, cost: float) -> str:
 def _cost_entries(rng: random.Random, now: datetime) -> list[LogEntry]:
     """Two calls on each earlier day of this month and three today; at most ~1,900 JPY even on day 31."""
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    times = [midnight.replace(day=day, hour=rng.randint(9, 18), minute=rng.randint(0, 59))
-             for day in range(1, now.day) for _ in range(2)]
+    times = [
+        midnight.replace(day=day, hour=rng.randint(9, 18), minute=rng.randint(0, 59))
+        for day in range(1, now.day)
+        for _ in range(2)
+    ]
     times += [max(midnight, now - timedelta(minutes=m)) for m in (150, 75, 12)]
     return [LogEntry(t, "INFO", "app.cost", cost_message(t, round(rng.uniform(5, 30), 2))) for t in times]
 

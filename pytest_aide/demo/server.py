@@ -61,8 +61,9 @@ class AppLog:
 class MemoryCache:
     """A small LRU cache with a time-to-live, counting hits, misses, expiries and evictions."""
 
-    def __init__(self, max_entries: int = 128, ttl_seconds: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, max_entries: int = 128, ttl_seconds: float = 300.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._entries: OrderedDict[str, tuple[float, object]] = OrderedDict()
         self._max, self._ttl, self._clock = max_entries, ttl_seconds, clock
         self._lock = threading.Lock()
@@ -90,9 +91,16 @@ class MemoryCache:
         with self._lock:
             lookups = self.hits + self.misses
             rate = round(100.0 * self.hits / lookups, 2) if lookups else 0.0
-            return {"hit_rate_percent": rate, "memory_cache_size": len(self._entries), "hits": self.hits,
-                    "misses": self.misses, "expired": self.expired, "evictions": self.evictions,
-                    "max_entries": self._max, "ttl_seconds": self._ttl}
+            return {
+                "hit_rate_percent": rate,
+                "memory_cache_size": len(self._entries),
+                "hits": self.hits,
+                "misses": self.misses,
+                "expired": self.expired,
+                "evictions": self.evictions,
+                "max_entries": self._max,
+                "ttl_seconds": self._ttl,
+            }
 
 
 class TaskQueue:
@@ -117,9 +125,14 @@ class TaskQueue:
 
     def stats(self) -> JSON:
         with self._lock:
-            return {"queue_size": self._queue.qsize(), "total_tasks": self.total,
-                    "completed_tasks": self.completed, "failed_tasks": self.failed, "workers": 1,
-                    "worker_alive": self._worker.is_alive()}
+            return {
+                "queue_size": self._queue.qsize(),
+                "total_tasks": self.total,
+                "completed_tasks": self.completed,
+                "failed_tasks": self.failed,
+                "workers": 1,
+                "worker_alive": self._worker.is_alive(),
+            }
 
     def _run(self) -> None:
         while (task := self._queue.get()) is not None:
@@ -143,8 +156,11 @@ class DemoApp:
         self.tasks = TaskQueue()
         self._by_status: dict[int, int] = {}
         self._by_status_lock = threading.Lock()
-        self._routes: dict[str, Route] = {"/api/health": self.health, "/api/cache/stats": self.cache_stats,
-                                          "/api/tasks/stats": self.task_stats}
+        self._routes: dict[str, Route] = {
+            "/api/health": self.health,
+            "/api/cache/stats": self.cache_stats,
+            "/api/tasks/stats": self.task_stats,
+        }
 
     def dispatch(self, path: str) -> tuple[int, JSON]:
         """Status and JSON body for a GET of ``path`` (the route lookup goes through the memory cache)."""
@@ -161,8 +177,12 @@ class DemoApp:
         except sqlite3.Error as exc:
             reason = f"cannot read {self._relative(self.paths.database)}: {exc}".replace("\n", " ")
             self.log.write("ERROR", "app.health", f"database check failed: {reason}")
-            return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "unhealthy", "database": "error",
-                                                    "reason": reason, "timestamp": stamp}
+            return HTTPStatus.SERVICE_UNAVAILABLE, {
+                "status": "unhealthy",
+                "database": "error",
+                "reason": reason,
+                "timestamp": stamp,
+            }
         return HTTPStatus.OK, {"status": "healthy", "database": "ok", "timestamp": stamp, "tables": tables}
 
     def cache_stats(self) -> tuple[int, JSON]:
@@ -217,8 +237,12 @@ class DemoHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.close_connection = True  # the request body is not read, so the connection cannot be reused
-        self._send_json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "method not allowed", "allow": "GET, HEAD"},
-                        include_body=True, extra={"Allow": "GET, HEAD", "Connection": "close"})
+        self._send_json(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            {"error": "method not allowed", "allow": "GET, HEAD"},
+            include_body=True,
+            extra={"Allow": "GET, HEAD", "Connection": "close"},
+        )
 
     do_PUT = do_PATCH = do_DELETE = do_POST
 
@@ -245,8 +269,7 @@ class DemoHandler(BaseHTTPRequestHandler):
         status, body = self.server.app.dispatch(urlsplit(self.path).path)
         self._send_json(status, body, include_body=include_body)
 
-    def _send_json(self, status: int, body: JSON, *, include_body: bool,
-                   extra: dict[str, str] | None = None) -> None:
+    def _send_json(self, status: int, body: JSON, *, include_body: bool, extra: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         if self.server.delay_seconds:  # --delay-ms: every response, errors included, waits
             time.sleep(self.server.delay_seconds)
@@ -266,8 +289,7 @@ class DemoServer(ThreadingHTTPServer):
     daemon_threads = True  # idle keep-alive connections must not delay shutdown
     request_queue_size = 2048  # listen backlog: 1,000 clients connecting at once are all accepted
 
-    def __init__(self, address: tuple[str, int], paths: DemoPaths, *, delay_ms: float = 0.0,
-                 threads: int = 0) -> None:
+    def __init__(self, address: tuple[str, int], paths: DemoPaths, *, delay_ms: float = 0.0, threads: int = 0) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.app = DemoApp(paths)
@@ -318,8 +340,7 @@ class _HandlerPool:
     def __init__(self, server: DemoServer, threads: int) -> None:
         self._server = server
         self._queue: queue.SimpleQueue[tuple[Any, Any] | None] = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._run, name=f"demo-http-{n}", daemon=True)
-                         for n in range(threads)]
+        self._threads = [threading.Thread(target=self._run, name=f"demo-http-{n}", daemon=True) for n in range(threads)]
         for thread in self._threads:
             thread.start()
 

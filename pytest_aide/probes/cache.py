@@ -73,7 +73,6 @@ class Cache(ClosesOnExit):
     def __repr__(self) -> str:
         return f"<Cache {self.display_url}>"
 
-
     def ping(self) -> float:
         """Seconds for one ``PING`` round trip."""
         start = time.perf_counter()

@@ -99,7 +99,6 @@ class Database(ClosesOnExit, ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.display_url}>"
 
-
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         """Rows of one statement; a write is refused by the database and raised as ProbeError."""
         return self._run(sql, params)[0]

@@ -103,9 +103,7 @@ class PostgresDatabase(Database):
 
     kind = "postgresql"
 
-    def __init__(
-        self, conn: psycopg.Connection[Row], *, display_url: str, timeout: float, redactor: Redactor
-    ) -> None:
+    def __init__(self, conn: psycopg.Connection[Row], *, display_url: str, timeout: float, redactor: Redactor) -> None:
         super().__init__(display_url, timeout, redactor)
         self._conn = conn
 

@@ -86,8 +86,10 @@ def parse_condition(text: str) -> Condition:
     """
     match = _CONDITION.fullmatch(text)
     if match is None:
-        raise ValueError(f"not a condition: {_quote(text)}; expected '<dotted.path> <op> <value>' "
-                         f"with op one of {' '.join(_OPERATORS)}")
+        raise ValueError(
+            f"not a condition: {_quote(text)}; expected '<dotted.path> <op> <value>' "
+            f"with op one of {' '.join(_OPERATORS)}"
+        )
     path, op, literal = match["path"], match["op"], match["literal"]
     if "" in path.split("."):
         raise ValueError(f"empty segment in path {_quote(path)} of condition {_quote(text)}")
@@ -129,7 +131,7 @@ def _parse_literal(literal: str, text: str) -> Any:
     try:
         value = json.loads(literal)
     except (ValueError, RecursionError):
-        if literal[0] in "\"[{":
+        if literal[0] in '"[{':
             raise ValueError(f"bad JSON value {_quote(literal)} in {_quote(text)}") from None
         return literal
     if isinstance(value, float) and not math.isfinite(value):

@@ -91,7 +91,6 @@ class HttpClient(ClosesOnExit):
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._session = _make_session(headers or {}, pool_size)
 
-
     def close(self) -> None:
         """Close pooled connections."""
         self._session.close()
@@ -135,7 +134,7 @@ class HttpClient(ClosesOnExit):
         deadline = time.monotonic() + self.connect_timeout + self.read_timeout
         try:
             response = self._session.request(  # verify per request: a session attribute loses to
-                method,                          # REQUESTS_CA_BUNDLE in the environment
+                method,  # REQUESTS_CA_BUNDLE in the environment
                 url,
                 timeout=(self.connect_timeout, self.read_timeout),
                 verify=self._verify,
@@ -153,8 +152,7 @@ class HttpClient(ClosesOnExit):
                 return response.status_code, b"", self._describe(exc, url)
 
     def _describe(self, exc: Exception, url: str) -> str:
-        return describe_request_error(exc, url, connect_timeout=self.connect_timeout,
-                                      read_timeout=self.read_timeout)
+        return describe_request_error(exc, url, connect_timeout=self.connect_timeout, read_timeout=self.read_timeout)
 
     def _redact(self, text: str) -> str:
         return self._redactor.redact(self._header_redactor.redact(text))
@@ -198,8 +196,9 @@ def describe_request_error(exc: Exception, url: str, *, connect_timeout: float, 
         return f"TLS error: {_tls_reason(tls, exc)}"
     if any(isinstance(cause, ConnectionResetError | ConnectionAbortedError) for cause in causes):
         return "connection reset by the server"
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
-                  | requests.exceptions.InvalidSchema):
+    if isinstance(
+        exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema
+    ):
         return f"invalid URL: {exc}"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError | ProtocolError):
         return "connection closed before the response was complete"

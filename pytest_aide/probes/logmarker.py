@@ -50,8 +50,9 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def parse_marker_line(line: str, *, marker: str = "API_COST", field: str = "cost",
-                      timestamp_field: str = "timestamp") -> MarkerEntry | None:
+def parse_marker_line(
+    line: str, *, marker: str = "API_COST", field: str = "cost", timestamp_field: str = "timestamp"
+) -> MarkerEntry | None:
     """The entry carried by ``line``, or None when it has no marker followed by a valid JSON object.
 
     Valid means: a JSON object right after the marker (text after the object is ignored), ``field`` a finite
@@ -60,7 +61,7 @@ def parse_marker_line(line: str, *, marker: str = "API_COST", field: str = "cost
     start = line.find(marker) if marker else -1
     if start < 0:
         return None
-    rest = line[start + len(marker):].lstrip()
+    rest = line[start + len(marker) :].lstrip()
     try:
         data, _ = _DECODER.raw_decode(rest)
         if not isinstance(data, dict):
@@ -91,8 +92,14 @@ def _local(stamp: datetime, now: datetime) -> datetime:
     return stamp.astimezone(now.tzinfo) if now.tzinfo else stamp.astimezone().replace(tzinfo=None)
 
 
-def sum_marker(path: Path | str, *, marker: str = "API_COST", field: str = "cost",
-               timestamp_field: str = "timestamp", now: datetime | None = None) -> MarkerTotals:
+def sum_marker(
+    path: Path | str,
+    *,
+    marker: str = "API_COST",
+    field: str = "cost",
+    timestamp_field: str = "timestamp",
+    now: datetime | None = None,
+) -> MarkerTotals:
     """Sum ``field`` over the marker lines dated today and this month (calendar of ``now``, default local).
 
     A missing or unreadable file raises ProbeError; bad lines are only counted.
@@ -105,8 +112,9 @@ def sum_marker(path: Path | str, *, marker: str = "API_COST", field: str = "cost
         for line in _bounded_lines(f):
             if marker_bytes not in line:
                 continue
-            entry = parse_marker_line(line.decode("utf-8", errors="replace"), marker=marker, field=field,
-                                      timestamp_field=timestamp_field)
+            entry = parse_marker_line(
+                line.decode("utf-8", errors="replace"), marker=marker, field=field, timestamp_field=timestamp_field
+            )
             if entry is None:
                 bad += 1
                 continue
@@ -115,5 +123,4 @@ def sum_marker(path: Path | str, *, marker: str = "API_COST", field: str = "cost
             if (stamp.year, stamp.month) == (now.year, now.month):
                 month += entry.value
                 today += entry.value if stamp.day == now.day else 0.0
-    return MarkerTotals(today=round(today, 6), this_month=round(month, 6), lines_counted=counted,
-                        bad_lines=bad)
+    return MarkerTotals(today=round(today, 6), this_month=round(month, 6), lines_counted=counted, bad_lines=bad)

@@ -34,8 +34,9 @@ def open_log(path: Path, *, buffered: bool = False) -> BinaryIO:
         raise ProbeError(f"log file not readable: {path} ({exc.strerror or type(exc).__name__})") from None
 
 
-def _segments_backwards(f: BinaryIO, end: int, *, block_size: int, max_bytes: int | None,
-                        max_line_bytes: int | None) -> Iterator[tuple[bytes, bool]]:
+def _segments_backwards(
+    f: BinaryIO, end: int, *, block_size: int, max_bytes: int | None, max_line_bytes: int | None
+) -> Iterator[tuple[bytes, bool]]:
     """Newline-separated segments of ``f[:end]``, last first, each with whether a newline ends it.
 
     Reads at most ``max_bytes`` from the end; a segment cut by that limit is dropped (it is not a whole
@@ -74,14 +75,20 @@ def _newline_before(f: BinaryIO, pos: int) -> bool:
     return f.read(1) == b"\n"
 
 
-def lines_backwards(f: BinaryIO, *, block_size: int = DEFAULT_BLOCK_SIZE, max_bytes: int | None = None,
-                    max_line_bytes: int | None = None) -> Iterator[str]:
+def lines_backwards(
+    f: BinaryIO,
+    *,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    max_bytes: int | None = None,
+    max_line_bytes: int | None = None,
+) -> Iterator[str]:
     """The lines of an open binary file, last line first, read in blocks from its current size."""
     if block_size < 1:
         raise ValueError(f"block_size must be at least 1, not {block_size}")
     end = os.fstat(f.fileno()).st_size
-    for segment, terminated in _segments_backwards(f, end, block_size=block_size, max_bytes=max_bytes,
-                                                   max_line_bytes=max_line_bytes):
+    for segment, terminated in _segments_backwards(
+        f, end, block_size=block_size, max_bytes=max_bytes, max_line_bytes=max_line_bytes
+    ):
         text = segment.decode("utf-8", errors="replace")
         # A segment may hold other separators (\r, \x85, \u2028...); with its newline put back, splitlines
         # splits it exactly as it would split the whole text ("\x85\n" is two empty lines, "\r\n" one).

@@ -87,6 +87,7 @@ def compile_pattern(pattern: str | re.Pattern[str]) -> re.Pattern[str]:
 
 # --- matching -----------------------------------------------------------------------------------------------
 
+
 def error_lines(lines: Iterable[str], pattern: str | re.Pattern[str] = DEFAULT_ERROR_PATTERN) -> list[str]:
     """The lines in which ``pattern`` is found (``re.search``), in order: evidence for a failed check."""
     regex = compile_pattern(pattern)
@@ -116,6 +117,7 @@ def rotation_due(stat: LogStat, max_mb: float = 100) -> bool:
 
 # --- timestamps ---------------------------------------------------------------------------------------------
 
+
 class TimestampParser:
     """Parses the timestamp at the start of a line with a strptime format, ignoring the rest of the line.
 
@@ -131,7 +133,7 @@ class TimestampParser:
         """The leading timestamp of ``line``, or None when the line does not start with one."""
         head = line[:_TIMESTAMP_CHARS]
         # The cached length fits only if the timestamp ends there (",5" must not be read from ",56").
-        if self._length is not None and not head[self._length: self._length + 1].isalnum():
+        if self._length is not None and not head[self._length : self._length + 1].isalnum():
             try:
                 return datetime.strptime(head[: self._length], self.format)
             except ValueError:
@@ -160,8 +162,9 @@ def _comparable(stamp: datetime, cutoff: datetime) -> datetime:
     return stamp.astimezone().replace(tzinfo=None)
 
 
-def count_errors_since(lines_last_first: Iterable[str], cutoff: datetime, regex: re.Pattern[str],
-                       parser: TimestampParser) -> int:
+def count_errors_since(
+    lines_last_first: Iterable[str], cutoff: datetime, regex: re.Pattern[str], parser: TimestampParser
+) -> int:
     """Log entries at or after ``cutoff`` with an error, reading lines last-first and stopping at the first
     entry older than ``cutoff``. An entry is a timestamped line plus the lines without a timestamp after it
     (a traceback); it counts once however many of its lines match. Lines before the first timestamp have no
@@ -183,6 +186,7 @@ def count_errors_since(lines_last_first: Iterable[str], cutoff: datetime, regex:
 
 # --- the log file -------------------------------------------------------------------------------------------
 
+
 class LogFile:
     """One log file; every method opens it afresh, so rotation between calls is harmless."""
 
@@ -193,12 +197,18 @@ class LogFile:
         """Size and time since the last write; a missing or unreadable file raises ProbeError."""
         with open_log(self.path) as f:
             st = os.fstat(f.fileno())
-        return LogStat(path=str(self.path), exists=True, readable=True, size_bytes=st.st_size,
-                       size_mb=round(st.st_size / MIB, 3),
-                       last_write_age_s=round(max(0.0, time.time() - st.st_mtime), 3))
+        return LogStat(
+            path=str(self.path),
+            exists=True,
+            readable=True,
+            size_bytes=st.st_size,
+            size_mb=round(st.st_size / MIB, 3),
+            last_write_age_s=round(max(0.0, time.time() - st.st_mtime), 3),
+        )
 
-    def tail(self, n: int = 100, *, max_bytes: int = DEFAULT_MAX_BYTES,
-             block_size: int = DEFAULT_BLOCK_SIZE) -> list[str]:
+    def tail(
+        self, n: int = 100, *, max_bytes: int = DEFAULT_MAX_BYTES, block_size: int = DEFAULT_BLOCK_SIZE
+    ) -> list[str]:
         """The last ``n`` lines, oldest first, reading at most ``max_bytes`` from the end of the file.
 
         When those bytes hold fewer than ``n`` whole lines, the whole lines found are returned.
@@ -214,14 +224,26 @@ class LogFile:
         lines.reverse()
         return lines
 
-    def errors_in_tail(self, n: int = 100, pattern: str | re.Pattern[str] = DEFAULT_ERROR_PATTERN, *,
-                       max_bytes: int = DEFAULT_MAX_BYTES) -> int:
+    def errors_in_tail(
+        self,
+        n: int = 100,
+        pattern: str | re.Pattern[str] = DEFAULT_ERROR_PATTERN,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> int:
         """How many of the last ``n`` lines contain ``pattern`` (the manual: <= 10 in the last 100)."""
         return count_matching(self.tail(n, max_bytes=max_bytes), pattern)
 
-    def errors_within(self, window: timedelta, *, pattern: str | re.Pattern[str] = DEFAULT_ERROR_PATTERN,
-                      timestamp_format: str = DEFAULT_TIMESTAMP_FORMAT, now: datetime | None = None,
-                      max_bytes: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> int:
+    def errors_within(
+        self,
+        window: timedelta,
+        *,
+        pattern: str | re.Pattern[str] = DEFAULT_ERROR_PATTERN,
+        timestamp_format: str = DEFAULT_TIMESTAMP_FORMAT,
+        now: datetime | None = None,
+        max_bytes: int | None = None,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+    ) -> int:
         """Error entries whose leading timestamp lies within ``window`` before ``now`` (default: local now).
 
         Reads backwards and stops at the first entry older than the window, so a recent window of a huge
@@ -231,6 +253,5 @@ class LogFile:
         cutoff = (datetime.now() if now is None else now) - window
         regex, parser = compile_pattern(pattern), TimestampParser(timestamp_format)
         with open_log(self.path) as f:
-            lines = lines_backwards(f, block_size=block_size, max_bytes=max_bytes,
-                                    max_line_bytes=MAX_LINE_BYTES)
+            lines = lines_backwards(f, block_size=block_size, max_bytes=max_bytes, max_line_bytes=MAX_LINE_BYTES)
             return count_errors_since(lines, cutoff, regex, parser)

@@ -156,12 +156,16 @@ def _read(f: BinaryIO, before: _Position | None, max_bytes: int) -> NewLines:
     rotated = not truncated and not _same_file(f, st, before)
     start = 0 if rotated or truncated else before.offset
     lines, end, skipped = _read_whole_lines(f, start, st.st_size, max_bytes)
-    return NewLines(lines, start, end, rotated=rotated, truncated=truncated, skipped_bytes=skipped,
-                    first_run=False)
+    return NewLines(lines, start, end, rotated=rotated, truncated=truncated, skipped_bytes=skipped, first_run=False)
 
 
-def read_new_lines(path: Path | str, state_file: Path | str, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                   lock_timeout: float = LOCK_TIMEOUT_S) -> NewLines:
+def read_new_lines(
+    path: Path | str,
+    state_file: Path | str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    lock_timeout: float = LOCK_TIMEOUT_S,
+) -> NewLines:
     """The whole lines ``path`` gained since the previous call with the same ``state_file``.
 
     A missing or unreadable log, an unreadable or corrupt state file, or a state lock held by another run
@@ -183,6 +187,5 @@ def read_new_lines(path: Path | str, state_file: Path | str, *, max_bytes: int =
             logs[key] = asdict(_Position(st.st_dev, st.st_ino, result.to_offset, fingerprint, length))
             _save(state_file, logs)
     except filelock.Timeout:
-        raise ProbeError(f"log state file is locked by another run for over {lock_timeout:g} s: "
-                         f"{state_file}") from None
+        raise ProbeError(f"log state file is locked by another run for over {lock_timeout:g} s: {state_file}") from None
     return result

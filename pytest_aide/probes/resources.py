@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 GIB = 2**30  # "GB" in this module means GiB, as df -h and free -g print it
 MIN_CPU_INTERVAL_S = 0.1  # shorter deltas of /proc/stat ticks (10 ms each) are too coarse to mean anything
 
-_NET_FIELDS = ("bytes_sent", "bytes_recv", "packets_sent", "packets_recv", "errin", "errout", "dropin",
-               "dropout")
+_NET_FIELDS = ("bytes_sent", "bytes_recv", "packets_sent", "packets_recv", "errin", "errout", "dropin", "dropout")
 
 
 def _gb(value: int) -> float:
@@ -41,6 +40,7 @@ class _AsDict:
 
 
 # --- CPU and network: a sampler primed once per session -----------------------------------------------------
+
 
 def _busy_and_total(times: Any) -> tuple[float, float]:
     """Busy and total CPU seconds, counted the way psutil.cpu_percent and htop count them on Linux."""
@@ -63,9 +63,13 @@ class ResourceSampler:
     ``psutil.cpu_percent(interval=None)``, whose baseline is global per thread and moved by any other caller.
     """
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep,
-                 own_cpu_seconds: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        own_cpu_seconds: Callable[[], float] | None = None,
+    ) -> None:
         self._clock = clock
         self._sleep = sleep
         self._own = own_cpu_seconds
@@ -112,11 +116,15 @@ class ResourceSampler:
         # Counters can wrap or reset (interface re-created): never report a negative rate.
         sent = max(0, now["bytes_sent"] - self._net_base["bytes_sent"])
         recv = max(0, now["bytes_recv"] - self._net_base["bytes_recv"])
-        return {"bytes_sent_per_s": round(sent / interval, 1), "bytes_recv_per_s": round(recv / interval, 1),
-                "interval_s": round(interval, 3)}
+        return {
+            "bytes_sent_per_s": round(sent / interval, 1),
+            "bytes_recv_per_s": round(recv / interval, 1),
+            "interval_s": round(interval, 3),
+        }
 
 
 # --- memory, swap, disk, load -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class MemoryUsage(_AsDict):
@@ -163,15 +171,26 @@ class LoadAverage(_AsDict):
 def memory() -> MemoryUsage:
     """Memory in use as the kernel sees it: ``available`` counts reclaimable cache as free."""
     mem = psutil.virtual_memory()
-    return MemoryUsage(percent=float(mem.percent), total_bytes=mem.total, available_bytes=mem.available,
-                       total_gb=_gb(mem.total), available_gb=_gb(mem.available))
+    return MemoryUsage(
+        percent=float(mem.percent),
+        total_bytes=mem.total,
+        available_bytes=mem.available,
+        total_gb=_gb(mem.total),
+        available_gb=_gb(mem.available),
+    )
 
 
 def swap() -> SwapUsage:
     """Swap in use; a host without swap reports 0 % of 0 bytes."""
     sw = psutil.swap_memory()
-    return SwapUsage(percent=float(sw.percent), total_bytes=sw.total, used_bytes=sw.used, free_bytes=sw.free,
-                     total_gb=_gb(sw.total), free_gb=_gb(sw.free))
+    return SwapUsage(
+        percent=float(sw.percent),
+        total_bytes=sw.total,
+        used_bytes=sw.used,
+        free_bytes=sw.free,
+        total_gb=_gb(sw.total),
+        free_gb=_gb(sw.free),
+    )
 
 
 def disk_usage(path: str | Path) -> DiskUsage:
@@ -182,20 +201,33 @@ def disk_usage(path: str | Path) -> DiskUsage:
         raise ProbeError(f"disk path not found: {path}") from None
     except OSError as exc:
         raise ProbeError(f"cannot read disk usage of {path}: {exc.strerror or exc}") from None
-    return DiskUsage(path=os.fspath(path), percent=float(usage.percent), free_bytes=usage.free,
-                     total_bytes=usage.total, free_gb=_gb(usage.free), total_gb=_gb(usage.total))
+    return DiskUsage(
+        path=os.fspath(path),
+        percent=float(usage.percent),
+        free_bytes=usage.free,
+        total_bytes=usage.total,
+        free_gb=_gb(usage.free),
+        total_gb=_gb(usage.total),
+    )
 
 
 def load_average() -> LoadAverage:
     """The 1/5/15-minute load averages, raw and per logical CPU (what a threshold should compare)."""
     one, five, fifteen = psutil.getloadavg()
     cpus = psutil.cpu_count(logical=True) or 1
-    return LoadAverage(one=round(one, 2), five=round(five, 2), fifteen=round(fifteen, 2), cpu_count=cpus,
-                       per_cpu_one=round(one / cpus, 3), per_cpu_five=round(five / cpus, 3),
-                       per_cpu_fifteen=round(fifteen / cpus, 3))
+    return LoadAverage(
+        one=round(one, 2),
+        five=round(five, 2),
+        fifteen=round(fifteen, 2),
+        cpu_count=cpus,
+        per_cpu_one=round(one / cpus, 3),
+        per_cpu_five=round(five / cpus, 3),
+        per_cpu_fifteen=round(fifteen / cpus, 3),
+    )
 
 
 # --- processes ----------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ProcessInfo(_AsDict):
@@ -270,8 +302,11 @@ def _names_of(proc: psutil.Process) -> set[str]:
 
 
 def _listening_pids(port: int) -> set[int]:
-    return {conn.pid for conn in psutil.net_connections(kind="tcp")
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid}
+    return {
+        conn.pid
+        for conn in psutil.net_connections(kind="tcp")
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid
+    }
 
 
 def _candidates(pidfile: Path | None, port: int | None) -> Iterator[psutil.Process]:
@@ -291,8 +326,9 @@ def _candidates(pidfile: Path | None, port: int | None) -> Iterator[psutil.Proce
             continue
 
 
-def find_processes(*, pidfile: Path | None = None, name: str | None = None,
-                   port: int | None = None) -> list[ProcessInfo]:
+def find_processes(
+    *, pidfile: Path | None = None, name: str | None = None, port: int | None = None
+) -> list[ProcessInfo]:
     """Running processes matching every criterion given; an empty list means "not running".
 
     ``name`` matches the process name or the basename of the program or script on its command line;
@@ -313,8 +349,13 @@ def find_processes(*, pidfile: Path | None = None, name: str | None = None,
 
 def listening_ports() -> list[int]:
     """TCP ports some process listens on, sorted, each once (IPv4 and IPv6 alike)."""
-    return sorted({conn.laddr.port for conn in psutil.net_connections(kind="tcp")
-                   if conn.status == psutil.CONN_LISTEN and conn.laddr})
+    return sorted(
+        {
+            conn.laddr.port
+            for conn in psutil.net_connections(kind="tcp")
+            if conn.status == psutil.CONN_LISTEN and conn.laddr
+        }
+    )
 
 
 def _rank_key(proc: psutil.Process, by: str) -> float:

@@ -87,8 +87,7 @@ def certificate_from_url(
         port = parts.port or 443
     except ValueError:
         raise ProbeError(f"bad port in URL: {redact_url(url)}") from None
-    return certificate_expiry(parts.hostname, port, timeout=timeout, server_name=parts.hostname, now=now,
-                              cafile=cafile)
+    return certificate_expiry(parts.hostname, port, timeout=timeout, server_name=parts.hostname, now=now, cafile=cafile)
 
 
 def _aware_now(now: datetime | None) -> datetime:
@@ -132,9 +131,7 @@ def _remaining(deadline: float) -> float:
     return left
 
 
-def _describe(
-    der: bytes, host: str, port: int, now: datetime, verify_error: str | None, where: str
-) -> TlsCertificate:
+def _describe(der: bytes, host: str, port: int, now: datetime, verify_error: str | None, where: str) -> TlsCertificate:
     try:
         cert = x509.load_der_x509_certificate(der)
     except ValueError as exc:
