@@ -30,8 +30,8 @@ from typing import Any
 CHECK_FILE = '''"""One check per [[endpoints]] table; the plugin probes them all at once, before the first check."""
 
 
-def check_endpoint(endpoint, endpoint_probe):
-    assert endpoint_probe.ok, endpoint_probe.error
+def check_endpoint(aide_endpoint, aide_endpoint_probe):
+    assert aide_endpoint_probe.ok, aide_endpoint_probe.error
 '''
 BODY = json.dumps({"status": "healthy"}).encode()
 

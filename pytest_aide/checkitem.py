@@ -21,10 +21,10 @@ class CheckCritical(AssertionError):
 
 
 def is_check(item: pytest.Item) -> bool:
-    """Checks are items of ``check_*.py`` files, users of the ``health`` fixture, or marked ``aide``."""
+    """Checks are items of ``check_*.py`` files, users of the ``aide_health`` fixture, or marked ``aide``."""
     return (
         item.path.name.startswith("check_")
-        or "health" in getattr(item, "fixturenames", ())
+        or "aide_health" in getattr(item, "fixturenames", ())
         or item.get_closest_marker("aide") is not None
     )
 

@@ -1,9 +1,8 @@
-"""Find, read and validate pytest-aide's configuration.
+"""Read and validate pytest-aide's configuration.
 
-Where it comes from, first found wins: ``--aide-config PATH``, the ``AIDE_CONFIG`` environment variable,
-``aide.toml`` at the rootdir, ``[tool.aide]`` in the rootdir's ``pyproject.toml``. Then, per setting, the
-precedence is command line > environment (``AIDE_APP_URL``, ``AIDE_DB_URL``, ``AIDE_CACHE_URL``) > file >
-default. Every mistake raises :class:`ConfigError` with one line naming the file, the key and the value.
+Which file is used is decided by :mod:`pytest_aide.discovery`. Then, per setting, the precedence is command
+line > environment (``AIDE_APP_URL``, ``AIDE_DB_URL``, ``AIDE_CACHE_URL``) > file > default. Every mistake
+raises :class:`ConfigError` with one line naming the file, the key and the value.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from pytest_aide.discovery import command_rootdir, find_config
 from pytest_aide.errors import ConfigError
 from pytest_aide.redact import Redactor, dotenv_values, redact_url
 from pytest_aide.settings import FileSettings
@@ -87,30 +87,6 @@ def _url_password(url: str) -> list[str]:
     return [match.group(1)] if match else []
 
 
-def _locate_config(
-    rootdir: Path, explicit: Path | None, environ: Mapping[str, str]
-) -> tuple[Path | None, dict[str, Any]]:
-    """The configuration file and its aide table, each file read once; (None, {}) when there is none."""
-    if explicit is not None:
-        return _file_table(_must_exist(explicit, "--aide-config"))
-    if environ.get("AIDE_CONFIG"):
-        return _file_table(_must_exist(Path(environ["AIDE_CONFIG"]), "AIDE_CONFIG"))
-    if (rootdir / "aide.toml").is_file():
-        return _file_table(rootdir / "aide.toml")
-    pyproject = rootdir / "pyproject.toml"
-    if pyproject.is_file():
-        data = _read_toml(pyproject)
-        if "aide" in data.get("tool", {}):
-            return pyproject, _aide_table(pyproject, data)
-    return None, {}
-
-
-def _must_exist(path: Path, origin: str) -> Path:
-    if not path.is_file():
-        raise ConfigError(f"{origin}: configuration file not found: {path}")
-    return path.resolve()
-
-
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
@@ -141,10 +117,14 @@ def load_config(
     rootdir: Path,
     environ: Mapping[str, str] | None = None,
     overrides: Overrides | None = None,
+    origin: str = "--config",
 ) -> AideConfig:
-    """Read and validate the configuration; raise ConfigError with one line on any mistake."""
+    """Read and validate the configuration at ``path`` (else the one found from ``rootdir`` upwards, see
+    :mod:`pytest_aide.discovery`); raise ConfigError with one line on any mistake."""
     env = os.environ if environ is None else environ
-    source, raw = _locate_config(rootdir, path, env)
+    found = find_config(rootdir, explicit=path, explicit_origin=origin, environ=env, rootdir=command_rootdir(rootdir))
+    path = found.path if found is not None else None
+    source, raw = _file_table(path) if path is not None else (None, {})
     where = str(source) if source else "configuration"
     _apply_environment(raw, env)
     overrides = overrides or Overrides()

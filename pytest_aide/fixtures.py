@@ -30,20 +30,20 @@ def aide_config(pytestconfig: pytest.Config) -> AideConfig:
 
     Example::
 
-        def check_custom(aide_config, health):
-            health.record("queue_depth", read_depth(aide_config.settings.app.url), "jobs", warning="100")
+        def check_custom(aide_config, aide_health):
+            aide_health.record("queue_depth", read_depth(aide_config.settings.app.url), "jobs", warning="100")
     """
     return _state(pytestconfig).config
 
 
 @pytest.fixture
-def health(request: pytest.FixtureRequest, aide_config: AideConfig) -> HealthRecorder:
+def aide_health(request: pytest.FixtureRequest, aide_config: AideConfig) -> HealthRecorder:
     """Record named measurements; each is judged against its thresholds and the worst sets the status.
 
     Example::
 
-        def check_memory(health):
-            health.record("memory_percent", psutil.virtual_memory().percent, "%")
+        def check_memory(aide_health):
+            aide_health.record("memory_percent", psutil.virtual_memory().percent, "%")
     """
     recorder = HealthRecorder(aide_config.thresholds)
     request.node.stash[RECORDER_KEY] = recorder
@@ -51,14 +51,14 @@ def health(request: pytest.FixtureRequest, aide_config: AideConfig) -> HealthRec
 
 
 @pytest.fixture(scope="session")
-def app(pytestconfig: pytest.Config, aide_config: AideConfig) -> Iterator[HttpClient]:
+def aide_app(pytestconfig: pytest.Config, aide_config: AideConfig) -> Iterator[HttpClient]:
     """HTTP client for the target app (``[app]``), with the configured timeouts, headers and TLS options.
 
     Example::
 
-        def check_api(app, health):
-            probe = app.probe("/api/health")
-            health.record("response_time_s", probe.elapsed_s)
+        def check_api(aide_app, aide_health):
+            probe = aide_app.probe("/api/health")
+            aide_health.record("response_time_s", probe.elapsed_s)
     """
     from pytest_aide.probes.http import HttpClient
 
@@ -86,13 +86,13 @@ def _headers_from_env(headers_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def db(aide_config: AideConfig) -> Iterator[Any]:
+def aide_db(aide_config: AideConfig) -> Iterator[Any]:
     """Read-only session on the target database (``[db] url`` or AIDE_DB_URL): SQLite, PostgreSQL, MySQL.
 
     Example::
 
-        def check_orders(db, health):
-            health.record("open_orders", db.scalar("SELECT count(*) FROM orders WHERE open"), "rows")
+        def check_orders(aide_db, aide_health):
+            aide_health.record("open_orders", aide_db.scalar("SELECT count(*) FROM orders WHERE open"), "rows")
     """
     from pytest_aide.probes.database import open_database
 
@@ -104,13 +104,13 @@ def db(aide_config: AideConfig) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def cache(aide_config: AideConfig) -> Iterator[Any]:
+def aide_cache(aide_config: AideConfig) -> Iterator[Any]:
     """Read-only client of the target's Redis (``[cache] url`` or AIDE_CACHE_URL).
 
     Example::
 
-        def check_cache(cache, health):
-            health.record("cache_ping_s", cache.ping())
+        def check_cache(aide_cache, aide_health):
+            aide_health.record("cache_ping_s", aide_cache.ping())
     """
     from pytest_aide.probes.cache import open_cache
 
@@ -122,7 +122,7 @@ def cache(aide_config: AideConfig) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def resources(pytestconfig: pytest.Config) -> Any:
+def aide_resources(pytestconfig: pytest.Config) -> Any:
     """Host resources (psutil) with one CPU/network sampler per session: no one-second sleep per check.
 
     The CPU figure leaves out this pytest run's own processes (controller and xdist workers), so the
@@ -130,8 +130,8 @@ def resources(pytestconfig: pytest.Config) -> Any:
 
     Example::
 
-        def check_cpu(resources, health):
-            health.record("cpu_percent", resources.cpu_percent())
+        def check_cpu(aide_resources, aide_health):
+            aide_health.record("cpu_percent", aide_resources.cpu_percent())
     """
     import psutil
 
@@ -149,7 +149,9 @@ def resources(pytestconfig: pytest.Config) -> Any:
 
 
 @pytest.fixture(scope="session")
-def endpoint_probes(request: pytest.FixtureRequest, app: HttpClient, aide_config: AideConfig) -> dict[str, HttpProbe]:
+def aide_endpoint_probes(
+    request: pytest.FixtureRequest, aide_app: HttpClient, aide_config: AideConfig
+) -> dict[str, HttpProbe]:
     """Every selected ``[[endpoints]]`` case probed at once through a bounded pool (``[run] concurrency``),
     once per run: under xdist the first worker probes and the others read its results."""
     from pytest_aide.probes.endpoints import probe_all
@@ -159,14 +161,16 @@ def endpoint_probes(request: pytest.FixtureRequest, app: HttpClient, aide_config
     wanted = {}
     for item in request.session.items:
         spec = getattr(item, "callspec", None)
-        endpoint = spec.params.get("endpoint") if spec is not None else None
+        endpoint = spec.params.get("aide_endpoint") if spec is not None else None
         if endpoint is not None:
             wanted[endpoint.name] = endpoint
     settings = aide_config.settings
 
     def probe() -> dict[str, Any]:
         specs = [_endpoint_spec(e) for e in wanted.values()]
-        return {name: p.to_dict() for name, p in probe_all(app, specs, concurrency=settings.run.concurrency).items()}
+        return {
+            name: p.to_dict() for name, p in probe_all(aide_app, specs, concurrency=settings.run.concurrency).items()
+        }
 
     rounds = -(-len(wanted) // settings.run.concurrency)
     timeout = (settings.app.connect_timeout + settings.app.timeout) * max(rounds, 1) + 30
@@ -187,19 +191,19 @@ def _endpoint_spec(endpoint: Any) -> Any:
 
 
 @pytest.fixture
-def endpoint_probe(endpoint: Any, endpoint_probes: dict[str, HttpProbe]) -> HttpProbe:
+def aide_endpoint_probe(aide_endpoint: Any, aide_endpoint_probes: dict[str, HttpProbe]) -> HttpProbe:
     """The probe of this case's endpoint (taken concurrently with all others of the run)."""
-    return endpoint_probes[endpoint.name]
+    return aide_endpoint_probes[aide_endpoint.name]
 
 
 @pytest.fixture(scope="session")
-def backup(aide_config: AideConfig) -> Any:
+def aide_backup(aide_config: AideConfig) -> Any:
     """Backup sets of the target (``[backup]``): create, list, verify, restore, prune, restore drill.
 
     Example::
 
-        def check_fresh_backup(backup, health):
-            newest = backup.newest_verified()
+        def check_fresh_backup(aide_backup, aide_health):
+            newest = aide_backup.newest_verified()
     """
     if aide_config.backup is None:
         pytest.skip("not configured: [backup]")

@@ -1,5 +1,6 @@
-"""Inventory parameters: a check that asks for ``disk_path`` (or ``log_file``, ``table``, ``endpoint``,
-``config_file``) gets one case per item the configuration lists, with a readable, stable id.
+"""Inventory parameters: a check that asks for ``aide_disk_path`` (or ``aide_log_file``, ``aide_table``,
+``aide_endpoint``, ``aide_config_file``...) gets one case per item the configuration lists, with a readable,
+stable id. Every name carries the ``aide_`` prefix, so no other plugin's fixture or argument is ever taken.
 """
 
 from __future__ import annotations
@@ -10,16 +11,25 @@ from typing import Any
 
 from pytest_aide.config import AideConfig
 
-INVENTORY_PARAMS = ("disk_path", "log_file", "table", "endpoint", "config_file", "process_name", "port", "pidfile")
+INVENTORY_PARAMS = (
+    "aide_disk_path",
+    "aide_log_file",
+    "aide_table",
+    "aide_endpoint",
+    "aide_config_file",
+    "aide_process_name",
+    "aide_port",
+    "aide_pidfile",
+)
 _WHERE = {
-    "disk_path": "[resources] disk_paths",
-    "log_file": "[logs] files",
-    "table": "[db] tables",
-    "endpoint": "[[endpoints]]",
-    "config_file": "[preflight] config_files",
-    "process_name": "[resources] processes",
-    "port": "[resources] ports",
-    "pidfile": "[resources] pidfiles",
+    "aide_disk_path": "[resources] disk_paths",
+    "aide_log_file": "[logs] files",
+    "aide_table": "[db] tables",
+    "aide_endpoint": "[[endpoints]]",
+    "aide_config_file": "[preflight] config_files",
+    "aide_process_name": "[resources] processes",
+    "aide_port": "[resources] ports",
+    "aide_pidfile": "[resources] pidfiles",
 }
 
 
@@ -32,21 +42,21 @@ class Case:
 def cases(config: AideConfig, param: str) -> list[Case]:
     """The cases of ``param``; an empty list means the target part is not configured."""
     settings = config.settings
-    if param == "disk_path":
+    if param == "aide_disk_path":
         return _path_cases(config, settings.resources.disk_paths)
-    if param == "log_file":
+    if param == "aide_log_file":
         return _path_cases(config, settings.logs.files)
-    if param == "config_file":
+    if param == "aide_config_file":
         return _path_cases(config, settings.preflight.config_files)
-    if param == "table":
+    if param == "aide_table":
         return [Case(name, name) for name in settings.db.tables]
-    if param == "pidfile":
+    if param == "aide_pidfile":
         return _path_cases(config, settings.resources.pidfiles)
-    if param == "process_name":
+    if param == "aide_process_name":
         return [Case(name, name) for name in settings.resources.processes]
-    if param == "port":
+    if param == "aide_port":
         return [Case(str(port), port) for port in settings.resources.ports]
-    if param == "endpoint":
+    if param == "aide_endpoint":
         return [Case(ep.name, ep) for ep in settings.endpoints]
     raise KeyError(param)
 

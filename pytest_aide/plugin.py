@@ -1,30 +1,25 @@
-"""pytest-aide's pytest wiring: options, markers, hooks and fixtures, forwarding to domain modules."""
+"""pytest-aide's entry point: options and hookspecs always; everything else only in a run that has an aide
+configuration (``aide.toml`` or ``[tool.aide]`` found from the invocation folder, ``--aide-config=PATH`` or
+``AIDE_CONFIG``; see :mod:`pytest_aide.discovery`).
+
+In any other pytest project on the machine the plugin is inert: this module imports only the standard library
+and pytest, adds no fixture, no collection rule, no marker, no report and no exit-status change. The active
+wiring lives in :mod:`pytest_aide.wiring` and is imported and registered only once a configuration is found.
+"""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Generator
-from datetime import UTC, datetime
+import os
+import shlex
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from pytest_aide import checkitem, inventory, options, target
-from pytest_aide.config import AideConfig, Overrides, load_config
-from pytest_aide.errors import ConfigError
-from pytest_aide.runs import create_run_dir, new_run_id
-from pytest_aide.state import STATE_KEY, AideState, get_state
+from pytest_aide import options
 
-pytest_plugins = ["pytest_aide.fixtures"]
-
-MARKERS = (
-    "daily: part of the daily health run (pytest -m daily)",
-    "weekly: part of the weekly full diagnosis (pytest -m weekly)",
-    "monthly: part of the monthly review (pytest -m monthly)",
-    "gate: must pass before a deploy (pytest -m gate); CI trusts the exit status",
-    "aide(component=None, weight=1.0): the check's component name and its weight in the health score",
+SPACED_CONFIG_REMEDY = (
+    "--aide-config PATH (with a space): pytest chooses its rootdir before it knows this option and would take "
+    "PATH for a test path; write --aide-config=PATH or set AIDE_CONFIG=PATH"
 )
 
 
@@ -35,7 +30,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("aide", "pytest-aide health checks")
+    group = parser.getgroup("aide", "pytest-aide health checks (active only with an aide configuration)")
     add = group.addoption
     add("--aide-config", metavar="PATH", type=Path, help=options.HELP["config"])
     add("--aide-app-url", metavar="URL", help=options.HELP["app_url"])
@@ -54,170 +49,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _overrides(config: pytest.Config) -> Overrides:
-    reports = config.getoption("aide_reports")
-    return Overrides(
-        app_url=config.getoption("aide_app_url"),
-        reports_dir=str(Path(config.invocation_params.dir, reports)) if reports else None,
-        archive=False if config.getoption("aide_no_archive") else None,
-        fail_on=config.getoption("aide_fail_on"),
-        fail_under=config.getoption("aide_fail_under"),
-        concurrency=config.getoption("aide_concurrency"),
-        thresholds=dict(config.getoption("aide_threshold")),
-    )
-
-
 @pytest.hookimpl(tryfirst=True)  # before pytest-html and junitxml read their report paths
 def pytest_configure(config: pytest.Config) -> None:
-    for marker in MARKERS:
-        config.addinivalue_line("markers", marker)
-    config.addinivalue_line("python_files", "check_*.py")
-    config.addinivalue_line("python_functions", "check_*")
     if config.getoption("help") or config.getoption("version"):
         return
+    if _spaced_config_option(config):
+        raise pytest.UsageError(SPACED_CONFIG_REMEDY)
+    from pytest_aide.discovery import find_config
+    from pytest_aide.errors import ConfigError
+
+    workerinput = getattr(config, "workerinput", None)
     try:
-        aide_config = load_config(
-            config.getoption("aide_config"), rootdir=config.rootpath, overrides=_overrides(config)
-        )
+        if workerinput is not None:  # xdist worker: the controller decided
+            path = workerinput.get("aide_config_path")
+            found = find_config(config.invocation_params.dir, explicit=Path(path)) if path else None
+        else:
+            found = find_config(
+                config.invocation_params.dir, explicit=config.getoption("aide_config"), rootdir=config.rootpath
+            )
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    state = _new_state(config, aide_config)
-    config.stash[STATE_KEY] = state
-    if state.is_worker:
-        return
-    if state.archive is not None:
-        state.routed_reports = _route_reports(config, state.work_dir)
-    from pytest_aide.reporter import AideReporter
+    if found is None:
+        return  # not an aide run: stay out of the way
+    from pytest_aide import wiring
 
-    config.pluginmanager.register(AideReporter(config, state), "aide-reporter")
-    if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
-        from pytest_aide.html_report import AideHtml
-
-        config.pluginmanager.register(AideHtml(state), "aide-html")
+    wiring.activate(config, found)
 
 
-def _new_state(config: pytest.Config, aide_config: AideConfig) -> AideState:
-    redactor = aide_config.redactor()
-    for extra in config.hook.pytest_aide_secrets(config=config):
-        redactor.add(extra)
-    started = datetime.now(UTC)
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None:
-        archive = workerinput.get("aide_archive")
-        return AideState(
-            aide_config,
-            redactor,
-            workerinput["aide_run_id"],
-            Path(workerinput["aide_work_dir"]),
-            Path(archive) if archive else None,
-            started,
-            is_worker=True,
-        )
-    if aide_config.settings.reports.archive:
-        archive = aide_config.path(aide_config.settings.reports.dir)
-        try:
-            run_id, work_dir = create_run_dir(archive, started)
-        except OSError as exc:
-            raise pytest.UsageError(
-                f"[reports] dir: cannot create a run folder in {archive}: {exc.strerror or exc} "
-                "(choose another with --aide-reports DIR, or turn archiving off with --aide-no-archive)"
-            ) from None
-        return AideState(aide_config, redactor, run_id, work_dir, archive, started)
-    work_dir = Path(tempfile.mkdtemp(prefix="aide-run-"))
-    return AideState(aide_config, redactor, new_run_id(started), work_dir, None, started)
-
-
-def _route_reports(config: pytest.Config, work_dir: Path) -> bool:
-    """Archive HTML and JUnit in the run's folder unless the user chose their own paths."""
-    routed = False
-    if config.pluginmanager.hasplugin("html") and not config.getoption("htmlpath", None):
-        config.option.htmlpath = str(work_dir / "report.html")
-        config.option.self_contained_html = True
-        routed = True
-    if not config.option.xmlpath:
-        config.option.xmlpath = str(work_dir / "junit.xml")
-        routed = True
-    return routed
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node: Any) -> None:
-    """xdist: workers share the controller's run id and folder."""
-    state = get_state(node.config)
-    if state is not None:
-        node.workerinput["aide_run_id"] = state.run_id
-        node.workerinput["aide_work_dir"] = str(state.work_dir)
-        node.workerinput["aide_archive"] = str(state.archive) if state.archive else None
-
-
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    state = get_state(config)
-    if state is None:
-        return []
-    return target.header_lines(state)
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    state = get_state(metafunc.config)
-    if state is None:
-        return
-    for param in inventory.INVENTORY_PARAMS:
-        if param not in metafunc.fixturenames:
-            continue
-        cases = inventory.cases(state.config, param)
-        if cases:
-            metafunc.parametrize(param, [c.value for c in cases], ids=[c.id for c in cases])
-        else:
-            skip = pytest.mark.skip(reason=inventory.not_configured_reason(param))
-            metafunc.parametrize(param, [pytest.param(None, marks=skip)], ids=["not-configured"])
-
-
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    state = get_state(item.config)
-    if state is not None and checkitem.is_check(item):
-        fixtures = getattr(item, "fixturenames", ())
-        target.ensure_target(state, talks_to_app=not target.APP_FIXTURES.isdisjoint(fixtures))
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_pycollect_makeitem(
-    collector: pytest.Module | pytest.Class, name: str, obj: object
-) -> Generator[None, Any, Any]:
-    """A ``check_*`` function imported from elsewhere (a helper) is not a check of this module."""
-    result = yield
-    if name.startswith("check_") and not checkitem.defined_in(obj, collector):
-        return None
-    return result
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    yield
-    checkitem.enforce_critical(item)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
-    state = get_state(item.config)
-    if state is None:
-        return (yield)
-    return (yield from checkitem.make_report(item, call, state))
-
-
-def pytest_report_teststatus(report: pytest.TestReport) -> Any:
-    return checkitem.teststatus(report)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    state = get_state(session.config)
-    if state is not None and not state.is_worker:
-        target.stop_started_target(state)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    state = get_state(config)
-    if state is None or state.is_worker:
-        return
-    if state.archive is None or state.summary is None:
-        shutil.rmtree(state.work_dir, ignore_errors=True)  # no check ran: leave no empty run behind
+def _spaced_config_option(config: pytest.Config) -> bool:
+    """Whether ``--aide-config`` was given as two words (pytest#8846: the rootdir would be chosen wrongly)."""
+    args = [*config.invocation_params.args, *shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))]
+    return "--aide-config" in args

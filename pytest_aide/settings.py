@@ -97,6 +97,13 @@ class RunSettings(Section):
     concurrency: int = Field(64, ge=1, le=1024)
 
 
+class SuiteSettings(Section):
+    """The shipped suite (``pytest_aide/suite``): on by default, beside the operator's own checks."""
+
+    enabled: bool = True
+    exclude: list[str] = Field(default_factory=list)  # check names (check_cpu) or files (check_tls.py)
+
+
 class FileSettings(Section):
     """The whole file: every table optional."""
 
@@ -111,4 +118,5 @@ class FileSettings(Section):
     reports: ReportsSettings = Field(default_factory=lambda: ReportsSettings())
     gate: GateSettings = Field(default_factory=lambda: GateSettings())
     run: RunSettings = Field(default_factory=lambda: RunSettings())
+    suite: SuiteSettings = Field(default_factory=lambda: SuiteSettings())
     backup: dict[str, object] | None = None

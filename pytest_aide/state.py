@@ -30,6 +30,8 @@ class AideState:
     routed_reports: bool = False  # we chose the HTML/JUnit paths (the user did not)
     target_checked: bool = False
     target_error: str | None = None
+    origin: str = ""  # how the configuration file was chosen (discovery.Found.origin)
+    suite_added: bool = False  # the shipped suite is collected in this run
 
 
 STATE_KEY = pytest.StashKey[AideState]()

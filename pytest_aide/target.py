@@ -26,7 +26,7 @@ PIDFILE = "target.pid"
 OUTPUT = "target-output.log"
 
 
-APP_FIXTURES = frozenset({"app", "endpoint_probe", "endpoint_probes"})
+APP_FIXTURES = frozenset({"aide_app", "aide_endpoint_probe", "aide_endpoint_probes"})
 
 
 def ensure_target(state: AideState, *, talks_to_app: bool) -> None:
@@ -130,7 +130,7 @@ def header_lines(state: AideState) -> list[str]:
     )
     where = str(state.work_dir) if state.archive else "not archived"
     return [
-        redact(f"aide: config {state.config.source_name}; target {target}"),
+        redact(f"aide: config {state.config.source_name} ({state.origin}); target {target}"),
         f"aide: thresholds (warning/critical) {thresholds}",
         f"aide: run {state.run_id}; reports {where}",
     ]

@@ -12,24 +12,24 @@ import pytest
 CHECKS = """
 import pytest
 
-def check_ok(health):
-    health.record("memory_percent", 42.0)
+def check_ok(aide_health):
+    aide_health.record("memory_percent", 42.0)
 
-def check_warning(health):
-    health.record("memory_percent", 85.0)
+def check_warning(aide_health):
+    aide_health.record("memory_percent", 85.0)
 
-def check_critical(health):
-    health.record("disk_percent", 95.5)
-    health.record("memory_percent", 12.0)
+def check_critical(aide_health):
+    aide_health.record("disk_percent", 95.5)
+    aide_health.record("memory_percent", 12.0)
 
 @pytest.fixture
 def broken_target():
     raise ConnectionError("target unreachable")
 
-def check_unknown(broken_target, health):
+def check_unknown(broken_target, aide_health):
     pass
 
-def check_assertion(health):
+def check_assertion(aide_health):
     assert 1 + 1 == 3, "the sum is wrong"
 """
 

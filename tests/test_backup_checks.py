@@ -1,4 +1,4 @@
-"""checks/check_backups.py through the real plugin: a real ``[backup]`` table, real sets, the real fixtures."""
+"""The shipped check_backups.py through the real plugin: a real ``[backup]`` table, real sets, the real fixtures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aide_testing import aide_run, latest_health, statuses
 
 from pytest_aide.backup import BackupManager, parse_backup_config
 
-CHECKS = Path(__file__).parent.parent / "checks" / "check_backups.py"
+CHECKS = Path(__file__).parent.parent / "pytest_aide" / "suite" / "aide" / "check_backups.py"
 COMPONENTS = [{"name": "notes", "kind": "file", "source": "notes.txt"}]
 
 

@@ -1,6 +1,6 @@
 """Down, hanging, slow and misconfigured targets through the shipped checks: a clear verdict in bounded time.
 
-Each case runs real checks from ``checks/`` in a pytest subprocess against a real fault (a closed port, a
+Each case runs real checks of the shipped suite (``pytest_aide/suite/aide``) in a pytest subprocess against a real fault (a closed port, a
 server that never answers, a locked SQLite file...) and asserts the check's status, its one-line reason,
 how long the run took, and that no traceback wall and no secret reach the output.
 """
@@ -23,7 +23,7 @@ import pytest
 from conftest import free_port, require_service
 
 REPO = Path(__file__).resolve().parents[1]
-CHECKS = REPO / "checks"
+CHECKS = REPO / "pytest_aide" / "suite" / "aide"
 
 
 def run_checks(pytester: pytest.Pytester, toml: str, target: str, *args: str) -> tuple[dict, str, float]:
@@ -31,7 +31,7 @@ def run_checks(pytester: pytest.Pytester, toml: str, target: str, *args: str) ->
     config.write_text(toml)
     began = time.monotonic()
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", str(CHECKS / target), "--aide-config", str(config), "-q", *args, timeout=60
+        "-p", "no:cacheprovider", str(CHECKS / target), f"--aide-config={config}", "-q", *args, timeout=60
     )
     elapsed = time.monotonic() - began
     runs = sorted((pytester.path / "reports").glob("2*/health.json"))

@@ -28,7 +28,7 @@ def test_invalid_configuration_is_a_usage_error_before_any_check(
     pytester.makepyfile(
         check_side_effect="""
         import pathlib
-        def check_touch(health):
+        def check_touch(aide_health):
             pathlib.Path("ran").write_text("yes")
     """
     )
@@ -90,16 +90,16 @@ def test_schedule_markers_select_without_unknown_marker_warnings(pytester: pytes
 
         @pytest.mark.daily
         @pytest.mark.gate
-        def check_every_day(health):
+        def check_every_day(aide_health):
             pass
 
         @pytest.mark.weekly
-        def check_every_week(health):
+        def check_every_week(aide_health):
             pass
 
         @pytest.mark.monthly
         @pytest.mark.aide(component="capacity", weight=2)
-        def check_every_month(health):
+        def check_every_month(aide_health):
             pass
     """
     )
@@ -156,17 +156,17 @@ def test_inventory_parameters_get_one_case_per_configured_item(pytester: pytest.
     )
     pytester.makepyfile(
         check_inv="""
-        def check_disk(disk_path, health):
-            assert disk_path.is_dir()
+        def check_disk(aide_disk_path, aide_health):
+            assert aide_disk_path.is_dir()
 
-        def check_log(log_file):
-            assert log_file.name.endswith(".log")
+        def check_log(aide_log_file):
+            assert aide_log_file.name.endswith(".log")
 
-        def check_table(table):
-            assert table in ("users", "orders")
+        def check_table(aide_table):
+            assert aide_table in ("users", "orders")
 
-        def check_endpoint_names(endpoint):
-            assert endpoint.name == "health"
+        def check_endpoint_names(aide_endpoint):
+            assert aide_endpoint.name == "health"
     """
     )
     result = aide_run(pytester, "--collect-only", "-q")

@@ -116,9 +116,9 @@ SECRET_CHECK = """
 import os
 import pytest
 
-def check_leaky(aide_config, health):
+def check_leaky(aide_config, aide_health):
     print("connecting to", aide_config.settings.db.url, "with", os.environ["SERVICE_API_TOKEN"])
-    health.attach("env", "API_KEY=" + "dotenv-secret-value-42")
+    aide_health.attach("env", "API_KEY=" + "dotenv-secret-value-42")
     assert False, f"cannot reach {aide_config.settings.db.url} token={os.environ['SERVICE_API_TOKEN']}"
 
 def check_leaky_setup(leak):
@@ -182,9 +182,9 @@ def test_a_critical_check_carries_redacted_evidence(pytester: pytest.Pytester, m
         check_ev="""
         import os
 
-        def check_slow(health):
-            health.attach("response of /api/health", "upstream said: token " + os.environ["PROBE_TOKEN"])
-            health.record("response_time_s", 4.2)
+        def check_slow(aide_health):
+            aide_health.attach("response of /api/health", "upstream said: token " + os.environ["PROBE_TOKEN"])
+            aide_health.record("response_time_s", 4.2)
     """
     )
     result = aide_run(pytester, "-rA")

@@ -106,11 +106,11 @@ def test_weights_and_components_come_from_the_marker(pytester: pytest.Pytester) 
         import pytest
 
         @pytest.mark.aide(component="api", weight=3)
-        def check_heavy(health):
-            health.record("memory_percent", 95.0)
+        def check_heavy(aide_health):
+            aide_health.record("memory_percent", 95.0)
 
-        def check_light(health):
-            health.record("memory_percent", 10.0)
+        def check_light(aide_health):
+            aide_health.record("memory_percent", 10.0)
     """
     )
     aide_run(pytester)
@@ -126,8 +126,8 @@ def test_skipped_checks_are_not_scored(pytester: pytest.Pytester) -> None:
         check_skip="""
         import pytest
 
-        def check_fine(health):
-            health.record("memory_percent", 10.0)
+        def check_fine(aide_health):
+            aide_health.record("memory_percent", 10.0)
 
         def check_not_here():
             pytest.skip("no swap on this host")

@@ -15,10 +15,10 @@ import requests
 from conftest import free_port
 
 CHECK = """
-def check_target_answers(app, health):
-    probe = app.probe("/api/health")
+def check_target_answers(aide_app, aide_health):
+    probe = aide_app.probe("/api/health")
     assert probe.ok, probe.error
-    health.record("response_time_s", probe.elapsed_s)
+    aide_health.record("response_time_s", probe.elapsed_s)
 """
 
 

@@ -19,9 +19,9 @@ def _probe_ok(app, path, health):
 
 
 @pytest.mark.gate
-def check_api_health(app, aide_config, health):
-    """GET the health path: 200 within the timeout, response time within its band."""
-    _probe_ok(app, aide_config.settings.app.health_path, health)
+def check_api_health(aide_app, aide_config, aide_health):
+    """GET the aide_health path: 200 within the timeout, response time within its band."""
+    _probe_ok(aide_app, aide_config.settings.app.health_path, aide_health)
 
 
 def _stats(app, path, setting, health):
@@ -31,15 +31,15 @@ def _stats(app, path, setting, health):
     return _probe_ok(app, path, health).json
 
 
-def check_cache_stats(app, aide_config, health):
+def check_cache_stats(aide_app, aide_config, aide_health):
     """Cache statistics endpoint: hit rate and size."""
-    stats = _stats(app, aide_config.settings.app.cache_stats_path, "cache_stats_path", health)
-    health.record("cache_hit_rate_percent", float(pick(stats, "hit_rate_percent")), "%")
-    health.record("cache_entries", float(pick(stats, "memory_cache_size")), "entries")
+    stats = _stats(aide_app, aide_config.settings.app.cache_stats_path, "cache_stats_path", aide_health)
+    aide_health.record("cache_hit_rate_percent", float(pick(stats, "hit_rate_percent")), "%")
+    aide_health.record("cache_entries", float(pick(stats, "memory_cache_size")), "entries")
 
 
-def check_task_queue(app, aide_config, health):
+def check_task_queue(aide_app, aide_config, aide_health):
     """Background task queue: how many tasks wait."""
-    stats = _stats(app, aide_config.settings.app.tasks_stats_path, "tasks_stats_path", health)
-    health.record("task_queue_size", float(pick(stats, "queue_size")), "tasks")
-    health.record("tasks_total", float(pick(stats, "total_tasks")), "tasks")
+    stats = _stats(aide_app, aide_config.settings.app.tasks_stats_path, "tasks_stats_path", aide_health)
+    aide_health.record("task_queue_size", float(pick(stats, "queue_size")), "tasks")
+    aide_health.record("tasks_total", float(pick(stats, "total_tasks")), "tasks")

@@ -11,13 +11,13 @@ from pytest_aide.probes.tls import certificate_from_url
 pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="tls")]
 
 
-def check_tls_certificate(aide_config, health):
+def check_tls_certificate(aide_config, aide_health):
     url = aide_config.settings.app.url
     if not url or urlsplit(url).scheme != "https":
         pytest.skip("not applicable: [app] url is not https")
     verify = aide_config.settings.app.verify_tls
     cafile = str(aide_config.path(verify)) if isinstance(verify, str) else None
     certificate = certificate_from_url(url, timeout=aide_config.settings.app.timeout, cafile=cafile)
-    health.record("tls_days_left", certificate.days_left)
+    aide_health.record("tls_days_left", certificate.days_left)
     host = urlsplit(url).hostname
     assert certificate.verified or verify is False, f"certificate of {host} does not verify: {certificate.verify_error}"

@@ -15,11 +15,11 @@ pytestmark = [pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(componen
 ROUNDS = 30
 
 
-def check_api_throughput(app, aide_config, benchmark, health):
+def check_api_throughput(aide_app, aide_config, benchmark, aide_health):
     path = aide_config.settings.app.health_path
 
     def request():
-        probe = app.probe(path)
+        probe = aide_app.probe(path)
         assert probe.ok, f"GET {probe.url}: {probe.error}"
 
     benchmark.pedantic(request, rounds=ROUNDS, iterations=1, warmup_rounds=1)
@@ -31,5 +31,5 @@ def check_api_throughput(app, aide_config, benchmark, health):
         for _ in range(ROUNDS):
             request()
         mean = (time.perf_counter() - began) / ROUNDS
-    health.record("response_time_s", mean)
-    health.record("throughput_ops", 1.0 / mean if mean > 0 else float("inf"))
+    aide_health.record("response_time_s", mean)
+    aide_health.record("throughput_ops", 1.0 / mean if mean > 0 else float("inf"))

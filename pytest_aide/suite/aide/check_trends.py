@@ -11,10 +11,10 @@ pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest
 MIN_SAMPLES = 3
 
 
-def check_trends(aide_config, health):
+def check_trends(aide_config, aide_health):
     archive = aide_config.path(aide_config.settings.reports.dir)
     found = {name: mean for name, (mean, count) in means(archive).items() if count >= MIN_SAMPLES}
     if not found:
         pytest.skip(f"not enough history yet: trends need {MIN_SAMPLES} archived runs")
     for name, mean in sorted(found.items()):
-        health.record(name, mean)
+        aide_health.record(name, mean)

@@ -8,11 +8,11 @@ pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest
 
 
 @pytest.mark.gate
-def check_cache_server(cache, health):
+def check_cache_server(aide_cache, aide_health):
     """PING latency, memory used, key count and the server-wide hit rate."""
-    health.record("cache_ping_s", cache.ping())
-    health.record("cache_memory_mb", cache.memory_used_bytes() / 2**20, "MB")
-    health.record("cache_keys", float(cache.keys_count()), "keys")
-    hit_rate = cache.hit_rate_percent()
+    aide_health.record("cache_ping_s", aide_cache.ping())
+    aide_health.record("cache_memory_mb", aide_cache.memory_used_bytes() / 2**20, "MB")
+    aide_health.record("cache_keys", float(aide_cache.keys_count()), "keys")
+    hit_rate = aide_cache.hit_rate_percent()
     if hit_rate is not None:
-        health.record("cache_hit_rate_percent", hit_rate)
+        aide_health.record("cache_hit_rate_percent", hit_rate)

@@ -17,14 +17,16 @@ def _record(processes, health, what):
     health.record("open_files", float(sum(p.open_files or 0 for p in processes)), "files")
 
 
-def check_process_running(process_name, health):
-    _record(find_processes(name=process_name), health, f"named {process_name}")
+def check_process_running(aide_process_name, aide_health):
+    _record(find_processes(name=aide_process_name), aide_health, f"named {aide_process_name}")
 
 
-def check_port_listening(port, health):
-    _record(find_processes(port=port), health, f"listens on port {port}")
+def check_port_listening(aide_port, aide_health):
+    _record(find_processes(port=aide_port), aide_health, f"listens on aide_port {aide_port}")
 
 
-def check_pidfile_process(pidfile, health):
-    assert pidfile.is_file(), f"pidfile {pidfile} is missing: the process is not running (or writes it elsewhere)"
-    _record(find_processes(pidfile=pidfile), health, f"of pidfile {pidfile}")
+def check_pidfile_process(aide_pidfile, aide_health):
+    assert aide_pidfile.is_file(), (
+        f"pidfile {aide_pidfile} is missing: the process is not running (or writes it elsewhere)"
+    )
+    _record(find_processes(pidfile=aide_pidfile), aide_health, f"of aide_pidfile {aide_pidfile}")

@@ -12,43 +12,45 @@ from pytest_aide.probes.logstate import read_new_lines
 pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="logs")]
 
 
-def check_log_file(log_file, health):
+def check_log_file(aide_log_file, aide_health):
     """The log exists and is readable; its size stays under the rotation limit."""
-    stat = LogFile(log_file).stat()
-    health.record("log_size_mb", stat.size_mb)
-    health.record("log_age_minutes", stat.last_write_age_s / 60)
+    stat = LogFile(aide_log_file).stat()
+    aide_health.record("log_size_mb", stat.size_mb)
+    aide_health.record("log_age_minutes", stat.last_write_age_s / 60)
 
 
-def check_log_errors(log_file, aide_config, health):
+def check_log_errors(aide_log_file, aide_config, aide_health):
     """ERROR lines among the last N lines (the manual: at most 10 in the last 100) and in the last hour."""
     settings = aide_config.settings.logs
-    log = LogFile(log_file)
+    log = LogFile(aide_log_file)
     tail = log.tail(settings.tail_lines)
     errors = error_lines(tail, settings.error_pattern)
-    health.record("log_errors", float(len(errors)), "lines")
-    health.record("log_error_share_percent", error_rate(tail, settings.error_pattern), "%")
+    aide_health.record("log_errors", float(len(errors)), "lines")
+    aide_health.record("log_error_share_percent", error_rate(tail, settings.error_pattern), "%")
     window = timedelta(minutes=settings.error_window_minutes)
     recent = log.errors_within(window, pattern=settings.error_pattern, timestamp_format=settings.timestamp_format)
-    health.record("log_errors_last_window", float(recent), "lines")
+    aide_health.record("log_errors_last_window", float(recent), "lines")
     if errors:
-        health.attach(f"last ERROR lines of {log_file.name}", "\n".join(errors[-10:]))
+        aide_health.attach(f"last ERROR lines of {aide_log_file.name}", "\n".join(errors[-10:]))
 
 
-def check_new_log_errors(log_file, aide_config, health):
+def check_new_log_errors(aide_log_file, aide_config, aide_health):
     """ERROR lines written since the previous run (position kept per file in the report archive)."""
     settings = aide_config.settings
     state_dir = aide_config.path(settings.reports.dir) / ".state"
     state_dir.mkdir(parents=True, exist_ok=True)
-    new = read_new_lines(log_file, state_dir / "log-positions.json")
+    new = read_new_lines(aide_log_file, state_dir / "log-positions.json")
     errors = error_lines(new.lines, settings.logs.error_pattern)
-    health.record("new_log_errors", float(len(errors)), "lines")
-    health.record("new_log_lines", float(len(new.lines)), "lines")
+    aide_health.record("new_log_errors", float(len(errors)), "lines")
+    aide_health.record("new_log_lines", float(len(new.lines)), "lines")
     if errors:
-        health.attach(f"new ERROR lines of {log_file.name}", "\n".join(errors[-10:]))
+        aide_health.attach(f"new ERROR lines of {aide_log_file.name}", "\n".join(errors[-10:]))
 
 
 @pytest.mark.weekly
-def check_log_rotation(log_file, health):
+def check_log_rotation(aide_log_file, aide_health):
     """Weekly log management: a log over 100 MB is due for rotation."""
-    stat = LogFile(log_file).stat()
-    assert not rotation_due(stat), f"{log_file} is {stat.size_mb:.1f} MB: rotate it (logrotate or the app's rotation)"
+    stat = LogFile(aide_log_file).stat()
+    assert not rotation_due(stat), (
+        f"{aide_log_file} is {stat.size_mb:.1f} MB: rotate it (logrotate or the app's rotation)"
+    )

@@ -15,10 +15,12 @@ PIP_CHECK_TIMEOUT_S = 120
 @pytest.mark.daily
 @pytest.mark.weekly
 @pytest.mark.monthly
-def check_config_file(config_file, health):
+def check_config_file(aide_config_file, aide_health):
     """The app's configuration file (for example config/.env) is present and not empty."""
-    assert config_file.is_file(), f"{config_file} is missing: restore it from the newest backup (`aide restore`)"
-    health.record("config_file_bytes", float(config_file.stat().st_size), "B", critical="1:")
+    assert aide_config_file.is_file(), (
+        f"{aide_config_file} is missing: restore it from the newest backup (`aide restore`)"
+    )
+    aide_health.record("config_file_bytes", float(aide_config_file.stat().st_size), "B", critical="1:")
 
 
 @pytest.mark.weekly

@@ -9,7 +9,7 @@ from pytest_aide.probes.logmarker import sum_marker
 pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="costs")]
 
 
-def check_cost_budget(aide_config, health):
+def check_cost_budget(aide_config, aide_health):
     """Today's and this month's spend against the monthly limit (warning 3000, critical 5000 JPY)."""
     settings = aide_config.settings.logs
     files = settings.cost_files if settings.cost_files is not None else settings.files
@@ -25,6 +25,6 @@ def check_cost_budget(aide_config, health):
         today += totals.today
         month += totals.this_month
         bad += totals.bad_lines
-    health.record("monthly_cost_jpy", month)
-    health.record("daily_cost_jpy", today, "JPY")
-    health.record("cost_bad_lines", float(bad), "lines")
+    aide_health.record("monthly_cost_jpy", month)
+    aide_health.record("daily_cost_jpy", today, "JPY")
+    aide_health.record("cost_bad_lines", float(bad), "lines")

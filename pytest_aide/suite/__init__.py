@@ -1,0 +1,1 @@
+"""The shipped health suite: collected automatically in every aide run (see :mod:`pytest_aide.shipped`)."""

@@ -1,0 +1,46 @@
+"""Backups: a fresh verified set every day, a restore drill every week (SEEDS: "Backup and restore")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+pytestmark = [pytest.mark.aide(component="backup", weight=2)]
+
+
+@pytest.mark.daily
+@pytest.mark.weekly
+@pytest.mark.monthly
+def check_backup_fresh_and_verified(aide_backup, aide_health):
+    """The newest complete set is younger than ``max_age_hours`` and passes verification."""
+    newest = next((s for s in aide_backup.list_sets() if s.complete), None)
+    assert newest is not None, f"no complete aide_backup set in {aide_backup.config.dir}: run `aide aide_backup`"
+    age_hours = (datetime.now(UTC) - newest.created).total_seconds() / 3600
+    limit = aide_backup.config.max_age_hours
+    aide_health.record("backup_age_hours", age_hours, "h", critical=f"{limit:g}")  # [aide_backup] max_age_hours rules
+    assert age_hours <= limit, (
+        f"newest complete aide_backup {newest.set_id} is {age_hours:.1f} h old "
+        f"(limit {limit:g} h): run `aide aide_backup` and check the schedule that runs it"
+    )
+    if not newest.verified:
+        result = aide_backup.verify(newest.set_id)
+        for problem in result.problems:
+            aide_health.attach(f"verify {newest.set_id}", problem)
+        assert result.ok, (
+            f"backup {newest.set_id} fails verification: {result.problems[0]}: "
+            "run `aide aide_backup` for a new set and look at the aide_backup disk"
+        )
+
+
+@pytest.mark.weekly
+@pytest.mark.monthly
+def check_backup_restore_drill(aide_backup, aide_health):
+    """Restore the newest set into scratch space and compare it with its manifest (live data untouched)."""
+    drill = aide_backup.restore_drill()
+    for problem in drill.problems:
+        aide_health.attach(f"restore drill {drill.set_id}", problem)
+    assert drill.ok, (
+        f"restore drill of {drill.set_id or 'the newest set'} failed: {drill.problems[0]}: "
+        "take a new aide_backup (`aide aide_backup`) and verify it (`aide verify SET`)"
+    )

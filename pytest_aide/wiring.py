@@ -1,0 +1,232 @@
+"""The active plugin: hooks of a run that has an aide configuration, forwarding to domain modules.
+
+:func:`activate` is called once from :mod:`pytest_aide.plugin` at configure time; it loads the configuration,
+registers this module and the fixtures as plugins, adds the shipped suite to the run and wires the reports.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Generator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_aide import checkitem, inventory, shipped, target
+from pytest_aide.config import AideConfig, Overrides, load_config
+from pytest_aide.discovery import Found
+from pytest_aide.errors import ConfigError
+from pytest_aide.runs import create_run_dir, new_run_id
+from pytest_aide.state import STATE_KEY, AideState, get_state
+
+MARKERS = (
+    "daily: part of the daily health run (pytest -m daily)",
+    "weekly: part of the weekly full diagnosis (pytest -m weekly)",
+    "monthly: part of the monthly review (pytest -m monthly)",
+    "gate: must pass before a deploy (pytest -m gate); CI trusts the exit status",
+    "aide(component=None, weight=1.0): the check's component name and its weight in the health score",
+)
+
+
+def activate(config: pytest.Config, found: Found) -> None:
+    """Switch pytest-aide on for this run, configured by ``found``."""
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    config.addinivalue_line("python_files", "check_*.py")
+    config.addinivalue_line("python_functions", "check_*")
+    try:
+        aide_config = load_config(found.path, rootdir=config.invocation_params.dir, overrides=_overrides(config))
+        shipped.validate_exclusions(aide_config.settings.suite.exclude, where=str(found.path))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    state = _new_state(config, aide_config, found)
+    config.stash[STATE_KEY] = state
+    from pytest_aide import fixtures, wiring
+
+    config.pluginmanager.register(wiring, "aide-wiring")
+    config.pluginmanager.register(fixtures, "aide-fixtures")
+    _add_suite(config, state)
+    if state.is_worker:
+        return
+    if state.archive is not None:
+        state.routed_reports = _route_reports(config, state.work_dir)
+    from pytest_aide.reporter import AideReporter
+
+    config.pluginmanager.register(AideReporter(config, state), "aide-reporter")
+    if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
+        from pytest_aide.html_report import AideHtml
+
+        config.pluginmanager.register(AideHtml(state), "aide-html")
+
+
+def _overrides(config: pytest.Config) -> Overrides:
+    reports = config.getoption("aide_reports")
+    return Overrides(
+        app_url=config.getoption("aide_app_url"),
+        reports_dir=str(Path(config.invocation_params.dir, reports)) if reports else None,
+        archive=False if config.getoption("aide_no_archive") else None,
+        fail_on=config.getoption("aide_fail_on"),
+        fail_under=config.getoption("aide_fail_under"),
+        concurrency=config.getoption("aide_concurrency"),
+        thresholds=dict(config.getoption("aide_threshold")),
+    )
+
+
+def _add_suite(config: pytest.Config, state: AideState) -> None:
+    """Collect the shipped suite too, unless the command line named its own paths or the config says no.
+
+    ``pytest -m daily`` (no paths: the invocation folder or ``testpaths``) runs the shipped suite beside the
+    operator's own ``check_*.py``; ``pytest -m daily check_mine.py`` runs only what it names. Under xdist the
+    controller decides and its workers follow, so every process collects the same items.
+    """
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        wanted = bool(workerinput.get("aide_add_suite"))
+    else:
+        wanted = state.config.settings.suite.enabled and config.args_source != pytest.Config.ArgsSource.ARGS
+    state.suite_added = wanted
+    if wanted:
+        config.args.append(str(shipped.SUITE_ROOT))
+
+
+def _new_state(config: pytest.Config, aide_config: AideConfig, found: Found) -> AideState:
+    redactor = aide_config.redactor()
+    for extra in config.hook.pytest_aide_secrets(config=config):
+        redactor.add(extra)
+    started = datetime.now(UTC)
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        archive = workerinput.get("aide_archive")
+        return AideState(
+            aide_config,
+            redactor,
+            workerinput["aide_run_id"],
+            Path(workerinput["aide_work_dir"]),
+            Path(archive) if archive else None,
+            started,
+            is_worker=True,
+            origin=found.origin,
+        )
+    if aide_config.settings.reports.archive:
+        archive = aide_config.path(aide_config.settings.reports.dir)
+        try:
+            run_id, work_dir = create_run_dir(archive, started)
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"[reports] dir: cannot create a run folder in {archive}: {exc.strerror or exc} "
+                "(choose another with --aide-reports=DIR, or turn archiving off with --aide-no-archive)"
+            ) from None
+        return AideState(aide_config, redactor, run_id, work_dir, archive, started, origin=found.origin)
+    work_dir = Path(tempfile.mkdtemp(prefix="aide-run-"))
+    return AideState(aide_config, redactor, new_run_id(started), work_dir, None, started, origin=found.origin)
+
+
+def _route_reports(config: pytest.Config, work_dir: Path) -> bool:
+    """Archive HTML and JUnit in the run's folder unless the user chose their own paths."""
+    routed = False
+    if config.pluginmanager.hasplugin("html") and not config.getoption("htmlpath", None):
+        config.option.htmlpath = str(work_dir / "report.html")
+        config.option.self_contained_html = True
+        routed = True
+    if not config.option.xmlpath:
+        config.option.xmlpath = str(work_dir / "junit.xml")
+        routed = True
+    return routed
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: workers use the controller's configuration file, run id, folder and suite decision."""
+    state = get_state(node.config)
+    if state is not None and state.config.source is not None:
+        node.workerinput["aide_config_path"] = str(state.config.source)
+        node.workerinput["aide_run_id"] = state.run_id
+        node.workerinput["aide_work_dir"] = str(state.work_dir)
+        node.workerinput["aide_archive"] = str(state.archive) if state.archive else None
+        node.workerinput["aide_add_suite"] = state.suite_added
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = get_state(config)
+    return target.header_lines(state) if state is not None else []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One case per configured item for the ``aide_*`` inventory arguments of aide's own checks."""
+    state = get_state(metafunc.config)
+    if state is None or not checkitem.is_check(metafunc.definition):
+        return
+    for param in inventory.INVENTORY_PARAMS:
+        if param not in metafunc.fixturenames:
+            continue
+        cases = inventory.cases(state.config, param)
+        if cases:
+            metafunc.parametrize(param, [c.value for c in cases], ids=[c.id for c in cases])
+        else:
+            skip = pytest.mark.skip(reason=inventory.not_configured_reason(param))
+            metafunc.parametrize(param, [pytest.param(None, marks=skip)], ids=["not-configured"])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the shipped checks the configuration excludes (``[suite] exclude``)."""
+    state = get_state(config)
+    if state is None or not state.config.settings.suite.exclude:
+        return
+    excluded = shipped.excluded(items, state.config.settings.suite.exclude)
+    if excluded:
+        config.hook.pytest_deselected(items=excluded)
+        items[:] = [item for item in items if item not in excluded]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = get_state(item.config)
+    if state is not None and checkitem.is_check(item):
+        fixtures = getattr(item, "fixturenames", ())
+        target.ensure_target(state, talks_to_app=not target.APP_FIXTURES.isdisjoint(fixtures))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> Generator[None, Any, Any]:
+    """A ``check_*`` function imported from elsewhere (a helper) is not a check of this module."""
+    result = yield
+    if name.startswith("check_") and not checkitem.defined_in(obj, collector):
+        return None
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    yield
+    checkitem.enforce_critical(item)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    state = get_state(item.config)
+    if state is None:
+        return (yield)
+    return (yield from checkitem.make_report(item, call, state))
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> Any:
+    return checkitem.teststatus(report)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = get_state(session.config)
+    if state is not None and not state.is_worker:
+        target.stop_started_target(state)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = get_state(config)
+    if state is None or state.is_worker:
+        return
+    if state.archive is None or state.summary is None:
+        shutil.rmtree(state.work_dir, ignore_errors=True)  # no check ran: leave no empty run behind
