@@ -45,7 +45,25 @@ _EXPORTS = {
     "ThresholdSet": "thresholds",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [  # noqa: RUF022 - the lazy names, then the version
+    "AideConfig",
+    "AideError",
+    "BackupError",
+    "ConfigError",
+    "HealthRecorder",
+    "Measurement",
+    "NagiosRange",
+    "ProbeError",
+    "Redactor",
+    "RunSummary",
+    "Status",
+    "Threshold",
+    "ThresholdSet",
+    "Verdict",
+    "load_config",
+    "redact_url",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,8 @@
 """Down, hanging, slow and misconfigured targets through the shipped checks: a clear verdict in bounded time.
 
-Each case runs real checks of the shipped suite (``pytest_aide/suite/aide``) in a pytest subprocess against a real fault (a closed port, a
-server that never answers, a locked SQLite file...) and asserts the check's status, its one-line reason,
-how long the run took, and that no traceback wall and no secret reach the output.
+Each case runs real checks of the shipped suite (``pytest_aide/suite/aide``) in a pytest subprocess against a
+real fault (a closed port, a server that never answers, a locked SQLite file...) and asserts the check's
+status, its one-line reason, how long the run took, and that no traceback wall and no secret reach the output.
 """
 
 from __future__ import annotations

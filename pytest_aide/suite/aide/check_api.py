@@ -20,7 +20,7 @@ def _probe_ok(app, path, health):
 
 @pytest.mark.gate
 def check_api_health(aide_app, aide_config, aide_health):
-    """GET the aide_health path: 200 within the timeout, response time within its band."""
+    """GET the health path: 200 within the timeout, response time within its band."""
     _probe_ok(aide_app, aide_config.settings.app.health_path, aide_health)
 
 

@@ -15,13 +15,13 @@ pytestmark = [pytest.mark.aide(component="backup", weight=2)]
 def check_backup_fresh_and_verified(aide_backup, aide_health):
     """The newest complete set is younger than ``max_age_hours`` and passes verification."""
     newest = next((s for s in aide_backup.list_sets() if s.complete), None)
-    assert newest is not None, f"no complete aide_backup set in {aide_backup.config.dir}: run `aide aide_backup`"
+    assert newest is not None, f"no complete backup set in {aide_backup.config.dir}: run `aide backup`"
     age_hours = (datetime.now(UTC) - newest.created).total_seconds() / 3600
     limit = aide_backup.config.max_age_hours
-    aide_health.record("backup_age_hours", age_hours, "h", critical=f"{limit:g}")  # [aide_backup] max_age_hours rules
+    aide_health.record("backup_age_hours", age_hours, "h", critical=f"{limit:g}")  # [backup] max_age_hours rules
     assert age_hours <= limit, (
-        f"newest complete aide_backup {newest.set_id} is {age_hours:.1f} h old "
-        f"(limit {limit:g} h): run `aide aide_backup` and check the schedule that runs it"
+        f"newest complete backup {newest.set_id} is {age_hours:.1f} h old "
+        f"(limit {limit:g} h): run `aide backup` and check the schedule that runs it"
     )
     if not newest.verified:
         result = aide_backup.verify(newest.set_id)
@@ -29,7 +29,7 @@ def check_backup_fresh_and_verified(aide_backup, aide_health):
             aide_health.attach(f"verify {newest.set_id}", problem)
         assert result.ok, (
             f"backup {newest.set_id} fails verification: {result.problems[0]}: "
-            "run `aide aide_backup` for a new set and look at the aide_backup disk"
+            "run `aide backup` for a new set and look at the backup disk"
         )
 
 
@@ -42,5 +42,5 @@ def check_backup_restore_drill(aide_backup, aide_health):
         aide_health.attach(f"restore drill {drill.set_id}", problem)
     assert drill.ok, (
         f"restore drill of {drill.set_id or 'the newest set'} failed: {drill.problems[0]}: "
-        "take a new aide_backup (`aide aide_backup`) and verify it (`aide verify SET`)"
+        "take a new backup (`aide backup`) and verify it (`aide verify SET`)"
     )

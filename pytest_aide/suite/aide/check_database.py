@@ -24,7 +24,7 @@ def check_db_reachable(aide_db, aide_config, aide_health):
 
 
 def check_table_rows(aide_db, aide_table, aide_health):
-    """Count the rows of each key aide_table (a missing aide_table fails the check)."""
+    """Count the rows of each key table (a missing table fails the check)."""
     aide_health.record("rows", float(aide_db.row_counts([aide_table])[aide_table]), "rows")
 
 

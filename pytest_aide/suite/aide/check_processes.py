@@ -22,11 +22,11 @@ def check_process_running(aide_process_name, aide_health):
 
 
 def check_port_listening(aide_port, aide_health):
-    _record(find_processes(port=aide_port), aide_health, f"listens on aide_port {aide_port}")
+    _record(find_processes(port=aide_port), aide_health, f"listens on port {aide_port}")
 
 
 def check_pidfile_process(aide_pidfile, aide_health):
     assert aide_pidfile.is_file(), (
         f"pidfile {aide_pidfile} is missing: the process is not running (or writes it elsewhere)"
     )
-    _record(find_processes(pidfile=aide_pidfile), aide_health, f"of aide_pidfile {aide_pidfile}")
+    _record(find_processes(pidfile=aide_pidfile), aide_health, f"of pidfile {aide_pidfile}")
