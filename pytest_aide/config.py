@@ -19,9 +19,10 @@ from pydantic import ValidationError
 
 from pytest_aide.discovery import command_rootdir, find_config
 from pytest_aide.errors import ConfigError
+from pytest_aide.metrics import DEFAULT_METRICS, MetricSpec, unknown_metric
 from pytest_aide.redact import Redactor, dotenv_values, redact_url
 from pytest_aide.settings import FileSettings
-from pytest_aide.thresholds import Threshold, ThresholdSet
+from pytest_aide.thresholds import Threshold, ThresholdChange, ThresholdSet
 
 if TYPE_CHECKING:
     from pytest_aide.backup.config import BackupConfig
@@ -32,7 +33,11 @@ _TYPE_TAG = re.compile(r"^(str|int|float|bool|none|list\[.*\]|dict\[.*\]|literal
 
 @dataclass(frozen=True)
 class Overrides:
-    """Settings given on the command line; None means 'not given'."""
+    """Settings given on the command line; None means 'not given'.
+
+    ``thresholds`` are per-level changes (``--aide-threshold``); their metric names are checked against the
+    shipped and declared metrics by :func:`load_config`, since only the configuration knows the declared ones.
+    """
 
     app_url: str | None = None
     reports_dir: str | None = None
@@ -40,7 +45,7 @@ class Overrides:
     fail_on: str | None = None
     fail_under: float | None = None
     concurrency: int | None = None
-    thresholds: Mapping[str, Threshold] = field(default_factory=dict)
+    thresholds: Mapping[str, ThresholdChange] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,8 +136,7 @@ def load_config(
     _apply_overrides(raw, overrides)
     settings = _validate(raw, where)
     base_dir = source.parent if source else rootdir
-    thresholds = ThresholdSet.defaults().with_overrides(_parse_thresholds(settings, where))
-    thresholds = thresholds.with_overrides(overrides.thresholds)
+    thresholds = _thresholds(settings, overrides, where)
     backup = _parse_backup(settings.backup, where, base_dir)
     return AideConfig(settings, source, base_dir.resolve(), thresholds, backup)
 
@@ -175,7 +179,8 @@ def _describe_error(error: Mapping[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key"
     shown = "" if isinstance(value, dict) else f" (got {value!r})"
-    return f"{key}: {error['msg']}{shown}"
+    message = str(error["msg"]).removeprefix("Value error, ")  # our validators' own words, without pydantic's tag
+    return f"{key}: {message}{shown}"
 
 
 def _format_location(loc: list[Any]) -> str:
@@ -192,14 +197,44 @@ def _format_location(loc: list[Any]) -> str:
     return f"[{'.'.join(str(p) for p in tables)}] {key}"
 
 
-def _parse_thresholds(settings: FileSettings, where: str) -> dict[str, Threshold]:
-    parsed = {}
+def _thresholds(settings: FileSettings, overrides: Overrides, where: str) -> ThresholdSet:
+    """Shipped catalogue < ``[metrics.NAME]`` < ``[thresholds.NAME]`` < ``--aide-threshold``, level by level.
+
+    Only a shipped or declared metric may be given thresholds: a misspelt name would otherwise be a
+    threshold that never applies, silently.
+    """
+    thresholds = ThresholdSet.defaults().with_metrics(_declared_metrics(settings, where))
+    known = thresholds.metrics
+    changes = {}
     for metric, spec in settings.thresholds.items():
+        if not thresholds.knows(metric):
+            raise ConfigError(f"{where}: [thresholds.{metric}]: {unknown_metric(metric, known)}")
         try:
-            parsed[metric] = Threshold.parse(spec.warning, spec.critical)
+            changes[metric] = ThresholdChange.parse(spec.warning, spec.critical)
         except ValueError as exc:
             raise ConfigError(f"{where}: [thresholds.{metric}] {exc}") from None
-    return parsed
+    for number, endpoint in enumerate(settings.endpoints, start=1):
+        if not thresholds.knows(endpoint.metric):
+            raise ConfigError(f"{where}: [[endpoints]] #{number} metric: {unknown_metric(endpoint.metric, known)}")
+    for metric in overrides.thresholds:
+        if not thresholds.knows(metric):
+            raise ConfigError(f"--aide-threshold {metric}: {unknown_metric(metric, known)}")
+    return thresholds.with_changes(changes).with_changes(overrides.thresholds)
+
+
+def _declared_metrics(settings: FileSettings, where: str) -> dict[str, MetricSpec]:
+    declared = {}
+    for name, spec in settings.metrics.items():
+        if name in DEFAULT_METRICS:
+            raise ConfigError(
+                f"{where}: [metrics.{name}]: {name!r} is a shipped metric (change its levels in [thresholds.{name}])"
+            )
+        try:
+            levels = Threshold.parse(spec.warning, spec.critical).to_dict()
+        except ValueError as exc:
+            raise ConfigError(f"{where}: [metrics.{name}] {exc}") from None
+        declared[name] = MetricSpec(spec.unit, levels["warning"], levels["critical"], spec.action)
+    return declared
 
 
 def _parse_backup(raw: dict[str, object] | None, where: str, base_dir: Path) -> BackupConfig | None:

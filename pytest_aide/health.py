@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_aide.metrics import DEFAULT_METRICS
 from pytest_aide.status import Status
 from pytest_aide.thresholds import Threshold, ThresholdSet
 
@@ -80,7 +79,7 @@ class HealthRecorder:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"measurement {name!r} must be a number, got {value!r}")
         key = metric or name
-        spec = DEFAULT_METRICS.get(key)
+        spec = self.thresholds.spec(key)  # unit and action of a shipped or declared metric
         threshold = self.thresholds.get(key)
         if warning is not None or critical is not None:
             threshold = Threshold.parse(

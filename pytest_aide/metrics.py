@@ -1,11 +1,17 @@
-"""The shipped metric catalogue: default thresholds and the recommended action for each metric.
+"""The shipped metric catalogue: unit, default thresholds and the recommended action for each metric.
 
 Figures are those of the two operations manuals behind the project (see SEEDS.md); ``[thresholds.<metric>]``
-in the configuration overrides them. The action is what an operator is told to do when the metric alerts.
+in the configuration changes them level by level, and ``[metrics.<name>]`` declares an operator's own metric.
+The action is what an operator is told to do when the metric alerts. Every name the shipped suite records is
+listed (a test scans ``pytest_aide/suite``), so a threshold for a misspelt name can be refused with the nearest
+known one. Metrics without a default threshold are recorded for the report and the trends; an operator gives
+them thresholds when the figures matter on their system.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -19,30 +25,80 @@ class MetricSpec:
     action: str
 
 
+_DISK = "free disk space: rotate logs, prune old backups"
+_LOGS = "read the recent ERROR lines of the log and fix their cause"
+_PROCESS = "compare with the process's usual figures; restart it if it leaks"
+_NETWORK = "compare with the usual traffic; look for a runaway client or a transfer"
+
 DEFAULT_METRICS: dict[str, MetricSpec] = {
+    # the app and its endpoints
     "response_time_s": MetricSpec("s", "1", "3", "check the app's rate limits, upstream calls and the network"),
     "throughput_ops": MetricSpec("ops/s", "100:", "50:", "look for a bottleneck (run the weekly benchmark)"),
     "error_rate_percent": MetricSpec("%", "1", "5", "read the error log and fix the failing component"),
+    # the host
     "cpu_percent": MetricSpec("%", "70", "85", "stop needless processes or add CPU"),
     "load_per_cpu": MetricSpec("", "2", "4", "find the busy processes; add capacity if the load persists"),
     "memory_percent": MetricSpec("%", "80", "90", "clear caches or restart the app"),
+    "memory_available_gb": MetricSpec("GB", None, None, "clear caches or restart the app"),
     "swap_percent": MetricSpec("%", "50", "80", "find the process that swaps; add memory"),
-    "disk_percent": MetricSpec("%", "80", "90", "free disk space: rotate logs, prune old backups"),
+    "disk_percent": MetricSpec("%", "80", "90", _DISK),
     "free_disk_gb": MetricSpec("GB", None, "1:", "free disk space before starting the app (needs > 1 GB)"),
-    "log_errors": MetricSpec("lines", "10", None, "read the recent ERROR lines of the log and fix their cause"),
+    "network_bytes_sent_per_s": MetricSpec("B/s", None, None, _NETWORK),
+    "network_bytes_recv_per_s": MetricSpec("B/s", None, None, _NETWORK),
+    "network_bytes_sent_total": MetricSpec("B", None, None, _NETWORK),
+    "network_bytes_recv_total": MetricSpec("B", None, None, _NETWORK),
+    # the target's processes
+    "processes": MetricSpec("processes", None, None, "start the missing processes, or stop the extra ones"),
+    "rss_mb": MetricSpec("MB", None, None, _PROCESS),
+    "threads": MetricSpec("threads", None, None, _PROCESS),
+    "open_files": MetricSpec("files", None, None, "look for leaked file handles; raise the open-files limit"),
+    # logs
+    "log_errors": MetricSpec("lines", "10", None, _LOGS),
+    "log_error_share_percent": MetricSpec("%", None, None, _LOGS),
+    "log_errors_last_window": MetricSpec("lines", None, None, _LOGS),
+    "new_log_errors": MetricSpec("lines", None, None, _LOGS),
+    "new_log_lines": MetricSpec("lines", None, None, "check that the app is running and still logging"),
     "log_size_mb": MetricSpec("MB", "100", None, "rotate the log file"),
     "log_age_minutes": MetricSpec("min", None, None, "check that the app is running and still logging"),
+    # API costs
     "monthly_cost_jpy": MetricSpec("JPY", "3000", "5000", "review API usage; lower call volume or the model tier"),
+    "daily_cost_jpy": MetricSpec("JPY", None, None, "review API usage; lower call volume or the model tier"),
+    "cost_bad_lines": MetricSpec("lines", None, None, "fix the app's cost log lines (JSON with the cost field)"),
+    # database
     "db_query_s": MetricSpec("s", "1", None, "the database is slow: consider VACUUM / ANALYZE and check indexes"),
     "db_ping_s": MetricSpec("s", "1", "3", "check the database server's load and the network path to it"),
+    "db_connections": MetricSpec("connections", None, None, "look for connection leaks; size the app's pool"),
+    "db_size_mb": MetricSpec("MB", None, None, "archive or delete old rows; plan disk for the growth"),
+    "rows": MetricSpec("rows", None, None, "compare with the table's usual size; look for lost or runaway writes"),
+    # cache and background tasks
     "cache_hit_rate_percent": MetricSpec("%", None, None, "check cache sizing and expiry"),
     "cache_ping_s": MetricSpec("s", "0.5", "2", "check the cache server's load and the network path to it"),
+    "cache_memory_mb": MetricSpec("MB", None, None, "check cache sizing, expiry and the eviction policy"),
+    "cache_keys": MetricSpec("keys", None, None, "check cache expiry; look for keys written without a TTL"),
+    "cache_entries": MetricSpec("entries", None, None, "check cache sizing and expiry"),
     "task_queue_size": MetricSpec("tasks", None, None, "check that the background workers are running"),
+    "tasks_total": MetricSpec("tasks", None, None, "check that the background workers are running"),
+    # pre-flight, TLS, backups
+    "config_file_bytes": MetricSpec("B", None, None, "restore the configuration file from the deploy or a backup"),
     "tls_days_left": MetricSpec("days", "14:", "7:", "renew the TLS certificate"),
     "backup_age_hours": MetricSpec("h", None, "26", "take a backup now (`aide backup`) and check the backup job"),
+    # the run and its trends (mean of the last 10 archived runs)
     "health_score": MetricSpec("", "90:", "40:", "see the failing checks of the run"),
     "trend_cpu_percent": MetricSpec("%", "80", None, "stop needless processes or add CPU"),
     "trend_memory_percent": MetricSpec("%", "85", None, "clear caches or restart the app"),
     "trend_api_s": MetricSpec("s", "5", None, "check the app's rate limits, upstream calls and the network"),
     "trend_db_query_s": MetricSpec("s", "1", None, "the database is slow: consider VACUUM / ANALYZE"),
 }
+
+
+def nearest(name: str, known: Iterable[str]) -> str | None:
+    """The known metric name closest to ``name`` (a likely typo), or None when none is close."""
+    found = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def unknown_metric(name: str, known: Iterable[str]) -> str:
+    """Why ``name`` is refused, with the nearest known name and how to declare a metric of one's own."""
+    guess = nearest(name, known)
+    hint = f"did you mean {guess!r}? " if guess else ""
+    return f"unknown metric {name!r}: neither shipped nor declared ({hint}declare your own in [metrics.{name}])"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pytest_aide.thresholds import Threshold
+from pytest_aide.thresholds import ThresholdChange
 
 HELP = {
     "config": "Configuration file (default: AIDE_CONFIG, then aide.toml or [tool.aide] in pyproject.toml).",
@@ -15,7 +15,8 @@ HELP = {
     "fail_under": "Fail (exit 1) when the health score is below SCORE (0-100). Overrides [gate] fail_under.",
     "concurrency": "Probes performed at once (endpoints). Overrides [run] concurrency (default: 64).",
     "threshold": "METRIC=WARNING,CRITICAL in Nagios range syntax, e.g. memory_percent=80,90 (repeatable). "
-    "Overrides [thresholds.METRIC].",
+    "A level left empty keeps its configured range (memory_percent=85 or memory_percent=,95); 'none' removes "
+    "it (memory_percent=85,none). Overrides [thresholds.METRIC] level by level.",
 }
 
 
@@ -35,12 +36,32 @@ def concurrency_type(text: str) -> int:
     return int(text)
 
 
-def threshold_type(text: str) -> tuple[str, Threshold]:
+REMOVE_LEVEL = "none"  # the command line's spelling of TOML's `critical = false`
+
+
+def threshold_type(text: str) -> tuple[str, ThresholdChange]:
+    """``METRIC=W,C``: an empty level keeps the configured one, ``none`` removes it.
+
+    The metric name is checked later, against the configuration's declared metrics (see ``load_config``).
+    """
     metric, sep, ranges = text.partition("=")
     if not sep or not metric.strip():
         raise argparse.ArgumentTypeError(f"{text!r} is not METRIC=WARNING,CRITICAL")
     warning, _, critical = ranges.partition(",")
     try:
-        return metric.strip(), Threshold.parse(warning.strip() or None, critical.strip() or None)
+        change = ThresholdChange.parse(_level(warning), _level(critical))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{metric.strip()}: {exc}") from None
+    if change.is_empty:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} names no level: give METRIC=WARNING,CRITICAL, METRIC=WARNING or METRIC=,CRITICAL"
+        )
+    return metric.strip(), change
+
+
+def _level(text: str) -> str | bool | None:
+    """The level's value for ThresholdChange.parse: None keeps it, False removes it."""
+    text = text.strip()
+    if not text:
+        return None
+    return False if text.lower() == REMOVE_LEVEL else text

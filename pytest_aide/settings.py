@@ -5,9 +5,10 @@ Unknown keys and wrong types are errors (a typo in ``aide.toml`` must not silent
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Section(BaseModel):
@@ -60,6 +61,16 @@ class LogsSettings(Section):
     cost_field: str = "cost"
     cost_files: list[str] | None = None
 
+    @field_validator("error_pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        """A bad regex must stop the run at load time, not surface in the middle of a log check."""
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from None
+        return pattern
+
 
 class EndpointSettings(Section):
     name: str = Field(min_length=1)
@@ -72,6 +83,17 @@ class EndpointSettings(Section):
 
 
 class ThresholdSettings(Section):
+    """Per-level change of a metric's thresholds: a level left out keeps its default, ``false`` removes it."""
+
+    warning: str | float | bool | None = None
+    critical: str | float | bool | None = None
+
+
+class MetricSettings(Section):
+    """An operator's own metric (``[metrics.NAME]``): what it measures in, what to do, optional default levels."""
+
+    unit: str = ""
+    action: str = ""
     warning: str | float | None = None
     critical: str | float | None = None
 
@@ -113,6 +135,7 @@ class FileSettings(Section):
     resources: ResourcesSettings = Field(default_factory=lambda: ResourcesSettings())
     logs: LogsSettings = Field(default_factory=lambda: LogsSettings())
     endpoints: list[EndpointSettings] = Field(default_factory=list)
+    metrics: dict[str, MetricSettings] = Field(default_factory=dict)
     thresholds: dict[str, ThresholdSettings] = Field(default_factory=dict)
     preflight: PreflightSettings = Field(default_factory=lambda: PreflightSettings())
     reports: ReportsSettings = Field(default_factory=lambda: ReportsSettings())

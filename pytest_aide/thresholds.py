@@ -1,11 +1,19 @@
-"""Warning/critical ranges per metric, and the evaluation of one value against them."""
+"""Warning/critical ranges per metric, the per-level merge of configured changes, and the evaluation of a value.
+
+Thresholds come in layers: the shipped catalogue (:mod:`pytest_aide.metrics`), the operator's declared
+metrics (``[metrics.NAME]``), ``[thresholds.NAME]`` and ``--aide-threshold``. Each layer changes only the
+levels it names: ``warning = "2"`` keeps the critical range of the layer below. A level is removed only
+explicitly (``critical = false`` in the file, ``none`` on the command line), never by leaving it out.
+"""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
-from pytest_aide.metrics import DEFAULT_METRICS
+from pytest_aide.metrics import DEFAULT_METRICS, MetricSpec
 from pytest_aide.ranges import NagiosRange
 from pytest_aide.status import Status
 
@@ -44,28 +52,100 @@ class Threshold:
 def _parse_optional(level: str, text: str | float | None) -> NagiosRange | None:
     if text is None or text == "":
         return None
+    return _parse_range(level, text)
+
+
+def _parse_range(level: str, text: str | float) -> NagiosRange:
     try:
         return NagiosRange.parse(text)
     except ValueError as exc:
         raise ValueError(f"{level}: {exc}") from None
 
 
+class Removed(enum.Enum):
+    """A level the operator removed explicitly: ``critical = false`` in the file, ``none`` on the command line."""
+
+    LEVEL = "removed"
+
+
+REMOVED = Removed.LEVEL
+LevelChange: TypeAlias = NagiosRange | Removed | None
+"""A range sets the level, REMOVED removes it, None keeps the level of the layer below."""
+
+
+@dataclass(frozen=True)
+class ThresholdChange:
+    """What one configuration layer says about a metric's two levels (see the module docstring)."""
+
+    warning: LevelChange = None
+    critical: LevelChange = None
+
+    @classmethod
+    def parse(cls, warning: str | float | bool | None, critical: str | float | bool | None) -> ThresholdChange:
+        """None keeps a level, ``False`` removes it, a range text or number sets it; ValueError names the level."""
+        return cls(_parse_change("warning", warning), _parse_change("critical", critical))
+
+    def apply(self, base: Threshold) -> Threshold:
+        """``base`` with this change's levels set or removed, the others kept."""
+        return Threshold(_merge(self.warning, base.warning), _merge(self.critical, base.critical))
+
+    @property
+    def is_empty(self) -> bool:
+        return self.warning is None and self.critical is None
+
+
+def _parse_change(level: str, value: str | float | bool | None) -> LevelChange:
+    if value is None:
+        return None
+    if value is False:
+        return REMOVED
+    if value is True or value == "":
+        raise ValueError(f"{level}: {value!r} is not a range (give a range such as 10 or 10:20, or false to remove it)")
+    return _parse_range(level, value)
+
+
+def _merge(change: LevelChange, base: NagiosRange | None) -> NagiosRange | None:
+    if change is None:
+        return base
+    return None if change is REMOVED else change
+
+
 @dataclass(frozen=True)
 class ThresholdSet:
-    """Thresholds for every metric: the shipped defaults overlaid with configured ones."""
+    """Thresholds for every metric, and the catalogue of known metrics (shipped and declared)."""
 
     thresholds: Mapping[str, Threshold] = field(default_factory=dict)
+    metrics: Mapping[str, MetricSpec] = field(default_factory=lambda: dict(DEFAULT_METRICS))
 
     @classmethod
     def defaults(cls) -> ThresholdSet:
-        return cls({name: Threshold.parse(spec.warning, spec.critical) for name, spec in DEFAULT_METRICS.items()})
+        return cls().with_metrics(DEFAULT_METRICS)
+
+    def with_metrics(self, declared: Mapping[str, MetricSpec]) -> ThresholdSet:
+        """Add metrics to the catalogue with their default thresholds; raise ValueError naming a bad range."""
+        added = {name: Threshold.parse(spec.warning, spec.critical) for name, spec in declared.items()}
+        return ThresholdSet({**self.thresholds, **added}, {**self.metrics, **declared})
 
     def with_overrides(self, overrides: Mapping[str, Threshold]) -> ThresholdSet:
-        return ThresholdSet({**self.thresholds, **overrides})
+        """Replace the named metrics' thresholds whole (both levels)."""
+        return ThresholdSet({**self.thresholds, **overrides}, self.metrics)
+
+    def with_changes(self, changes: Mapping[str, ThresholdChange]) -> ThresholdSet:
+        """Apply per-level changes: each changes only the levels it names."""
+        merged = {name: change.apply(self.get(name)) for name, change in changes.items()}
+        return self.with_overrides(merged)
 
     def get(self, metric: str) -> Threshold:
         """The metric's threshold; a metric nobody configured has none (it never alerts)."""
         return self.thresholds.get(metric, Threshold())
+
+    def spec(self, metric: str) -> MetricSpec | None:
+        """The catalogue entry (unit, action) of a shipped or declared metric."""
+        return self.metrics.get(metric)
+
+    def knows(self, metric: str) -> bool:
+        """True for a shipped or declared metric: only these may be given thresholds by configuration."""
+        return metric in self.metrics
 
     def __contains__(self, metric: object) -> bool:
         return metric in self.thresholds

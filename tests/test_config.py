@@ -9,7 +9,7 @@ import pytest
 from pytest_aide.config import AideConfig, Overrides, load_config
 from pytest_aide.errors import ConfigError
 from pytest_aide.status import Status
-from pytest_aide.thresholds import Threshold, ThresholdSet
+from pytest_aide.thresholds import ThresholdChange, ThresholdSet
 
 
 def write(path: Path, text: str) -> Path:
@@ -78,8 +78,8 @@ def test_missing_named_file_is_an_error_naming_where_the_name_came_from(
     missing = tmp_path / "nope.toml"
     explicit, environ = (None, {"AIDE_CONFIG": str(missing)}) if use_env else (missing, {})
     with pytest.raises(ConfigError) as info:
-        load(tmp_path, explicit, environ=environ)
-    assert str(info.value) == f"{origin}: configuration file not found: {missing}"
+        load_config(explicit, rootdir=tmp_path, environ=environ, origin="--aide-config")
+    assert str(info.value).startswith(f"{origin}: configuration file not found: {missing}")
 
 
 def test_environment_urls_beat_the_file(tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_command_line_overrides_beat_environment_and_file(tmp_path: Path) -> Non
         fail_on="warning",
         fail_under=75.5,
         concurrency=8,
-        thresholds={"cpu_percent": Threshold.parse("50", "60")},
+        thresholds={"cpu_percent": ThresholdChange.parse("50", "60")},
     )
     config = load(tmp_path, environ={"AIDE_APP_URL": "http://env"}, overrides=overrides)
     settings = config.settings
@@ -128,12 +128,85 @@ def test_command_line_overrides_beat_environment_and_file(tmp_path: Path) -> Non
 def test_file_thresholds_overlay_the_defaults(tmp_path: Path) -> None:
     write(
         tmp_path / "aide.toml",
-        '[thresholds.cpu_percent]\nwarning = 50\ncritical = "60"\n[thresholds.queue_size]\ncritical = "@100:"\n',
+        '[thresholds.cpu_percent]\nwarning = 50\ncritical = "60"\n[thresholds.task_queue_size]\ncritical = "@100:"\n',
     )
     thresholds = load(tmp_path).thresholds
     assert thresholds.get("cpu_percent").to_dict() == {"warning": "50", "critical": "60"}
-    assert thresholds.get("queue_size").evaluate(150) is Status.CRITICAL
+    assert thresholds.get("task_queue_size").evaluate(150) is Status.CRITICAL
     assert thresholds.get("memory_percent") == ThresholdSet.defaults().get("memory_percent")
+
+
+# --- per-level merging: shipped < [metrics.NAME] < [thresholds.NAME] < --aide-threshold ---------------------
+
+
+def levels(tmp_path: Path, toml: str, metric: str, *cli: str) -> dict[str, str | None]:
+    """The effective levels of ``metric`` for a file holding ``toml`` and ``--aide-threshold`` values ``cli``."""
+    from pytest_aide.options import threshold_type
+
+    write(tmp_path / "aide.toml", toml)
+    changes = dict(threshold_type(f"{metric}={text}") for text in cli)
+    return load(tmp_path, overrides=Overrides(thresholds=changes)).thresholds.get(metric).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('warning = "2"', {"warning": "2", "critical": "3"}),  # the shipped critical 3 s is kept
+        ('critical = "10"', {"warning": "1", "critical": "10"}),
+        ("critical = false", {"warning": "1", "critical": None}),  # removed only explicitly
+        ('warning = false\ncritical = "4"', {"warning": None, "critical": "4"}),
+        ("warning = false\ncritical = false", {"warning": None, "critical": None}),
+        ("", {"warning": "1", "critical": "3"}),
+    ],
+)
+def test_a_file_level_keeps_the_other_shipped_level(tmp_path: Path, toml: str, expected: dict[str, str | None]) -> None:
+    assert levels(tmp_path, f"[thresholds.response_time_s]\n{toml}\n", "response_time_s") == expected
+
+
+@pytest.mark.parametrize(
+    ("cli", "expected"),
+    [
+        ("2", {"warning": "2", "critical": "5"}),
+        (",9", {"warning": "0.5", "critical": "9"}),
+        ("2,none", {"warning": "2", "critical": None}),
+        ("none,9", {"warning": None, "critical": "9"}),
+        ("none,none", {"warning": None, "critical": None}),
+        ("2,9", {"warning": "2", "critical": "9"}),
+    ],
+)
+def test_the_command_line_changes_only_the_levels_it_names(
+    tmp_path: Path, cli: str, expected: dict[str, str | None]
+) -> None:
+    toml = '[thresholds.response_time_s]\nwarning = "0.5"\ncritical = "5"\n'
+    assert levels(tmp_path, toml, "response_time_s", cli) == expected
+
+
+def test_command_line_level_over_shipped_defaults_without_a_file_entry(tmp_path: Path) -> None:
+    assert levels(tmp_path, "", "memory_percent", "85") == {"warning": "85", "critical": "90"}
+
+
+def test_declared_metric_levels_merge_like_shipped_ones(tmp_path: Path) -> None:
+    toml = (
+        '[metrics.queue_depth]\nunit = "jobs"\naction = "scale the workers"\nwarning = 100\ncritical = "500"\n'
+        '[thresholds.queue_depth]\nwarning = "50"\n'
+    )
+    assert levels(tmp_path, toml, "queue_depth") == {"warning": "50", "critical": "500"}
+    assert levels(tmp_path, toml, "queue_depth", ",none") == {"warning": "50", "critical": None}
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("critical = true", "[thresholds.response_time_s] critical: True is not a range"),
+        ('warning = ""', "[thresholds.response_time_s] warning: '' is not a range"),
+    ],
+)
+def test_a_level_is_a_range_or_false(tmp_path: Path, toml: str, message: str) -> None:
+    source = write(tmp_path / "aide.toml", f"[thresholds.response_time_s]\n{toml}\n")
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path)
+    assert str(info.value).startswith(f"{source}: {message}")
+    assert "false to remove it" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -149,6 +222,7 @@ def test_file_thresholds_overlay_the_defaults(tmp_path: Path) -> None:
         ("[thresholds.cpu_percent]\nwarning = 'abc'\n", "[thresholds.cpu_percent] warning: 'abc' is not a Nagios"),
         ("[thresholds.cpu_percent]\ncritical = '20:10'\n", "[thresholds.cpu_percent] critical: '20:10'"),
         ("[thresholds.cpu_percent]\nwarning = true\n", "[thresholds.cpu_percent] warning: "),
+        ("[thresholds.cpu_percent]\nwarning = [1]\n", "[thresholds.cpu_percent] warning: "),
         ("[thresholds.cpu_percent]\nwarn = '5'\n", "[thresholds.cpu_percent] warn: unknown key"),
         ("[gate]\nfail_under = 150\n", "[gate] fail_under: "),
         ("[gate]\nfail_under = -1\n", "[gate] fail_under: "),
