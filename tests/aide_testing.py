@@ -70,6 +70,22 @@ def junit_case_properties(path: Path) -> dict[str, dict[str, str]]:
     return cases
 
 
+SUITE_OFF = "\n[suite]\nenabled = false  # these tests run their own checks, not the shipped suite\n"
+
+
+def activate(pytester: pytest.Pytester) -> None:
+    """Give the project an aide configuration (the plugin is inert without one), shipped suite off."""
+    pyproject = pytester.path / "pyproject.toml"
+    if pyproject.exists() and "[tool.aide" in pyproject.read_text():
+        return
+    config = pytester.path / "aide.toml"
+    text = config.read_text() if config.exists() else ""
+    if "[suite]" not in text:
+        config.write_text(text + SUITE_OFF)
+
+
 def aide_run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """An in-process pytest run of an aide project (see :func:`activate`)."""
+    activate(pytester)
     # The outer run imported pytest_aide already, so the inner run cannot assert-rewrite it: expected.
     return pytester.runpytest("-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning", *args)

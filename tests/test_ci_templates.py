@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aide_testing import activate
 
 CI = Path(__file__).resolve().parents[1] / "ci"
 GITHUB = CI / "github-actions.yml"
@@ -223,6 +224,7 @@ def test_every_template_selects_the_markers_it_is_for() -> None:
 
 
 def test_every_pytest_command_parses_and_uses_registered_markers(pytester: pytest.Pytester) -> None:
+    activate(pytester)
     config = pytester.parseconfigure("--aide-no-archive")
     registered = {line.split(":")[0].split("(")[0] for line in config.getini("markers")}
     assert {"gate", *CADENCES} <= registered

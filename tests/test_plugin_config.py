@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from aide_testing import aide_run
 
-GOOD_CHECK = 'def check_fine(health):\n    health.record("memory_percent", 10.0)\n'
+GOOD_CHECK = 'def check_fine(aide_health):\n    aide_health.record("memory_percent", 10.0)\n'
 
 
 @pytest.mark.parametrize(
@@ -42,9 +44,29 @@ def test_invalid_configuration_is_a_usage_error_before_any_check(
 
 def test_missing_config_file_named_on_the_command_line(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(check_x=GOOD_CHECK)
-    result = aide_run(pytester, "--aide-config", "nowhere.toml")
+    result = aide_run(pytester, "--aide-config=nowhere.toml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --aide-config: configuration file not found: nowhere.toml"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: --aide-config: configuration file not found: */nowhere.toml: give the path of an existing aide.toml*"]
+    )
+
+
+def test_config_option_with_a_space_is_refused_with_the_remedy(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """pytest#8846: with a space, pytest takes PATH for a test path and picks the wrong rootdir."""
+    elsewhere = tmp_path / "ops"
+    elsewhere.mkdir()
+    (elsewhere / "aide.toml").write_text("[suite]\nenabled = false\n")
+    (elsewhere / "test_not_mine.py").write_text("def test_wrong_tree():\n    pass\n")
+    pytester.makepyfile(check_x=GOOD_CHECK)
+    result = aide_run(pytester, "--aide-config", str(elsewhere / "aide.toml"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: --aide-config PATH (with a space)*write --aide-config=PATH or set AIDE_CONFIG*"]
+    )
+    assert "test_wrong_tree" not in result.stdout.str()
+    fixed = aide_run(pytester, f"--aide-config={elsewhere / 'aide.toml'}")
+    assert fixed.ret == pytest.ExitCode.OK
+    fixed.assert_outcomes(passed=1)
 
 
 def test_missing_config_file_named_in_the_environment(
@@ -54,7 +76,7 @@ def test_missing_config_file_named_in_the_environment(
     monkeypatch.setenv("AIDE_CONFIG", "gone.toml")
     result = aide_run(pytester)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: AIDE_CONFIG: configuration file not found: gone.toml"])
+    result.stderr.fnmatch_lines(["ERROR: AIDE_CONFIG: configuration file not found: */gone.toml: *aide init*"])
 
 
 @pytest.mark.parametrize(
@@ -186,20 +208,20 @@ def test_inventory_parameters_get_one_case_per_configured_item(pytester: pytest.
 
 def test_an_unconfigured_inventory_skips_with_a_reason(pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", aide="[logs]\nfiles = []\n")
-    pytester.makepyfile(check_inv="def check_log(log_file):\n    raise AssertionError('must not run')\n")
+    pytester.makepyfile(check_inv="def check_log(aide_log_file):\n    raise AssertionError('must not run')\n")
     result = aide_run(pytester, "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*not configured: [[]logs[]] files lists nothing*"])
 
 
 def test_check_functions_are_collected_next_to_tests(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(check_mix="def check_a(health):\n    pass\n\ndef test_b():\n    pass\n")
+    pytester.makepyfile(check_mix="def check_a(aide_health):\n    pass\n\ndef test_b():\n    pass\n")
     aide_run(pytester).assert_outcomes(passed=2)
 
 
 def test_imported_check_helpers_are_not_collected(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(helpers="def check_value(component):\n    return component\n")
-    pytester.makepyfile(check_uses_helper="from helpers import check_value\n\ndef check_real(health):\n    pass\n")
+    pytester.makepyfile(check_uses_helper="from helpers import check_value\n\ndef check_real(aide_health):\n    pass\n")
     result = aide_run(pytester, "--collect-only", "-q")
     result.stdout.fnmatch_lines(["check_uses_helper.py::check_real", "*1 test collected*"])
 

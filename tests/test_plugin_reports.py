@@ -8,6 +8,7 @@ import re
 import pytest
 from aide_testing import (
     CHECKS,
+    activate,
     aide_run,
     junit_case_properties,
     junit_suite_properties,
@@ -158,6 +159,7 @@ def test_xdist_gives_the_same_checks_statuses_and_score(
 ) -> None:
     pytest.importorskip("xdist")
     monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    activate(suite)
     serial = suite.runpytest_subprocess("-p", "no:cacheprovider", "-n", "0")
     serial_health = latest_health(suite.path)
     parallel = suite.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")

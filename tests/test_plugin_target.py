@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aide_testing import activate
 import requests
 
 from conftest import free_port
@@ -62,6 +63,7 @@ def test_the_suite_starts_the_target_and_stops_it_at_the_end(
     port = free_port()
     pytester.makefile(".toml", aide=demo_toml(port))
     pytester.makepyfile(check_target=CHECK + CHECK.replace("check_target_answers", "check_target_again"))
+    activate(pytester)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", workers, timeout=60)
     result.assert_outcomes(passed=2)
     assert not answers(port)  # stopped at the end of the run
@@ -75,6 +77,7 @@ def test_the_suite_starts_the_target_and_stops_it_at_the_end(
 def test_a_target_the_suite_did_not_start_is_never_stopped(pytester: pytest.Pytester, running_demo: int) -> None:
     pytester.makefile(".toml", aide=demo_toml(running_demo))
     pytester.makepyfile(check_target=CHECK)
+    activate(pytester)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
     result.assert_outcomes(passed=1)
     assert answers(running_demo)
@@ -89,7 +92,8 @@ def test_a_target_that_cannot_start_makes_its_checks_unknown(pytester: pytest.Py
         aide=f'[app]\nurl = "http://127.0.0.1:{port}"\nstart_timeout = 3\n'
         f'command = ["{{python}}", "-c", "{failing}"]\n',
     )
-    pytester.makepyfile(check_target=CHECK + "\n\ndef check_host(health):\n    health.record('x', 1.0)\n")
+    pytester.makepyfile(check_target=CHECK + "\n\ndef check_host(aide_health):\n    aide_health.record('x', 1.0)\n")
+    activate(pytester)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
     result.assert_outcomes(errors=1, passed=1)  # the host check does not need the app and still runs
     health = json.loads(next((pytester.path / "reports").glob("2*/health.json")).read_text())
@@ -117,7 +121,8 @@ def test_secrets_the_target_prints_are_masked_in_its_archived_output(
         aide=f'[app]\nurl = "http://127.0.0.1:{port}"\nhealth_path = "/"\nstop_grace = 5\n'
         f'command = ["{{python}}", "{script.name}"]\n',
     )
-    pytester.makepyfile(check_target="def check_up(app):\n    assert app.probe('/').ok\n")
+    pytester.makepyfile(check_target="def check_up(aide_app):\n    assert aide_app.probe('/').ok\n")
+    activate(pytester)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
     result.assert_outcomes(passed=1)
     [run] = sorted((pytester.path / "reports").glob("2*"))
