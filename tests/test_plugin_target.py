@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aide_testing import activate
 import requests
+from aide_testing import activate
 
 from conftest import free_port
 
