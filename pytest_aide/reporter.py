@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from pytest_aide import archive_index
+from pytest_aide import archive_index, gate
 from pytest_aide.results import ReportFacts, RunCollector
 from pytest_aide.runs import host_name, prune_runs, write_text_atomic
 from pytest_aide.state import AideState
-from pytest_aide.status import Status, Verdict
+from pytest_aide.status import Verdict
 from pytest_aide.summary import RunSummary
 
 _VERDICT_MARKUP = {
@@ -57,6 +57,27 @@ def _writes_into(plugin: object, folder: Path) -> bool:
     return False
 
 
+def partial_reason(config: pytest.Config, session: pytest.Session) -> str:
+    """Why this run covered only part of its selection, or "" for a full run.
+
+    ``-m daily`` chooses a schedule and ``[suite] exclude`` is configuration: both still make full runs.
+    """
+    reasons = []
+    if config.getoption("keyword", ""):
+        reasons.append(f"-k {config.getoption('keyword')!r}")
+    if config.getoption("lf", False):
+        reasons.append("--lf")
+    if config.getoption("deselect", None):
+        reasons.append("--deselect")
+    if any("::" in str(arg) for arg in config.args):
+        reasons.append("node ids")
+    if config.getoption("stepwise", False):
+        reasons.append("--sw")
+    if session.shouldstop or session.shouldfail:
+        reasons.append(f"stopped early: {session.shouldstop or session.shouldfail}")
+    return ", ".join(reasons)
+
+
 class AideReporter:
     """Hook implementations of the controller."""
 
@@ -76,12 +97,14 @@ class AideReporter:
             self._unroute_reports()
             return
         summary = self._summary(checks)
+        summary.partial_reason = partial_reason(self.config, session)
+        summary.exit_status, summary.exit_rule = gate.decide(summary, self._gate(), int(session.exitstatus))
         self.state.summary = summary
         self.config.hook.pytest_aide_verdict(summary=summary, config=self.config)
         self._junit_properties(summary)
         if self.state.archive is not None:
             self._write_archive(summary)
-        session.exitstatus = self._exit_status(summary, session.exitstatus)
+        session.exitstatus = summary.exit_status
 
     def _unroute_reports(self) -> None:
         """No check ran (e.g. the plugin's own unit tests): write no HTML/JUnit into a run folder."""
@@ -132,14 +155,20 @@ class AideReporter:
             prune_runs(self.state.archive, keep_days)
         archive_index.write_index(self.state.archive)
 
-    def _exit_status(self, summary: RunSummary, current: int | pytest.ExitCode) -> int | pytest.ExitCode:
-        if current != pytest.ExitCode.OK:
-            return current
-        gate = self.state.config.settings.gate
-        failing = gate.fail_on == "warning" and summary.has(Status.WARNING)
-        if gate.fail_under is not None and summary.score is not None and summary.score < gate.fail_under:
-            failing = True
-        return pytest.ExitCode.TESTS_FAILED if failing else current
+    def _gate(self) -> gate.Gate:
+        """The gate settings, each named by where it came from (the command line wins over the file)."""
+        settings = self.state.config.settings.gate
+        where = self.state.config.source.name if self.state.config.source else "configuration"
+        return gate.Gate(
+            fail_on=settings.fail_on,
+            fail_on_source="--aide-fail-on" if self.config.getoption("aide_fail_on") else f"{where} [gate] fail_on",
+            fail_under=settings.fail_under,
+            fail_under_source=(
+                "--aide-fail-under"
+                if self.config.getoption("aide_fail_under") is not None
+                else f"{where} [gate] fail_under"
+            ),
+        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         summary = self.state.summary
@@ -153,9 +182,9 @@ class AideReporter:
             assert check.status is not None
             line = f"  {check.status.value:<8} {check.nodeid}: {check.message or '(no message)'}"
             terminalreporter.write_line(self.state.redactor(line))
-        gate = self.state.config.settings.gate
-        if gate.fail_under is not None:
-            terminalreporter.write_line(f"gate: fail under score {gate.fail_under:g}, fail on {gate.fail_on}")
+        if summary.partial:
+            terminalreporter.write_line(f"partial run ({summary.partial_reason}): archived, but not a trend sample")
+        terminalreporter.write_line(summary.exit_rule, bold=summary.exit_status != 0)
         if self.state.archive is not None:
             index = self.state.archive / "index.html"
             terminalreporter.write_line(f"reports: {self.state.work_dir} (all runs: {index})")

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from pytest_aide.errors import ConfigError
 
@@ -23,8 +23,11 @@ _CHECK_DEF = re.compile(r"^def (check_\w+)\(", re.MULTILINE)
 
 
 class _Item(Protocol):
-    path: Path
-    originalname: str
+    @property
+    def path(self) -> Path: ...
+
+
+ItemT = TypeVar("ItemT", bound=_Item)
 
 
 @cache
@@ -60,14 +63,14 @@ def is_shipped(path: Path) -> bool:
     return path.resolve().is_relative_to(SUITE_ROOT)
 
 
-def excluded(items: Iterable[_Item], exclude: Sequence[str]) -> list[_Item]:
-    """The shipped items that ``exclude`` names."""
+def excluded(items: Iterable[ItemT], exclude: Sequence[str]) -> list[ItemT]:
+    """The shipped items that ``exclude`` names (an item's function name is its name up to ``[``)."""
     wanted = set(exclude)
     found = []
     for item in items:
         if not is_shipped(item.path):
             continue
-        file, name = item.path.name, item.originalname
+        file, name = item.path.name, str(getattr(item, "originalname", getattr(item, "name", ""))).split("[")[0]
         if wanted.intersection((file, name, f"{file}::{name}")):
             found.append(item)
     return found

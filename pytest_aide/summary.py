@@ -30,6 +30,14 @@ class RunSummary:
     selection: str = ""
     verdict: Verdict = Verdict.HEALTHY
     score: float | None = None
+    partial_reason: str = ""  # why the run covered only part of its selection ("-k disk"); "" for a full run
+    exit_status: int | None = None  # decided once the gate has been applied
+    exit_rule: str = ""  # the rule that decided the exit status, in words
+
+    @property
+    def partial(self) -> bool:
+        """A narrowed run (``-k``, ``--lf``, node ids...): archived, but never a sample for trends."""
+        return bool(self.partial_reason)
 
     @classmethod
     def build(cls, *, checks: list[CheckResult], **fields: Any) -> RunSummary:
@@ -72,8 +80,12 @@ class RunSummary:
             "host": self.host,
             "target": self.target,
             "selection": self.selection,
+            "partial": self.partial,
+            **({"partial_reason": self.partial_reason} if self.partial else {}),
             "status": self.verdict.value,
             "score": self.score,
+            "exit_status": self.exit_status,
+            "exit_rule": self.exit_rule,
             "counts": self.counts,
             "checks": [c.to_dict() for c in self.checks],
         }

@@ -89,6 +89,13 @@ class ThresholdChange:
         """``base`` with this change's levels set or removed, the others kept."""
         return Threshold(_merge(self.warning, base.warning), _merge(self.critical, base.critical))
 
+    def then(self, later: ThresholdChange) -> ThresholdChange:
+        """This change followed by ``later`` (the later one wins level by level), e.g. repeated flags."""
+        return ThresholdChange(
+            later.warning if later.warning is not None else self.warning,
+            later.critical if later.critical is not None else self.critical,
+        )
+
     @property
     def is_empty(self) -> bool:
         return self.warning is None and self.critical is None

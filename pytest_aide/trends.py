@@ -20,7 +20,9 @@ TREND_SOURCES: dict[str, str] = {
 
 
 def recent_samples(archive: Path, measurement: str, *, last: int = 10, exclude: str | None = None) -> list[float]:
-    """Values of ``measurement`` in the newest ``last`` archived runs that recorded it (max per run)."""
+    """Values of ``measurement`` in the newest ``last`` full archived runs that recorded it (max per run).
+
+    Partial runs (narrowed with ``-k``, ``--lf``, node ids...) are no samples: they chose their checks."""
     samples: list[float] = []
     for health in sorted(archive.glob("*/health.json"), reverse=True):
         if health.parent.name == exclude:
@@ -36,6 +38,8 @@ def recent_samples(archive: Path, measurement: str, *, last: int = 10, exclude: 
 def _max_value(path: Path, measurement: str) -> float | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("partial"):
+            return None
         values = [
             float(check["measurements"][measurement]["value"])
             for check in data.get("checks", [])

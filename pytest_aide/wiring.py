@@ -21,6 +21,7 @@ from pytest_aide.discovery import Found
 from pytest_aide.errors import ConfigError
 from pytest_aide.runs import create_run_dir, new_run_id
 from pytest_aide.state import STATE_KEY, AideState, get_state
+from pytest_aide.thresholds import ThresholdChange
 
 MARKERS = (
     "daily: part of the daily health run (pytest -m daily)",
@@ -71,8 +72,16 @@ def _overrides(config: pytest.Config) -> Overrides:
         fail_on=config.getoption("aide_fail_on"),
         fail_under=config.getoption("aide_fail_under"),
         concurrency=config.getoption("aide_concurrency"),
-        thresholds=dict(config.getoption("aide_threshold")),
+        thresholds=_threshold_flags(config.getoption("aide_threshold")),
     )
+
+
+def _threshold_flags(flags: list[tuple[str, ThresholdChange]]) -> dict[str, ThresholdChange]:
+    """Repeated ``--aide-threshold`` flags for one metric merge in order, level by level."""
+    merged: dict[str, ThresholdChange] = {}
+    for metric, change in flags:
+        merged[metric] = merged[metric].then(change) if metric in merged else change
+    return merged
 
 
 def _add_suite(config: pytest.Config, state: AideState) -> None:
