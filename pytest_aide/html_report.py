@@ -1,18 +1,25 @@
 """pytest-html integration: a health summary on top and status/value/threshold columns per check.
 
-Registered only when pytest-html is active on the controller; it reads the same ``user_properties`` and the
-same :class:`RunSummary` as the terminal and ``health.json``, so the three always agree.
+Registered only in aide runs and only when pytest-html is active on the controller, and only through
+pytest-html's public hooks (title, summary, table header, rows and row logs): pytest-html's layout and outcome
+words stay its own, so ``report.html`` is the detailed test report and ``health.html`` (see
+:mod:`pytest_aide.health_html`) the operator's. Both read the same ``user_properties`` and :class:`RunSummary` as
+the terminal and ``health.json``, so they always agree.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from html import escape
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from pytest_aide.checkitem import report_status
+from pytest_aide.health_html import optional_fields
 from pytest_aide.results import MEASUREMENT_PREFIX
 from pytest_aide.state import AideState
 
@@ -23,6 +30,7 @@ _STATUS_COLOURS = {
     "UNKNOWN": "#6e7781",
     "SKIPPED": "#8c959f",
 }
+OPERATOR_REPORT = "health.html"
 
 
 class AideHtml:
@@ -38,16 +46,27 @@ class AideHtml:
         run = self.state.summary
         if run is None:
             return
+        redact = self.state.redactor
         colour = {"HEALTHY": "#1a7f37", "DEGRADED": "#9a6700"}.get(run.verdict.value, "#d1242f")
         rows = "".join(
             f"<tr><td>{_badge(c.status.value if c.status else 'SKIPPED')}</td><td>{escape(c.nodeid)}</td>"
-            f"<td>{escape(c.message)}</td></tr>"
+            f"<td>{escape(redact(c.message))}</td></tr>"
             for c in run.worst(limit=20)
         )
+        extra = {k: redact(str(v)) for k, v in optional_fields(run).items()}
+        lines = [f"{escape(run.verdict.advice)}; checks: {escape(run.counts_line())}"]
+        if "exit_rule" in extra:
+            lines.append(f'<span id="aide-exit-rule">{escape(extra["exit_rule"])}</span>')
+        if "partial" in extra:
+            reason = extra.get("partial_reason", "")
+            lines.append(f'<span id="aide-partial">partial run{": " + escape(reason) if reason else ""}</span>')
+        link = self._operator_report_link(session.config)
+        if link:
+            lines.append(f'operator report: <a id="aide-health-link" href="{escape(link)}">{OPERATOR_REPORT}</a>')
         prefix.append(
             f'<h2 id="aide-verdict" style="color:{colour}">{escape(run.verdict.value)} '
             f'&mdash; score <span id="aide-score">{"n/a" if run.score is None else f"{run.score:g}"}</span>/100'
-            f"</h2><p>{escape(run.verdict.advice)}; checks: {escape(run.counts_line())}</p>"
+            f"</h2><p>{'<br>'.join(lines)}</p>"
             + (
                 f"<table id='aide-worst'><tr><th>Status</th><th>Check</th><th>Message</th></tr>{rows}</table>"
                 if rows
@@ -55,8 +74,19 @@ class AideHtml:
             )
         )
 
+    def _operator_report_link(self, config: pytest.Config) -> str:
+        """Relative URL from report.html to this run's health.html, or '' when there is none."""
+        target = self.state.work_dir / OPERATOR_REPORT
+        html_path = config.getoption("htmlpath", None)
+        if not html_path or not target.is_file():
+            return ""
+        # pytest-html resolves its path against the working directory, after expanding variables and ~.
+        report = Path.cwd() / Path(os.path.expandvars(html_path)).expanduser()
+        return quote(Path(os.path.relpath(target, report.parent)).as_posix())
+
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
-        cells.insert(1, '<th class="sortable" data-column-type="aidestatus">Status</th>')
+        # Not "sortable": pytest-html sorts only on its own row data, so a click would do nothing.
+        cells.insert(1, "<th>Status</th>")
         cells.insert(3, "<th>Values</th>")
         cells.insert(4, "<th>Thresholds</th>")
 
@@ -76,6 +106,11 @@ class AideHtml:
         cells.insert(1, f'<td class="col-aidestatus">{_badge(status) if status else ""}</td>')
         cells.insert(3, f'<td class="col-aidevalues">{values}</td>')
         cells.insert(4, f'<td class="col-aidethresholds">{limits}</td>')
+
+    def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
+        """A skipped check's log is its one-line reason, not the repr of pytest's (path, line, reason) tuple."""
+        if report.skipped and isinstance(report.longrepr, tuple) and data:
+            data[0] = escape(str(report.longrepr[2])) + "\n"
 
 
 def _badge(status: str) -> str:

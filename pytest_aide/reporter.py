@@ -149,6 +149,10 @@ class AideReporter:
     def _write_archive(self, summary: RunSummary) -> None:
         data = self.state.redactor.redact_data(summary.to_dict())
         write_text_atomic(self.state.work_dir / "health.json", json.dumps(data, indent=2) + "\n")
+        from pytest_aide import health_html  # jinja2 only when a run is archived
+
+        page = health_html.render_summary(summary, self.state.redactor, data)
+        write_text_atomic(self.state.work_dir / "health.html", page)
         assert self.state.archive is not None
         keep_days = self.state.config.settings.reports.keep_days
         if keep_days is not None:

@@ -1,0 +1,188 @@
+"""``health.html``: the operator's report of one run, opening on the verdict.
+
+pytest-html's ``report.html`` is a test report: its layout and outcome words (a WARNING check "Passed") are
+pytest-html's. This page is aide's own: verdict, score and advice first, then coverage, then the checks that
+need attention with their measurements, action and evidence, then every check grouped by status (WARNING its
+own group), skipped checks last. It is rendered from the same redacted summary data as ``health.json``, is
+self-contained (inline CSS, no script, a Content-Security-Policy that forbids any load) and reads the same
+with JavaScript off.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+from pytest_aide.metrics import DEFAULT_METRICS
+from pytest_aide.redact import Redactor
+from pytest_aide.status import Verdict
+from pytest_aide.summary import RunSummary
+
+GROUP_ORDER = ("CRITICAL", "UNKNOWN", "WARNING", "OK")  # worst first; SKIPPED is listed apart, last
+SKIPPED = "SKIPPED"
+ATTENTION = ("CRITICAL", "UNKNOWN", "WARNING")  # the checks shown in full at the top
+# What RunSummary carries about a narrowed run and the gate rule behind the exit status: shown when set, whether
+# read from the summary object or found in its dict.
+OPTIONAL_FIELDS = ("partial", "partial_reason", "exit_rule")
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("pytest_aide", "templates"),
+        autoescape=True,  # every value is the target's text: never trusted as markup
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env
+
+
+def render_summary(summary: RunSummary, redactor: Redactor, data: Mapping[str, Any] | None = None) -> str:
+    """The page for ``summary``; ``data`` is its already redacted ``to_dict()`` when the caller has it."""
+    page = dict(data) if data is not None else redactor.redact_data(summary.to_dict())
+    page.update(redactor.redact_data(optional_fields(summary)))
+    return render(page)
+
+
+def optional_fields(summary: object) -> dict[str, Any]:
+    """The optional attributes of ``summary`` that are set (see ``OPTIONAL_FIELDS``)."""
+    found = {name: getattr(summary, name, None) for name in OPTIONAL_FIELDS}
+    return {name: value for name, value in found.items() if value not in (None, "", False)}
+
+
+def render(data: Mapping[str, Any]) -> str:
+    """HTML for a summary dict shaped like ``health.json`` (redacting it is the caller's job)."""
+    return _environment().get_template("health.html.j2").render(page_context(data))
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementView:
+    """One measurement as the page shows it."""
+
+    name: str
+    value: str
+    unit: str
+    status: str
+    warning: str
+    critical: str
+    action: str  # recorded with the measurement, else the shipped catalogue's, else ''
+
+
+@dataclass(frozen=True, slots=True)
+class CheckView:
+    """One check as the page shows it (measurements, actions and evidence only for those needing attention)."""
+
+    anchor: str
+    nodeid: str
+    component: str
+    status: str
+    message: str
+    skip_reason: str
+    duration: str
+    measurements: list[MeasurementView]
+    actions: list[str]
+    evidence: list[tuple[str, str]]
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.status in ATTENTION
+
+
+def page_context(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What the template shows, in the order it shows it."""
+    checks = [_check_view(index, check) for index, check in enumerate(data.get("checks", []))]
+    status = str(data.get("status", ""))
+    ran = [c for c in checks if c.status != SKIPPED]
+    found = Counter(c.status for c in checks)
+    return {
+        "run_id": str(data.get("run_id", "")),
+        "status": status,
+        "advice": _advice(status),
+        "score": _score(data.get("score")),
+        "exit_rule": str(data.get("exit_rule") or ""),
+        "partial": bool(data.get("partial") or data.get("partial_reason")),
+        "partial_reason": str(data.get("partial_reason") or ""),
+        "selection": str(data.get("selection") or ""),
+        "started": str(data.get("started", "")),
+        "finished": str(data.get("finished", "")),
+        "host": str(data.get("host", "")),
+        "target": {str(k): str(v) for k, v in dict(data.get("target") or {}).items()},
+        "counts": [(key, found[key]) for key in (*GROUP_ORDER, SKIPPED)],
+        "total": len(checks),
+        "ran": len(ran),
+        "skipped": [c for c in checks if c.status == SKIPPED],
+        "attention": sorted((c for c in ran if c.needs_attention), key=lambda c: _group_rank(c.status)),
+        "groups": _groups(ran),
+    }
+
+
+def _groups(checks: list[CheckView]) -> list[tuple[str, list[CheckView]]]:
+    """Checks by status, worst group first; a status this module does not know goes after OK."""
+    groups: dict[str, list[CheckView]] = {}
+    for check in checks:
+        groups.setdefault(check.status, []).append(check)
+    return sorted(groups.items(), key=lambda item: (_group_rank(item[0]), item[0]))
+
+
+def _group_rank(status: str) -> int:
+    return GROUP_ORDER.index(status) if status in GROUP_ORDER else len(GROUP_ORDER)
+
+
+def _check_view(index: int, check: Mapping[str, Any]) -> CheckView:
+    status = str(check.get("status", SKIPPED))
+    detailed = status in ATTENTION
+    measurements = [
+        _measurement_view(str(name), m) for name, m in dict(check.get("measurements") or {}).items() if detailed
+    ]
+    return CheckView(
+        anchor=f"check-{index}",
+        nodeid=str(check.get("nodeid", "")),
+        component=str(check.get("component", "")),
+        status=status,
+        message=str(check.get("message") or ""),
+        skip_reason=str(check.get("skip_reason") or ""),
+        duration=_number(check.get("duration")),
+        measurements=measurements,
+        actions=list(dict.fromkeys(m.action for m in measurements if m.status != "OK" and m.action)),
+        evidence=[(str(e.get("title", "")), str(e.get("text", ""))) for e in check.get("evidence") or [] if detailed],
+    )
+
+
+def _measurement_view(name: str, data: Mapping[str, Any]) -> MeasurementView:
+    spec = DEFAULT_METRICS.get(name)
+    return MeasurementView(
+        name=name,
+        value=_number(data.get("value")),
+        unit=str(data.get("unit") or ""),
+        status=str(data.get("status", "")),
+        warning=_number(data.get("warning")),
+        critical=_number(data.get("critical")),
+        action=str(data.get("action") or (spec.action if spec else "")),
+    )
+
+
+def _advice(status: str) -> str:
+    try:
+        return Verdict(status).advice
+    except ValueError:
+        return ""
+
+
+def _score(score: Any) -> str:
+    return "n/a" if score is None else _number(score)
+
+
+def _number(value: Any) -> str:
+    """``42``, ``95.5``, ``0.0123``, ``nan``: short, and never a Python repr of an odd type."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "" if value is None else str(value)
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return format(value, ".4g")
