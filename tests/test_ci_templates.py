@@ -129,7 +129,7 @@ def test_github_workflow_has_triggers_secrets_and_jobs() -> None:
 def test_github_gate_decides_by_exit_status() -> None:
     gate = job_blocks(GITHUB.read_text(encoding="utf-8"))["gate"]
     code = strip_comments(gate)
-    assert "- run: pytest -m gate --aide-fail-under 70" in code
+    assert "- run: pytest -m gate --aide-fail-under=70" in code
     assert "continue-on-error" not in code  # a failing gate must fail the job
     assert "github.event_name != 'schedule'" in code
 
@@ -180,7 +180,7 @@ def test_gitlab_artifacts_and_junit_report() -> None:
 
 def test_gitlab_gate_never_runs_on_schedules() -> None:
     paths = yaml_paths(GITLAB.read_text(encoding="utf-8"))
-    assert paths["gate.script"] == ["pytest -m gate --aide-fail-under 70"]
+    assert paths["gate.script"] == ["pytest -m gate --aide-fail-under=70"]
     assert paths["gate.extends"] == [".aide"]
     assert paths["gate.rules.if"][0] == '$CI_PIPELINE_SOURCE == "schedule"'
     assert paths["gate.rules.when"] == ["never"]
