@@ -1,8 +1,9 @@
-"""The ``aide`` command: backups, the target's start/stop, and diagnostics, from a shell or cron.
+"""The ``aide`` command: a starter configuration, scheduled runs, backups, the target's start/stop, and
+diagnostics, from a shell, cron or systemd.
 
 Exit codes: 0 done, 1 the operation failed (a partial backup, a failed verification, a target that does
-not answer...), 2 usage or configuration error. Errors are one line, ``aide: error: ...``; progress goes
-to stderr.
+not answer...), 2 usage or configuration error. ``aide check`` becomes pytest, whose exit codes then apply.
+Errors are one line, ``aide: error: ...``; progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "config_free", False):  # init writes one, check leaves reading it to pytest
+            return int(args.run(args))
         config = load_config(args.config, rootdir=Path.cwd())
         return int(args.run(config, args))
     except (ConfigError, _UsageError) as exc:
@@ -44,8 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def backup_manager(config: AideConfig) -> BackupManager:
     """A BackupManager for the ``[backup]`` table of the project's configuration.
 
-    The configuration is read by the same loader as the pytest plugin (``--config`` > ``AIDE_CONFIG`` >
-    ``./aide.toml`` > ``[tool.aide]`` in ``./pyproject.toml``), so ``aide`` and the checks always agree.
+    The configuration is found and read as the pytest plugin does (``--config`` > ``AIDE_CONFIG`` >
+    ``aide.toml`` or ``[tool.aide]`` from here upwards, see :mod:`pytest_aide.discovery`), so ``aide`` and the
+    checks always agree.
     """
     if config.backup is None:
         raise ConfigError(
@@ -63,15 +67,18 @@ def _backup_command(run: Callable[[BackupManager, argparse.Namespace], int]) -> 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="aide", description="Back up, verify, restore and prune; start, stop and diagnose the target."
+        prog="aide",
+        description="Write a starter configuration; run scheduled checks; back up, verify, restore and prune; "
+        "start, stop and diagnose the target.",
     )
     parser.add_argument(
         "--config",
         type=Path,
         default=None,
         metavar="PATH",
-        help="configuration file (default: $AIDE_CONFIG, ./aide.toml, ./pyproject.toml)",
+        help="configuration file (default: $AIDE_CONFIG, else aide.toml or [tool.aide] found from here upwards)",
     )
+    parser.add_argument("--version", action="version", version=f"pytest-aide {cli_ops.installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("backup", help="take a new backup set").set_defaults(run=_backup_command(_cmd_backup))
     sub.add_parser("backups", help="list backup sets, newest first").set_defaults(run=_backup_command(_cmd_list))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import pty
 import select
@@ -12,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from pytest_aide import cli_ops
 
 CONFIG = """
 [backup]
@@ -168,3 +171,107 @@ def test_restore_asks_which_set_and_for_confirmation_on_a_terminal(project: Path
     assert code == 1
     assert "restore cancelled" in out
     assert (project / "notes.txt").read_text() == "v1"
+
+
+def test_version_is_the_installed_distributions() -> None:
+    done = aide(Path.cwd(), "--version")
+    assert (done.returncode, done.stdout) == (0, f"pytest-aide {importlib.metadata.version('pytest-aide')}\n")
+
+
+OWN_CHECKS = """
+import os
+import pytest
+
+@pytest.mark.daily
+def check_own(aide_health):
+    with open("pid.txt", "w") as handle:
+        handle.write(str(os.getpid()))
+    aide_health.record("own_queue", float(os.environ.get("OWN_QUEUE", "3")), "jobs", warning="10", critical="20")
+
+@pytest.mark.weekly
+def check_weekly_only(aide_health):
+    aide_health.record("own_queue", 1.0, "jobs")
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """A folder with the operator's own checks and a configuration in a folder whose name has a space."""
+    (tmp_path / "my config").mkdir()
+    (tmp_path / "my config" / "aide.toml").write_text("[suite]\nenabled = false\n[reports]\narchive = false\n")
+    checks = tmp_path / "checks"
+    checks.mkdir()
+    (checks / "check_own.py").write_text(OWN_CHECKS)
+    return checks
+
+
+def test_pytest_command_joins_the_config_option_to_its_path() -> None:
+    command = cli_ops.pytest_command("weekly", Path("/srv/my config/aide.toml"), ["-x", "--tb=short"])
+    assert command == [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-m",
+        "weekly",
+        "--aide-config=/srv/my config/aide.toml",
+        "-x",
+        "--tb=short",
+    ]
+
+
+def test_check_becomes_pytest_with_the_schedule_and_the_found_config(site: Path) -> None:
+    config = site.parent / "my config" / "aide.toml"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest_aide.cli", "--config", str(config), "check", "daily", "-p", "no:cacheprovider"],
+        cwd=site,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("AIDE_", "PYTEST_"))},
+    )
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, out + err
+    assert int((site / "pid.txt").read_text()) == process.pid  # aide replaced itself: cron sees pytest's status
+    assert f"aide: config {config} (--aide-config); target" in out
+    assert "check_own.py ." in out
+    assert "1 passed, 1 deselected" in out  # -m daily: the weekly-only check is left out
+    assert "pytest-aide verdict" in out
+
+
+def test_check_finds_the_config_as_the_plugin_does_and_exits_as_pytest(site: Path) -> None:
+    (site / "aide.toml").write_text("[suite]\nenabled = false\n[reports]\narchive = false\n")
+    found = aide(site, "check", "weekly", "-p", "no:cacheprovider", "-q")
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert "1 passed, 1 deselected" in found.stdout
+    failing = subprocess.run(
+        [sys.executable, "-m", "pytest_aide.cli", "check", "daily", "-p", "no:cacheprovider"],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("AIDE_")}, "OWN_QUEUE": "25"},
+        check=False,
+    )
+    assert failing.returncode == 1  # a CRITICAL check: pytest-aide's exit status, through aide check
+    (site / "aide.toml").write_text("[suite]\nenabld = false\n")
+    broken = aide(site, "check", "daily", "-p", "no:cacheprovider")
+    assert broken.returncode == 4  # pytest's usage error, not aide's
+    assert f"{site / 'aide.toml'}: [suite] enabld: unknown key" in broken.stdout + broken.stderr
+
+
+def test_check_without_a_configuration_or_with_its_own_config_option_is_refused(site: Path) -> None:
+    nothing = aide(site, "check", "daily")
+    assert nothing.returncode == 2
+    assert nothing.stderr == (
+        f"aide: error: no aide configuration found from {site} (aide.toml, or [tool.aide] in pyproject.toml): "
+        "write one with `aide init`, or name one with --config=PATH or AIDE_CONFIG\n"
+    )
+    (site / "aide.toml").write_text("")
+    for given in (["--aide-config", "x.toml"], ["--aide-config=x.toml"]):
+        refused = aide(site, "check", "daily", *given)
+        assert refused.returncode == 2
+        assert "name the configuration before the command: aide --config=PATH check ..." in refused.stderr
+    unknown = aide(site, "check", "hourly")
+    assert unknown.returncode == 2
+    assert "invalid choice: 'hourly'" in unknown.stderr
+    assert not (site / "pid.txt").exists()  # no check ran in any of these

@@ -1,0 +1,174 @@
+"""The commented starter ``aide.toml`` that ``aide init`` writes for an operator's own system.
+
+Every table of the configuration is present and says what it does. A key the operator gave a value for on
+the command line is written as a setting; every other key is written commented out (``# key = example``),
+so the file is valid as written and each example becomes a setting by removing its ``# ``. Values are
+rendered as TOML basic strings through :func:`json.dumps`, whose escapes are a subset of TOML's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+Value = str | int | Sequence[str] | Sequence[int]
+
+
+@dataclass(frozen=True)
+class StarterOptions:
+    """What ``aide init`` was told about the system; empty means "write the commented example"."""
+
+    app_url: str | None = None
+    health_path: str | None = None
+    db_url: str | None = None
+    tables: Sequence[str] = ()
+    cache_url: str | None = None
+    disk_paths: Sequence[str] = ()
+    log_files: Sequence[str] = ()
+    processes: Sequence[str] = ()
+    ports: Sequence[int] = ()
+    pidfiles: Sequence[str] = ()
+    config_files: Sequence[str] = ()
+    python: str | None = None
+
+
+def toml_value(value: Value) -> str:
+    """``value`` as TOML: a basic string, an integer, or an inline array of them."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")  # TOML also escapes DEL
+    if isinstance(value, int):
+        return str(value)
+    return "[" + ", ".join(toml_value(item) for item in value) + "]"
+
+
+def _key(key: str, value: Value | None, example: str, note: str = "") -> str:
+    """A setting when ``value`` is given (callers pass None for an empty list), else the commented ``example``
+    (TOML text as written)."""
+    line = f"{key} = {toml_value(value)}" if value is not None else f"# {key} = {example}"
+    return f"{line.ljust(50)}  # {note}" if note else line
+
+
+def render(options: StarterOptions, *, version: str) -> str:
+    """The whole starter file for ``options`` (pytest-aide ``version`` named in its first line)."""
+    o = options
+    lines = [
+        f"# pytest-aide configuration of this system, written by `aide init` (pytest-aide {version}).",
+        "#",
+        "# Run the health checks from this folder:  pytest -m daily    (from cron or systemd: aide check daily)",
+        "# Every table is optional: the checks of a part left unconfigured are skipped, each with its reason.",
+        "# A mistake (unknown key, wrong type, bad range) stops the run with one line naming it (exit 4).",
+        "# Relative paths are taken from this file's folder. A line `# key = value` is an example or the",
+        "# default: remove the `# ` to use it. Keep secrets out of this file: AIDE_APP_URL, AIDE_DB_URL and",
+        "# AIDE_CACHE_URL in the run's environment override the url keys below.",
+        "",
+        "# The web application (nginx in front of gunicorn, for example): GET url + health_path must answer",
+        "# 200 within the timeout, and its response time is measured.",
+        "[app]",
+        _key("url", o.app_url, '"https://app.example.com"', "or AIDE_APP_URL"),
+        _key("health_path", o.health_path, '"/api/health"', "default /api/health"),
+        _key("timeout", None, "5.0", "seconds to wait for the answer"),
+        _key("verify_tls", None, "true", "false, or the CA bundle of a private CA"),
+        _key("headers_env", None, '{ Authorization = "APP_HEALTH_TOKEN" }', "header value read from that variable"),
+        _key("cache_stats_path", None, '"/api/cache/stats"', "app-specific JSON statistics: checked only"),
+        _key("tasks_stats_path", None, '"/api/tasks/stats"', "when set (see the README)"),
+        "",
+        "# The application database, probed read-only (the database enforces it): connection and query",
+        "# time, row counts of the key tables, size. postgresql:// needs pytest-aide[postgres], mysql://",
+        "# pytest-aide[mysql]. Put a URL with a password in AIDE_DB_URL (crontab line, systemd",
+        "# EnvironmentFile=), not here; without one, libpq reads ~/.pgpass. Use a monitoring role with",
+        "# CONNECT on the database and SELECT on the key tables.",
+        "[db]",
+        _key("url", o.db_url, '"postgresql://aide_monitor@127.0.0.1:5432/app"', "or AIDE_DB_URL"),
+        _key("tables", o.tables or None, '["users", "orders"]', "key tables whose rows are counted"),
+        _key("timeout", None, "5.0", "seconds"),
+        "",
+        "# Redis, read-only: PING latency, memory used, keys, hit rate (needs pytest-aide[redis]).",
+        "[cache]",
+        _key("url", o.cache_url, '"redis://127.0.0.1:6379/0"', "or AIDE_CACHE_URL (password there)"),
+        "",
+        "# The host and the app's processes. Disk use and free space are checked for the file system holding",
+        "# each of disk_paths (default: this file's folder). Processes are found by name, by the TCP port they",
+        "# listen on, or by pid file: one check each. Seeing the owner of another user's port needs root.",
+        "[resources]",
+        _key("disk_paths", o.disk_paths or None, '["/", "/var/lib/postgresql"]'),
+        _key("processes", o.processes or None, '["nginx", "gunicorn"]', "process or script name"),
+        _key("ports", o.ports or None, "[80, 443]", "a process must listen on each"),
+        _key("pidfiles", o.pidfiles or None, '["/run/nginx.pid"]', "the process of each must run"),
+        "",
+        "# Log files, read from their end (never whole): present and written to, size, ERROR lines in the",
+        "# last tail_lines and in the last error_window_minutes, new ones since the previous run, rotation.",
+        "# One pattern and timestamp format serve every file listed; the defaults suit Python logging. For",
+        '# gunicorn use timestamp_format "[%Y-%m-%d %H:%M:%S %z]"; for nginx error.log use error_pattern',
+        "# '\\[(error|crit|alert|emerg)\\]' and timestamp_format \"%Y/%m/%d %H:%M:%S\".",
+        "[logs]",
+        _key("files", o.log_files or None, '["/var/log/gunicorn/error.log"]'),
+        _key("tail_lines", None, "100"),
+        _key("error_pattern", None, "'\\bERROR\\b'", "a Python regular expression"),
+        _key("timestamp_format", None, '"%Y-%m-%d %H:%M:%S"', "strptime format at the start of a line"),
+        _key("error_window_minutes", None, "60"),
+        _key("cost_files", None, "[]", "API_COST {json} lines summed (default: files)"),
+        "",
+        "# Start-up items: configuration files that must exist and not be empty (their KEY=value values are",
+        "# masked as secrets in every report: list the app's .env here), and the weekly `pip check` run with",
+        "# the app's own interpreter.",
+        "[preflight]",
+        _key("config_files", o.config_files or None, '["/srv/app/.env"]'),
+        _key("python", o.python, '"/srv/app/venv/bin/python"', "default: the one running pytest"),
+        _key("pip_check", None, "true"),
+        "",
+        "# Where each run's report.html, junit.xml and health.json are archived, and for how long.",
+        "[reports]",
+        _key("dir", None, '"reports"'),
+        _key("keep_days", None, "90", "default: keep every run"),
+        "",
+        "# When a run exits 1: a CRITICAL or UNKNOWN check (default), also a WARNING, or a low score.",
+        "[gate]",
+        _key("fail_on", None, '"critical"', 'or "warning"'),
+        _key("fail_under", None, "70", "score from 0 to 100"),
+        "",
+        "# The shipped checks run beside your own check_*.py files in this folder. Switch some off by check",
+        "# or file name; to replace one, exclude it and write your own check with the same purpose.",
+        "[suite]",
+        _key("enabled", None, "true"),
+        _key("exclude", None, '["check_cpu", "check_tls.py"]'),
+        "",
+        "# Probes performed at once (the [[endpoints]] below).",
+        "[run]",
+        _key("concurrency", None, "64"),
+        "",
+        "# More HTTP endpoints of the app, one check each, all probed at once: status, JSON conditions, time.",
+        "# [[endpoints]]",
+        '# name = "login-page"',
+        '# path = "/login"',
+        "# expect_status = 200",
+        '# conditions = ["status == healthy"]                 # for JSON answers',
+        "",
+        "# Your own metrics, recorded by your checks (aide_health.record): unit, the action shown when one",
+        "# alerts, default levels. Thresholds for a metric neither shipped nor declared are a mistake.",
+        "# [metrics.invoice_queue]",
+        '# unit = "invoices"',
+        '# action = "look at the billing worker and its log"',
+        '# warning = "100"',
+        "",
+        '# Thresholds of a metric, in Nagios range syntax: "2" alerts above 2, "10:" below 10. Setting one',
+        "# level keeps the shipped other one; false removes a level. Metrics: the README's Thresholds table.",
+        "# [thresholds.response_time_s]",
+        '# warning = "0.5"',
+        '# critical = "2"',
+        "",
+        "# Backups taken by `aide backup` (from cron), checked daily for freshness and verification and",
+        "# weekly by a restore drill into scratch space (pg_dump and pg_restore must be installed).",
+        "# [backup]",
+        '# dir = "/var/backups/aide"',
+        "# max_age_hours = 26",
+        "# [[backup.components]]",
+        '# name = "database"',
+        '# kind = "postgresql"',
+        '# url_env = "AIDE_DB_URL"',
+        "# [[backup.components]]",
+        '# name = "config"',
+        '# kind = "folder"',
+        '# source = "/srv/app/config"',
+    ]
+    return "\n".join(lines) + "\n"
