@@ -13,8 +13,14 @@ from pytest_aide.config import AideConfig
 from pytest_aide.health import HealthRecorder
 from pytest_aide.state import RECORDER_KEY, AideState, get_state
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the probes, drivers and backup code load when a fixture is first used
+    from pytest_aide.backup import BackupManager
+    from pytest_aide.probes.cache import Cache
+    from pytest_aide.probes.database import Database
+    from pytest_aide.probes.endpoints import EndpointSpec
     from pytest_aide.probes.http import HttpClient, HttpProbe
+    from pytest_aide.probes.resources import ResourceSampler
+    from pytest_aide.settings import EndpointSettings
 
 
 def _state(config: pytest.Config) -> AideState:
@@ -86,7 +92,7 @@ def _headers_from_env(headers_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def aide_db(aide_config: AideConfig) -> Iterator[Any]:
+def aide_db(aide_config: AideConfig) -> Iterator[Database]:
     """Read-only session on the target database (``[db] url`` or AIDE_DB_URL): SQLite, PostgreSQL, MySQL.
 
     Example::
@@ -104,7 +110,7 @@ def aide_db(aide_config: AideConfig) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def aide_cache(aide_config: AideConfig) -> Iterator[Any]:
+def aide_cache(aide_config: AideConfig) -> Iterator[Cache]:
     """Read-only client of the target's Redis (``[cache] url`` or AIDE_CACHE_URL).
 
     Example::
@@ -122,7 +128,7 @@ def aide_cache(aide_config: AideConfig) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def aide_resources(pytestconfig: pytest.Config) -> Any:
+def aide_resources(pytestconfig: pytest.Config) -> ResourceSampler:
     """Host resources (psutil) with one CPU/network sampler per session: no one-second sleep per check.
 
     The CPU figure leaves out this pytest run's own processes (controller and xdist workers), so the
@@ -178,7 +184,7 @@ def aide_endpoint_probes(
     return {name: HttpProbe(**data) for name, data in shared.items()}
 
 
-def _endpoint_spec(endpoint: Any) -> Any:
+def _endpoint_spec(endpoint: EndpointSettings) -> EndpointSpec:
     from pytest_aide.probes.endpoints import EndpointSpec
 
     return EndpointSpec(
@@ -191,13 +197,13 @@ def _endpoint_spec(endpoint: Any) -> Any:
 
 
 @pytest.fixture
-def aide_endpoint_probe(aide_endpoint: Any, aide_endpoint_probes: dict[str, HttpProbe]) -> HttpProbe:
+def aide_endpoint_probe(aide_endpoint: EndpointSettings, aide_endpoint_probes: dict[str, HttpProbe]) -> HttpProbe:
     """The probe of this case's endpoint (taken concurrently with all others of the run)."""
     return aide_endpoint_probes[aide_endpoint.name]
 
 
 @pytest.fixture(scope="session")
-def aide_backup(aide_config: AideConfig) -> Any:
+def aide_backup(aide_config: AideConfig) -> BackupManager:
     """Backup sets of the target (``[backup]``): create, list, verify, restore, prune, restore drill.
 
     Example::

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
 from pytest_aide.probes.http import pick
 
+if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite is collected
+    from pytest_aide.config import AideConfig
+    from pytest_aide.health import HealthRecorder
+    from pytest_aide.probes.http import HttpClient, HttpProbe
+
 pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="api", weight=3)]
 
 
-def _probe_ok(app, path, health):
+def _probe_ok(app: HttpClient, path: str, health: HealthRecorder) -> HttpProbe:
     probe = app.probe(path)
     health.record("response_time_s", probe.elapsed_s)
     if not probe.ok:
@@ -19,26 +26,26 @@ def _probe_ok(app, path, health):
 
 
 @pytest.mark.gate
-def check_api_health(aide_app, aide_config, aide_health):
+def check_api_health(aide_app: HttpClient, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
     """GET the health path: 200 within the timeout, response time within its band."""
     _probe_ok(aide_app, aide_config.settings.app.health_path, aide_health)
 
 
-def _stats(app, path, setting, health):
+def _stats(app: HttpClient, path: str | None, setting: str, health: HealthRecorder) -> Any:
     """Probe a statistics endpoint named by ``[app] <setting>``; skip when it is not configured."""
     if not path:
         pytest.skip(f"not configured: [app] {setting}")
     return _probe_ok(app, path, health).json
 
 
-def check_cache_stats(aide_app, aide_config, aide_health):
+def check_cache_stats(aide_app: HttpClient, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
     """Cache statistics endpoint: hit rate and size."""
     stats = _stats(aide_app, aide_config.settings.app.cache_stats_path, "cache_stats_path", aide_health)
     aide_health.record("cache_hit_rate_percent", float(pick(stats, "hit_rate_percent")), "%")
     aide_health.record("cache_entries", float(pick(stats, "memory_cache_size")), "entries")
 
 
-def check_task_queue(aide_app, aide_config, aide_health):
+def check_task_queue(aide_app: HttpClient, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
     """Background task queue: how many tasks wait."""
     stats = _stats(aide_app, aide_config.settings.app.tasks_stats_path, "tasks_stats_path", aide_health)
     aide_health.record("task_queue_size", float(pick(stats, "queue_size")), "tasks")

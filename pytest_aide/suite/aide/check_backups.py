@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite is collected
+    from pytest_aide.backup import BackupManager
+    from pytest_aide.health import HealthRecorder
 
 pytestmark = [pytest.mark.aide(component="backup", weight=2)]
 
@@ -12,7 +17,7 @@ pytestmark = [pytest.mark.aide(component="backup", weight=2)]
 @pytest.mark.daily
 @pytest.mark.weekly
 @pytest.mark.monthly
-def check_backup_fresh_and_verified(aide_backup, aide_health):
+def check_backup_fresh_and_verified(aide_backup: BackupManager, aide_health: HealthRecorder) -> None:
     """The newest complete set is younger than ``max_age_hours`` and passes verification."""
     newest = next((s for s in aide_backup.list_sets() if s.complete), None)
     assert newest is not None, f"no complete backup set in {aide_backup.config.dir}: run `aide backup`"
@@ -35,7 +40,7 @@ def check_backup_fresh_and_verified(aide_backup, aide_health):
 
 @pytest.mark.weekly
 @pytest.mark.monthly
-def check_backup_restore_drill(aide_backup, aide_health):
+def check_backup_restore_drill(aide_backup: BackupManager, aide_health: HealthRecorder) -> None:
     """Restore the newest set into scratch space and compare it with its manifest (live data untouched)."""
     drill = aide_backup.restore_drill()
     for problem in drill.problems:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
+
+if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite is collected
+    from pytest_aide.health import HealthRecorder
+    from pytest_aide.probes.cache import Cache
 
 pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="cache", weight=2)]
 
 
 @pytest.mark.gate
-def check_cache_server(aide_cache, aide_health):
+def check_cache_server(aide_cache: Cache, aide_health: HealthRecorder) -> None:
     """PING latency, memory used, key count and the server-wide hit rate."""
     aide_health.record("cache_ping_s", aide_cache.ping())
     aide_health.record("cache_memory_mb", aide_cache.memory_used_bytes() / 2**20, "MB")

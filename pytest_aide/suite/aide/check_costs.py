@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from pytest_aide.probes.logmarker import sum_marker
 
+if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite is collected
+    from pytest_aide.config import AideConfig
+    from pytest_aide.health import HealthRecorder
+
 pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="costs")]
 
 
-def check_cost_budget(aide_config, aide_health):
+def check_cost_budget(aide_config: AideConfig, aide_health: HealthRecorder) -> None:
     """Today's and this month's spend against the monthly limit (warning 3000, critical 5000 JPY)."""
     settings = aide_config.settings.logs
     files = settings.cost_files if settings.cost_files is not None else settings.files

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-pytestmark = [
-    pytest.mark.daily,
-    pytest.mark.weekly,
-    pytest.mark.monthly,
-    pytest.mark.aide(component="database", weight=2),
-]
+if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite is collected
+    from pytest_aide.config import AideConfig
+    from pytest_aide.health import HealthRecorder
+    from pytest_aide.probes.database import Database
+
+# Every check here runs weekly and monthly; the daily ones say so (a module mark cannot be taken back).
+pytestmark = [pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="database", weight=2)]
 
 
+@pytest.mark.daily
 @pytest.mark.gate
-def check_db_reachable(aide_db, aide_config, aide_health):
+def check_db_reachable(aide_db: Database, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
     """Connect and time a simple query (over 1 s is slow)."""
     aide_health.record("db_ping_s", aide_db.ping())
     _rows, seconds = aide_db.timed_query(aide_config.settings.db.probe_query)
@@ -23,17 +27,18 @@ def check_db_reachable(aide_db, aide_config, aide_health):
         aide_health.record("db_connections", float(connections), "connections")
 
 
-def check_table_rows(aide_db, aide_table, aide_health):
+@pytest.mark.daily
+def check_table_rows(aide_db: Database, aide_table: str, aide_health: HealthRecorder) -> None:
     """Count the rows of each key table (a missing table fails the check)."""
     aide_health.record("rows", float(aide_db.row_counts([aide_table])[aide_table]), "rows")
 
 
-def check_db_size(aide_db, aide_health):
+@pytest.mark.daily
+def check_db_size(aide_db: Database, aide_health: HealthRecorder) -> None:
     aide_health.record("db_size_mb", aide_db.size_bytes() / 2**20, "MB")
 
 
-@pytest.mark.weekly
-def check_db_integrity(aide_db, aide_health):
+def check_db_integrity(aide_db: Database, aide_health: HealthRecorder) -> None:
     """SQLite quick_check; for servers, that the catalog answers."""
     result = aide_db.integrity()
     assert result == "ok", f"integrity check failed: {result}: restore the newest verified backup"

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from pytest_aide.probes.endpoints import parse_condition
 
+if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite is collected
+    from pytest_aide.health import HealthRecorder
+    from pytest_aide.probes.http import HttpProbe
+    from pytest_aide.settings import EndpointSettings
+
 pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="endpoints")]
 
 
-def check_endpoint(aide_endpoint, aide_endpoint_probe, aide_health):
+def check_endpoint(
+    aide_endpoint: EndpointSettings, aide_endpoint_probe: HttpProbe, aide_health: HealthRecorder
+) -> None:
     probe = aide_endpoint_probe
     aide_health.record("response_time_s", probe.elapsed_s, metric=aide_endpoint.metric)
     if not probe.ok:

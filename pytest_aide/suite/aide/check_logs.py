@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_aide.probes.logs import LogFile, error_lines, error_rate, rotation_due
 from pytest_aide.probes.logstate import read_new_lines
 
-pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="logs")]
+if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite is collected
+    from pytest_aide.config import AideConfig
+    from pytest_aide.health import HealthRecorder
+
+# Every check here runs weekly and monthly; the daily ones say so (a module mark cannot be taken back).
+pytestmark = [pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="logs")]
 
 
-def check_log_file(aide_log_file, aide_health):
+@pytest.mark.daily
+def check_log_file(aide_log_file: Path, aide_health: HealthRecorder) -> None:
     """The log exists and is readable; its size stays under the rotation limit."""
     stat = LogFile(aide_log_file).stat()
     aide_health.record("log_size_mb", stat.size_mb)
     aide_health.record("log_age_minutes", stat.last_write_age_s / 60)
 
 
-def check_log_errors(aide_log_file, aide_config, aide_health):
+@pytest.mark.daily
+def check_log_errors(aide_log_file: Path, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
     """ERROR lines among the last N lines (the manual: at most 10 in the last 100) and in the last hour."""
     settings = aide_config.settings.logs
     log = LogFile(aide_log_file)
@@ -34,7 +43,8 @@ def check_log_errors(aide_log_file, aide_config, aide_health):
         aide_health.attach(f"last ERROR lines of {aide_log_file.name}", "\n".join(errors[-10:]))
 
 
-def check_new_log_errors(aide_log_file, aide_config, aide_health):
+@pytest.mark.daily
+def check_new_log_errors(aide_log_file: Path, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
     """ERROR lines written since the previous run (position kept per file in the report archive)."""
     settings = aide_config.settings
     state_dir = aide_config.path(settings.reports.dir) / ".state"
@@ -47,8 +57,7 @@ def check_new_log_errors(aide_log_file, aide_config, aide_health):
         aide_health.attach(f"new ERROR lines of {aide_log_file.name}", "\n".join(errors[-10:]))
 
 
-@pytest.mark.weekly
-def check_log_rotation(aide_log_file, aide_health):
+def check_log_rotation(aide_log_file: Path, aide_health: HealthRecorder) -> None:
     """Weekly log management: a log over 100 MB is due for rotation."""
     stat = LogFile(aide_log_file).stat()
     assert not rotation_due(stat), (

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite is collected
+    from pytest_aide.config import AideConfig
+    from pytest_aide.health import HealthRecorder
 
 pytestmark = [pytest.mark.aide(component="preflight")]
 
@@ -15,7 +21,7 @@ PIP_CHECK_TIMEOUT_S = 120
 @pytest.mark.daily
 @pytest.mark.weekly
 @pytest.mark.monthly
-def check_config_file(aide_config_file, aide_health):
+def check_config_file(aide_config_file: Path, aide_health: HealthRecorder) -> None:
     """The app's configuration file (for example config/.env) is present and not empty."""
     assert aide_config_file.is_file(), (
         f"{aide_config_file} is missing: restore it from the newest backup (`aide restore`)"
@@ -25,7 +31,7 @@ def check_config_file(aide_config_file, aide_health):
 
 @pytest.mark.weekly
 @pytest.mark.monthly
-def check_dependencies_consistent(aide_config):
+def check_dependencies_consistent(aide_config: AideConfig) -> None:
     """What `pip check` verifies: every installed distribution's requirements are met."""
     if not aide_config.settings.preflight.pip_check:
         pytest.skip("disabled: [preflight] pip_check = false")
