@@ -1,0 +1,64 @@
+"""The shipped suite, collected as an operator's run collects it: every schedule selects what the README says,
+weekly-only checks stay out of the daily run, and ``[suite]`` switches checks off."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+WEEKLY_ONLY = {
+    "check_db_integrity",
+    "check_log_rotation",
+    "check_dependencies_consistent",
+    "check_api_throughput",
+    "check_backup_restore_drill",
+}
+GATE = {"check_api_health", "check_db_reachable", "check_cache_server", "check_memory", "check_disk"}
+
+
+def _collected(pytester: pytest.Pytester, *args: str) -> set[str]:
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider", *args, timeout=120)
+    names = {re.sub(r"\[.*", "", line.split("::")[-1]) for line in result.stdout.lines if "::" in line}
+    return names
+
+
+@pytest.fixture
+def operator(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makefile(".toml", aide="[reports]\narchive = false\n")
+    pytester.makepyfile(check_mine="import pytest\n\n@pytest.mark.daily\ndef check_own(aide_health):\n    pass\n")
+    return pytester
+
+
+def test_schedules_select_the_documented_checks(operator: pytest.Pytester) -> None:
+    daily = _collected(operator, "-m", "daily")
+    weekly = _collected(operator, "-m", "weekly")
+    assert "check_own" in daily  # the operator's own check beside the shipped suite
+    assert {"check_api_health", "check_disk", "check_log_errors", "check_backup_fresh_and_verified"} <= daily
+    assert not WEEKLY_ONLY & daily
+    assert WEEKLY_ONLY | (daily - {"check_own"}) <= weekly
+    assert _collected(operator, "-m", "monthly") >= weekly - {"check_own"}
+    assert _collected(operator, "-m", "gate") == GATE
+
+
+def test_suite_exclude_and_enabled_switch_shipped_checks_off(operator: pytest.Pytester) -> None:
+    operator.makefile(".toml", aide='[reports]\narchive = false\n[suite]\nexclude = ["check_cpu", "check_tls.py"]\n')
+    daily = _collected(operator, "-m", "daily")
+    assert "check_cpu" not in daily
+    assert "check_tls_certificate" not in daily
+    assert {"check_memory", "check_own"} <= daily
+    operator.makefile(".toml", aide="[reports]\narchive = false\n[suite]\nenabled = false\n")
+    assert _collected(operator, "-m", "daily") == {"check_own"}
+
+
+def test_a_misspelt_exclusion_is_a_usage_error_with_the_nearest_name(operator: pytest.Pytester) -> None:
+    operator.makefile(".toml", aide='[suite]\nexclude = ["check_cpus"]\n')
+    result = operator.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: */aide.toml: [[]suite[]] exclude: 'check_cpus' is not a shipped check*'check_cpu'*"]
+    )
+
+
+def test_named_paths_run_only_what_they_name(operator: pytest.Pytester) -> None:
+    assert _collected(operator, "-m", "daily", "check_mine.py") == {"check_own"}
