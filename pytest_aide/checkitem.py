@@ -9,15 +9,34 @@ from typing import Any
 import pytest
 
 from pytest_aide.errors import AideError
-from pytest_aide.results import check_properties
+from pytest_aide.results import PROPERTY_PREFIX, check_properties
 from pytest_aide.state import RECORDER_KEY, AideState
 from pytest_aide.status import Status
 
 _MESSAGE_LIMIT = 400
+_OUTCOMES = ("passed", "failed", "skipped")  # pytest's own; others (pytest-rerunfailures' "rerun") are theirs
+_FACT_STYLES = ("auto", "no")  # --tb values that leave the failure's presentation to us
 
 
 class CheckCritical(AssertionError):
     """Raised after a check's body when one of its measurements is critical."""
+
+
+# Failures that state a fact about the system rather than a bug in the check: the check's own assertion or
+# pytest.fail, a probe that could not measure, a critical value, a target the OS could not reach.
+FACT_ERRORS: tuple[type[BaseException], ...] = (AssertionError, AideError, OSError, pytest.fail.Exception)
+
+
+def shows_facts(config: pytest.Config, exc: BaseException) -> bool:
+    """Whether a failure is shown as health facts instead of pytest's traceback.
+
+    Facts are, unless ``--tb`` names a style explicitly (``auto`` is the default); a critical measurement
+    always is, as its traceback would only show the plugin's own frames. Any other exception (TypeError,
+    KeyError...) is a bug in the check and keeps its traceback.
+    """
+    if isinstance(exc, CheckCritical):
+        return True
+    return isinstance(exc, FACT_ERRORS) and config.getoption("tbstyle", "auto") in _FACT_STYLES
 
 
 def is_check(item: pytest.Item) -> bool:
@@ -67,8 +86,8 @@ def call_properties(item: pytest.Item) -> list[tuple[str, Any]]:
 def one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     """A failure's reason on one line (the exception's first line), for verdicts and summaries."""
     exc = excinfo.value
-    # A check's own assertion message (or our errors) speaks for itself; other exceptions keep their type.
-    plain = isinstance(exc, AideError | AssertionError) and str(exc).strip()
+    # A check's own assertion or pytest.fail message (or our errors) speaks for itself; others keep their type.
+    plain = isinstance(exc, AideError | AssertionError | pytest.fail.Exception) and str(exc).strip()
     text = str(exc).strip() if plain else excinfo.exconly().strip()
     first = text.splitlines()[0] if text else type(exc).__name__
     return first if len(first) <= _MESSAGE_LIMIT else first[: _MESSAGE_LIMIT - 1] + "…"
@@ -77,44 +96,72 @@ def one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
 def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState) -> Generator[None, Any, Any]:
     """Body of the ``pytest_runtest_makereport`` wrapper for check items."""
     check = is_check(item)
-    if check and call.when == "call":
-        item.user_properties.extend(call_properties(item))
-    elif check and call.when == "setup":
+    if check and call.when == "setup":
         component, weight = component_and_weight(item)
-        item.user_properties.extend([("aide.component", component), ("aide.weight", weight)])
+        set_properties(item, [("aide.component", component), ("aide.weight", weight)])
+    elif check and call.when == "call":
+        set_properties(item, call_properties(item))
     report = yield
     if check and call.excinfo is not None and report.failed:
-        message = state.redactor(one_line(call.excinfo))
-        measured = next((str(v) for n, v in report.user_properties if n == "aide.message"), "")
-        if measured and measured != message:
-            message = f"{message}; {measured}"  # why it failed first, then what it measured
-        report.user_properties = [(n, v) for n, v in report.user_properties if n != "aide.message"]
-        report.user_properties.append(("aide.message", message))
-        if isinstance(call.excinfo.value, AideError | CheckCritical):
-            report.longrepr = message  # a clear one-liner instead of a traceback wall
-        if call.when == "call":
-            attach_evidence(item, report, state)
+        explain_failure(item, call.excinfo, report, state)
+    if check and call.when == "teardown" and RECORDER_KEY in item.stash:
+        del item.stash[RECORDER_KEY]  # a rerun's setup may fail before it records anything of its own
     redact_report(report, state)
     return report
 
 
-def attach_evidence(item: pytest.Item, report: pytest.TestReport, state: AideState) -> None:
-    """Put the evidence of a failed check into the report: HTML extras and a section per item."""
+def set_properties(item: pytest.Item, properties: list[tuple[str, Any]]) -> None:
+    """Replace the check's ``aide.*`` properties, so each report (and, under pytest-rerunfailures, each
+    attempt) carries one set of values: the setup's, then the call's."""
+    item.user_properties[:] = [(n, v) for n, v in item.user_properties if not n.startswith(PROPERTY_PREFIX)]
+    item.user_properties.extend(properties)
+
+
+def explain_failure(
+    item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException], report: pytest.TestReport, state: AideState
+) -> None:
+    """Give a failed check its one-line message, its evidence and, for facts, the health-facts block."""
+    message = state.redactor(one_line(excinfo))
+    measured = next((str(v) for n, v in report.user_properties if n == "aide.message"), "")
+    if measured and measured != message:
+        message = f"{message}; {measured}"  # why it failed first, then what it measured
+    for owner in (report, item):  # junitxml writes the item's properties, with the teardown report
+        owner.user_properties[:] = [(n, v) for n, v in owner.user_properties if n != "aide.message"]
+        owner.user_properties.append(("aide.message", message))
+    facts = shows_facts(item.config, excinfo.value)
+    if report.when != "call":
+        if facts:
+            report.longrepr = message  # e.g. a fixture that cannot reach the target: its reason, no traceback
+        return
+    items = attach_evidence(item, report, state, as_sections=not facts)
+    if facts:
+        from pytest_aide.evidence import failure_text
+
+        recorder = item.stash.get(RECORDER_KEY, None)
+        report.longrepr = failure_text(message, recorder.measurements if recorder else [], items)
+
+
+def attach_evidence(
+    item: pytest.Item, report: pytest.TestReport, state: AideState, *, as_sections: bool = True
+) -> list[tuple[str, str]]:
+    """Put the evidence of a failed check into the report: a property, HTML extras and, beside a traceback,
+    a section per item (the health-facts block carries it otherwise). Returns the redacted items."""
     from pytest_aide import evidence
 
     recorder = item.stash.get(RECORDER_KEY, None)
     items = evidence.collect(recorder.evidence if recorder else [], state.redactor)
-    for title, text in items:
-        report.sections.append((f"aide evidence: {title}", text))
+    if as_sections:
+        report.sections.extend((f"aide evidence: {title}", text) for title, text in items)
     prop = ("aide.evidence", json.dumps([{"title": t, "text": x} for t, x in items]))
     report.user_properties.append(prop)
     item.user_properties.append(prop)  # junitxml writes the properties of the teardown report
     try:
         from pytest_html import extras
     except ImportError:  # pragma: no cover - pytest-html is a dependency; extras are optional all the same
-        return
+        return items
     html_extras = [*getattr(report, "extras", []), *(extras.text(text, name=title) for title, text in items)]
     setattr(report, "extras", html_extras)  # noqa: B010 - pytest-html's attribute, unknown to TestReport's type
+    return items
 
 
 def redact_report(report: pytest.TestReport, state: AideState) -> None:
@@ -135,7 +182,7 @@ def redact_report(report: pytest.TestReport, state: AideState) -> None:
 def report_status(report: pytest.TestReport | pytest.CollectReport) -> str | None:
     """The check status one report shows (the terminal and the HTML table both use it); None if not a check."""
     props = dict(getattr(report, "user_properties", ()))  # collect reports have none
-    if "aide.component" not in props:
+    if "aide.component" not in props or report.outcome not in _OUTCOMES:
         return None
     if report.failed:
         return Status.CRITICAL.value if report.when == "call" else Status.UNKNOWN.value

@@ -2,14 +2,16 @@
 
 A check's data travel from wherever it ran (an xdist worker or this process) as ``user_properties`` of its
 reports: builtin types only. :class:`RunCollector` folds the setup/call/teardown reports of each check into
-one :class:`CheckResult`, so ``-n 0`` and ``-n 2`` go through the same code.
+one :class:`CheckResult`, so ``-n 0`` and ``-n 2`` go through the same code. A check that pytest-rerunfailures
+ran again reports setup/call/teardown once per attempt: the last attempt is the check's result, and each
+earlier one is kept apart as an :class:`Attempt`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pytest_aide.status import Status
@@ -19,8 +21,30 @@ MEASUREMENT_PREFIX = "aide.m."
 
 
 @dataclass
+class Attempt:
+    """What an earlier attempt of a rerun check found (pytest-rerunfailures), kept apart from the result."""
+
+    outcome: str  # pytest's word for the attempt: "failed" (its call) or "error" (its setup or teardown)
+    status: Status | None
+    message: str
+    measurements: dict[str, dict[str, Any]]
+    duration: float
+    evidence: list[dict[str, str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "status": self.status.value if self.status else "SKIPPED",
+            "message": self.message,
+            "measurements": self.measurements,
+            "duration": round(self.duration, 4),
+            **({"evidence": self.evidence} if self.evidence else {}),
+        }
+
+
+@dataclass
 class CheckResult:
-    """What one check found."""
+    """What one check found (in its last attempt when it was rerun; ``duration`` counts every attempt)."""
 
     nodeid: str
     component: str = "general"
@@ -31,10 +55,19 @@ class CheckResult:
     duration: float = 0.0
     skip_reason: str = ""
     evidence: list[dict[str, str]] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)  # earlier attempts, oldest first
+    outcome: str = ""  # pytest's word for the current attempt so far: passed, failed, error or skipped
 
     @property
     def skipped(self) -> bool:
         return self.status is None
+
+    def next_attempt(self) -> None:
+        """Keep what the attempt that just ended found, and start the next one afresh."""
+        spent = self.duration - sum(a.duration for a in self.attempts)
+        self.attempts.append(Attempt(self.outcome, self.status, self.message, self.measurements, spent, self.evidence))
+        self.status, self.message, self.skip_reason, self.outcome = None, "", "", ""
+        self.measurements, self.evidence = {}, []
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +80,7 @@ class CheckResult:
             "duration": round(self.duration, 4),
             **({"skip_reason": self.skip_reason} if self.skip_reason else {}),
             **({"evidence": self.evidence} if self.evidence else {}),
+            **({"attempts": [a.to_dict() for a in self.attempts]} if self.attempts else {}),
         }
 
 
@@ -91,11 +125,18 @@ class RunCollector:
         self._results: dict[str, CheckResult] = {}
 
     def add(self, facts: ReportFacts, *, default_component: str = "general", default_weight: float = 1.0) -> None:
-        result = self._results.setdefault(
-            facts.nodeid, CheckResult(facts.nodeid, component=default_component, weight=default_weight)
-        )
+        result = self._results.get(facts.nodeid)
+        if result is None:
+            result = self._results[facts.nodeid] = CheckResult(
+                facts.nodeid, component=default_component, weight=default_weight
+            )
+        elif facts.when == "setup":  # a check set up again in the same run: pytest-rerunfailures' next attempt
+            result.next_attempt()
+        if facts.outcome == "rerun":  # a failed attempt that will run again: judged as the failure it was
+            facts = replace(facts, outcome="failed")
         result.duration += facts.duration
         self._apply_properties(result, facts.properties)
+        self._note_outcome(result, facts)
         if facts.outcome == "skipped" and result.status is None:
             result.skip_reason = facts.reason
         elif facts.when == "setup":
@@ -104,6 +145,13 @@ class RunCollector:
             self._on_call(result, facts)
         elif facts.outcome == "failed":
             self._on_failed_teardown(result, facts)
+
+    @staticmethod
+    def _note_outcome(result: CheckResult, facts: ReportFacts) -> None:
+        if facts.outcome == "failed":
+            result.outcome = "failed" if facts.when == "call" else "error"
+        elif facts.outcome == "skipped" or (facts.when == "call" and not result.outcome):
+            result.outcome = facts.outcome
 
     @staticmethod
     def _apply_properties(result: CheckResult, properties: Sequence[tuple[str, Any]]) -> None:

@@ -141,7 +141,7 @@ def test_skipped_checks_are_not_scored(pytester: pytest.Pytester) -> None:
 
 
 def test_threshold_overrides_from_config_and_command_line(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(check_mem='def check_mem(health):\n    health.record("memory_percent", 75.0)\n')
+    pytester.makepyfile(check_mem='def check_mem(aide_health):\n    aide_health.record("memory_percent", 75.0)\n')
     pytester.makefile(".toml", aide='[thresholds.memory_percent]\nwarning = "70"\ncritical = "74"\n')
     aide_run(pytester)
     assert latest_health(pytester.path)["checks"][0]["status"] == "CRITICAL"

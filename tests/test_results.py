@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_aide import results  # not `import check_properties`: the plugin would collect check_* names
@@ -135,6 +135,7 @@ measurement_data = st.dictionaries(
 )
 
 
+@settings(deadline=None)  # a busy 2-core machine: no wall-clock bound per example
 @given(
     component=st.text(min_size=1, max_size=10),
     weight=st.floats(min_value=0, max_value=100),
@@ -151,6 +152,65 @@ def test_properties_round_trip_through_the_collector(
     [result] = run(facts("call", "passed", properties))
     assert (result.component, result.weight, result.status, result.message) == (component, weight, status, message)
     assert result.measurements == measurements
+
+
+def attempt(
+    call_outcome: str, status: Status, message: str, value: float, *, setup: str = "passed"
+) -> list[ReportFacts]:
+    """One attempt's reports, as pytest-rerunfailures logs them (a failed attempt's failure is "rerun")."""
+    if setup != "passed":
+        return [facts("setup", setup, reason="ConnectionError: down"), facts("teardown", "passed")]
+    measured = props(status, message, disk_percent={"value": value, "unit": "%", "status": status.value})
+    return [
+        facts("setup", "passed"),
+        facts("call", call_outcome, measured, reason=message),
+        facts("teardown", "passed"),
+    ]
+
+
+def test_a_rerun_check_is_its_last_attempt_and_keeps_the_earlier_ones_apart() -> None:
+    [result] = run(
+        *attempt("rerun", Status.CRITICAL, "disk 95", 95.0),
+        *attempt("rerun", Status.CRITICAL, "disk 96", 96.0, setup="rerun"),
+        *attempt("passed", Status.OK, "", 20.0),
+    )
+    assert (result.status, result.message) == (Status.OK, "")
+    assert result.measurements == {"disk_percent": {"value": 20.0, "unit": "%", "status": "OK"}}
+    assert [(a.outcome, a.status, a.message, a.measurements) for a in result.attempts] == [
+        ("failed", Status.CRITICAL, "disk 95", {"disk_percent": {"value": 95.0, "unit": "%", "status": "CRITICAL"}}),
+        ("error", Status.UNKNOWN, "could not run: ConnectionError: down", {}),
+    ]
+    assert [a.duration for a in result.attempts] == pytest.approx([0.3, 0.2])
+    assert result.duration == pytest.approx(0.8)  # the check's time is that of all its attempts
+    data = result.to_dict()
+    assert [a["outcome"] for a in data["attempts"]] == ["failed", "error"]
+    assert data["attempts"][1]["status"] == "UNKNOWN"
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_a_check_run_once_has_no_attempts() -> None:
+    [result] = run(*attempt("passed", Status.OK, "", 10.0))
+    assert result.attempts == []
+    assert "attempts" not in result.to_dict()
+
+
+_attempt_strategy = st.tuples(
+    st.sampled_from(["passed", "failed"]), st.sampled_from(list(Status)), st.text(max_size=8), st.floats(0, 100)
+)
+
+
+@settings(deadline=None)  # a busy 2-core machine: no wall-clock bound per example
+@given(earlier=st.lists(_attempt_strategy, max_size=4), last=_attempt_strategy)
+def test_the_last_attempt_alone_decides_the_result(
+    earlier: list[tuple[str, Status, str, float]], last: tuple[str, Status, str, float]
+) -> None:
+    rerun = [report for spec in earlier for report in attempt("rerun", *spec[1:])]
+    [result] = run(*rerun, *attempt(*last))
+    [alone] = run(*attempt(*last))
+    assert (result.status, result.message, result.measurements) == (alone.status, alone.message, alone.measurements)
+    assert [(a.status, a.measurements["disk_percent"]["value"]) for a in result.attempts] == [
+        (Status.CRITICAL, value) for _, _, _, value in earlier
+    ]
 
 
 def summary(*checks: CheckResult) -> RunSummary:
@@ -213,6 +273,7 @@ checks_strategy = st.lists(
 )
 
 
+@settings(deadline=None)  # a busy 2-core machine: no wall-clock bound per example
 @given(checks=checks_strategy)
 def test_summary_dict_is_json_and_consistent(checks: list[CheckResult]) -> None:
     result = summary(*checks)
