@@ -8,25 +8,34 @@ merely having the package installed costs other pytest projects nothing.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    __version__: str
+    from pytest_aide.backup import BackupManager
     from pytest_aide.config import AideConfig, load_config
     from pytest_aide.errors import AideError, BackupError, ConfigError, ProbeError
     from pytest_aide.health import HealthRecorder, Measurement
+    from pytest_aide.probes.cache import Cache
+    from pytest_aide.probes.database import Database
+    from pytest_aide.probes.http import HttpClient, HttpProbe
+    from pytest_aide.probes.resources import ResourceSampler
     from pytest_aide.ranges import NagiosRange
     from pytest_aide.redact import Redactor, redact_url
+    from pytest_aide.settings import EndpointSettings
     from pytest_aide.status import Status, Verdict
     from pytest_aide.summary import RunSummary
     from pytest_aide.thresholds import Threshold, ThresholdSet
 
-try:
-    __version__ = version("pytest-aide")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree that was never installed
-    __version__ = "0+unknown"
 
-_EXPORTS = {
+_EXPORTS = {  # name -> module under pytest_aide; the fixtures' types are here so checks can be typed
+    "BackupManager": "backup",
+    "Cache": "probes.cache",
+    "Database": "probes.database",
+    "EndpointSettings": "settings",
+    "HttpClient": "probes.http",
+    "HttpProbe": "probes.http",
+    "ResourceSampler": "probes.resources",
     "AideConfig": "config",
     "load_config": "config",
     "AideError": "errors",
@@ -47,6 +56,13 @@ _EXPORTS = {
 
 __all__ = [  # noqa: RUF022 - the lazy names, then the version
     "AideConfig",
+    "BackupManager",
+    "Cache",
+    "Database",
+    "EndpointSettings",
+    "HttpClient",
+    "HttpProbe",
+    "ResourceSampler",
     "AideError",
     "BackupError",
     "ConfigError",
@@ -66,7 +82,20 @@ __all__ = [  # noqa: RUF022 - the lazy names, then the version
 ]
 
 
+def _version() -> str:
+    """The installed distribution's version (read once, on first use: importlib.metadata is not free)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytest-aide")
+    except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()["__version__"] = found = _version()
+        return found
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'pytest_aide' has no attribute {name!r}")

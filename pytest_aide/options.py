@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from pytest_aide.thresholds import ThresholdChange
+if TYPE_CHECKING:  # the thresholds module is imported only when the option is used: plugin.py must stay cheap
+    from pytest_aide.thresholds import ThresholdChange
 
 HELP = {
     "config": "Configuration file (default: AIDE_CONFIG, then aide.toml or [tool.aide] in pyproject.toml).",
@@ -48,6 +50,8 @@ def threshold_type(text: str) -> tuple[str, ThresholdChange]:
     if not sep or not metric.strip():
         raise argparse.ArgumentTypeError(f"{text!r} is not METRIC=WARNING,CRITICAL")
     warning, _, critical = ranges.partition(",")
+    from pytest_aide.thresholds import ThresholdChange
+
     try:
         change = ThresholdChange.parse(_level(warning), _level(critical))
     except ValueError as exc:
