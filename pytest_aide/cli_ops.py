@@ -75,7 +75,9 @@ def _add_init(sub: Any) -> None:
     init.add_argument("--app-url", metavar="URL", help="[app] url: base URL of the web app")
     init.add_argument("--health-path", metavar="PATH", help="[app] health_path (default /api/health)")
     init.add_argument("--db-url", metavar="URL", help="[db] url without a password (else set AIDE_DB_URL)")
+    init.add_argument("--db-url-env", metavar="VAR", help="[db] url_env: the environment variable holding the URL")
     init.add_argument("--cache-url", metavar="URL", help="[cache] url without a password (else AIDE_CACHE_URL)")
+    init.add_argument("--cache-url-env", metavar="VAR", help="[cache] url_env: the variable holding the URL")
     repeat = {"action": "append", "default": []}
     init.add_argument("--table", dest="tables", metavar="NAME", **repeat, help="[db] tables: a key table")
     init.add_argument("--disk", dest="disk_paths", metavar="PATH", **repeat, help="[resources] disk_paths")
@@ -104,8 +106,10 @@ def init_command(args: argparse.Namespace) -> int:
         app_url=args.app_url,
         health_path=args.health_path,
         db_url=args.db_url,
+        db_url_env=args.db_url_env,
         tables=args.tables,
         cache_url=args.cache_url,
+        cache_url_env=args.cache_url_env,
         disk_paths=args.disk_paths,
         log_files=args.log_files,
         processes=args.processes,
@@ -171,10 +175,22 @@ def _validate(temporary: Path, target: Path) -> None:
     from pytest_aide.shipped import validate_exclusions
 
     try:
-        config = load_config(temporary, rootdir=temporary.parent, environ={})
+        config = load_config(temporary, rootdir=temporary.parent, environ=_named_url_placeholders(temporary))
         validate_exclusions(config.settings.suite.exclude, where=str(target))
     except ConfigError as exc:
         raise ConfigError(str(exc).replace(str(temporary), str(target))) from None
+
+
+def _named_url_placeholders(path: Path) -> dict[str, str]:
+    """The variables ``url_env`` names hold the real URLs at run time; validating the file needs only a value."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}  # load_config reports it
+    names = [table.get("url_env") for table in (data.get("db"), data.get("cache")) if isinstance(table, dict)]
+    return {name: "placeholder://set-at-run-time" for name in names if isinstance(name, str) and name}
 
 
 def _link_new(temporary: Path, target: Path) -> None:

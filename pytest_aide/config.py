@@ -72,9 +72,11 @@ class AideConfig:
         configured ``.env`` files: every output of a run or of ``aide`` goes through one of these."""
         redactor = Redactor.from_environment(self.secrets())
         for name in self.settings.preflight.config_files:
-            path = self.path(name)
-            if path.is_file():
-                redactor.add(dotenv_values(path.read_text(encoding="utf-8", errors="replace")))
+            try:
+                text = self.path(name).read_text(encoding="utf-8", errors="replace")
+            except OSError:  # missing or unreadable to this user: its check says so, and nothing of it is shown
+                continue
+            redactor.add(dotenv_values(text))
         return redactor
 
     def secrets(self) -> list[str]:
@@ -131,7 +133,7 @@ def load_config(
     path = found.path if found is not None else None
     source, raw = _file_table(path) if path is not None else (None, {})
     where = str(source) if source else "configuration"
-    _apply_environment(raw, env)
+    _apply_environment(raw, env, where)
     overrides = overrides or Overrides()
     _apply_overrides(raw, overrides)
     settings = _validate(raw, where)
@@ -141,12 +143,19 @@ def load_config(
     return AideConfig(settings, source, base_dir.resolve(), thresholds, backup)
 
 
-def _apply_environment(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+def _apply_environment(raw: dict[str, Any], env: Mapping[str, str], where: str) -> None:
+    """``AIDE_APP_URL``/``AIDE_DB_URL``/``AIDE_CACHE_URL`` win; else ``url_env`` names the variable to read."""
     for var, table in ENV_URLS.items():
+        section = raw.setdefault(table, {})
+        if not isinstance(section, dict):
+            continue
+        named = section.get("url_env")
         if env.get(var):
-            section = raw.setdefault(table, {})
-            if isinstance(section, dict):
-                section["url"] = env[var]
+            section["url"] = env[var]
+        elif isinstance(named, str) and named:
+            if not env.get(named):
+                raise ConfigError(f"{where}: [{table}] url_env: environment variable {named} is not set")
+            section["url"] = env[named]
 
 
 def _apply_overrides(raw: dict[str, Any], overrides: Overrides) -> None:

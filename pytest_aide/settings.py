@@ -35,6 +35,7 @@ class AppSettings(Section):
 
 class DbSettings(Section):
     url: str | None = None
+    url_env: str | None = None  # the environment variable holding the URL (its password stays out of the file)
     tables: list[str] = Field(default_factory=list)
     timeout: float = Field(5.0, gt=0)
     probe_query: str = "SELECT 1"
@@ -42,6 +43,7 @@ class DbSettings(Section):
 
 class CacheSettings(Section):
     url: str | None = None
+    url_env: str | None = None
     timeout: float = Field(2.0, gt=0)
 
 

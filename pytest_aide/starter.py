@@ -22,8 +22,10 @@ class StarterOptions:
     app_url: str | None = None
     health_path: str | None = None
     db_url: str | None = None
+    db_url_env: str | None = None
     tables: Sequence[str] = ()
     cache_url: str | None = None
+    cache_url_env: str | None = None
     disk_paths: Sequence[str] = ()
     log_files: Sequence[str] = ()
     processes: Sequence[str] = ()
@@ -80,12 +82,14 @@ def render(options: StarterOptions, *, version: str) -> str:
         "# CONNECT on the database and SELECT on the key tables.",
         "[db]",
         _key("url", o.db_url, '"postgresql://aide_monitor@127.0.0.1:5432/app"', "or AIDE_DB_URL"),
+        _key("url_env", o.db_url_env, '"APP_DB_URL"', "or: the environment variable holding the URL"),
         _key("tables", o.tables or None, '["users", "orders"]', "key tables whose rows are counted"),
         _key("timeout", None, "5.0", "seconds"),
         "",
         "# Redis, read-only: PING latency, memory used, keys, hit rate (needs pytest-aide[redis]).",
         "[cache]",
         _key("url", o.cache_url, '"redis://127.0.0.1:6379/0"', "or AIDE_CACHE_URL (password there)"),
+        _key("url_env", o.cache_url_env, '"APP_REDIS_URL"', "or: the environment variable holding the URL"),
         "",
         "# The host and the app's processes. Disk use and free space are checked for the file system holding",
         "# each of disk_paths (default: this file's folder). Processes are found by name, by the TCP port they",

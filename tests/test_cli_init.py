@@ -100,7 +100,10 @@ def test_every_table_is_in_the_starter_with_a_comment_saying_what_it_does(tmp_pa
 def test_every_commented_example_is_valid_once_uncommented(tmp_path: Path) -> None:
     path = tmp_path / "aide.toml"
     path.write_text(uncomment_examples(starter.render(starter.StarterOptions(), version="1")))
-    settings = load(path)
+    environ = {"APP_DB_URL": "postgresql://db.internal/app", "APP_REDIS_URL": "redis://cache.internal:6379/0"}
+    settings = load_config(path, rootdir=path.parent, environ=environ).settings
+    validate_exclusions(settings.suite.exclude, where=str(path))
+    assert settings.db.url == "postgresql://db.internal/app"  # url_env names the variable that wins
     assert settings.app.headers_env == {"Authorization": "APP_HEALTH_TOKEN"}
     assert settings.suite.exclude == ["check_cpu", "check_tls.py"]
     assert settings.endpoints[0].name == "login-page"
