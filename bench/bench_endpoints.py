@@ -1,21 +1,36 @@
-"""Benchmark: N endpoints checked through the pytest-aide plugin, concurrently versus one at a time.
+"""Benchmark: many endpoints checked through the pytest-aide plugin, against plain pytest and the ideal.
 
-    .venv/bin/python bench/bench_endpoints.py [--endpoints 1000] [--delay-ms 100] [--bound 5]
-        [--xdist] [--no-baseline] [--without-hypothesis]
+    .venv/bin/python bench/bench_endpoints.py [--small 1000] [--large 10000] [--delay-ms 100] [--rounds 3]
+        [--bound 5] [--ratio 1.3] [--sequential] [--python PATH]
 
-A loopback server answers every request after ``--delay-ms``. A throw-away project (``aide.toml`` with one
-``[[endpoints]]`` table per endpoint, and ``check_endpoints.py``) is run with ``python -m pytest`` twice:
-at the default concurrency and with ``--aide-concurrency 1`` (the sequential baseline). The bound under
-test: the concurrent run takes at most ``--bound`` seconds (5 s for 1,000 endpoints at 100 ms). Exit
-status 0 when the bound holds and both runs pass, 1 otherwise.
+A loopback server answers every request after ``--delay-ms``. For each size N a throw-away project holds an
+``aide.toml`` with one ``[[endpoints]]`` table per endpoint and ``check_endpoints.py`` (one check per endpoint,
+``assert aide_endpoint_probe.ok``); a second project holds N trivial tests and no aide configuration. In an
+operator's install (see ``operator_env.py``) these run in turns, archiving on:
+
+- **plain**: ``pytest -p no:aide --junitxml --html --self-contained-html`` on the N trivial tests;
+- **aide**: ``pytest check_endpoints.py`` (default ``[run] concurrency`` 64, archive written);
+- **aide -n 2** (small size only): the same under pytest-xdist with two workers.
+
+Bounds (issue 7, bullet 12), all must hold for exit 0:
+
+- small (1,000): aide's median at most ``--bound`` seconds (5), and ``-n 2`` no slower than serial (median of
+  the per-round ratios at most 1);
+- large (10,000): aide's median at most ``--ratio`` (1.3) x (plain's median + ceil(N / 64) x delay), the
+  plain-pytest figure plus the ideal time to probe N endpoints 64 at a time.
+
+Every aide run must pass and the server must have answered each endpoint exactly once (under ``-n 2`` too:
+the first worker probes for both). ``--sequential`` adds one ``--aide-concurrency 1`` run of the small size
+(about N x delay) to show the speed-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
+import math
+import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -27,13 +42,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import operator_env as ops  # the benchmarks' shared helpers, beside this script
+
 CHECK_FILE = '''"""One check per [[endpoints]] table; the plugin probes them all at once, before the first check."""
 
 
 def check_endpoint(aide_endpoint, aide_endpoint_probe):
     assert aide_endpoint_probe.ok, aide_endpoint_probe.error
 '''
+TEST_FILE = """import pytest
+
+
+@pytest.mark.parametrize("i", range({count}))
+def test_trivial(i):
+    assert i >= 0
+"""
 BODY = json.dumps({"status": "healthy"}).encode()
+PLAIN_REPORTS = ("--junitxml=junit.xml", "--html=report.html", "--self-contained-html")  # what aide archives
+CONCURRENCY = 64  # aide's default [run] concurrency, the "64" of the bound
 
 
 class DelayServer(ThreadingHTTPServer):
@@ -68,15 +96,6 @@ class DelayHandler(BaseHTTPRequestHandler):
             self.server.served += 1
 
 
-@dataclass(frozen=True)
-class Run:
-    label: str
-    wall_s: float
-    returncode: int
-    served: int
-    tail: str
-
-
 @contextmanager
 def delay_server(delay: float) -> Iterator[DelayServer]:
     server = DelayServer(delay)
@@ -90,80 +109,142 @@ def delay_server(delay: float) -> Iterator[DelayServer]:
         thread.join(5)
 
 
-def write_project(directory: Path, url: str, endpoints: int) -> None:
+def write_aide_project(directory: Path, url: str, endpoints: int) -> None:
+    directory.mkdir()
     width = max(4, len(str(endpoints)))
     tables = [f'[[endpoints]]\nname = "ep{i:0{width}d}"\npath = "/ep/{i:0{width}d}"\n' for i in range(1, endpoints + 1)]
     (directory / "aide.toml").write_text(f'[app]\nurl = "{url}"\n\n' + "\n".join(tables), encoding="utf-8")
     (directory / "check_endpoints.py").write_text(CHECK_FILE, encoding="utf-8")
 
 
-def run_pytest(label: str, directory: Path, server: DelayServer, extra: Sequence[str], timeout: float) -> Run:
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *extra]
-    env = {key: value for key, value in os.environ.items() if key != "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}
-    before = server.served
-    print(f"[{label}] {' '.join(command[1:])}", flush=True)
-    began = time.monotonic()
-    try:
-        done = subprocess.run(
-            command, cwd=directory, env=env, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return Run(label, time.monotonic() - began, -1, server.served - before, f"timed out after {timeout:g} s")
-    wall = time.monotonic() - began
-    tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-    return Run(label, wall, done.returncode, server.served - before, tail)
+def write_plain_project(directory: Path, tests: int) -> None:
+    directory.mkdir()
+    (directory / "test_trivial.py").write_text(TEST_FILE.format(count=tests), encoding="utf-8")
 
 
-def report(run: Run, endpoints: int) -> None:
-    print(
-        f"[{run.label}] wall {run.wall_s:.2f} s, pytest exit {run.returncode}, requests served {run.served}"
-        f" (endpoints {endpoints})"
-    )
-    if run.returncode != 0:
-        print("  " + run.tail.replace("\n", "\n  "))
+@dataclass
+class Size:
+    """The commands of one size N and the server requests each aide run must cause."""
+
+    endpoints: int
+    commands: dict[str, tuple[list[str], Path]]
+
+
+def prepare(root: Path, python: str, url: str, endpoints: int, *, xdist: bool) -> Size:
+    aide, plain = root / f"aide-{endpoints}", root / f"plain-{endpoints}"
+    write_aide_project(aide, url, endpoints)
+    write_plain_project(plain, endpoints)
+    pytest = [python, "-m", "pytest"]
+    commands = {
+        "plain": ([*pytest, "-p", "no:aide", *PLAIN_REPORTS, "test_trivial.py"], plain),
+        "aide": ([*pytest, "check_endpoints.py"], aide),
+    }
+    if xdist:
+        commands["aide -n 2"] = ([*pytest, "-n", "2", "check_endpoints.py"], aide)
+    return Size(endpoints, commands)
+
+
+def measure(size: Size, server: DelayServer, rounds: int, timeout: float) -> dict[str, ops.Series]:
+    """Run the size's commands in turns; every aide run must pass and probe each endpoint once."""
+    served_before = {"n": 0}
+
+    def runner(label: str) -> ops.Sample:
+        command, cwd = size.commands[label]
+        reports = cwd / "reports"
+        before = set(reports.iterdir()) if reports.is_dir() else set()
+        served_before["n"] = server.served
+        sample = ops.run_timed(command, cwd, timeout=timeout)
+        for added in (set(reports.iterdir()) if reports.is_dir() else set()) - before:
+            if added.is_dir():
+                shutil.rmtree(added)  # every round archives into the same (empty) history
+        return sample
+
+    def check(label: str, sample: ops.Sample) -> str | None:
+        served = server.served - served_before["n"]
+        if label.startswith("aide"):
+            if "verdict" not in sample.output:
+                return "no pytest-aide verdict in the output"
+            if served != size.endpoints:
+                return f"the server answered {served} requests, expected one per endpoint ({size.endpoints})"
+        return None
+
+    return ops.interleave({label: (lambda lb=label: runner(lb)) for label in size.commands}, rounds, check=check)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--endpoints", type=int, default=1000, help="number of endpoints (default 1000)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--small", type=int, default=1000, help="endpoints of the small size (default 1000)")
+    parser.add_argument("--large", type=int, default=10000, help="endpoints of the large size; 0 skips it")
     parser.add_argument("--delay-ms", type=float, default=100.0, help="server latency per request (default 100)")
-    parser.add_argument("--bound", type=float, default=5.0, help="max seconds for the concurrent run (default 5)")
-    parser.add_argument("--xdist", action="store_true", help="run pytest with -n 2")
-    parser.add_argument("--no-baseline", action="store_true", help="skip the sequential --aide-concurrency 1 run")
-    parser.add_argument(
-        "--without-hypothesis",
-        action="store_true",
-        help="add -p no:hypothesispytest (a dev-only plugin that imports hypothesis at the end "
-        "of every run, ~1.5 s here; operators' installs do not have it)",
-    )
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per size, after a warm-up (default 3)")
+    parser.add_argument("--bound", type=float, default=5.0, help="max seconds of aide at the small size (5)")
+    parser.add_argument("--ratio", type=float, default=1.3, help="max aide/(plain + ideal probing), large size")
+    parser.add_argument("--sequential", action="store_true", help="also time --aide-concurrency 1 once (slow)")
+    parser.add_argument("--python", help="interpreter of an existing install to measure instead of building one")
     return parser.parse_args(argv)
+
+
+def ideal_probing(endpoints: int, delay: float) -> float:
+    return math.ceil(endpoints / CONCURRENCY) * delay
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     delay = args.delay_ms / 1000.0
-    extra = ["-n", "2"] if args.xdist else []
-    if args.without_hypothesis:
-        extra.extend(["-p", "no:hypothesispytest"])
-    with delay_server(delay) as server, tempfile.TemporaryDirectory(prefix="aide-bench-") as tmp:
+    python = str(ops.operator_python(python=args.python))
+    results: list[tuple[bool, str]] = []
+    with delay_server(delay) as server, tempfile.TemporaryDirectory(prefix="bench-endpoints-") as tmp:
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        write_project(Path(tmp), url, args.endpoints)
-        print(f"{args.endpoints} endpoints at {args.delay_ms:g} ms on {url}; project in {tmp}", flush=True)
-        concurrent = run_pytest("concurrent", Path(tmp), server, extra, timeout=120)
-        report(concurrent, args.endpoints)
-        ok = concurrent.returncode == 0
-        if not args.no_baseline:
-            timeout = args.endpoints * delay * 2 + 120
-            sequential = run_pytest("sequential", Path(tmp), server, [*extra, "--aide-concurrency", "1"], timeout)
-            report(sequential, args.endpoints)
-            ok = ok and sequential.returncode == 0
+        print(f"server {url}, {args.delay_ms:g} ms per request; {python}")
+        for endpoints, small in ((args.small, True), (args.large, False)):
+            if endpoints <= 0:
+                continue
+            size = prepare(Path(tmp), python, url, endpoints, xdist=small)
+            timeout = endpoints * 0.02 + ideal_probing(endpoints, delay) * 3 + 120
+            print(f"\n{endpoints} endpoints, {args.rounds} rounds in turns ({ops.load_line()})", flush=True)
+            for label, (command, cwd) in size.commands.items():
+                print(f"  {label}: {' '.join(command[1:])}  (in {cwd.name})")
+            series = measure(size, server, args.rounds, timeout)
+            for s in series.values():
+                print(s.line())
+            plain, aide = series["plain"], series["aide"]
+            ideal = ideal_probing(endpoints, delay)
+            relative = aide.median / (plain.median + ideal)
             print(
-                f"speed-up: {sequential.wall_s / concurrent.wall_s:.1f}x "
-                f"(sequential {sequential.wall_s:.2f} s / concurrent {concurrent.wall_s:.2f} s)"
+                f"aide / (plain + ceil({endpoints}/{CONCURRENCY}) x {delay:g} s = {plain.median:.2f} + {ideal:.1f} s):"
+                f" {relative:.2f}; aide - plain = {aide.median - plain.median:.2f} s (ideal probing {ideal:.1f} s)"
             )
-    within = concurrent.wall_s <= args.bound
-    print(f"{'PASS' if within else 'FAIL'}: concurrent run {concurrent.wall_s:.2f} s <= {args.bound:g} s")
-    return 0 if ok and within else 1
+            if small:
+                results.append(
+                    (aide.median <= args.bound, f"{endpoints} endpoints: aide {aide.median:.2f} s <= {args.bound:g} s")
+                )
+                ratios = ops.paired_ratios(series["aide -n 2"], aide)
+                xdist = statistics.median(ratios)
+                results.append(
+                    (xdist <= 1.0, f"{endpoints} endpoints: -n 2 / serial {xdist:.2f} <= 1 (median of rounds)")
+                )
+            else:
+                results.append(
+                    (
+                        relative <= args.ratio,
+                        f"{endpoints} endpoints: aide/(plain + ideal) {relative:.2f} <= {args.ratio:g}",
+                    )
+                )
+        if args.sequential and args.small > 0:
+            command, cwd = prepare_sequential(Path(tmp), python, url, args.small)
+            sample = ops.run_timed(command, cwd, timeout=args.small * delay * 2 + 120)
+            print(f"\nsequential (--aide-concurrency 1), {args.small} endpoints: {sample.wall:.2f} s", end="")
+            print(f", exit {sample.returncode}")
+    print()
+    for ok, text in results:
+        print(ops.verdict(ok, text))
+    return 0 if all(ok for ok, _ in results) else 1
+
+
+def prepare_sequential(root: Path, python: str, url: str, endpoints: int) -> tuple[list[str], Path]:
+    folder = root / "sequential"
+    write_aide_project(folder, url, endpoints)
+    return [python, "-m", "pytest", "--aide-concurrency", "1", "check_endpoints.py"], folder
 
 
 if __name__ == "__main__":

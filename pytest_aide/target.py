@@ -11,8 +11,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock, Timeout
-
 from pytest_aide.config import AideConfig
 from pytest_aide.errors import ConfigError, ProbeError
 from pytest_aide.redact import Redactor
@@ -49,6 +47,8 @@ def _start_if_needed(state: AideState) -> None:
     app = state.config.settings.app
     if not (app.url and app.command):
         return
+    from filelock import FileLock, Timeout  # only runs that start their target pay for the import
+
     pidfile = state.work_dir / PIDFILE
     lock = FileLock(str(state.work_dir / "target.lock"), timeout=app.start_timeout + 10)
     try:
