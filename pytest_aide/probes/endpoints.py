@@ -11,10 +11,9 @@ import json
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any
 
 from pytest_aide.errors import ProbeError
@@ -103,15 +102,62 @@ def probe_all(client: HttpClient, specs: Iterable[EndpointSpec], *, concurrency:
     """Probe every endpoint with at most ``concurrency`` requests in flight; results keyed by name, in
     the order of ``specs``. Give ``client`` a ``pool_size`` of at least ``concurrency`` so connections are
     reused rather than opened per request."""
-    specs = list(specs)
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    _require_unique_names(specs)
-    if not specs:
-        return {}
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(specs)), thread_name_prefix="aide-probe") as pool:
-        probes = list(pool.map(partial(probe_endpoint, client), specs))
-    return {spec.name: probe for spec, probe in zip(specs, probes, strict=True)}
+    with ProbeStream(client, specs, concurrency=concurrency) as stream:
+        return dict(stream.items())
+
+
+class ProbeStream(Mapping[str, HttpProbe]):
+    """Endpoints probed in the background, in the order given, at most ``concurrency`` at a time; reading one
+    waits for that one only.
+
+    A run that checks its endpoints in the order it probes them can judge the first while the rest are still
+    in flight: N checks then take about max(probing, checking) instead of probing + checking. Each probe is
+    bounded by the client's timeouts; ``wait`` bounds a reader on top of that. Close it (or use it as a
+    context manager) to cancel what has not started and wait for what has.
+    """
+
+    def __init__(
+        self, client: HttpClient, specs: Iterable[EndpointSpec], *, concurrency: int = 64, wait: float | None = None
+    ) -> None:
+        specs = list(specs)
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        _require_unique_names(specs)
+        self._wait = wait
+        self._pool = ThreadPoolExecutor(
+            max_workers=min(concurrency, max(len(specs), 1)), thread_name_prefix="aide-probe"
+        )
+        self._futures: dict[str, Future[HttpProbe]] = {}
+        try:
+            for spec in specs:  # the pool starts them first come, first served
+                self._futures[spec.name] = self._pool.submit(probe_endpoint, client, spec)
+        except BaseException:
+            self.close()
+            raise
+
+    def __getitem__(self, name: str) -> HttpProbe:
+        try:
+            return self._futures[name].result(timeout=self._wait)
+        except TimeoutError:
+            raise ProbeError(f"endpoint {name!r}: no result after {self._wait:g} s") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._futures  # without waiting for the probe
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._futures)
+
+    def __len__(self) -> int:
+        return len(self._futures)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> ProbeStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def probe_endpoint(client: HttpClient, spec: EndpointSpec) -> HttpProbe:
