@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.utils import get_netrc_auth
 from urllib3.exceptions import HTTPError, NameResolutionError, ProtocolError, ReadTimeoutError
 
 from pytest_aide.errors import ProbeError
@@ -90,6 +91,7 @@ class HttpClient(ClosesOnExit):
             # otherwise warn on every probe (an error under filterwarnings=error).
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._session = _make_session(headers or {}, pool_size)
+        self._environment: dict[tuple[str, str], dict[str, Any]] = {}
 
     def close(self) -> None:
         """Close pooled connections."""
@@ -133,12 +135,8 @@ class HttpClient(ClosesOnExit):
         """(status, body, error) of one request; the body is cut at MAX_BODY_BYTES."""
         deadline = time.monotonic() + self.connect_timeout + self.read_timeout
         try:
-            response = self._session.request(  # verify per request: a session attribute loses to
-                method,  # REQUESTS_CA_BUNDLE in the environment
-                url,
-                timeout=(self.connect_timeout, self.read_timeout),
-                verify=self._verify,
-                stream=True,
+            response = self._session.request(
+                method, url, timeout=(self.connect_timeout, self.read_timeout), stream=True, **self._settings_for(url)
             )
         except requests.RequestException as exc:
             return None, b"", self._describe(exc, url)
@@ -150,6 +148,19 @@ class HttpClient(ClosesOnExit):
                 return response.status_code, b"", f"response not complete within {budget:g} s"
             except (requests.RequestException, HTTPError, OSError) as exc:
                 return response.status_code, b"", self._describe(exc, url)
+
+    def _settings_for(self, url: str) -> dict[str, Any]:
+        """What requests takes from the environment for ``url`` (proxies and NO_PROXY, REQUESTS_CA_BUNDLE when
+        verify is on, ~/.netrc credentials), looked up once per scheme and host instead of on every request:
+        requests re-reads the whole environment and stats ~/.netrc each time, about half of a probe's CPU."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        found = self._environment.get(key)
+        if found is None:
+            merged = requests.Session().merge_environment_settings(url, {}, None, self._verify, None)
+            found = {"proxies": merged["proxies"], "verify": merged["verify"], "auth": get_netrc_auth(url)}
+            self._environment[key] = found  # a race only computes the same value twice
+        return found
 
     def _describe(self, exc: Exception, url: str) -> str:
         return describe_request_error(exc, url, connect_timeout=self.connect_timeout, read_timeout=self.read_timeout)
@@ -209,6 +220,7 @@ def describe_request_error(exc: Exception, url: str, *, connect_timeout: float, 
 
 def _make_session(headers: Mapping[str, str], pool_size: int) -> requests.Session:
     session = requests.Session()
+    session.trust_env = False  # the environment is read once per host (HttpClient._settings_for)
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
