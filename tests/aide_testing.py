@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -89,3 +92,20 @@ def aide_run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     activate(pytester)
     # The outer run imported pytest_aide already, so the inner run cannot assert-rewrite it: expected.
     return pytester.runpytest("-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning", *args)
+
+
+def run_aide(
+    cwd: Path, *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The ``aide`` command in a subprocess, from ``cwd``, with no ``AIDE_*`` variable of the outer run."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("AIDE_") or k == "AIDE_REQUIRE_SERVICES"}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_aide.cli", *args],
+        cwd=cwd,
+        input=stdin,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        env={**clean, **(env or {})},
+        check=False,
+    )

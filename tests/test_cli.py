@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from aide_testing import run_aide
 
 from pytest_aide import cli_ops
 
@@ -31,17 +32,7 @@ source = "notes.txt"
 
 
 def aide(cwd: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "AIDE_CONFIG"}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_aide.cli", *args],
-        cwd=cwd,
-        input=stdin,
-        text=True,
-        capture_output=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    return run_aide(cwd, *args, stdin=stdin)
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from aide_testing import run_aide
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -44,16 +44,7 @@ ALL_OPTIONS = [
 
 
 def aide(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIDE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_aide.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    return run_aide(cwd, *args)
 
 
 def load(path: Path) -> FileSettings:
