@@ -10,7 +10,8 @@ operator's install (see ``operator_env.py``) these run in turns, archiving on:
 
 - **plain**: ``pytest -p no:aide --junitxml --html --self-contained-html`` on the N trivial tests;
 - **aide**: ``pytest check_endpoints.py`` (default ``[run] concurrency`` 64, archive written);
-- **aide -n 2** (small size only): the same under pytest-xdist with two workers.
+- **aide -n 2** and **plain -n 2** (small size only): the same under pytest-xdist with two workers (the plain
+  figure shows what xdist itself costs on the machine).
 
 Bounds (issue 7, bullet 12), all must hold for exit 0:
 
@@ -27,6 +28,7 @@ the first worker probes for both). ``--sequential`` adds one ``--aide-concurrenc
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import shutil
@@ -34,13 +36,9 @@ import statistics
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -60,53 +58,60 @@ def test_trivial(i):
     assert i >= 0
 """
 BODY = json.dumps({"status": "healthy"}).encode()
+RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(BODY)) + BODY
 PLAIN_REPORTS = ("--junitxml=junit.xml", "--html=report.html", "--self-contained-html")  # what aide archives
 CONCURRENCY = 64  # aide's default [run] concurrency, the "64" of the bound
 
 
-class DelayServer(ThreadingHTTPServer):
-    """Answers every GET after ``delay`` seconds; a deep accept queue so a burst is never dropped."""
+class DelayServer:
+    """An HTTP/1.1 keep-alive server on 127.0.0.1 that answers every request after ``delay`` seconds.
 
-    daemon_threads = True
-    request_queue_size = 2048
+    asyncio in a thread of its own: a request costs a few microseconds of CPU here, so on a 2-core machine the
+    server takes next to nothing from the pytest run it serves (a thread-per-connection ``http.server`` costs
+    about as much CPU per request as the client, and that would be charged to aide).
+    """
 
     def __init__(self, delay: float) -> None:
-        super().__init__(("127.0.0.1", 0), DelayHandler)
         self.delay = delay
         self.served = 0
-        self.lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.port = 0
 
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=2048))
+        self.port = server.sockets[0].getsockname()[1]
+        self._started.set()
+        self._loop.run_forever()
+        server.close()
+        self._loop.run_until_complete(server.wait_closed())
 
-class DelayHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: the client's pool reuses connections
-    disable_nagle_algorithm = True  # TCP_NODELAY: small responses leave at once
-    server: DelayServer
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if not head.startswith(b"GET "):
+                    writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                    continue
+                await asyncio.sleep(self.delay)
+                writer.write(RESPONSE)
+                self.served += 1  # only the loop's thread writes it
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    def __enter__(self) -> DelayServer:
+        self._thread.start()
+        if not self._started.wait(10):
+            raise SystemExit("bench: the delay server did not start")
+        return self
 
-    def do_GET(self) -> None:
-        time.sleep(self.server.delay)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(BODY)))
-        self.end_headers()
-        self.wfile.write(BODY)
-        with self.server.lock:
-            self.server.served += 1
-
-
-@contextmanager
-def delay_server(delay: float) -> Iterator[DelayServer]:
-    server = DelayServer(delay)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    def __exit__(self, *exc_info: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
 
 
 def write_aide_project(directory: Path, url: str, endpoints: int) -> None:
@@ -141,6 +146,8 @@ def prepare(root: Path, python: str, url: str, endpoints: int, *, xdist: bool) -
     }
     if xdist:
         commands["aide -n 2"] = ([*pytest, "-n", "2", "check_endpoints.py"], aide)
+        # What xdist itself costs on this machine, for the same number of trivial tests.
+        commands["plain -n 2"] = ([*pytest, "-p", "no:aide", "-n", "2", *PLAIN_REPORTS, "test_trivial.py"], plain)
     return Size(endpoints, commands)
 
 
@@ -193,8 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     delay = args.delay_ms / 1000.0
     python = str(ops.operator_python(python=args.python))
     results: list[tuple[bool, str]] = []
-    with delay_server(delay) as server, tempfile.TemporaryDirectory(prefix="bench-endpoints-") as tmp:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+    with DelayServer(delay) as server, tempfile.TemporaryDirectory(prefix="bench-endpoints-") as tmp:
+        url = f"http://127.0.0.1:{server.port}"
         print(f"server {url}, {args.delay_ms:g} ms per request; {python}")
         for endpoints, small in ((args.small, True), (args.large, False)):
             if endpoints <= 0:
@@ -220,6 +227,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 ratios = ops.paired_ratios(series["aide -n 2"], aide)
                 xdist = statistics.median(ratios)
+                plain_xdist = series["plain -n 2"].median - plain.median
+                aide_xdist = series["aide -n 2"].median - aide.median
+                print(
+                    f"-n 2 minus serial: plain {plain_xdist:+.2f} s (xdist's own cost here), aide {aide_xdist:+.2f} s"
+                )
                 results.append(
                     (xdist <= 1.0, f"{endpoints} endpoints: -n 2 / serial {xdist:.2f} <= 1 (median of rounds)")
                 )

@@ -1,7 +1,7 @@
 """Benchmark: the per-check cost of pytest-aide against plain pytest writing the same kind of reports.
 
     .venv/bin/python bench/bench_overhead.py [--checks 1000] [--rounds 7] [--history 30] [--bound 1.2]
-        [--python PATH]
+        [--instructions] [--python PATH]
 
 Two throw-away projects of ``--checks`` trivial parametrized cases each, run in an operator's install (see
 ``operator_env.py``) in turns:
@@ -14,6 +14,8 @@ Two throw-away projects of ``--checks`` trivial parametrized cases each, run in 
 The archive holds ``--history`` earlier runs of the same size (a month of daily runs by default) before each
 timed aide run, and the run it adds is removed again afterwards, so every round sees the same archive.
 The bound: the median of the per-round ratios aide/plain is at most ``--bound``. Exit 0 only then.
+``--instructions`` also runs each side once under valgrind and prints the ratio of instructions executed: it
+does not depend on the load of a shared machine, so it tells a real change from noise.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds, after one warm-up (default 7)")
     parser.add_argument("--history", type=int, default=30, help="earlier runs in the archive (default 30)")
     parser.add_argument("--bound", type=float, default=1.2, help="max median ratio aide/plain (default 1.2)")
+    parser.add_argument("--instructions", action="store_true", help="also count instructions under valgrind")
     parser.add_argument("--python", help="interpreter of an existing install to measure instead of building one")
     return parser.parse_args(argv)
 
@@ -116,6 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(ops.load_line(), flush=True)
         series = ops.interleave({"plain": plain_run, "aide": aide_run}, args.rounds, check=check)
         print(ops.load_line())
+        counts = {}
+        if args.instructions:  # one run each under valgrind: the same count however busy the machine is
+            counts = {"plain": ops.instruction_count(plain_cmd, plain), "aide": ops.instruction_count(aide_cmd, aide)}
+            for added in run_folders(reports) - before:
+                shutil.rmtree(added)
     ratios = ops.paired_ratios(series["aide"], series["plain"])
     median_ratio = statistics.median(ratios)
     print(f"archived per aide run: {', '.join(archived)} (+ index.html over {args.history + 1} runs)")
@@ -126,6 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"ratio aide/plain: median of rounds {median_ratio:.2f}, of medians {aide_s.median / plain_s.median:.2f}, "
         f"of bests {aide_s.best / plain_s.best:.2f}, of CPU medians {aide_s.cpu_median / plain_s.cpu_median:.2f}"
     )
+    if counts:
+        print(
+            f"instructions: plain {counts['plain'] / 1e9:.3f} G, aide {counts['aide'] / 1e9:.3f} G, "
+            f"ratio {counts['aide'] / counts['plain']:.3f}"
+        )
     ok = median_ratio <= args.bound
     print(ops.verdict(ok, f"aide/plain {median_ratio:.2f} <= {args.bound:g} (median of per-round ratios)"))
     return 0 if ok else 1
