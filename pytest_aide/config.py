@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ from pytest_aide.discovery import command_rootdir, find_config
 from pytest_aide.errors import ConfigError
 from pytest_aide.metrics import DEFAULT_METRICS, MetricSpec, unknown_metric
 from pytest_aide.redact import Redactor, dotenv_values, redact_url
-from pytest_aide.settings import FileSettings
+from pytest_aide.settings import FileSettings, ThresholdSettings
 from pytest_aide.thresholds import Threshold, ThresholdChange, ThresholdSet
 
 if TYPE_CHECKING:
@@ -57,6 +57,18 @@ class AideConfig:
     base_dir: Path
     thresholds: ThresholdSet
     backup: BackupConfig | None = None
+    command_line_thresholds: Mapping[str, ThresholdChange] = field(default_factory=dict)
+
+    def thresholds_for(self, instance: Mapping[str, ThresholdSettings]) -> ThresholdSet:
+        """The thresholds of one inventory item: the run's, then the item's own, then the command line's."""
+        if not instance:
+            return self.thresholds
+        changes = {metric: ThresholdChange.parse(spec.warning, spec.critical) for metric, spec in instance.items()}
+        return self.thresholds.with_changes(changes).with_changes(self.command_line_thresholds)
+
+    def log_paths(self) -> list[str]:
+        """The configured log files as written (a table's ``path``)."""
+        return [item if isinstance(item, str) else item.path for item in self.settings.logs.files]
 
     def path(self, value: str) -> Path:
         """A configured path, relative ones taken from the config file's folder."""
@@ -71,7 +83,8 @@ class AideConfig:
         """Masks secret-looking environment values, this configuration's secrets and the values of the
         configured ``.env`` files: every output of a run or of ``aide`` goes through one of these."""
         redactor = Redactor.from_environment(self.secrets())
-        for name in self.settings.preflight.config_files:
+        for item in self.settings.preflight.config_files:
+            name = item if isinstance(item, str) else item.path
             try:
                 text = self.path(name).read_text(encoding="utf-8", errors="replace")
             except OSError:  # missing or unreadable to this user: its check says so, and nothing of it is shown
@@ -140,7 +153,7 @@ def load_config(
     base_dir = source.parent if source else rootdir
     thresholds = _thresholds(settings, overrides, where)
     backup = _parse_backup(settings.backup, where, base_dir)
-    return AideConfig(settings, source, base_dir.resolve(), thresholds, backup)
+    return AideConfig(settings, source, base_dir.resolve(), thresholds, backup, dict(overrides.thresholds))
 
 
 def _apply_environment(raw: dict[str, Any], env: Mapping[str, str], where: str) -> None:
@@ -228,7 +241,33 @@ def _thresholds(settings: FileSettings, overrides: Overrides, where: str) -> Thr
     for metric in overrides.thresholds:
         if not thresholds.knows(metric):
             raise ConfigError(f"--aide-threshold {metric}: {unknown_metric(metric, known)}")
+    for item, specs in _instance_thresholds(settings):
+        for metric, spec in specs.items():
+            if not thresholds.knows(metric):
+                raise ConfigError(f"{where}: {item} thresholds.{metric}: {unknown_metric(metric, known)}")
+            try:
+                ThresholdChange.parse(spec.warning, spec.critical)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {item} thresholds.{metric} {exc}") from None
     return thresholds.with_changes(changes).with_changes(overrides.thresholds)
+
+
+def _instance_thresholds(settings: FileSettings) -> Iterator[tuple[str, Mapping[str, ThresholdSettings]]]:
+    """Every inventory item's own thresholds, with where it stands (``[resources] disk_paths #2``)."""
+    lists: dict[str, Sequence[object]] = {
+        "[resources] disk_paths": settings.resources.disk_paths,
+        "[resources] processes": settings.resources.processes,
+        "[resources] ports": settings.resources.ports,
+        "[resources] pidfiles": settings.resources.pidfiles,
+        "[logs] files": settings.logs.files,
+        "[preflight] config_files": settings.preflight.config_files,
+        "[[endpoints]]": settings.endpoints,
+    }
+    for name, items in lists.items():
+        for number, item in enumerate(items, start=1):
+            specs = getattr(item, "thresholds", None)
+            if specs:
+                yield f"{name} #{number}", specs
 
 
 def _declared_metrics(settings: FileSettings, where: str) -> dict[str, MetricSpec]:

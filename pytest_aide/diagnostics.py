@@ -32,7 +32,7 @@ def collect(config: AideConfig, *, now: datetime | None = None) -> dict[str, Any
         "config": config.source_name,
         "resources": _part(_resources),
         "target": _part(lambda: _target(config)),
-        "recent_errors": {name: _recent_errors(config, name) for name in config.settings.logs.files},
+        "recent_errors": {name: _recent_errors(config, name) for name in config.log_paths()},
         "last_run": _part(lambda: _last_run(config)),
         "backups": _part(lambda: _backups(config)),
     }

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # annotations only: the probes, drivers and backup code load 
     from pytest_aide.probes.endpoints import EndpointSpec
     from pytest_aide.probes.http import HttpClient, HttpProbe
     from pytest_aide.probes.resources import ResourceSampler
-    from pytest_aide.settings import EndpointSettings
+    from pytest_aide.settings import EndpointSettings, ThresholdSettings
 
 
 def _state(config: pytest.Config) -> AideState:
@@ -51,9 +51,24 @@ def aide_health(request: pytest.FixtureRequest, aide_config: AideConfig) -> Heal
         def check_memory(aide_health):
             aide_health.record("memory_percent", psutil.virtual_memory().percent, "%")
     """
-    recorder = HealthRecorder(aide_config.thresholds)
+    recorder = HealthRecorder(aide_config.thresholds_for(_instance_thresholds(request)))
     request.node.stash[RECORDER_KEY] = recorder
     return recorder
+
+
+def _instance_thresholds(request: pytest.FixtureRequest) -> dict[str, ThresholdSettings]:
+    """The thresholds of the inventory item this case checks (an item given as a table with ``thresholds``)."""
+    from pytest_aide.inventory import case_key
+
+    spec = getattr(request.node, "callspec", None)
+    state = get_state(request.config)
+    if spec is None or state is None:
+        return {}
+    for param, value in spec.params.items():
+        found = state.instance_thresholds.get((param, case_key(value)))
+        if found:
+            return found
+    return {}
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,39 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+class ThresholdSettings(Section):
+    """Per-level change of a metric's thresholds: a level left out keeps its default, ``false`` removes it."""
+
+    warning: str | float | bool | None = None
+    critical: str | float | bool | None = None
+
+
+class InstanceSettings(Section):
+    """One inventory item given as a table: its key field, and thresholds for this item only."""
+
+    thresholds: dict[str, ThresholdSettings] = Field(default_factory=dict)
+
+
+class PathItem(InstanceSettings):
+    path: str = Field(min_length=1)
+
+
+class DiskItem(PathItem):
+    pass
+
+
+class LogItem(PathItem):
+    pass
+
+
+class ProcessItem(InstanceSettings):
+    name: str = Field(min_length=1)
+
+
+class PortItem(InstanceSettings):
+    port: int = Field(ge=1, le=65535)
+
+
 class AppSettings(Section):
     url: str | None = None
     health_path: str = "/api/health"
@@ -48,14 +81,14 @@ class CacheSettings(Section):
 
 
 class ResourcesSettings(Section):
-    disk_paths: list[str] = Field(default_factory=lambda: ["."])
-    processes: list[str] = Field(default_factory=list)
-    ports: list[int] = Field(default_factory=list)
-    pidfiles: list[str] = Field(default_factory=list)
+    disk_paths: list[str | DiskItem] = Field(default_factory=lambda: list[str | DiskItem](["."]))
+    processes: list[str | ProcessItem] = Field(default_factory=list)
+    ports: list[int | PortItem] = Field(default_factory=list)
+    pidfiles: list[str | PathItem] = Field(default_factory=list)
 
 
 class LogsSettings(Section):
-    files: list[str] = Field(default_factory=list)
+    files: list[str | LogItem] = Field(default_factory=list)
     tail_lines: int = Field(100, gt=0)
     error_pattern: str = r"\bERROR\b"
     timestamp_format: str = "%Y-%m-%d %H:%M:%S"
@@ -85,13 +118,7 @@ class EndpointSettings(Section):
     expect_status: int = Field(200, ge=100, le=599)
     conditions: list[str] = Field(default_factory=list)
     metric: str = "response_time_s"
-
-
-class ThresholdSettings(Section):
-    """Per-level change of a metric's thresholds: a level left out keeps its default, ``false`` removes it."""
-
-    warning: str | float | bool | None = None
-    critical: str | float | bool | None = None
+    thresholds: dict[str, ThresholdSettings] = Field(default_factory=dict)  # for this endpoint only
 
 
 class MetricSettings(Section):
@@ -104,7 +131,7 @@ class MetricSettings(Section):
 
 
 class PreflightSettings(Section):
-    config_files: list[str] = Field(default_factory=list)
+    config_files: list[str | PathItem] = Field(default_factory=list)
     pip_check: bool = True
     python: str | None = None  # the target's interpreter for `pip check` (default: the one running pytest)
 

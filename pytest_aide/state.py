@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import pytest
 from pytest_aide.config import AideConfig
 from pytest_aide.health import HealthRecorder
 from pytest_aide.redact import Redactor
+from pytest_aide.settings import ThresholdSettings
 from pytest_aide.summary import RunSummary
 
 
@@ -32,6 +33,8 @@ class AideState:
     target_error: str | None = None
     origin: str = ""  # how the configuration file was chosen (discovery.Found.origin)
     suite_added: bool = False  # the shipped suite is collected in this run
+    # (inventory parameter, case key) -> that item's own thresholds, filled while parametrizing
+    instance_thresholds: dict[tuple[str, str], dict[str, ThresholdSettings]] = field(default_factory=dict)
 
 
 STATE_KEY = pytest.StashKey[AideState]()

@@ -174,6 +174,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         cases = inventory.cases(state.config, param)
         if cases:
             metafunc.parametrize(param, [c.value for c in cases], ids=[c.id for c in cases])
+            for case in cases:
+                if case.thresholds:
+                    state.instance_thresholds[(param, inventory.case_key(case.value))] = case.thresholds
         else:
             skip = pytest.mark.skip(reason=inventory.not_configured_reason(param))
             metafunc.parametrize(param, [pytest.param(None, marks=skip)], ids=["not-configured"])

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest
 def check_cost_budget(aide_config: AideConfig, aide_health: HealthRecorder) -> None:
     """Today's and this month's spend against the monthly limit (warning 3000, critical 5000 JPY)."""
     settings = aide_config.settings.logs
-    files = settings.cost_files if settings.cost_files is not None else settings.files
+    files = settings.cost_files if settings.cost_files is not None else aide_config.log_paths()
     if not files:
         pytest.skip("not configured: [logs] files / cost_files")
     today = month = 0.0
