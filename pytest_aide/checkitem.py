@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from pytest_aide.errors import AideError
-from pytest_aide.results import PROPERTY_PREFIX, check_properties
+from pytest_aide import shipped
+from pytest_aide.errors import AideError, ProbeError
+from pytest_aide.results import FLOOR, PROPERTY_PREFIX, UNMEASURED, check_properties, status_of
 from pytest_aide.state import RECORDER_KEY, AideState
-from pytest_aide.status import Status
+from pytest_aide.status import Status, Verdict
 
 _MESSAGE_LIMIT = 400
 _OUTCOMES = ("passed", "failed", "skipped")  # pytest's own; others (pytest-rerunfailures' "rerun") are theirs
@@ -54,12 +55,36 @@ def defined_in(obj: object, collector: pytest.Collector) -> bool:
     return getattr(obj, "__module__", None) == getattr(module, "__name__", object())
 
 
+def aide_kwargs(item: pytest.Item) -> dict[str, Any]:
+    """The keywords of every ``aide`` marker on the item, the closest winning (a function's ``essential=True``
+    keeps its module's ``component``)."""
+    merged: dict[str, Any] = {}
+    for marker in item.iter_markers("aide"):  # closest first
+        for key, value in marker.kwargs.items():
+            merged.setdefault(key, value)
+    return merged
+
+
 def component_and_weight(item: pytest.Item) -> tuple[str, float]:
-    marker = item.get_closest_marker("aide")
+    kwargs = aide_kwargs(item)
     default = item.path.stem.removeprefix("check_")
-    if marker is None:
-        return default, 1.0
-    return str(marker.kwargs.get("component", default)), float(marker.kwargs.get("weight", 1.0))
+    return str(kwargs.get("component", default)), float(kwargs.get("weight", 1.0))
+
+
+def floor_of(item: pytest.Item, essential: list[str]) -> Verdict | None:
+    """The verdict the check forces when CRITICAL or UNKNOWN: CRITICAL for an essential check (marker or
+    ``[checks] essential``), else the marker's ``floor``; None for an ordinary check."""
+    kwargs = aide_kwargs(item)
+    if kwargs.get("essential") or (essential and shipped.excluded([item], essential)):
+        return Verdict.CRITICAL
+    floor = kwargs.get("floor")
+    if floor is None:
+        return None
+    try:
+        return Verdict(str(floor).upper())
+    except ValueError:
+        names = ", ".join(v.value for v in Verdict)
+        raise pytest.UsageError(f"{item.nodeid}: aide(floor={floor!r}): not a verdict ({names})") from None
 
 
 def enforce_critical(item: pytest.Item) -> None:
@@ -98,9 +123,13 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
     check = is_check(item)
     if check and call.when == "setup":
         component, weight = component_and_weight(item)
-        set_properties(item, [("aide.component", component), ("aide.weight", weight)])
+        floor = floor_of(item, state.config.settings.checks.essential)
+        set_properties(
+            item, [("aide.component", component), ("aide.weight", weight), *([(FLOOR, floor.value)] if floor else [])]
+        )
     elif check and call.when == "call":
-        set_properties(item, call_properties(item))
+        unmeasured = call.excinfo is not None and isinstance(call.excinfo.value, ProbeError)
+        set_properties(item, [*call_properties(item), *([(UNMEASURED, True)] if unmeasured else [])])
     report = yield
     if check and call.excinfo is not None and report.failed:
         explain_failure(item, call.excinfo, report, state)
@@ -184,11 +213,16 @@ def report_status(report: pytest.TestReport | pytest.CollectReport) -> str | Non
     props = dict(getattr(report, "user_properties", ()))  # collect reports have none
     if "aide.component" not in props or report.outcome not in _OUTCOMES:
         return None
-    if report.failed:
-        return Status.CRITICAL.value if report.when == "call" else Status.UNKNOWN.value
     if report.skipped:
         return "SKIPPED"
-    return str(props.get("aide.status", Status.OK.value)) if report.when == "call" else None
+    recorded = props.get("aide.status")
+    status = status_of(
+        report.when,
+        report.outcome,
+        recorded=Status(recorded) if recorded else None,
+        unmeasured=bool(props.get(UNMEASURED)),
+    )
+    return status.value if status else None
 
 
 _TESTSTATUS = {

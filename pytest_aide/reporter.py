@@ -182,6 +182,9 @@ class AideReporter:
         terminalreporter.write_sep("=", "pytest-aide verdict", bold=True, **markup)
         terminalreporter.write_line(summary.headline(), bold=True, **markup)
         terminalreporter.write_line(f"checks: {summary.counts_line()}")
+        terminalreporter.write_line(summary.coverage_line())
+        if summary.verdict_rule():
+            terminalreporter.write_line(self.state.redactor(summary.verdict_rule()), bold=True, **markup)
         for check in summary.worst(limit=8):
             assert check.status is not None
             line = f"  {check.status.value:<8} {check.nodeid}: {check.message or '(no message)'}"

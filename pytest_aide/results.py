@@ -5,6 +5,11 @@ reports: builtin types only. :class:`RunCollector` folds the setup/call/teardown
 one :class:`CheckResult`, so ``-n 0`` and ``-n 2`` go through the same code. A check that pytest-rerunfailures
 ran again reports setup/call/teardown once per attempt: the last attempt is the check's result, and each
 earlier one is kept apart as an :class:`Attempt`.
+
+A check's status is decided here, by :func:`status_of` from one table of rules (:data:`RULES`); the
+terminal letters (``checkitem.report_status``) read the same function. A check body says "I could not read
+my target" by raising :class:`pytest_aide.errors.ProbeError`: its call report then carries
+``aide.unmeasured`` and the check is UNKNOWN, not CRITICAL. A check with nothing to measure yet skips.
 """
 
 from __future__ import annotations
@@ -14,10 +19,31 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pytest_aide.status import Status
+from pytest_aide.status import Status, Verdict
 
 PROPERTY_PREFIX = "aide."
 MEASUREMENT_PREFIX = "aide.m."
+UNMEASURED = "aide.unmeasured"  # set on a call report whose check raised ProbeError: its target was not read
+FLOOR = "aide.floor"  # the verdict a CRITICAL or UNKNOWN check forces at least (essential checks: CRITICAL)
+
+# (phase, how the phase ended) -> the check's status. A passed call is what the check recorded (OK when
+# nothing was judged); a skip in any phase is no status at all (SKIPPED: not scored, not measured).
+RULES: dict[tuple[str, str], Status] = {
+    ("setup", "failed"): Status.UNKNOWN,  # could not run: a fixture could not reach or read its target
+    ("call", "failed"): Status.CRITICAL,  # an assertion or a critical measurement: a fact about the system
+    ("call", "unmeasured"): Status.UNKNOWN,  # the body raised ProbeError: its target exists but was not read
+    ("teardown", "failed"): Status.UNKNOWN,  # at least: the check's clean-up failed
+}
+MEASURED = frozenset({Status.OK, Status.WARNING, Status.CRITICAL})  # statuses that say something was measured
+
+
+def status_of(when: str, outcome: str, *, recorded: Status | None = None, unmeasured: bool = False) -> Status | None:
+    """The status one phase of a check gives it (the one rule table); None: no status from this phase."""
+    if outcome == "failed":
+        return RULES[(when, "unmeasured" if unmeasured and when == "call" else "failed")]
+    if outcome == "passed" and when == "call":
+        return recorded or Status.OK
+    return None
 
 
 @dataclass
@@ -57,10 +83,16 @@ class CheckResult:
     evidence: list[dict[str, str]] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)  # earlier attempts, oldest first
     outcome: str = ""  # pytest's word for the current attempt so far: passed, failed, error or skipped
+    floor: Verdict | None = None  # essential (CRITICAL) or floor rule: the verdict this check forces when it fails
 
     @property
     def skipped(self) -> bool:
         return self.status is None
+
+    @property
+    def measured(self) -> bool:
+        """Whether the check measured something (OK, WARNING or CRITICAL): what coverage counts."""
+        return self.status in MEASURED
 
     def next_attempt(self) -> None:
         """Keep what the attempt that just ended found, and start the next one afresh."""
@@ -79,6 +111,7 @@ class CheckResult:
             "measurements": self.measurements,
             "duration": round(self.duration, 4),
             **({"skip_reason": self.skip_reason} if self.skip_reason else {}),
+            **({"floor": self.floor.value} if self.floor else {}),
             **({"evidence": self.evidence} if self.evidence else {}),
             **({"attempts": [a.to_dict() for a in self.attempts]} if self.attempts else {}),
         }
@@ -162,30 +195,34 @@ class RunCollector:
                 result.weight = float(value)
             elif name == "aide.evidence":
                 result.evidence = json.loads(value)
+            elif name == FLOOR:
+                result.floor = Verdict(value)
             elif name.startswith(MEASUREMENT_PREFIX):
                 result.measurements[name[len(MEASUREMENT_PREFIX) :]] = json.loads(value)
 
     @staticmethod
     def _on_setup(result: CheckResult, facts: ReportFacts) -> None:
-        if facts.outcome == "failed":
-            result.status = Status.UNKNOWN
+        status = status_of("setup", facts.outcome)
+        if status is not None:
+            result.status = status
             result.message = f"could not run: {facts.reason}"
 
     @staticmethod
     def _on_call(result: CheckResult, facts: ReportFacts) -> None:
-        status = property_status(facts.properties)
+        recorded = property_status(facts.properties)
+        unmeasured = any(n == UNMEASURED and v for n, v in facts.properties)
         message = next((str(v) for n, v in facts.properties if n == "aide.message"), "")
+        result.status = status_of("call", facts.outcome, recorded=recorded, unmeasured=unmeasured)
         if facts.outcome == "failed":
-            result.status = Status.CRITICAL
-            result.message = message if status is Status.CRITICAL and message else facts.reason
+            result.message = message if recorded is Status.CRITICAL and message else facts.reason
         else:
-            result.status = status or Status.OK
             result.message = message
 
     @staticmethod
     def _on_failed_teardown(result: CheckResult, facts: ReportFacts) -> None:
-        if result.status is None or result.status.rank < Status.UNKNOWN.rank:
-            result.status = Status.UNKNOWN
+        status = status_of("teardown", "failed")
+        assert status is not None
+        result.status = Status.worst([s for s in (result.status, status) if s is not None])
         extra = f"teardown failed: {facts.reason}"
         result.message = f"{result.message}; {extra}" if result.message else extra
 

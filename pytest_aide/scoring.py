@@ -3,6 +3,11 @@
 The score is the weighted mean of per-check points; its band (90/70/40) gives the verdict, which is then
 capped: a run with a critical check is never better than UNHEALTHY, and one with a warning or an unknown
 check never better than DEGRADED, so a single broken part can never hide behind many healthy ones.
+
+Some parts are the service itself: a check may carry a *floor*, the verdict it forces at least when it is
+CRITICAL or UNKNOWN. An essential check (``@pytest.mark.aide(essential=True)``, ``[checks] essential``) has
+the floor CRITICAL: the app's health check or the database being unreachable is an emergency whatever the
+other checks say. The shipped cache check has the floor UNHEALTHY.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ BANDS: tuple[tuple[float, Verdict], ...] = (
     (40.0, Verdict.UNHEALTHY),
     (0.0, Verdict.CRITICAL),
 )
+FAILING = frozenset({Status.CRITICAL, Status.UNKNOWN})  # the statuses that bring a check's floor into force
 CAPS: dict[Status, Verdict] = {
     Status.CRITICAL: Verdict.UNHEALTHY,
     Status.UNKNOWN: Verdict.DEGRADED,
@@ -32,6 +38,12 @@ class Scored:
 
     status: Status
     weight: float = 1.0
+    floor: Verdict | None = None  # the verdict forced at least when this check is CRITICAL or UNKNOWN
+
+    @property
+    def forced(self) -> Verdict | None:
+        """The verdict this check forces at least: its floor while it failed to measure or measured critical."""
+        return self.floor if self.status in FAILING else None
 
 
 def score(checks: Iterable[Scored]) -> float | None:
@@ -60,7 +72,7 @@ def verdict(checks: Iterable[Scored]) -> tuple[Verdict, float | None]:
     value = score(checks)
     result = Verdict.HEALTHY if value is None else band(value)
     for check in checks:
-        cap = CAPS.get(check.status)
-        if cap is not None and cap.rank > result.rank:
-            result = cap
+        for cap in (CAPS.get(check.status), check.forced):
+            if cap is not None and cap.rank > result.rank:
+                result = cap
     return result, value

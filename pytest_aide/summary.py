@@ -41,9 +41,43 @@ class RunSummary:
 
     @classmethod
     def build(cls, *, checks: list[CheckResult], **fields: Any) -> RunSummary:
-        scored = [scoring.Scored(c.status, c.weight) for c in checks if c.status is not None]
+        scored = [scoring.Scored(c.status, c.weight, c.floor) for c in checks if c.status is not None]
         verdict, score = scoring.verdict(scored)
         return cls(checks=checks, verdict=verdict, score=score, **fields)
+
+    @property
+    def coverage(self) -> dict[str, int]:
+        """Checks that measured something (OK, WARNING, CRITICAL) out of the checks selected.
+
+        A skipped check (nothing to measure yet, not configured) and an UNKNOWN one (its target could not be
+        read) measured nothing: a run of many of them is not a healthy run, whatever its score."""
+        return {"measured": sum(1 for c in self.checks if c.measured), "selected": len(self.checks)}
+
+    def coverage_line(self) -> str:
+        """``coverage: 9/12 checks measured (2 skipped, 1 unknown)``."""
+        counts = self.counts
+        cover = self.coverage
+        gaps = [f"{counts[key]} {key.lower()}" for key in ("SKIPPED", "UNKNOWN") if counts[key]]
+        return f"coverage: {cover['measured']}/{cover['selected']} checks measured" + (
+            f" ({', '.join(gaps)})" if gaps else ""
+        )
+
+    def forcing(self) -> list[CheckResult]:
+        """Checks whose floor decided the verdict (an essential check CRITICAL or UNKNOWN...)."""
+        return [
+            c
+            for c in self.checks
+            if c.status is not None and scoring.Scored(c.status, c.weight, c.floor).forced is self.verdict
+        ]
+
+    def verdict_rule(self) -> str:
+        """Why the verdict is worse than the score's band, in words; "" when the band (or a cap) decided."""
+        forcing = self.forcing()
+        if not forcing:
+            return ""
+        failed = ", ".join(f"{c.nodeid} is {c.status.value if c.status else 'SKIPPED'}" for c in forcing)
+        rule = "essential check" if self.verdict is Verdict.CRITICAL else f"floor rule: at least {self.verdict.value}"
+        return f"{self.verdict.value} ({rule}): {failed}"
 
     @property
     def counts(self) -> dict[str, int]:
@@ -87,5 +121,7 @@ class RunSummary:
             "exit_status": self.exit_status,
             "exit_rule": self.exit_rule,
             "counts": self.counts,
+            "coverage": self.coverage,
+            **({"verdict_rule": self.verdict_rule()} if self.verdict_rule() else {}),
             "checks": [c.to_dict() for c in self.checks],
         }

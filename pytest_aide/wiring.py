@@ -28,7 +28,9 @@ MARKERS = (
     "weekly: part of the weekly full diagnosis (pytest -m weekly)",
     "monthly: part of the monthly review (pytest -m monthly)",
     "gate: must pass before a deploy (pytest -m gate); CI trusts the exit status",
-    "aide(component=None, weight=1.0): the check's component name and its weight in the health score",
+    "aide(component=None, weight=1.0, essential=False, floor=None): the check's component name, its weight in the"
+    " health score; essential=True: its CRITICAL or UNKNOWN makes the verdict CRITICAL; floor='UNHEALTHY': the"
+    " verdict it forces at least when CRITICAL or UNKNOWN",
 )
 
 

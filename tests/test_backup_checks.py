@@ -28,8 +28,29 @@ def manager(pytester: pytest.Pytester) -> BackupManager:
     return BackupManager(parse_backup_config({"components": COMPONENTS}, source="aide.toml", base_dir=pytester.path))
 
 
-def test_checks_fail_with_the_remedy_when_there_is_no_backup(pytester: pytest.Pytester) -> None:
+def test_checks_skip_with_the_remedy_while_there_is_no_backup_yet(pytester: pytest.Pytester) -> None:
+    """Nothing to measure yet: skipped with the reason and counted in coverage, never OK (issue 8 point 10)."""
     manager(pytester)
+    result = run_checks(pytester, 26)
+    result.assert_outcomes(skipped=2)
+    health = latest_health(pytester.path)
+    assert set(statuses(health).values()) == {"SKIPPED"}
+    assert {c["skip_reason"] for c in health["checks"]} == {
+        f"no backup set yet in {pytester.path / 'backups'}: run `aide backup`"
+    }
+    assert health["coverage"] == {"measured": 0, "selected": 2}
+
+
+def test_checks_fail_with_the_remedy_when_no_set_is_complete(pytester: pytest.Pytester) -> None:
+    backups = BackupManager(
+        parse_backup_config(
+            {"components": [*COMPONENTS, {"name": "gone", "kind": "file", "source": "gone.txt"}]},
+            source="aide.toml",
+            base_dir=pytester.path,
+        )
+    )
+    (pytester.path / "notes.txt").write_text("hi")
+    assert not backups.create().complete  # gone.txt is missing: a partial set
     result = run_checks(pytester, 26)
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(["*no complete backup set in *backups: run `aide backup`*"])

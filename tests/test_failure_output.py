@@ -140,7 +140,7 @@ def test_a_probe_failure_shows_what_was_measured_before_it(project: pytest.Pytes
     result = aide_run(project, "-k", "probe")
     result.stdout.fnmatch_lines(
         [
-            "*_ check_probe _*",
+            "*_ ERROR at call of check_probe _*",  # a probe that could not measure: UNKNOWN, shown as an error
             "database 127.0.0.1:5432: connection refused",
             "measurements:",
             "  db_ping_s = 0.25 s  OK  (warning 1, critical 3)",

@@ -26,6 +26,7 @@ def _probe_ok(app: HttpClient, path: str, health: HealthRecorder) -> HttpProbe:
 
 
 @pytest.mark.gate
+@pytest.mark.aide(essential=True)  # the app down is an emergency, whatever else is healthy
 def check_api_health(aide_app: HttpClient, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
     """GET the health path: 200 within the timeout, response time within its band."""
     _probe_ok(aide_app, aide_config.settings.app.health_path, aide_health)
