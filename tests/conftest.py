@@ -2,27 +2,84 @@
 
 Where a service does not run, tests that need it skip with a reason; with ``AIDE_REQUIRE_SERVICES=1`` (set
 by ``.ci/run``) that skip becomes a failure, so CI cannot pass without the real servers.
+
+Tiers: tests marked ``slow`` (a wheel build, a browser) are deselected unless ``--run-slow`` is given or a
+``-m`` expression chooses for itself (``-m slow`` runs only them). Every test is isolated (its own temp dir,
+database, key prefix and ports), so the default tier runs under pytest-xdist: ``pytest tests -n 2``.
+
+Timing: tests assert behaviour, never speed. A wall-clock bound in a test only tells a timeout that worked from
+a hang (``HANG_S``, or the time the cut-short operation itself would take); speed is measured in ``bench/``.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import pytest_html.extras  # noqa: F401
+from hypothesis import HealthCheck, settings
 
 # pytester's in-process runs restore sys.modules afterwards; modules that the plugin imports lazily (psutil
 # keeps a reference to itself in sys.modules) must therefore be imported before any inner run starts.
 import pytest_aide.evidence
+import pytest_aide.probes.http
 import pytest_aide.reporter  # noqa: F401
+
+T = TypeVar("T")
+
+HANG_S = 30.0
+"""Upper bound for an operation cut short by a timeout of a few seconds at most: only a hang exceeds it."""
+
+# No per-example deadline and no "too slow" health check: a busy 2-core machine must not fail a property test.
+settings.register_profile("aide", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("aide")
 
 PG_ADMIN_URL = os.environ.get("AIDE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 MYSQL_HOST = os.environ.get("AIDE_TEST_MYSQL_HOST", "127.0.0.1")
 REDIS_URL = os.environ.get("AIDE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def timed(call: Callable[[], T]) -> tuple[T, float]:
+    """The result of ``call`` and the wall time around it: a measured duration must fit inside that time."""
+    began = time.monotonic()
+    result = call()
+    return result, time.monotonic() - began
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run the tests marked slow (wheel build, browser), which are deselected by default",
+    )
+
+
+def _slow_tier_chosen(config: pytest.Config) -> bool:
+    """--run-slow, or a -m expression, which then decides alone (``-m slow`` runs only the slow tier)."""
+    return bool(config.getoption("--run-slow") or config.getoption("markexpr"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _slow_tier_chosen(config):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+        config.hook.pytest_deselected(items=slow)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if _slow_tier_chosen(config):
+        return None
+    return "slow tier (marked slow) deselected: add --run-slow, or -m slow for it alone"
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -46,36 +103,101 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _own_ports() -> range:
+    """This process's share of the ports below the kernel's ephemeral range, one slice per xdist worker.
+
+    ``bind(0)`` and outgoing connections take ports from the ephemeral range, so a port handed out here is never
+    taken by another test's listener in the meantime, and two workers never get the same one.
+    """
+    low, high = 20000, max(20000 + 512, _ephemeral_low())
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    size = (high - low) // max(1, workers)
+    return range(low + size * worker, low + size * (worker + 1))
+
+
+_PORTS = _own_ports()
+_next_port = itertools.count(os.getpid() % len(_PORTS))  # another session running beside this one starts elsewhere
+
+
 def free_port() -> int:
-    """A port nothing listens on (bound then released), for 'connection refused'."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on (checked by binding it), for 'connection refused' or a server to start on.
 
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A TCP port on 127.0.0.1 that accepts connections and never sends a byte."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept_forever() -> None:
-        while not stop.is_set():
+    Ports are handed out in turn from this worker's own slice, so one is not handed out again soon after.
+    """
+    for _ in range(len(_PORTS)):
+        port = _PORTS[next(_next_port) % len(_PORTS)]
+        with socket.socket() as sock:
             try:
-                accepted.append(listener.accept()[0])
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {_PORTS.start}-{_PORTS.stop - 1}")
+
+
+class SilentListener:
+    """A TCP port on 127.0.0.1 that accepts connections and never sends a byte; counts the connections made."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.05)
+        self.port = int(self._socket.getsockname()[1])
+        self._accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept_forever, daemon=True)
+        self._thread.start()
+
+    def _accept_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._accepted.append(self._socket.accept()[0])
             except TimeoutError:
                 continue
 
-    thread = threading.Thread(target=accept_forever, daemon=True)
-    thread.start()
-    yield int(listener.getsockname()[1])
-    stop.set()
-    thread.join(timeout=2)
-    for conn in accepted:
-        conn.close()
+    def connections(self) -> int:
+        """How many connections were made so far: a retrying client makes one per attempt.
+
+        Stops accepting, then takes what waits in the backlog: a client's connect returns only once the kernel
+        has queued it, so the count is exact without waiting for the accepting thread.
+        """
+        self.close_listener()
+        self._socket.setblocking(False)
+        while True:
+            try:
+                self._accepted.append(self._socket.accept()[0])
+            except BlockingIOError:
+                return len(self._accepted)
+
+    def close_listener(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=HANG_S)
+
+    def close(self) -> None:
+        self.close_listener()
+        for conn in self._accepted:
+            conn.close()
+        self._socket.close()
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[SilentListener]:
+    listener = SilentListener()
+    yield listener
     listener.close()
+
+
+@pytest.fixture
+def silent_port(silent_listener: SilentListener) -> int:
+    """A TCP port on 127.0.0.1 that accepts connections and never sends a byte."""
+    return silent_listener.port
 
 
 def unique_name(prefix: str) -> str:

@@ -113,7 +113,7 @@ def test_snapshot_waits_for_the_busy_timeout_then_gives_up(tmp_path: Path) -> No
         started = time.monotonic()
         with pytest.raises(BackupError, match=r"SQLite backup of .*bank.db failed: database is locked"):
             snapshot(bank, tmp_path / "copy.db", timeout=0.3)
-        assert 0.25 < time.monotonic() - started < 5
+        assert 0.25 < time.monotonic() - started < 20  # it waited its 0.3 s, not the 30 s default
     finally:
         holder.execute("ROLLBACK")
         holder.close()

@@ -9,7 +9,6 @@ import select
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import threading
@@ -26,12 +25,13 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import HANG_S
 from pytest_aide.demo import DemoPaths, ensure_demo_data
 from pytest_aide.demo.data import COST_MARKER, TABLES, build_logs
-from pytest_aide.demo.server import MemoryCache
+from pytest_aide.demo.server import DemoServer, MemoryCache
 
 HTTP_TIMEOUT = 5.0
-START_TIMEOUT = 15.0
+START_TIMEOUT = HANG_S
 LINE = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}),(\d{3}) (INFO|WARNING|ERROR) ([\w.]+): (.+)")
 SERVING = re.compile(r"demo serving on (http://127\.0\.0\.1:(\d+)) \(data in (.+)\)")
 
@@ -49,7 +49,7 @@ class Demo:
         """Send ``sig``; return exit code, stderr and seconds until exit."""
         started = time.monotonic()
         self.proc.send_signal(sig)
-        _, err = self.proc.communicate(timeout=10)
+        _, err = self.proc.communicate(timeout=HANG_S)
         return self.proc.returncode, err, time.monotonic() - started
 
 
@@ -279,21 +279,31 @@ def test_concurrent_requests_each_append_one_whole_log_line(demo: Demo) -> None:
     assert all(re.fullmatch(r"GET /api/nope/\d+ 404 \d+\.\dms", m) for m in added), added
 
 
-def test_keep_alive_responses_are_not_delayed_by_nagle(demo: Demo) -> None:
-    """Without TCP_NODELAY each of these would take ~40 ms (Nagle + delayed ACK on the header/body split)."""
+def test_keep_alive_connection_is_reused(demo: Demo) -> None:
     with requests.Session() as session:
-        demo.get("/api/health", session)
-        elapsed = []
         for _ in range(20):
-            started = time.perf_counter()
             assert demo.get("/api/health", session).status_code == 200
-            elapsed.append(time.perf_counter() - started)
         adapter = session.get_adapter(demo.url)
         assert isinstance(adapter, requests.adapters.HTTPAdapter)
         pools = adapter.poolmanager.pools
         opened = sum(pools[key].num_connections for key in pools.keys())  # noqa: SIM118 (no __iter__)
         assert opened == 1, "requests did not reuse one keep-alive connection"
-    assert statistics.median(elapsed) < 0.015, f"median {statistics.median(elapsed) * 1000:.1f} ms"
+
+
+def test_accepted_connections_have_nagle_off(tmp_path: Path) -> None:
+    """Without TCP_NODELAY each keep-alive response waits ~40 ms (Nagle + delayed ACK on the header/body split).
+
+    Checked on the socket itself rather than by timing requests, which a busy machine slows down anyway.
+    """
+    server = DemoServer(("127.0.0.1", 0), ensure_demo_data(tmp_path))
+    try:
+        server.socket.settimeout(HTTP_TIMEOUT)
+        with socket.create_connection(server.server_address[:2], timeout=HTTP_TIMEOUT):
+            conn, _ = server.get_request()
+            with conn:
+                assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        server.server_close()
 
 
 # --- separate processes: failures, signals, options --------------------------------------------------
@@ -326,7 +336,7 @@ def test_signal_stops_promptly_with_exit_0_despite_open_connection(tmp_path: Pat
         assert demo.get("/api/health", session).status_code == 200  # leaves an idle keep-alive connection
         code, stderr, seconds = demo.stop(sig)
     assert code == 0
-    assert seconds < 2.0
+    assert seconds < HANG_S  # waiting for the idle connection would take its 60 s handler timeout
     assert stderr == "", "the demo logs to app.log, never to stderr"
 
 
@@ -341,14 +351,15 @@ def test_second_start_reuses_the_dataset(tmp_path: Path) -> None:
 
 
 def test_delay_ms_delays_each_response_but_not_the_others(tmp_path: Path) -> None:
-    with run_demo(tmp_path, "--delay-ms", "100") as demo:
+    with run_demo(tmp_path, "--delay-ms", "250") as demo:
         started = time.perf_counter()
         assert demo.get("/api/health").status_code == 200
-        assert 0.1 <= time.perf_counter() - started < 1.0
+        assert time.perf_counter() - started >= 0.25
         started = time.perf_counter()
-        with ThreadPoolExecutor(10) as pool:
-            assert set(pool.map(lambda _: demo.get("/nope").status_code, range(10))) == {404}
-        assert time.perf_counter() - started < 0.8, "10 delayed requests did not run concurrently"
+        with ThreadPoolExecutor(20) as pool:
+            assert set(pool.map(lambda _: demo.get("/nope").status_code, range(20))) == {404}
+        # One at a time they need 20 x 0.25 = 5 s; half of that leaves a busy machine 2 s for the requests.
+        assert time.perf_counter() - started < 2.5, "20 delayed requests did not run concurrently"
 
 
 def test_threads_option_bounds_concurrent_handlers(tmp_path: Path) -> None:

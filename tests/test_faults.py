@@ -1,13 +1,16 @@
 """Down, hanging, slow and misconfigured targets through the shipped checks: a clear verdict in bounded time.
 
-Each case runs real checks of the shipped suite (``pytest_aide/suite/aide``) in a pytest subprocess against a
+Each case runs real checks of the shipped suite (``pytest_aide/suite/aide``) in an inner pytest run against a
 real fault (a closed port, a server that never answers, a locked SQLite file...) and asserts the check's
-status, its one-line reason, how long the run took, and that no traceback wall and no secret reach the output.
+status, its one-line reason naming the configured timeout, and that no traceback wall and no secret reach the
+output. The inner runs are in-process (a subprocess each would cost a second of interpreter start-up); every
+probe they make has its own timeout, and HANG_S bounds the check's recorded duration.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sqlite3
 import subprocess
@@ -18,28 +21,40 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psutil
 import pytest
 
-from conftest import free_port, require_service
+from conftest import HANG_S, free_port, require_service
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKS = REPO / "pytest_aide" / "suite" / "aide"
 
 
-def run_checks(pytester: pytest.Pytester, toml: str, target: str, *args: str) -> tuple[dict, str, float]:
+def run_checks(pytester: pytest.Pytester, toml: str, target: str, *args: str) -> tuple[dict, str, int]:
+    """The run's health.json, its output, and the bytes this process read during it (the run is in-process)."""
     config = pytester.path / "aide.toml"
     config.write_text(toml)
-    began = time.monotonic()
-    result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", str(CHECKS / target), f"--aide-config={config}", "-q", *args, timeout=60
+    me = psutil.Process()
+    read_before = me.io_counters().read_chars
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "no:cacheprovider",
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",  # the outer run imported pytest_aide already
+        str(CHECKS / target),
+        f"--aide-config={config}",
+        "-q",
+        *args,
     )
-    elapsed = time.monotonic() - began
+    read = me.io_counters().read_chars - read_before
     runs = sorted((pytester.path / "reports").glob("2*/health.json"))
     assert runs, result.stdout.str()
     output = result.stdout.str() + result.stderr.str()
     assert "Traceback" not in output
     assert "INTERNALERROR" not in output
-    return json.loads(runs[-1].read_text()), output, elapsed
+    health = json.loads(runs[-1].read_text())
+    assert all(check["duration"] < HANG_S for check in health["checks"])
+    return health, output, read
 
 
 def only_check(health: dict) -> dict:
@@ -94,24 +109,22 @@ def api_toml(url: str, timeout: float = 1.0) -> str:
 
 
 def test_refused_connection_is_critical(pytester: pytest.Pytester) -> None:
-    health, _, elapsed = run_checks(
+    health, _, _ = run_checks(
         pytester, api_toml(f"http://127.0.0.1:{free_port()}"), "check_api.py", "-k", "check_api_health"
     )
     check = only_check(health)
     assert check["status"] == "CRITICAL"
     assert "connection refused" in check["message"]
-    assert elapsed < 20
 
 
 def test_server_that_never_answers_is_critical_within_the_timeout(
     pytester: pytest.Pytester, silent_server: str
 ) -> None:
-    health, _, elapsed = run_checks(pytester, api_toml(silent_server, 1.0), "check_api.py", "-k", "check_api_health")
+    health, _, _ = run_checks(pytester, api_toml(silent_server, 1.5), "check_api.py", "-k", "check_api_health")
     check = only_check(health)
     assert check["status"] == "CRITICAL"
-    assert "timed out" in check["message"]
-    assert check["duration"] < 5
-    assert elapsed < 20
+    assert "timed out after 1.5 s" in check["message"]  # the configured timeout, not a default
+    assert check["duration"] >= 1.5
 
 
 @pytest.mark.parametrize("http_server", [(0.6, 200)], indirect=True)
@@ -127,7 +140,8 @@ def test_slow_answer_breaks_the_response_time_band(pytester: pytest.Pytester, ht
     )
     check = only_check(health)
     assert check["status"] == "CRITICAL"
-    assert check["message"].startswith("response_time_s = 0.6")
+    assert check["measurements"]["response_time_s"]["value"] >= 0.6  # the server's delay, and a busy machine's
+    assert re.match(r"response_time_s = \d+(\.\d+)? s \(critical > 0\.5", check["message"]), check["message"]
     assert "check the app's rate limits" in check["message"]
 
 
@@ -141,26 +155,24 @@ def test_server_error_is_critical(pytester: pytest.Pytester, http_server: str) -
 
 
 def test_unresolvable_host_is_critical(pytester: pytest.Pytester) -> None:
-    health, _, elapsed = run_checks(
+    health, _, _ = run_checks(
         pytester, api_toml("http://no-such-host.invalid:5000"), "check_api.py", "-k", "check_api_health"
     )
     check = only_check(health)
     assert check["status"] == "CRITICAL"
     assert "cannot resolve host no-such-host.invalid" in check["message"]
-    assert elapsed < 30
 
 
 def test_wrong_database_password_is_unknown_without_the_secret(pytester: pytest.Pytester) -> None:
     require_service("PostgreSQL", "127.0.0.1", 5432)
     url = "postgresql://no_such_aide_user:Sup3r-S3cret-pw@127.0.0.1:5432/test"
-    health, output, elapsed = run_checks(
+    health, output, _ = run_checks(
         pytester, f'[db]\nurl = "{url}"\ntimeout = 2\n', "check_database.py", "-k", "check_db_reachable"
     )
     check = only_check(health)
     assert check["status"] == "UNKNOWN"
     assert "no_such_aide_user" in check["message"]
     assert "Sup3r-S3cret-pw" not in output + json.dumps(health)
-    assert elapsed < 30
 
 
 def test_missing_database_file_is_unknown_and_not_created(pytester: pytest.Pytester) -> None:
@@ -179,7 +191,7 @@ def test_locked_sqlite_database_gives_a_bounded_verdict(pytester: pytest.Pyteste
     holder.execute("CREATE TABLE t (x)")
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        health, _, elapsed = run_checks(
+        health, _, _ = run_checks(
             pytester,
             '[db]\nurl = "sqlite:///locked.db"\ntimeout = 0.5\n',
             "check_database.py",
@@ -192,8 +204,7 @@ def test_locked_sqlite_database_gives_a_bounded_verdict(pytester: pytest.Pyteste
     check = only_check(health)
     assert check["status"] in ("UNKNOWN", "CRITICAL")
     assert "locked" in check["message"]
-    assert check["duration"] < 5
-    assert elapsed < 20
+    assert check["duration"] < 4  # its 0.5 s, not sqlite3's default 5 s
 
 
 def test_missing_log_file_is_critical(pytester: pytest.Pytester) -> None:
@@ -208,15 +219,15 @@ def test_a_log_of_several_gib_is_read_from_its_end_only(pytester: pytest.Pyteste
     with log.open("wb") as handle:
         handle.truncate(3 * 2**30)  # sparse: costs no disk
         handle.seek(0, 2)
+        old = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - 3 * 3600))  # before the window
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        handle.write(f"\n{stamp},000 ERROR app: disk full\n{stamp},001 INFO app: retrying\n".encode())
-    health, _, elapsed = run_checks(
-        pytester, '[logs]\nfiles = ["huge.log"]\n', "check_logs.py", "-k", "check_log_errors"
-    )
+        lines = f"\n{old},000 ERROR app: long ago\n{stamp},000 ERROR app: disk full\n{stamp},001 INFO app: retrying\n"
+        handle.write(lines.encode())
+    health, _, read = run_checks(pytester, '[logs]\nfiles = ["huge.log"]\n', "check_logs.py", "-k", "check_log_errors")
     check = only_check(health)
-    assert check["measurements"]["log_errors"]["value"] == 1
+    assert check["measurements"]["log_errors"]["value"] == 2
     assert check["measurements"]["log_errors_last_window"]["value"] == 1
-    assert elapsed < 20
+    assert read < 64 * 2**20  # bytes, not seconds: of 3 GiB, only the end (and the run's own files)
 
 
 def test_a_certificate_close_to_expiry_is_critical(pytester: pytest.Pytester, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 import requests
 from aide_testing import activate
 
-from conftest import free_port
+from conftest import HANG_S, free_port
 
 CHECK = """
 def check_target_answers(aide_app, aide_health):
@@ -45,7 +45,7 @@ def running_demo(tmp_path: Path) -> Iterator[int]:
         stdout=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + HANG_S
         while not answers(port):
             assert time.monotonic() < deadline, "the demo did not start"
             time.sleep(0.1)

@@ -14,6 +14,7 @@ import psutil
 import pytest
 import requests
 
+from conftest import HANG_S, free_port
 from pytest_aide.errors import ProbeError
 from pytest_aide.process import ensure_running, stop_started
 
@@ -35,12 +36,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
 print("listening", flush=True)
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def answers(url: str) -> bool:
@@ -122,7 +117,7 @@ def test_already_answering_target_is_neither_started_nor_stopped(server_script: 
     url = f"http://127.0.0.1:{port}/"
     existing = subprocess.Popen([sys.executable, str(server_script), str(port)], stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + HANG_S
         while not answers(url) and time.monotonic() < deadline:
             time.sleep(0.05)
         result = ensure_running([sys.executable, "-c", "raise SystemExit(9)"], url, pidfile=pidfile, output_path=output)
@@ -155,9 +150,9 @@ def test_command_that_exits_at_once_fails_fast_with_its_last_output(
             pidfile=pidfile,
             output_path=output,
             env={"APP_TOKEN": "tok-12345"},
-            start_timeout=10,
+            start_timeout=120,
         )
-    assert time.monotonic() - began < 3
+    assert time.monotonic() - began < HANG_S  # it saw the exit instead of waiting out the start timeout
     message = str(caught.value)
     assert "\n" not in message
     assert "exited with code 3" in message
@@ -181,7 +176,7 @@ def test_command_that_never_answers_hits_start_timeout_and_is_stopped(files: tup
             output_path=output,
             start_timeout=1.0,
         )
-    assert 1.0 <= time.monotonic() - began < 3.0
+    assert 1.0 <= time.monotonic() - began < HANG_S  # the command sleeps a minute
     assert gone(int(output.read_text().split()[0]))
     assert not pidfile.exists()
 
@@ -205,7 +200,7 @@ def test_target_ignoring_sigterm_is_killed_after_grace(
     assert result.pid is not None
     stopped = stop_started(pidfile, grace=0.5)
     assert stopped.outcome == "killed"
-    assert 0.5 <= stopped.elapsed_s < 3.0
+    assert 0.5 <= stopped.elapsed_s < HANG_S  # it ignores SIGTERM for ever
     assert gone(result.pid)
     assert not pidfile.exists()
 
@@ -223,7 +218,7 @@ def test_stop_reaches_the_whole_process_group(
     worker = int(output.read_text().split("worker=")[1].split()[0])
     assert not gone(worker)
     assert stop_started(pidfile, grace=5).outcome == "terminated"
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + HANG_S
     while not gone(worker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert gone(worker)

@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
+from conftest import HANG_S
 from pytest_aide.errors import ProbeError
 from pytest_aide.probes import resources
 from pytest_aide.probes.resources import ProcessInfo, ResourceSampler
@@ -128,28 +129,122 @@ def test_load_average_per_cpu() -> None:
 # --- sampler -------------------------------------------------------------------------------------------------
 
 
-def test_fresh_sampler_blocks_at_most_once_and_briefly() -> None:
-    sampler = ResourceSampler()
-    started = time.monotonic()
+class CpuTimes(NamedTuple):
+    user: float
+    system: float
+    idle: float
+    iowait: float
+
+
+class FakeHost:
+    """A scripted ``psutil.cpu_times()`` and a manual clock: the sampler's arithmetic, free of the real load."""
+
+    def __init__(self, cores: int = 2) -> None:
+        self.cores = cores
+        self.now = 1000.0
+        self.busy = 0.0
+        self.idle = 0.0
+        self.own = 0.0  # CPU seconds of the checker's own processes (pytest, its workers)
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.run(seconds, busy_cores=0.0)
+
+    def run(self, seconds: float, *, busy_cores: float, own_cores: float = 0.0) -> None:
+        """``seconds`` pass with ``busy_cores`` of the host's cores busy, ``own_cores`` of them by the checker."""
+        self.now += seconds
+        self.busy += seconds * busy_cores
+        self.idle += seconds * (self.cores - busy_cores)
+        self.own += seconds * own_cores
+
+    def cpu_times(self) -> CpuTimes:
+        return CpuTimes(user=self.busy * 0.75, system=self.busy * 0.25, idle=self.idle * 0.9, iowait=self.idle * 0.1)
+
+
+@pytest.fixture
+def host(monkeypatch: pytest.MonkeyPatch) -> FakeHost:
+    fake = FakeHost()
+    monkeypatch.setattr(resources.psutil, "cpu_times", fake.cpu_times)
+    return fake
+
+
+def test_real_sampler_reads_a_percentage() -> None:
+    assert 0 <= ResourceSampler().cpu_percent() <= 100
+
+
+def test_fresh_sampler_blocks_at_most_once_and_briefly(host: FakeHost) -> None:
+    sampler = ResourceSampler(clock=host.clock, sleep=host.sleep)
+    host.run(0.03, busy_cores=1.0)
     first = sampler.cpu_percent()
-    first_took = time.monotonic() - started
-    started = time.monotonic()
-    repeats = [sampler.cpu_percent() for _ in range(50)]
-    repeats_took = time.monotonic() - started
-    assert 0 <= first <= 100
-    assert first_took <= 0.15
-    assert repeats_took < 0.05  # no sleep at all: 50 sleeps of even 1 ms would exceed this
-    assert all(value == first for value in repeats)  # under 0.1 s apart: the last value, not noise
+    assert host.sleeps == [pytest.approx(0.07)]  # what remains of 0.1 s after creation, once
+    assert first == 15.0  # 0.03 s of one core busy in 0.1 s of 2 cores
+    for _ in range(50):
+        host.run(0.001, busy_cores=2.0)
+        assert sampler.cpu_percent() == first  # under 0.1 s since the last read: the last value, not noise
+    assert host.sleeps == [pytest.approx(0.07)]  # no sleep at all after the first read
 
 
-def test_sampler_measures_since_the_previous_read() -> None:
-    sampler = ResourceSampler()
-    sampler.cpu_percent()
-    deadline = time.monotonic() + 0.25
-    while time.monotonic() < deadline:  # keep a CPU busy between two reads
-        pass
-    busy = sampler.cpu_percent()
-    assert 0 < busy <= 100
+def test_sampler_measures_since_the_previous_read(host: FakeHost) -> None:
+    sampler = ResourceSampler(clock=host.clock, sleep=host.sleep)
+    host.run(0.5, busy_cores=0.5)
+    assert sampler.cpu_percent() == 25.0
+    host.run(0.5, busy_cores=2.0)
+    assert sampler.cpu_percent() == 100.0  # since creation it would be 62.5
+    host.run(2.0, busy_cores=0.0)
+    assert sampler.cpu_percent() == 0.0
+    assert host.sleeps == []
+
+
+def test_the_checkers_own_cpu_is_left_out_but_a_started_targets_is_not(host: FakeHost) -> None:
+    own = ResourceSampler(clock=host.clock, sleep=host.sleep, own_cpu_seconds=lambda: host.own)
+    everything = ResourceSampler(clock=host.clock, sleep=host.sleep)
+    host.run(1.0, busy_cores=1.5, own_cores=1.0)  # the checker burns one core, the rest of the host half a core
+    assert own.cpu_percent() == 25.0
+    assert everything.cpu_percent() == 75.0
+    host.run(1.0, busy_cores=0.2, own_cores=0.3)  # accounting skew: the checker's share exceeds the host's
+    assert own.cpu_percent() == 0.0  # never negative
+
+
+SPIN = "import time\nend = time.monotonic() + 60\nwhile time.monotonic() < end:\n    pass\n"
+
+
+def _cpu_seconds(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def _until_it_has_spun(spinner: subprocess.Popen[Any], seconds: float) -> None:
+    """Wait (on a busy machine as long as it takes, within HANG_S) until ``spinner`` has used ``seconds`` of CPU."""
+    deadline = time.monotonic() + HANG_S
+    while _cpu_seconds(spinner.pid) < seconds:
+        assert spinner.poll() is None, "the spinner died"
+        assert time.monotonic() < deadline, f"the spinner got under {seconds} s of CPU in {HANG_S} s"
+        time.sleep(0.05)
+
+
+def test_tree_cpu_seconds_counts_children_except_the_excluded_ones() -> None:
+    import psutil
+
+    spinner = subprocess.Popen([sys.executable, "-c", SPIN])
+    try:
+        _until_it_has_spun(spinner, 0.3)
+        me = psutil.Process()
+        mine = _cpu_seconds(me.pid)  # read in this order: every figure only grows, so each holds the earlier ones
+        without_child = resources.tree_cpu_seconds(me, exclude={spinner.pid})
+        spun = _cpu_seconds(spinner.pid)
+        with_child = resources.tree_cpu_seconds(me)
+    finally:
+        spinner.kill()
+        spinner.wait(5)
+    assert spun >= 0.3
+    assert with_child >= without_child + spun  # the excluded child's CPU, and only ours, is left out
+    assert without_child >= mine  # our own CPU is counted
 
 
 def test_sampler_network_rates_see_loopback_traffic() -> None:
@@ -266,7 +361,7 @@ def test_top_processes_by_cpu_ranks_a_busy_process_first(tmp_path: Path) -> None
     idle = _start_child(tmp_path)
     busy = _start_child(tmp_path, mode="spin")
     try:
-        time.sleep(0.4)
+        _until_it_has_spun(busy.proc, 0.3)  # CPU time, not wall time: on a busy machine the spinner waits its turn
         top = resources.top_processes(n=10_000, by="cpu")
         pids = [info.pid for info in top]
         assert pids.index(busy.proc.pid) < pids.index(idle.proc.pid)
@@ -280,27 +375,3 @@ def test_top_processes_by_cpu_ranks_a_busy_process_first(tmp_path: Path) -> None
 def test_top_processes_rejects_an_unknown_ranking() -> None:
     with pytest.raises(ValueError, match="by must be 'memory' or 'cpu'"):
         resources.top_processes(by="disk")  # type: ignore[arg-type]
-
-
-SPIN = "import time\nend = time.monotonic() + 30\nwhile time.monotonic() < end:\n    pass\n"
-
-
-def test_the_checkers_own_processes_are_left_out_of_cpu_but_its_target_is_not() -> None:
-    import psutil
-
-    spinner = subprocess.Popen([sys.executable, "-c", SPIN])
-    try:
-        me = psutil.Process()
-        own = ResourceSampler(own_cpu_seconds=lambda: resources.tree_cpu_seconds(me))
-        target = ResourceSampler(own_cpu_seconds=lambda: resources.tree_cpu_seconds(me, exclude={spinner.pid}))
-        time.sleep(1.0)
-        spun = resources.tree_cpu_seconds(psutil.Process(spinner.pid))
-        assert spun > 0.3  # the child really burnt CPU
-        with_target = target.cpu_percent()
-        without_child = own.cpu_percent()
-    finally:
-        spinner.kill()
-        spinner.wait(5)
-    cores = psutil.cpu_count() or 1
-    assert with_target >= 100 / cores * 0.6  # a started target's load still counts
-    assert without_child < with_target - 100 / cores * 0.4  # our own child's load does not
