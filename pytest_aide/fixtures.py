@@ -142,12 +142,14 @@ def aide_cache(aide_config: AideConfig) -> Iterator[Cache]:
         yield client
 
 
-@pytest.fixture(scope="session")
-def aide_resources(pytestconfig: pytest.Config) -> ResourceSampler:
+@pytest.fixture(scope="session", autouse=True)
+def aide_resources(pytestconfig: pytest.Config) -> Iterator[ResourceSampler]:
     """Host resources (psutil) with one CPU/network sampler per session: no one-second sleep per check.
 
-    The CPU figure leaves out this pytest run's own processes (controller and xdist workers), so the
-    checker does not report its own load; a target the run started still counts.
+    Set up with the session's first test (autouse), so the CPU window is sampled in the background from the
+    start and a CPU check reads its mean without waiting (at most what is missing of about 1 s). The CPU
+    figure leaves out this pytest run's own processes (controller and xdist workers), so the checker does not
+    report its own load; a target the run started still counts.
 
     Example::
 
@@ -156,17 +158,22 @@ def aide_resources(pytestconfig: pytest.Config) -> ResourceSampler:
     """
     import psutil
 
-    from pytest_aide.probes.resources import ResourceSampler, tree_cpu_seconds
+    from pytest_aide.probes import resources
 
     state = _state(pytestconfig)
     me = psutil.Process()
     root = me.parent() if hasattr(pytestconfig, "workerinput") else me
     root = root or me
+    tree_cpu_seconds = resources.tree_cpu_seconds  # looked up now: a test may give the module another source
 
     def own_cpu_seconds() -> float:
         return tree_cpu_seconds(root, exclude=target.started_pids(state))
 
-    return ResourceSampler(own_cpu_seconds=own_cpu_seconds)
+    window = resources.CpuWindow(source=resources.system_cpu_seconds, own_cpu_seconds=own_cpu_seconds).start()
+    try:
+        yield resources.ResourceSampler(own_cpu_seconds=own_cpu_seconds, window=window)
+    finally:
+        window.stop()
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from pytest_aide.summary import RunSummary
 GROUP_ORDER = ("CRITICAL", "UNKNOWN", "WARNING", "OK")  # worst first; SKIPPED is listed apart, last
 SKIPPED = "SKIPPED"
 ATTENTION = ("CRITICAL", "UNKNOWN", "WARNING")  # the checks shown in full at the top
+MEASURED = ("OK", "WARNING", "CRITICAL")  # UNKNOWN and SKIPPED checks measured nothing: the coverage gap
 # What RunSummary carries about a narrowed run and the gate rule behind the exit status: shown when set, whether
 # read from the summary object or found in its dict.
 OPTIONAL_FIELDS = ("partial", "partial_reason", "exit_rule")
@@ -117,10 +118,20 @@ def page_context(data: Mapping[str, Any]) -> dict[str, Any]:
         "counts": [(key, found[key]) for key in (*GROUP_ORDER, SKIPPED)],
         "total": len(checks),
         "ran": len(ran),
+        "measured": _measured(data, checks),
+        "verdict_rule": str(data.get("verdict_rule") or ""),
         "skipped": [c for c in checks if c.status == SKIPPED],
         "attention": sorted((c for c in ran if c.needs_attention), key=lambda c: _group_rank(c.status)),
         "groups": _groups(ran),
     }
+
+
+def _measured(data: Mapping[str, Any], checks: list[CheckView]) -> int:
+    """Checks that measured something (health.json's ``coverage``; counted from statuses for older files)."""
+    coverage = data.get("coverage")
+    if isinstance(coverage, Mapping) and isinstance(coverage.get("measured"), int):
+        return int(coverage["measured"])
+    return sum(1 for c in checks if c.status in MEASURED)
 
 
 def _groups(checks: list[CheckView]) -> list[tuple[str, list[CheckView]]]:

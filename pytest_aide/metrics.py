@@ -42,7 +42,8 @@ DEFAULT_METRICS: dict[str, MetricSpec] = {
     "memory_available_gb": MetricSpec("GB", None, None, "clear caches or restart the app"),
     "swap_percent": MetricSpec("%", "50", "80", "find the process that swaps; add memory"),
     "disk_percent": MetricSpec("%", "80", "90", _DISK),
-    "free_disk_gb": MetricSpec("GB", None, "1:", "free disk space before starting the app (needs > 1 GB)"),
+    "free_disk_percent": MetricSpec("%", None, "5:", _DISK),  # free space scales with the volume: any size fits
+    "free_disk_gb": MetricSpec("GB", None, None, "free disk space before starting the app (needs > 1 GB)"),
     "network_bytes_sent_per_s": MetricSpec("B/s", None, None, _NETWORK),
     "network_bytes_recv_per_s": MetricSpec("B/s", None, None, _NETWORK),
     "network_bytes_sent_total": MetricSpec("B", None, None, _NETWORK),
@@ -52,6 +53,7 @@ DEFAULT_METRICS: dict[str, MetricSpec] = {
     "rss_mb": MetricSpec("MB", None, None, _PROCESS),
     "threads": MetricSpec("threads", None, None, _PROCESS),
     "open_files": MetricSpec("files", None, None, "look for leaked file handles; raise the open-files limit"),
+    "unseen_listeners": MetricSpec("sockets", None, None, "run as root (or the service's user) to see its process"),
     # logs
     "log_errors": MetricSpec("lines", "10", None, _LOGS),
     "log_error_share_percent": MetricSpec("%", None, None, _LOGS),

@@ -37,7 +37,7 @@ SEEDS_TABLE = {
     "trend_db_query_s": ("1", None),
     "db_query_s": ("1", None),
     "health_score": ("90:", "40:"),
-    "free_disk_gb": (None, "1:"),
+    "free_disk_percent": (None, "5:"),  # the seeds' 1 GB minimum holds on the data volume only: test_disk_rules.py
 }
 
 
@@ -76,8 +76,8 @@ def test_shipped_defaults_equal_the_seeds_table(metric: str, expected: tuple[str
         ("health_score", 95, Status.OK),
         ("health_score", 80, Status.WARNING),
         ("health_score", 39, Status.CRITICAL),
-        ("free_disk_gb", 0.5, Status.CRITICAL),
-        ("free_disk_gb", 50, Status.OK),
+        ("free_disk_percent", 4.9, Status.CRITICAL),
+        ("free_disk_percent", 5, Status.OK),
     ],
 )
 def test_defaults_classify_like_the_manuals(metric: str, value: float, status: Status) -> None:

@@ -1,8 +1,8 @@
 """Host resources measured with psutil: CPU, memory, swap, disk, load, network and processes.
 
 Every function returns plain data (frozen dataclasses with ``to_dict()`` of builtin types), so checks, the
-CLI and reports use the same values. Nothing here blocks for long: CPU usage comes from a
-:class:`ResourceSampler` primed once per session instead of psutil's one-second blocking interval.
+CLI and reports use the same values. Nothing here blocks for long: CPU usage comes from a :class:`CpuWindow`
+sampled in the background from the start of the session instead of psutil's one-second blocking interval.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 GIB = 2**30  # "GB" in this module means GiB, as df -h and free -g print it
 MIN_CPU_INTERVAL_S = 0.1  # shorter deltas of /proc/stat ticks (10 ms each) are too coarse to mean anything
+CPU_WINDOW_S = 1.0  # a CPU figure is the mean over at least this much sampling: one instant is noise
+CPU_SAMPLE_EVERY_S = 0.25  # the background sampler's period
 
 _NET_FIELDS = ("bytes_sent", "bytes_recv", "packets_sent", "packets_recv", "errin", "errout", "dropin", "dropout")
 
@@ -56,11 +59,133 @@ def _net_counters() -> dict[str, int]:
     return {name: int(getattr(counters, name)) for name in _NET_FIELDS}
 
 
-class ResourceSampler:
-    """CPU and network rates measured since the previous read, without a blocking interval per check.
+def system_cpu_seconds() -> tuple[float, float]:
+    """Busy and total CPU seconds of the whole host since boot (the default source of a :class:`CpuWindow`)."""
+    return _busy_and_total(psutil.cpu_times())
 
-    Create it once per test session. It keeps its own CPU-times baseline instead of relying on
-    ``psutil.cpu_percent(interval=None)``, whose baseline is global per thread and moved by any other caller.
+
+@dataclass(frozen=True)
+class CpuReading(_AsDict):
+    """The host's CPU use averaged over ``window_s`` seconds, made of ``samples`` sampling intervals."""
+
+    percent: float
+    window_s: float
+    samples: int
+
+
+@dataclass(frozen=True)
+class _CpuSample:
+    at: float
+    busy: float
+    total: float
+    own: float
+
+
+class CpuWindow:
+    """System-wide CPU use (0-100 %) averaged from its creation to the moment it is read.
+
+    A background thread (:meth:`start`) samples the CPU-time counters every ``every_s``; a read takes one more
+    sample, so the window ends at the read, and waits only for what is missing of ``min_window_s``. Every
+    process in the same window reads the same figure: a serial run and ``-n 2`` workers agree. The figure is
+    busy / total CPU time over the window (the time-weighted mean of the samples); the checker's own CPU
+    (``own_cpu_seconds``) is taken out of each interval. ``source``, ``clock`` and ``sleep`` are injectable so
+    tests never depend on the real load.
+    """
+
+    def __init__(
+        self,
+        *,
+        source: Callable[[], tuple[float, float]] = system_cpu_seconds,
+        own_cpu_seconds: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        min_window_s: float = CPU_WINDOW_S,
+        every_s: float = CPU_SAMPLE_EVERY_S,
+    ) -> None:
+        self._source, self._own, self._clock, self._sleep = source, own_cpu_seconds, clock, sleep
+        self._min_window_s, self._every_s = min_window_s, every_s
+        self._lock = threading.Lock()  # one sample at a time: the thread and a read never interleave
+        self._first: _CpuSample | None = None
+        self._last: _CpuSample | None = None
+        self._busy = self._total = 0.0
+        self._intervals = 0
+        self._error = ""
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.sample()
+
+    def sample(self) -> bool:
+        """Take one sample now; False (the error kept for the read's message) when the counters cannot be read."""
+        with self._lock:
+            try:
+                busy, total = self._source()
+                own = self._own() if self._own else 0.0
+            except (psutil.Error, OSError, ValueError) as exc:
+                self._error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                return False
+            now = _CpuSample(self._clock(), busy, total, own)
+            last = self._last
+            if last is None:
+                self._first = self._last = now
+                return True
+            elapsed = total - last.total
+            if elapsed <= 0:  # no clock tick since the last sample: nothing to add yet
+                return True
+            host_busy = (busy - last.busy) - max(0.0, own - last.own)  # the checker's own load is not the host's
+            self._busy += min(elapsed, max(0.0, host_busy))
+            self._total += elapsed
+            self._intervals += 1
+            self._last = now
+            return True
+
+    def start(self) -> CpuWindow:
+        """Sample in a daemon thread until :meth:`stop`; returns self."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="aide-cpu-window", daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._every_s):
+            self.sample()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=max(1.0, self._every_s * 4))
+
+    def _covered(self) -> float:
+        with self._lock:
+            return 0.0 if self._first is None or self._last is None else self._last.at - self._first.at
+
+    def read(self) -> CpuReading:
+        """The mean so far, after waiting for what is missing of the minimum window.
+
+        Raises ProbeError when no sampling interval could be measured (the CPU counters were unreadable).
+        """
+        self.sample()
+        missing = self._min_window_s - self._covered()
+        if missing > 0 and self._first is not None:
+            self._sleep(missing)
+            self.sample()
+        with self._lock:
+            if self._intervals == 0 or self._total <= 0 or self._first is None or self._last is None:
+                why = f": {self._error}" if self._error else ""
+                raise ProbeError(f"the CPU sampler got no samples{why}")
+            return CpuReading(
+                percent=round(min(100.0, self._busy / self._total * 100), 1),
+                window_s=round(self._last.at - self._first.at, 3),
+                samples=self._intervals,
+            )
+
+
+class ResourceSampler:
+    """CPU and network rates without a blocking interval per check.
+
+    Create it once per test session. With a :class:`CpuWindow` (the ``aide_resources`` fixture starts one with
+    the session) the CPU figure is the window's mean; without one, it is measured since the previous read. It
+    keeps its own CPU-times baseline instead of relying on ``psutil.cpu_percent(interval=None)``, whose
+    baseline is global per thread and moved by any other caller.
     """
 
     def __init__(
@@ -69,10 +194,12 @@ class ResourceSampler:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         own_cpu_seconds: Callable[[], float] | None = None,
+        window: CpuWindow | None = None,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
         self._own = own_cpu_seconds
+        self._window = window
         self._own_base = own_cpu_seconds() if own_cpu_seconds else 0.0
         self._cpu_base = psutil.cpu_times()
         self._cpu_base_at = clock()
@@ -80,12 +207,21 @@ class ResourceSampler:
         self._net_base = _net_counters()
         self._net_base_at = self._cpu_base_at
 
-    def cpu_percent(self) -> float:
-        """System-wide CPU use (0-100 %) since the previous read, or since creation for the first read.
+    def cpu_window(self) -> CpuReading:
+        """The CPU window's mean so far (a sampler made without a window starts one now and waits ~1 s)."""
+        if self._window is None:
+            self._window = CpuWindow(own_cpu_seconds=self._own, clock=self._clock, sleep=self._sleep)
+        return self._window.read()
 
-        The first read blocks for what remains of 0.1 s after creation, at most once; a later read less than
-        0.1 s after the previous one returns the previous value instead of a meaningless tiny delta.
+    def cpu_percent(self) -> float:
+        """System-wide CPU use (0-100 %): the window's mean when this sampler has a window.
+
+        Without a window: since the previous read, or since creation for the first read. The first read
+        blocks for what remains of 0.1 s after creation, at most once; a later read less than 0.1 s after the
+        previous one returns the previous value instead of a meaningless tiny delta.
         """
+        if self._window is not None:
+            return self._window.read().percent
         elapsed = self._clock() - self._cpu_base_at
         if elapsed < MIN_CPU_INTERVAL_S:
             if self._cpu_last is not None:
@@ -309,6 +445,34 @@ def _listening_pids(port: int) -> set[int]:
     }
 
 
+@dataclass(frozen=True)
+class PortListeners(_AsDict):
+    """Who listens on a TCP port: every listening socket, and the processes this user may see behind them.
+
+    ``unseen`` counts sockets whose owner is hidden (another user's process seen by a non-root user): the
+    port is served, only not by a process we can describe.
+    """
+
+    port: int
+    sockets: int
+    unseen: int
+    processes: list[ProcessInfo]
+
+
+def port_listeners(port: int) -> PortListeners:
+    """The listening sockets (IPv4 and IPv6) on ``port`` and their visible owners."""
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        raise ProbeError(f"listing the sockets of port {port} needs more privileges on this system") from None
+    mine = [c for c in conns if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port]
+    processes = []
+    for pid in sorted({c.pid for c in mine if c.pid}):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            processes.append(process_info(psutil.Process(pid)))
+    return PortListeners(port=port, sockets=len(mine), unseen=sum(1 for c in mine if not c.pid), processes=processes)
+
+
 def _candidates(pidfile: Path | None, port: int | None) -> Iterator[psutil.Process]:
     pids: set[int] | None = None
     if pidfile is not None:
@@ -412,5 +576,6 @@ def tree_cpu_seconds(root: psutil.Process, *, exclude: Collection[int] = ()) -> 
                 continue
             with contextlib.suppress(psutil.Error):
                 times = proc.cpu_times()
-                total += times.user + times.system
+                # Children it has reaped (a `pip check` subprocess) move into children_*: the total keeps them.
+                total += times.user + times.system + times.children_user + times.children_system
     return total
