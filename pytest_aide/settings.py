@@ -34,7 +34,7 @@ class PathItem(InstanceSettings):
 
 
 class DiskItem(PathItem):
-    pass
+    data: bool = False  # the app's data volume: the seeds' 1 GB free minimum applies to it (and only to it)
 
 
 class LogItem(PathItem):
