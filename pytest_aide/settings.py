@@ -181,29 +181,6 @@ class ChecksSettings(Section):
     essential: list[Annotated[str, AfterValidator(_shipped_check)]] = Field(default_factory=list)
 
 
-def _shipped_check(name: str) -> str:
-    """A misspelt essential check would silently leave an outage at UNHEALTHY: only shipped names pass."""
-    import difflib
-
-    from pytest_aide import shipped
-
-    known = sorted(shipped.known_names())
-    if name not in known:
-        near = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean {near[0]!r}?" if near else "names are like 'check_api_health' or 'check_api.py'"
-        own = "mark your own checks with @pytest.mark.aide(essential=True)"
-        raise ValueError(f"not a shipped check ({hint}); {own}")
-    return name
-
-
-class ChecksSettings(Section):
-    """How checks weigh in the verdict beyond their score."""
-
-    # Shipped checks whose CRITICAL or UNKNOWN makes the verdict CRITICAL, beside those marked
-    # @pytest.mark.aide(essential=True) (the shipped check_api_health and check_db_reachable are).
-    essential: list[Annotated[str, AfterValidator(_shipped_check)]] = Field(default_factory=list)
-
-
 class FileSettings(Section):
     """The whole file: every table optional."""
 
@@ -220,6 +197,5 @@ class FileSettings(Section):
     gate: GateSettings = Field(default_factory=lambda: GateSettings())
     run: RunSettings = Field(default_factory=lambda: RunSettings())
     suite: SuiteSettings = Field(default_factory=lambda: SuiteSettings())
-    checks: ChecksSettings = Field(default_factory=lambda: ChecksSettings())
     checks: ChecksSettings = Field(default_factory=lambda: ChecksSettings())
     backup: dict[str, object] | None = None
