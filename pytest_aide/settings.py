@@ -52,6 +52,7 @@ class PortItem(InstanceSettings):
 class AppSettings(Section):
     url: str | None = None
     health_path: str = "/api/health"
+    health_conditions: list[str] = Field(default_factory=list)  # when given, they replace the health-document rule
     cache_stats_path: str | None = None  # app-specific statistics endpoints: checked only when named
     tasks_stats_path: str | None = None
     command: list[str] | None = None

@@ -49,6 +49,7 @@ class HttpProbe:
     body_excerpt: str
     json: Any
     error: str | None
+    complete: bool = False  # a whole response arrived, so elapsed_s is a response time (not a failure's)
 
     def to_dict(self) -> dict[str, Any]:
         """Builtin types only, so the probe can cross the xdist boundary and go into JSON reports."""
@@ -117,6 +118,7 @@ class HttpClient(ClosesOnExit):
         began = time.perf_counter()
         status, body, error = self._fetch(method.upper(), url)
         elapsed = time.perf_counter() - began
+        complete = status is not None and error is None
         if error is None and expect_status is not None and status != expect_status:
             error = f"expected status {expect_status}, got {status}"
         return HttpProbe(
@@ -129,6 +131,7 @@ class HttpClient(ClosesOnExit):
             body_excerpt=self._redact(_decode(body)[:EXCERPT_CHARS]),
             json=self._redactor.redact_data(self._header_redactor.redact_data(_parse_json(body))),
             error=None if error is None else _one_line(self._redact(error)),
+            complete=complete,
         )
 
     def _fetch(self, method: str, url: str) -> tuple[int | None, bytes, str | None]:

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_aide.probes.healthdoc import read_health_document
 from pytest_aide.probes.http import pick
+from pytest_aide.status import Status
 
 if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite is collected
     from pytest_aide.config import AideConfig
@@ -18,7 +20,8 @@ pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest
 
 def _probe_ok(app: HttpClient, path: str, health: HealthRecorder) -> HttpProbe:
     probe = app.probe(path)
-    health.record("response_time_s", probe.elapsed_s)
+    if probe.complete:  # a refused or timed-out request has no response time, only a failure
+        health.record("response_time_s", probe.elapsed_s)
     if not probe.ok:
         health.attach(f"response of {probe.url}", probe.body_excerpt or "(no body)")
     assert probe.ok, f"GET {probe.url}: {probe.error}: check that the app runs and read its error log"
@@ -28,8 +31,37 @@ def _probe_ok(app: HttpClient, path: str, health: HealthRecorder) -> HttpProbe:
 @pytest.mark.gate
 @pytest.mark.aide(essential=True)  # the app down is an emergency, whatever else is healthy
 def check_api_health(aide_app: HttpClient, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
-    """GET the health path: 200 within the timeout, response time within its band."""
-    _probe_ok(aide_app, aide_config.settings.app.health_path, aide_health)
+    """GET the health path: 200 with a health document (or the configured conditions), response time in its band.
+
+    Without ``[app] health_conditions`` the answer is read as a health document (probes/healthdoc.py): an HTML
+    page fails, a ``status``/``state`` word decides, anything else is judged by its status code.
+    """
+    settings = aide_config.settings.app
+    probe = _probe_ok(aide_app, settings.health_path, aide_health)
+    if settings.health_conditions:
+        _conditions_hold(probe, settings.health_conditions, aide_health)
+        return
+    document = read_health_document(probe.body_excerpt, probe.json)
+    if document.status is not Status.OK:
+        aide_health.attach(f"response of {probe.url}", probe.body_excerpt or "(no body)")
+    assert document.status is not Status.CRITICAL, f"GET {probe.url}: {document.reason}"
+    # One level: 0 OK, 1 WARNING (a degraded or unknown word, named in the action).
+    warned = document.status is Status.WARNING
+    aide_health.record("health_status", float(warned), "", warning="0", action=f"GET {probe.url}: {document.reason}")
+
+
+def _conditions_hold(probe: HttpProbe, conditions: list[str], health: HealthRecorder) -> None:
+    """``[app] health_conditions`` replace the health-document rule; each must hold on the JSON body."""
+    from pytest_aide.probes.endpoints import parse_condition
+
+    try:
+        parsed = [parse_condition(text) for text in conditions]
+    except ValueError as exc:
+        pytest.fail(f"[app] health_conditions: {exc}", pytrace=False)
+    failures = [message for message in (c.evaluate(probe.json) for c in parsed) if message]
+    if failures:
+        health.attach(f"response of {probe.url}", probe.body_excerpt or "(no body)")
+    assert not failures, f"GET {probe.url}: " + "; ".join(failures)
 
 
 def _stats(app: HttpClient, path: str | None, setting: str, health: HealthRecorder) -> Any:

@@ -20,7 +20,8 @@ def check_endpoint(
     aide_endpoint: EndpointSettings, aide_endpoint_probe: HttpProbe, aide_health: HealthRecorder
 ) -> None:
     probe = aide_endpoint_probe
-    aide_health.record("response_time_s", probe.elapsed_s, metric=aide_endpoint.metric)
+    if probe.complete:  # a refused or timed-out request has no response time, only a failure
+        aide_health.record("response_time_s", probe.elapsed_s, metric=aide_endpoint.metric)
     if not probe.ok:
         aide_health.attach(f"response of {probe.url}", probe.body_excerpt or "(no body)")
     assert probe.ok, f"{aide_endpoint.method} {probe.url}: {probe.error}"

@@ -1,0 +1,212 @@
+"""The health-document rule against real software: Debian's nginx as a reverse proxy in front of gunicorn.
+
+nginx runs as a child of this test with its own configuration, prefix and free port (``master_process off``:
+one process, stopped by its pid); gunicorn serves a tiny WSGI app whose answer a state file chooses. nginx
+serves ``maintenance.html`` instead of the app while that file exists (the usual ``try_files`` maintenance
+switch), and answers 502 once gunicorn is stopped. Each case runs the shipped ``check_api_health``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import free_port, unavailable
+
+HANG_S = 30.0  # only a hang takes this long (a server start, a stop)
+
+CHECKS = Path(__file__).resolve().parents[1] / "pytest_aide" / "suite" / "aide"
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+APP = """
+import pathlib
+
+STATE = pathlib.Path(__file__).with_name("answer.json")
+
+
+def app(environ, start_response):
+    body = STATE.read_bytes()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+NGINX_CONF = """
+daemon off;
+master_process off;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log {root}/access.log;
+    client_body_temp_path {root}/tmp/body;
+    proxy_temp_path {root}/tmp/proxy;
+    fastcgi_temp_path {root}/tmp/fastcgi;
+    uwsgi_temp_path {root}/tmp/uwsgi;
+    scgi_temp_path {root}/tmp/scgi;
+    types {{ text/html html; }}
+    server {{
+        listen 127.0.0.1:{port};
+        root {root}/www;
+        location / {{ try_files /maintenance.html @app; }}
+        location @app {{ proxy_pass http://127.0.0.1:{app_port}; proxy_read_timeout 5s; }}
+    }}
+}}
+"""
+
+MAINTENANCE = "<!DOCTYPE html>\n<html><head><title>Maintenance</title></head><body>Back at 14:00</body></html>\n"
+
+
+@dataclass
+class Stack:
+    root: Path
+    url: str
+    gunicorn: subprocess.Popen[bytes]
+
+    def answer(self, document: dict[str, object]) -> None:
+        (self.root / "app" / "answer.json").write_text(json.dumps(document))
+
+    def maintenance(self, on: bool) -> None:
+        page = self.root / "www" / "maintenance.html"
+        if on:
+            page.write_text(MAINTENANCE)
+        else:
+            page.unlink(missing_ok=True)
+
+
+def _wait_for(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + HANG_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} before it answered")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer on {url} within {HANG_S} s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=HANG_S)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=HANG_S)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if NGINX is None:
+        unavailable("nginx is not installed (Debian: apt-get install nginx)")
+    if importlib.util.find_spec("gunicorn") is None:
+        unavailable("gunicorn is not installed (pip install gunicorn)")
+    assert NGINX is not None
+    root = tmp_path_factory.mktemp("nginx")
+    for folder in ("app", "www", "tmp", "logs"):
+        (root / folder).mkdir()
+    (root / "app" / "health_app.py").write_text(APP)
+    (root / "app" / "answer.json").write_text(json.dumps({"status": "ok"}))
+    app_port, port = free_port(), free_port()
+    (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=port, app_port=app_port))
+    gunicorn = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{app_port}", "--workers", "1"),
+            *("--chdir", str(root / "app"), "--error-logfile", str(root / "gunicorn.log"), "health_app:app"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    nginx = subprocess.Popen(
+        [NGINX, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "error.log")],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for(f"http://127.0.0.1:{app_port}/", gunicorn, "gunicorn")
+        _wait_for(f"http://127.0.0.1:{port}/", nginx, "nginx")
+        yield Stack(root, f"http://127.0.0.1:{port}", gunicorn)
+    finally:
+        _stop(nginx)
+        _stop(gunicorn)
+
+
+def health_check(pytester: pytest.Pytester, url: str) -> dict:
+    config = pytester.path / "aide.toml"
+    config.write_text(f'[app]\nurl = "{url}"\nhealth_path = "/healthz"\ntimeout = 5\n')
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "no:cacheprovider",
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",  # the outer run imported pytest_aide already
+        str(CHECKS / "check_api.py"),
+        "-k",
+        "check_api_health",
+        f"--aide-config={config}",
+        "-q",
+    )
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output
+    run = sorted((pytester.path / "reports").glob("2*/health.json"))[-1]
+    [check] = [c for c in json.loads(run.read_text())["checks"] if c["nodeid"].endswith("check_api_health")]
+    return check
+
+
+# The cases share one nginx and one gunicorn: they run in this order, the app's stop last.
+
+
+def test_healthy_document_through_nginx_is_ok(pytester: pytest.Pytester, stack: Stack) -> None:
+    stack.answer({"status": "UP", "components": {"db": {"status": "UP"}}})
+    check = health_check(pytester, stack.url)
+    assert check["status"] == "OK", check["message"]
+    assert check["measurements"]["response_time_s"]["status"] == "OK"
+
+
+def test_degraded_document_through_nginx_is_a_warning(pytester: pytest.Pytester, stack: Stack) -> None:
+    stack.answer({"status": "degraded", "reason": "replica lag 40 s"})
+    check = health_check(pytester, stack.url)
+    assert check["status"] == "WARNING"
+    assert "degraded" in check["message"]
+
+
+def test_app_reporting_itself_down_through_nginx_is_critical(pytester: pytest.Pytester, stack: Stack) -> None:
+    stack.answer({"status": "fail", "checks": {"database": "fail"}})
+    check = health_check(pytester, stack.url)
+    assert check["status"] == "CRITICAL"
+    assert "reports itself unhealthy: status 'fail'" in check["message"]
+
+
+def test_nginx_maintenance_page_is_critical(pytester: pytest.Pytester, stack: Stack) -> None:
+    stack.answer({"status": "ok"})
+    stack.maintenance(True)
+    try:
+        assert requests.get(stack.url + "/healthz", timeout=5).status_code == 200  # what fooled the old check
+        check = health_check(pytester, stack.url)
+    finally:
+        stack.maintenance(False)
+    assert check["status"] == "CRITICAL"
+    assert "answered 200 with an HTML page" in check["message"]
+    assert "login or maintenance page?" in check["message"]
+
+
+def test_app_stopped_behind_nginx_is_a_502_and_critical(pytester: pytest.Pytester, stack: Stack) -> None:
+    _stop(stack.gunicorn)
+    check = health_check(pytester, stack.url)
+    assert check["status"] == "CRITICAL"
+    assert "expected status 200, got 502" in check["message"]
+    assert '"GET /healthz HTTP/1.1" 502 ' in (stack.root / "access.log").read_text()  # nginx's own record
