@@ -71,6 +71,10 @@ def component_and_weight(item: pytest.Item) -> tuple[str, float]:
     return str(kwargs.get("component", default)), float(kwargs.get("weight", 1.0))
 
 
+class BadMarker(ValueError):
+    """An ``aide`` marker keyword the plugin cannot use: the check cannot run (UNKNOWN, with this message)."""
+
+
 def floor_of(item: pytest.Item, essential: list[str]) -> Verdict | None:
     """The verdict the check forces when CRITICAL or UNKNOWN: CRITICAL for an essential check (marker or
     ``[checks] essential``), else the marker's ``floor``; None for an ordinary check."""
@@ -84,7 +88,7 @@ def floor_of(item: pytest.Item, essential: list[str]) -> Verdict | None:
         return Verdict(str(floor).upper())
     except ValueError:
         names = ", ".join(v.value for v in Verdict)
-        raise pytest.UsageError(f"{item.nodeid}: aide(floor={floor!r}): not a verdict ({names})") from None
+        raise BadMarker(f"aide(floor={floor!r}) is not a verdict: use one of {names}") from None
 
 
 def enforce_critical(item: pytest.Item) -> None:
@@ -121,9 +125,13 @@ def one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
 def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState) -> Generator[None, Any, Any]:
     """Body of the ``pytest_runtest_makereport`` wrapper for check items."""
     check = is_check(item)
+    bad_marker = ""
     if check and call.when == "setup":
         component, weight = component_and_weight(item)
-        floor = floor_of(item, state.config.settings.checks.essential)
+        try:
+            floor = floor_of(item, state.config.settings.checks.essential)
+        except BadMarker as exc:
+            floor, bad_marker = None, str(exc)
         set_properties(
             item, [("aide.component", component), ("aide.weight", weight), *([(FLOOR, floor.value)] if floor else [])]
         )
@@ -131,6 +139,9 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
         unmeasured = call.excinfo is not None and isinstance(call.excinfo.value, ProbeError)
         set_properties(item, [*call_properties(item), *([(UNMEASURED, True)] if unmeasured else [])])
     report = yield
+    if bad_marker and not report.failed:  # the check's own marker is wrong: it cannot be judged as written
+        report.outcome, report.longrepr = "failed", bad_marker
+        report.user_properties.append(("aide.message", bad_marker))
     if check and call.excinfo is not None and report.failed:
         explain_failure(item, call.excinfo, report, state)
     if check and call.when == "teardown" and RECORDER_KEY in item.stash:

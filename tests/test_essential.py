@@ -231,3 +231,25 @@ def test_shipped_cache_unreachable_is_at_least_unhealthy(pytester: pytest.Pytest
     assert statuses(health)["check_cache_server"] == "UNKNOWN"  # type: ignore[arg-type]
     assert (health["status"], result.ret) == ("UNHEALTHY", 1)
     assert "floor rule: at least UNHEALTHY" in str(health["verdict_rule"])
+
+
+def test_a_floor_that_is_no_verdict_makes_the_check_unknown_with_the_reason(pytester: pytest.Pytester) -> None:
+    _write(
+        pytester,
+        """
+import pytest
+
+@pytest.mark.aide(floor="bogus")
+def check_part(aide_health):
+    aide_health.record("memory_percent", 1.0)
+""",
+    )
+    result = aide_run(pytester)
+    [check] = [c for c in latest_health(pytester.path)["checks"] if c["nodeid"].endswith("check_part")]
+    assert check["status"] == "UNKNOWN"
+    assert check["message"] == (
+        "could not run: aide(floor='bogus') is not a verdict: use one of HEALTHY, DEGRADED, UNHEALTHY, CRITICAL"
+    )
+    assert check["measurements"] == {}  # the body never ran
+    assert result.ret == 1
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
