@@ -26,7 +26,7 @@ class MetricSpec:
 
 
 _DISK = "free disk space: rotate logs, prune old backups"
-_LOGS = "read the recent ERROR lines of the log and fix their cause"
+_LOGS = "read the log's recent error entries (attached) and fix their cause"
 _PROCESS = "compare with the process's usual figures; restart it if it leaks"
 _NETWORK = "compare with the usual traffic; look for a runaway client or a transfer"
 
@@ -55,10 +55,11 @@ DEFAULT_METRICS: dict[str, MetricSpec] = {
     "open_files": MetricSpec("files", None, None, "look for leaked file handles; raise the open-files limit"),
     "unseen_listeners": MetricSpec("sockets", None, None, "run as root (or the service's user) to see its process"),
     # logs
-    "log_errors": MetricSpec("lines", "10", None, _LOGS),
+    "log_errors": MetricSpec("entries", "10", None, _LOGS),
     "log_error_share_percent": MetricSpec("%", None, None, _LOGS),
-    "log_errors_last_window": MetricSpec("lines", None, None, _LOGS),
-    "new_log_errors": MetricSpec("lines", None, None, _LOGS),
+    "log_errors_last_window": MetricSpec("entries", None, None, _LOGS),
+    # the seeds' "at most 10 error lines in the last 100", read per run: more than 10 new error entries warn
+    "new_log_errors": MetricSpec("entries", "10", None, _LOGS),
     "new_log_lines": MetricSpec("lines", None, None, "check that the app is running and still logging"),
     "log_size_mb": MetricSpec("MB", "100", None, "rotate the log file"),
     "log_age_minutes": MetricSpec("min", None, None, "check that the app is running and still logging"),

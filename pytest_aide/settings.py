@@ -5,11 +5,12 @@ Unknown keys and wrong types are errors (a typo in ``aide.toml`` must not silent
 
 from __future__ import annotations
 
+import codecs
 import re
 import warnings
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 
 class Section(BaseModel):
@@ -37,8 +38,60 @@ class DiskItem(PathItem):
     data: bool = False  # the app's data volume: the seeds' 1 GB free minimum applies to it (and only to it)
 
 
+LogFormatName = Literal[
+    "auto",
+    "json",
+    "nginx",
+    "apache",
+    "gunicorn",
+    "postgresql",
+    "redis",
+    "access",
+    "uvicorn",
+    "python",
+    "syslog",
+    "generic",
+]
+
+
+def _check_pattern(pattern: str | None) -> str | None:
+    """A bad regex must stop the run at load time, not surface in the middle of a log check."""
+    if pattern is None:
+        return None
+    try:
+        with warnings.catch_warnings():  # "possible nested set" and the like: valid today, so not a mistake
+            warnings.simplefilter("ignore")
+            re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+    return pattern
+
+
+def _check_encoding(encoding: str | None) -> str | None:
+    """Logs are split at the byte ``\\n``: only encodings that write ASCII as ASCII (UTF-8, Latin-1...) fit."""
+    if encoding is None:
+        return None
+    try:
+        codecs.lookup(encoding)
+        fits = "a\n".encode(encoding) == b"a\n"
+    except (LookupError, UnicodeError):
+        raise ValueError(f"unknown encoding {encoding!r}") from None
+    if not fits:
+        raise ValueError(f"encoding {encoding!r} does not write a newline as one byte; use UTF-8, Latin-1 or similar")
+    return encoding
+
+
 class LogItem(PathItem):
-    pass
+    """A log file with its own reading rules; a key left out takes the ``[logs]`` value."""
+
+    format: LogFormatName | None = None
+    pattern: str | None = None
+    timestamp_format: str | None = None
+    tail_lines: int | None = Field(None, gt=0)
+    encoding: str | None = None
+
+    _pattern = field_validator("pattern")(_check_pattern)
+    _encoding = field_validator("encoding")(_check_encoding)
 
 
 class ProcessItem(InstanceSettings):
@@ -88,27 +141,44 @@ class ResourcesSettings(Section):
     pidfiles: list[str | PathItem] = Field(default_factory=list)
 
 
+def _entry_kind(value: object) -> str:
+    return "str" if isinstance(value, str) else "dict[table]"
+
+
+# A plain path or a table: only the branch that fits is validated, so a mistake in a table is reported as its
+# own (``files[0].encoding: …``), not as "input should be a valid string". The tags read as type names, which
+# the configuration's error messages leave out of the key path.
+LogEntry = Annotated[Annotated[str, Tag("str")] | Annotated[LogItem, Tag("dict[table]")], Discriminator(_entry_kind)]
+
+
 class LogsSettings(Section):
-    files: list[str | LogItem] = Field(default_factory=list)
+    files: list[LogEntry] = Field(default_factory=list)
     tail_lines: int = Field(100, gt=0)
-    error_pattern: str = r"\bERROR\b"
-    timestamp_format: str = "%Y-%m-%d %H:%M:%S"
+    format: LogFormatName = "auto"  # each file's format is detected from its last lines
+    error_pattern: str | None = None  # None: each format's own rule of what a server error is
+    timestamp_format: str | None = None  # None: each format's own timestamps
+    encoding: str = "utf-8"
     error_window_minutes: float = Field(60.0, gt=0)
     cost_marker: str = "API_COST"
     cost_field: str = "cost"
     cost_files: list[str] | None = None
 
-    @field_validator("error_pattern")
-    @classmethod
-    def _compiles(cls, pattern: str) -> str:
-        """A bad regex must stop the run at load time, not surface in the middle of a log check."""
-        try:
-            with warnings.catch_warnings():  # "possible nested set" and the like: valid today, so not a mistake
-                warnings.simplefilter("ignore")
-                re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return pattern
+    _pattern = field_validator("error_pattern")(_check_pattern)
+    _encoding = field_validator("encoding")(_check_encoding)
+
+    def for_file(self, item: str | LogItem) -> LogItem:
+        """The reading rules of one entry of ``files``: its own keys, the rest from this table."""
+        if isinstance(item, str):
+            item = LogItem(path=item)
+        return item.model_copy(
+            update={
+                "format": item.format or self.format,
+                "pattern": item.pattern if item.pattern is not None else self.error_pattern,
+                "timestamp_format": item.timestamp_format or self.timestamp_format,
+                "tail_lines": item.tail_lines or self.tail_lines,
+                "encoding": item.encoding or self.encoding,
+            }
+        )
 
 
 class EndpointSettings(Section):

@@ -2,7 +2,7 @@
 
 A log can be many GiB. :func:`lines_backwards` reads blocks from the end, never more than asked, and keeps
 at most one line (cut at ``max_line_bytes`` if given) plus one block in memory. Lines are what
-:meth:`str.splitlines` makes of the UTF-8 text (undecodable bytes become U+FFFD).
+:meth:`str.splitlines` makes of the text (UTF-8 unless told) (undecodable bytes become U+FFFD).
 """
 
 from __future__ import annotations
@@ -81,15 +81,19 @@ def lines_backwards(
     block_size: int = DEFAULT_BLOCK_SIZE,
     max_bytes: int | None = None,
     max_line_bytes: int | None = None,
+    encoding: str = "utf-8",
 ) -> Iterator[str]:
-    """The lines of an open binary file, last line first, read in blocks from its current size."""
+    """The lines of an open binary file, last line first, read in blocks from its current size.
+
+    ``encoding`` must write a newline as the byte ``\n`` (UTF-8, Latin-1, cp1252...: the settings check it).
+    """
     if block_size < 1:
         raise ValueError(f"block_size must be at least 1, not {block_size}")
     end = os.fstat(f.fileno()).st_size
     for segment, terminated in _segments_backwards(
         f, end, block_size=block_size, max_bytes=max_bytes, max_line_bytes=max_line_bytes
     ):
-        text = segment.decode("utf-8", errors="replace")
+        text = segment.decode(encoding, errors="replace")
         # A segment may hold other separators (\r, \x85, \u2028...); with its newline put back, splitlines
         # splits it exactly as it would split the whole text ("\x85\n" is two empty lines, "\r\n" one).
         yield from reversed((text + "\n").splitlines() if terminated else text.splitlines())

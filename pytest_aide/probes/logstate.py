@@ -4,9 +4,14 @@ A JSON state file remembers, per log path, the file's device and inode, the offs
 fingerprint of its first line (at most 1 KiB). On the next run:
 
 - same file, grown: the lines after the offset;
-- rotated (another inode, or the same inode whose first line changed, as after copytruncate): the new file
-  from its start; lines the old file gained after our last read are not looked for;
-- truncated (same file, now smaller than the offset): from the start;
+- rotated (another inode, or the same inode whose first line changed, as after copytruncate): first the rest
+  of the old file from the remembered offset, when it is found beside the log (a sibling named
+  ``<name>.1``, ``<name>-20261130``..., not compressed: the same inode after logrotate's rename and create, or
+  the same first line after copytruncate), then the new file from its start. Lines written before a
+  rotation are so counted once. A predecessor already compressed cannot be finished (``rotated_from`` is
+  then None); copytruncate itself loses what is written between its copy and its truncation;
+- truncated (same file, now smaller than the offset): the old content's rest if a copy is found as above,
+  then from the start;
 - first run (no entry yet): no lines, only the position is recorded. Without a baseline, a whole history of
   old errors would be reported as new at once, and a check would fail for what happened long ago.
 
@@ -18,6 +23,7 @@ guarded by a lock file, so parallel workers sharing it do not lose each other's 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -34,6 +40,8 @@ from pytest_aide.probes.logread import DEFAULT_MAX_BYTES, open_log
 FINGERPRINT_BYTES = 1024
 LOCK_TIMEOUT_S = 10.0
 _BOUNDARY_SEARCH_BYTES = 64 * 1024
+_ROTATED_CANDIDATES = 20  # siblings looked at, newest first
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".z", ".zip")
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,8 @@ class NewLines:
     truncated: bool
     skipped_bytes: int  # bytes after from_offset left unread because more than max_bytes had been written
     first_run: bool
+    rotated_from: str | None = None  # the rotated predecessor whose rest was read first (its lines lead ``lines``)
+    rotated_lines: int = 0  # how many of ``lines`` came from it
 
     def to_dict(self) -> dict[str, Any]:
         """Builtin types only, ready for JSON reports and ``user_properties``."""
@@ -73,9 +83,7 @@ def _first_line_hash(f: BinaryIO, length: int) -> tuple[str, int]:
 
 
 def _same_file(f: BinaryIO, st: os.stat_result, before: _Position) -> bool:
-    if (st.st_dev, st.st_ino) != (before.device, before.inode) or st.st_size < before.fingerprint_len:
-        return False
-    return _first_line_hash(f, before.fingerprint_len) == (before.fingerprint, before.fingerprint_len)
+    return (st.st_dev, st.st_ino) == (before.device, before.inode) and _same_content(f, st, before)
 
 
 def _last_line_end(f: BinaryIO, size: int) -> int:
@@ -88,13 +96,18 @@ def _last_line_end(f: BinaryIO, size: int) -> int:
     return 0 if start == 0 else size
 
 
-def _read_whole_lines(f: BinaryIO, start: int, end: int, max_bytes: int) -> tuple[list[str], int, int]:
-    """Whole lines in ``[start, end)`` within the last ``max_bytes``: (lines, end offset, skipped bytes)."""
+def _read_whole_lines(
+    f: BinaryIO, start: int, end: int, max_bytes: int, encoding: str = "utf-8", *, finished: bool = False
+) -> tuple[list[str], int, int]:
+    """Whole lines in ``[start, end)`` within the last ``max_bytes``: (lines, end offset, skipped bytes).
+
+    ``finished``: the file is written no more (a rotated one), so its unterminated last line is whole too.
+    """
     if end - start <= max_bytes:
         f.seek(start)
         data = f.read(end - start)
-        last = data.rfind(b"\n") + 1
-        return data[:last].decode("utf-8", errors="replace").splitlines(), start + last, 0
+        last = len(data) if finished else data.rfind(b"\n") + 1
+        return data[:last].decode(encoding, errors="replace").splitlines(), start + last, 0
     # Too much was written: read the last max_bytes, from one byte earlier to see whether a line starts there.
     base = end - max_bytes - 1
     f.seek(base)
@@ -103,7 +116,8 @@ def _read_whole_lines(f: BinaryIO, start: int, end: int, max_bytes: int) -> tupl
     last = data.rfind(b"\n") + 1
     if first == 0:  # all inside one giant line: skip it all
         return [], end, end - start
-    lines = data[first:last].decode("utf-8", errors="replace").splitlines()
+    last = len(data) if finished else last
+    lines = data[first:last].decode(encoding, errors="replace").splitlines()
     return lines, base + last, base + first - start
 
 
@@ -147,7 +161,57 @@ def _position(entry: Any) -> _Position | None:
         return None
 
 
-def _read(f: BinaryIO, before: _Position | None, max_bytes: int) -> NewLines:
+def _rotated_siblings(path: Path) -> list[Path]:
+    """Files beside ``path`` named as rotation names them (``app.log.1``, ``app.log-20261130``), newest first."""
+    found: list[tuple[float, Path]] = []
+    for name in glob.glob(glob.escape(str(path)) + "[.-]*"):
+        candidate = Path(name)
+        if candidate.name.lower().endswith(_COMPRESSED) or candidate.name.endswith((".lock", ".tmp")):
+            continue
+        with contextlib.suppress(OSError):
+            found.append((candidate.stat().st_mtime, candidate))
+    found.sort(key=lambda pair: pair[0], reverse=True)
+    return [candidate for _, candidate in found[:_ROTATED_CANDIDATES]]
+
+
+def _predecessor(path: Path, before: _Position) -> Path | None:
+    """The rotated file that was ``path`` at the last read: the same inode (rename and create), or a copy with
+    the same first line and at least the bytes read then (copytruncate)."""
+    siblings = _rotated_siblings(path)
+    for candidate in siblings:
+        with contextlib.suppress(OSError):
+            st = candidate.stat()
+            if (st.st_dev, st.st_ino) == (before.device, before.inode):
+                return candidate
+    for candidate in siblings:
+        with contextlib.suppress(OSError), open(candidate, "rb", buffering=0) as f:
+            st = os.fstat(f.fileno())
+            if st.st_size >= before.offset and _same_content(f, st, before):
+                return candidate
+    return None
+
+
+def _same_content(f: BinaryIO, st: os.stat_result, before: _Position) -> bool:
+    if st.st_size < before.fingerprint_len:
+        return False
+    return _first_line_hash(f, before.fingerprint_len) == (before.fingerprint, before.fingerprint_len)
+
+
+def _finish_rotated(path: Path, before: _Position, max_bytes: int, encoding: str) -> tuple[str | None, list[str]]:
+    """The lines the rotated predecessor gained after the remembered offset (none if it is not found)."""
+    rotated = _predecessor(path, before)
+    if rotated is None:
+        return None, []
+    try:
+        with open_log(rotated) as old:
+            size = os.fstat(old.fileno()).st_size
+            lines, _, _ = _read_whole_lines(old, before.offset, size, max_bytes, encoding, finished=True)
+    except ProbeError:  # rotated away again, or unreadable: the new file is still read
+        return None, []
+    return str(rotated), lines
+
+
+def _read(f: BinaryIO, path: Path, before: _Position | None, max_bytes: int, encoding: str) -> NewLines:
     st = os.fstat(f.fileno())
     if before is None:
         offset = _last_line_end(f, st.st_size)
@@ -155,8 +219,19 @@ def _read(f: BinaryIO, before: _Position | None, max_bytes: int) -> NewLines:
     truncated = (st.st_dev, st.st_ino) == (before.device, before.inode) and st.st_size < before.offset
     rotated = not truncated and not _same_file(f, st, before)
     start = 0 if rotated or truncated else before.offset
-    lines, end, skipped = _read_whole_lines(f, start, st.st_size, max_bytes)
-    return NewLines(lines, start, end, rotated=rotated, truncated=truncated, skipped_bytes=skipped, first_run=False)
+    rotated_from, old_lines = _finish_rotated(path, before, max_bytes, encoding) if start == 0 else (None, [])
+    lines, end, skipped = _read_whole_lines(f, start, st.st_size, max_bytes, encoding)
+    return NewLines(
+        old_lines + lines,
+        start,
+        end,
+        rotated=rotated,
+        truncated=truncated,
+        skipped_bytes=skipped,
+        first_run=False,
+        rotated_from=rotated_from,
+        rotated_lines=len(old_lines),
+    )
 
 
 def read_new_lines(
@@ -165,6 +240,7 @@ def read_new_lines(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     lock_timeout: float = LOCK_TIMEOUT_S,
+    encoding: str = "utf-8",
 ) -> NewLines:
     """The whole lines ``path`` gained since the previous call with the same ``state_file``.
 
@@ -181,7 +257,7 @@ def read_new_lines(
         with filelock.FileLock(f"{state_file}.lock", timeout=lock_timeout):
             logs = _load(state_file)
             with open_log(path) as f:
-                result = _read(f, _position(logs.get(key)), max_bytes)
+                result = _read(f, path, _position(logs.get(key)), max_bytes, encoding)
                 st = os.fstat(f.fileno())
                 fingerprint, length = _first_line_hash(f, FINGERPRINT_BYTES)
             logs[key] = asdict(_Position(st.st_dev, st.st_ino, result.to_offset, fingerprint, length))
