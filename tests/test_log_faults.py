@@ -197,6 +197,7 @@ def proxy(pytester: pytest.Pytester) -> Iterator[tuple[str, subprocess.Popen[byt
          "--chdir", str(root), *extra, "wsgi_app:app"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    assert NGINX is not None  # unavailable() skipped or failed otherwise
     nginx = subprocess.Popen(
         [NGINX, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "nginx-error.log")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
