@@ -120,7 +120,12 @@ def aide_db(aide_config: AideConfig) -> Iterator[Database]:
     settings = aide_config.settings.db
     if not settings.url:
         pytest.skip("not configured: [db] url (or AIDE_DB_URL)")
-    with open_database(settings.url, timeout=settings.timeout, base_dir=aide_config.base_dir) as database:
+    with open_database(
+        settings.url,
+        timeout=settings.timeout,
+        base_dir=aide_config.base_dir,
+        allow_privileged=settings.allow_privileged_role,  # a superuser's checks are refused unless allowed
+    ) as database:
         yield database
 
 

@@ -71,6 +71,8 @@ DEFAULT_METRICS: dict[str, MetricSpec] = {
     "db_query_s": MetricSpec("s", "1", None, "the database is slow: consider VACUUM / ANALYZE and check indexes"),
     "db_ping_s": MetricSpec("s", "1", "3", "check the database server's load and the network path to it"),
     "db_connections": MetricSpec("connections", None, None, "look for connection leaks; size the app's pool"),
+    # superuser, pg_*_server_* member, FILE/SUPER/ALL: a read-only transaction does not contain them (always warns)
+    "db_role_privileges": MetricSpec("privileges", "0", None, "connect as a monitoring role (the message names it)"),
     "db_size_mb": MetricSpec("MB", None, None, "archive or delete old rows; plan disk for the growth"),
     "rows": MetricSpec("rows", None, None, "compare with the table's usual size; look for lost or runaway writes"),
     # cache and background tasks

@@ -126,6 +126,9 @@ class DbSettings(Section):
     tables: list[str] = Field(default_factory=list)
     timeout: float = Field(5.0, gt=0)
     probe_query: str = "SELECT 1"
+    # A superuser (or FILE/SUPER account) escapes the read-only transaction: database checks refuse to run as
+    # one unless this says the operator accepts that risk (check_db_role warns either way).
+    allow_privileged_role: bool = False
 
 
 class CacheSettings(Section):

@@ -2,9 +2,15 @@
 
 The probe answers an operator's questions about a database (does it answer, how fast, how many rows in the
 key tables, how big is it, is it intact) without ever being able to change it. Read-only is enforced by the
-database itself, never by inspecting SQL: SQLite is opened with ``mode=ro``, PostgreSQL and MySQL/MariaDB
-run every statement alone in a ``READ ONLY`` transaction that is rolled back afterwards. Each engine module
-(``db_sqlite``, ``db_postgres``, ``db_mysql``) explains the details, and imports its driver only when used.
+database itself: SQLite is opened with ``mode=ro``, PostgreSQL and MySQL/MariaDB run every statement alone in
+a ``READ ONLY`` transaction that is rolled back afterwards. Each engine module (``db_sqlite``, ``db_postgres``,
+``db_mysql``) explains the details, and imports its driver only when used.
+
+A read-only transaction is no sandbox for a privileged role (a PostgreSQL superuser runs shell commands with
+``COPY … TO PROGRAM`` inside one), so a server session knows its :class:`MonitoringRole`; opened with
+``allow_privileged=False`` (the ``aide_db`` fixture, unless ``[db] allow_privileged_role = true``) it refuses
+every statement when that role is privileged. Besides, statements that escape a read-only transaction are
+refused before they are sent (:mod:`pytest_aide.probes.sqlguard`): a guard rail, not the guarantee.
 
 Every failure is a :class:`~pytest_aide.errors.ProbeError` with a one-line message that names the
 (redacted) database URL and what failed.
@@ -15,6 +21,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
@@ -81,6 +88,23 @@ def table_name_parts(name: str) -> tuple[str, ...]:
     return parts
 
 
+@dataclass(frozen=True)
+class MonitoringRole:
+    """Who a server session runs as, and which of its rights a read-only transaction does not contain."""
+
+    name: str
+    privileges: tuple[str, ...]  # e.g. "a superuser", "a member of pg_execute_server_program", "FILE"
+    remedy: str  # what to do instead: the statements that create a monitoring role
+
+    @property
+    def privileged(self) -> bool:
+        return bool(self.privileges)
+
+    def describe(self) -> str:
+        """``role postgres is a superuser``: one phrase for messages."""
+        return f"role {self.name} is {', '.join(self.privileges) or 'unprivileged'}"
+
+
 class Database(ClosesOnExit, ABC):
     """A read-only session on one database; use it as a context manager so it is always closed.
 
@@ -90,18 +114,29 @@ class Database(ClosesOnExit, ABC):
 
     kind: ClassVar[str]
     _quote_char: ClassVar[str] = '"'
+    _guarded: ClassVar[bool] = True  # statements pass the sqlguard before they are sent
 
     def __init__(self, display_url: str, timeout: float, redactor: Redactor) -> None:
         self.display_url = display_url
         self.timeout = timeout
         self._redactor = redactor
+        # False: every statement is refused while the role is privileged (open_database sets it).
+        self.allow_privileged = True
+        self._role: MonitoringRole | None = None
+
+    @property
+    def role(self) -> MonitoringRole | None:
+        """The session's role, read from the server once (None for SQLite, which has no roles)."""
+        if self._role is None:
+            self._role = self._detect_role()
+        return self._role
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.display_url}>"
 
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         """Rows of one statement; a write is refused by the database and raised as ProbeError."""
-        return self._run(sql, params)[0]
+        return self._checked_run(sql, params)[0]
 
     def scalar(self, sql: str, params: Params = ()) -> Any:
         """First column of the first row, or None when the statement returns no row."""
@@ -110,11 +145,11 @@ class Database(ClosesOnExit, ABC):
 
     def timed_query(self, sql: str) -> tuple[list[Row], float]:
         """Rows and the seconds the statement took (session set-up and rollback excluded)."""
-        return self._run(sql, ())
+        return self._checked_run(sql, ())
 
     def ping(self) -> float:
         """Seconds for ``SELECT 1``: the round trip an operator compares with the response-time threshold."""
-        return self._run("SELECT 1", ())[1]
+        return self._checked_run("SELECT 1", ())[1]
 
     def row_counts(self, tables: Iterable[str]) -> dict[str, int]:
         """``COUNT(*)`` of each table; names are exact (quoted) and a missing table is a ProbeError naming it."""
@@ -151,6 +186,25 @@ class Database(ClosesOnExit, ABC):
     def _table_exists(self, parts: tuple[str, ...]) -> bool:
         """Whether the catalog knows this (already validated) table or view."""
 
+    def _detect_role(self) -> MonitoringRole | None:
+        """Ask the server who this session is and what it may do (engines with roles override it)."""
+        return None
+
+    def _checked_run(self, sql: str, params: Params) -> tuple[list[Row], float]:
+        """``_run`` behind the two refusals: a privileged role not allowed, and a statement that escapes."""
+        if not self.allow_privileged:
+            role = self.role
+            if role is not None and role.privileged:
+                raise ProbeError(self._redactor.redact(refusal_message(self.display_url, role)))
+        if self._guarded:
+            from pytest_aide.probes.sqlguard import escape_reason
+
+            reason = escape_reason(sql)
+            if reason:
+                what = f"statement refused before it reached the server ({self._sql_hint(sql)})"
+                raise self._error(what, f"{reason}; a read-only transaction does not stop that")
+        return self._run(sql, params)
+
     def _quote(self, identifier: str) -> str:
         return f"{self._quote_char}{identifier}{self._quote_char}"
 
@@ -163,12 +217,32 @@ class Database(ClosesOnExit, ABC):
         return one_line(sql, 60)
 
 
-def open_database(url: str, *, timeout: float = 5.0, base_dir: Path | None = None) -> Database:
+def refusal_message(display_url: str, role: MonitoringRole) -> str:
+    """Why database checks do not run as a privileged role, and the way out (one line, whole remedy kept)."""
+    return (
+        f"database checks refused on {display_url}: {role.describe()}, and a read-only transaction does not "
+        f"stop such a role from running shell commands or reading and writing files on the database host; "
+        f"{role.remedy}; "
+        "or accept the risk with [db] allow_privileged_role = true"
+    )
+
+
+def open_database(
+    url: str, *, timeout: float = 5.0, base_dir: Path | None = None, allow_privileged: bool = True
+) -> Database:
     """Open a read-only session; the URL scheme picks the engine and its (lazily imported) driver.
 
     ``timeout`` bounds connecting, waiting for locks and each statement. ``base_dir`` anchors relative SQLite
-    paths (``sqlite:///data/app.db``); without it they are relative to the current directory.
+    paths (``sqlite:///data/app.db``); without it they are relative to the current directory. With
+    ``allow_privileged=False`` the session's role is read on first use and, when privileged, every statement
+    is refused with :func:`refusal_message` (the session stays open, so :attr:`Database.role` can be reported).
     """
+    database = _open(url, timeout=timeout, base_dir=base_dir)
+    database.allow_privileged = allow_privileged
+    return database
+
+
+def _open(url: str, *, timeout: float, base_dir: Path | None) -> Database:
     redactor = url_redactor(url)
     display = redactor.redact(url)
     if not timeout > 0:

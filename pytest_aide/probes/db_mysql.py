@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 from pytest_aide.errors import ProbeError
 from pytest_aide.probes.database import (
     Database,
+    MonitoringRole,
     Params,
     Row,
     client_deadline,
@@ -36,6 +37,9 @@ _UNKNOWN_VARIABLE = 1193
 _READ_ONLY_VIOLATION = 1792
 _STATEMENT_TIMEOUTS = {1969, 3024}  # MariaDB max_statement_time, MySQL max_execution_time
 _LOST_CONNECTION = {2006, 2013}
+# Global privileges a read-only transaction does not contain: FILE reads and writes the host's files (INTO
+# OUTFILE, LOAD_FILE), SUPER changes the server (SET GLOBAL) and ALL includes both.
+_PRIVILEGED = {"SUPER", "FILE", "ALL", "ALL PRIVILEGES"}
 
 
 def mysql_params(url: str) -> dict[str, Any]:
@@ -83,6 +87,41 @@ def open_mysql(url: str, *, timeout: float, redactor: Redactor) -> MySQLDatabase
         database.close()
         raise
     return database
+
+
+def global_privileges(grant: str) -> set[str]:
+    """The privileges a ``SHOW GRANTS`` line gives ``ON *.*`` (upper-case; empty for any other line).
+
+    Read with the SQL tokenizer, so quoted names that contain ``ON`` or commas are not mistaken for syntax.
+    """
+    from pytest_aide.probes.sqlguard import lex
+
+    leaves = [leaf for leaf in lex(grant) if not leaf.is_whitespace]
+    values = [leaf.value for leaf in leaves]
+    upper = [value.upper() for value in values]
+    if not upper or upper[0] != "GRANT" or "ON" not in upper:
+        return set()
+    on = upper.index("ON")
+    if "".join(values[on + 1 : on + 4]) != "*.*":
+        return set()
+    privileges: set[str] = set()
+    words: list[str] = []
+    for value in [*upper[1:on], ","]:
+        if value == ",":
+            privileges.add(" ".join(words))
+            words = []
+        else:
+            words.append(value)
+    return privileges - {""}
+
+
+def monitoring_role_remedy(database: str | None) -> str:
+    """The statements that create an account able to run every shipped check and nothing beyond reading."""
+    scope = "`" + database.replace("`", "``") + "`.*" if database else "`your_database`.*"
+    return (
+        "create a monitoring account: CREATE USER 'aide_monitor'@'%' IDENTIFIED BY '...'; "
+        f"GRANT SELECT, SHOW VIEW ON {scope} TO 'aide_monitor'@'%'; and use it in [db] url"
+    )
 
 
 def _connect_message(display: str, exc: Exception, timeout: float) -> str:
@@ -144,6 +183,35 @@ class MySQLDatabase(Database):
     def close(self) -> None:
         if self._conn.open:
             self._conn.close()
+
+    def _detect_role(self) -> MonitoringRole:
+        """The account's global privileges, those of its active roles (SHOW GRANTS lists them on MariaDB) and
+        of every other role it may switch to; such a role whose grants it cannot read counts as privileged."""
+        name = str(self._run("SELECT CURRENT_USER()", ())[0][0][0])
+        grants = [str(row[0]) for row in self._run("SHOW GRANTS", ())[0]]
+        unreadable: list[str] = []
+        for role in self._inactive_roles():
+            try:
+                grants += [str(row[0]) for row in self._run("SHOW GRANTS FOR %s", (role,))[0]]
+            except ProbeError:  # access denied to the mysql schema
+                unreadable.append(role)
+        found = set().union(*(global_privileges(line) for line in grants)) & _PRIVILEGED
+        privileges = tuple(sorted({"ALL" if p == "ALL PRIVILEGES" else p for p in found}))
+        shown: tuple[str, ...] = (f"granted {', '.join(privileges)} on *.*",) if privileges else ()
+        shown += tuple(f"able to SET ROLE {role}, whose grants it cannot read" for role in unreadable)
+        database = self._conn.db.decode() if isinstance(self._conn.db, bytes) else self._conn.db
+        return MonitoringRole(name, shown, monitoring_role_remedy(database))
+
+    def _inactive_roles(self) -> list[str]:
+        """Roles granted to the account but not active in this session (none on servers without roles)."""
+        sql = (
+            "SELECT ROLE_NAME FROM information_schema.APPLICABLE_ROLES WHERE ROLE_NAME NOT IN "
+            "(SELECT ROLE_NAME FROM information_schema.ENABLED_ROLES WHERE ROLE_NAME IS NOT NULL)"
+        )
+        try:
+            return [str(row[0]) for row in self._run(sql, ())[0]]
+        except ProbeError:  # MySQL before 8.0: no roles
+            return []
 
     def _run(self, sql: str, params: Params) -> tuple[list[Row], float]:
         import pymysql

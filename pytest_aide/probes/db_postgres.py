@@ -25,13 +25,35 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from pytest_aide.errors import ProbeError
-from pytest_aide.probes.database import Database, Params, Row, client_deadline, missing_driver, one_line
+from pytest_aide.probes.database import (
+    Database,
+    MonitoringRole,
+    Params,
+    Row,
+    client_deadline,
+    missing_driver,
+    one_line,
+)
 from pytest_aide.redact import Redactor
 
 if TYPE_CHECKING:
     import psycopg
 
 _MIN_CONNECT_TIMEOUT = 2  # libpq's floor for connect_timeout, which psycopg applies too
+# The session's role: superuser, or a member (directly or not) of a superuser role or of the predefined roles
+# that reach the host's programs and files. pg_has_role(..., 'MEMBER') counts NOINHERIT memberships too,
+# since SET ROLE reaches them.
+_ROLE_SQL = """
+SELECT current_user::text, r.rolsuper,
+       ARRAY(SELECT CASE WHEN g.rolsuper THEN 'a member of superuser role ' ELSE 'a member of ' END || g.rolname
+             FROM pg_catalog.pg_roles g
+             WHERE g.rolname <> current_user
+               AND (g.rolsuper OR g.rolname IN
+                    ('pg_execute_server_program', 'pg_write_server_files', 'pg_read_server_files'))
+               AND pg_catalog.pg_has_role(current_user, g.oid, 'MEMBER')
+             ORDER BY g.rolname)
+FROM pg_catalog.pg_roles r WHERE r.rolname = current_user
+"""
 
 
 def open_postgres(url: str, *, timeout: float, redactor: Redactor) -> PostgresDatabase:
@@ -126,6 +148,14 @@ class PostgresDatabase(Database):
     def close(self) -> None:
         self._conn.close()
 
+    def _detect_role(self) -> MonitoringRole:
+        rows, _seconds = self._run(_ROLE_SQL, ())
+        if not rows:  # a role dropped while connected: nothing to judge it by
+            raise self._error("cannot read the session's role", "current_user is not in pg_roles")
+        name, superuser, memberships = rows[0]
+        privileges = ("a superuser",) if superuser else tuple(memberships)
+        return MonitoringRole(str(name), privileges, monitoring_role_remedy(self._conn.info.dbname))
+
     def _run(self, sql: str, params: Params) -> tuple[list[Row], float]:
         import psycopg
 
@@ -171,3 +201,14 @@ class PostgresDatabase(Database):
         diag = getattr(exc, "diag", None)
         detail = getattr(diag, "message_primary", None) or str(exc)
         return self._error(f"query failed ({hint})", detail)
+
+
+def monitoring_role_remedy(database: str) -> str:
+    """The statements that create a role able to run every shipped check and nothing beyond reading."""
+    quoted = '"' + database.replace('"', '""') + '"'
+    return (
+        "create a monitoring role: CREATE ROLE aide_monitor LOGIN PASSWORD '...'; "
+        f"GRANT CONNECT ON DATABASE {quoted} TO aide_monitor; GRANT pg_monitor TO aide_monitor; "
+        "GRANT USAGE ON SCHEMA public TO aide_monitor; "
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO aide_monitor; and use it in [db] url"
+    )

@@ -60,6 +60,7 @@ class SQLiteDatabase(Database):
     """A read-only connection to one SQLite file."""
 
     kind = "sqlite"
+    _guarded = False  # the file is opened read-only and cannot ATTACH another: nothing reaches past it
 
     def __init__(
         self, conn: sqlite3.Connection, path: Path, *, display_url: str, timeout: float, redactor: Redactor

@@ -39,6 +39,19 @@ def check_db_size(aide_db: Database, aide_health: HealthRecorder) -> None:
     aide_health.record("db_size_mb", aide_db.size_bytes() / 2**20, "MB")
 
 
+@pytest.mark.daily
+def check_db_role(aide_db: Database, aide_health: HealthRecorder) -> None:
+    """Security: the monitoring role must not be privileged (a read-only transaction does not contain one).
+
+    WARNING whether or not ``[db] allow_privileged_role`` lets the other checks run as that role.
+    """
+    role = aide_db.role
+    if role is None:
+        pytest.skip("SQLite has no roles: the file is opened read-only")
+    action = f"{role.describe()}, which a read-only transaction does not contain: {role.remedy}"
+    aide_health.record("db_role_privileges", float(len(role.privileges)), "privileges", warning="0", action=action)
+
+
 def check_db_integrity(aide_db: Database, aide_health: HealthRecorder) -> None:
     """SQLite quick_check; for servers, that the catalog answers."""
     result = aide_db.integrity()
