@@ -115,7 +115,9 @@ def test_gate_decides_and_names_its_rule(
 def test_the_verdict_block_says_why_a_passing_run_exits_1(project: pytest.Pytester) -> None:
     result = aide_run(project, "--aide-fail-under=80")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*pytest-aide verdict*", "exit 1: score 75 below --aide-fail-under 80", "*1 passed, 1 warned*"])
+    result.stdout.fnmatch_lines(
+        ["*pytest-aide verdict*", "exit 1: score 75 below --aide-fail-under 80", "*1 passed, 1 warned*"]
+    )
     assert latest_health(project.path)["exit_rule"] == "exit 1: score 75 below --aide-fail-under 80"
 
 
