@@ -1,8 +1,8 @@
 """Log severity out of the box: each common format's error rule, its timestamps, entries with their tracebacks,
 per-file settings, and a time window that says UNKNOWN instead of a silent 0 when no time can be read.
 
-The samples in ``tests/log_samples`` were written by the real software (nginx 1.22 with a 404, a refused
-upstream and a missing upstream socket; gunicorn 23 with a failing request and a worker timeout; uvicorn with a
+The samples in ``tests/log_samples`` were written by the real software (nginx 1.22 with two 404s, a refused
+upstream and a missing upstream socket; gunicorn 27 with a failing request and a worker timeout; uvicorn with a
 failing ASGI app; PostgreSQL 15's server log; redis-server 7.0 failing a background save; Python's logging),
 so each rule is checked on lines as those programs write them.
 """
