@@ -262,6 +262,7 @@ def _instance_thresholds(settings: FileSettings) -> Iterator[tuple[str, Mapping[
         "[logs] files": settings.logs.files,
         "[preflight] config_files": settings.preflight.config_files,
         "[[endpoints]]": settings.endpoints,
+        "[tls] hosts": settings.tls.hosts,
     }
     for name, items in lists.items():
         for number, item in enumerate(items, start=1):

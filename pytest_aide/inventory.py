@@ -22,6 +22,7 @@ INVENTORY_PARAMS = (
     "aide_process_name",
     "aide_port",
     "aide_pidfile",
+    "aide_tls_host",
 )
 _WHERE = {
     "aide_disk_path": "[resources] disk_paths",
@@ -32,6 +33,7 @@ _WHERE = {
     "aide_process_name": "[resources] processes",
     "aide_port": "[resources] ports",
     "aide_pidfile": "[resources] pidfiles",
+    "aide_tls_host": "[tls] hosts",
 }
 
 
@@ -91,6 +93,8 @@ def cases(config: AideConfig, param: str) -> list[Case]:
         return [Case(str(key_of(p)), key_of(p), _table(p)) for p in settings.resources.ports]
     if param == "aide_endpoint":
         return [Case(ep.name, ep, None) for ep in settings.endpoints]
+    if param == "aide_tls_host":
+        return [Case(str(host), host, host) for host in settings.tls.items()]
     raise KeyError(param)
 
 

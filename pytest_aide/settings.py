@@ -120,6 +120,61 @@ class AppSettings(Section):
     verify_tls: bool | str = True
 
 
+class TlsHostItem(InstanceSettings):
+    """A TLS endpoint whose certificate chain is checked, apart from ``[app] url`` (any TLS port: LDAPS, SMTPS...)."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(443, ge=1, le=65535)
+    server_name: str | None = Field(None, min_length=1)  # SNI name sent and checked (default: host)
+    ca_bundle: str | None = Field(None, min_length=1)  # CA file the chain must verify against (default: system)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` (``[::1]:443`` for an IPv6 address)."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        """The case's id: ``host:port``, or ``name@host:port`` when an SNI name picks one of its certificates."""
+        return f"{self.server_name}@{self.address}" if self.server_name else self.address
+
+
+_HOST_PORT = re.compile(r"(?:\[(?P<ipv6>[^\]]+)\]|(?P<host>[^:\s\[\]]+))(?::(?P<port>\d{1,5}))?")
+
+
+def parse_host_port(text: str) -> TlsHostItem:
+    """``host``, ``host:port`` or ``[ipv6]:port`` as a :class:`TlsHostItem` (port 443 when left out)."""
+    match = _HOST_PORT.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not host:port (for example db.example.com:5432 or [::1]:443)")
+    port = int(match["port"] or 443)
+    if not 1 <= port <= 65535:
+        raise ValueError(f"{text!r}: port {port} is not between 1 and 65535")
+    return TlsHostItem(host=match["ipv6"] or match["host"], port=port)
+
+
+class TlsSettings(Section):
+    """``[tls] hosts``: certificates checked on their own ports, independent of ``[app] url``."""
+
+    hosts: list[str | TlsHostItem] = Field(default_factory=list)
+    timeout: float = Field(5.0, gt=0)
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_ports(cls, hosts: list[str | TlsHostItem]) -> list[str | TlsHostItem]:
+        """A string that is not ``host:port`` stops the run at load time, naming the entry."""
+        for number, entry in enumerate(hosts, start=1):
+            if isinstance(entry, str):
+                try:
+                    parse_host_port(entry)
+                except ValueError as exc:
+                    raise ValueError(f"entry #{number}: {exc}") from None
+        return hosts
+
+    def items(self) -> list[TlsHostItem]:
+        """Every entry as a table (a ``host:port`` string becomes one with the defaults)."""
+        return [parse_host_port(h) if isinstance(h, str) else h for h in self.hosts]
+
+
 class DbSettings(Section):
     url: str | None = None
     url_env: str | None = None  # the environment variable holding the URL (its password stays out of the file)
@@ -263,6 +318,7 @@ class FileSettings(Section):
     cache: CacheSettings = Field(default_factory=lambda: CacheSettings())
     resources: ResourcesSettings = Field(default_factory=lambda: ResourcesSettings())
     logs: LogsSettings = Field(default_factory=lambda: LogsSettings())
+    tls: TlsSettings = Field(default_factory=lambda: TlsSettings())
     endpoints: list[EndpointSettings] = Field(default_factory=list)
     metrics: dict[str, MetricSettings] = Field(default_factory=dict)
     thresholds: dict[str, ThresholdSettings] = Field(default_factory=dict)

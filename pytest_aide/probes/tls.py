@@ -1,22 +1,26 @@
-"""TLS certificate expiry of a server, read even when the certificate does not verify.
+"""TLS certificate expiry of a server: every certificate it presents, read even when the chain does not verify.
 
-An expired or self-signed certificate is exactly what an operator must see, so a failed verification does
-not stop the probe: the handshake is tried with verification first (that is how ``verified`` is learned, in
-one round trip for a healthy server) and, when verification fails, again without it; ``cryptography``
-parses the DER either way.
+The certificate that expires first decides: an intermediate that runs out before the leaf breaks every client
+all the same. The standard library exposes the presented chain only from Python 3.13, so the chain is read in a
+handshake through pyOpenSSL without verification (an expired or self-signed certificate is exactly what an
+operator must see), and ``verified`` is learned in a second handshake by the standard library with the usual
+checks (trust store or CA bundle, host name). ``timeout`` bounds both.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import select
 import socket
 import ssl
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from OpenSSL import SSL
 
 from pytest_aide.errors import ProbeError
 from pytest_aide.redact import redact_url
@@ -25,8 +29,42 @@ _SECONDS_PER_DAY = 86_400.0
 
 
 @dataclass(frozen=True)
+class ChainCertificate:
+    """One certificate of the presented chain; ``position`` 0 is the server's own (the leaf)."""
+
+    position: int
+    subject: str
+    issuer: str
+    not_after: datetime
+    days_left: float
+
+    @property
+    def role(self) -> str:
+        """``leaf``, ``intermediate`` or ``root`` (a self-issued certificate the server sends along)."""
+        if self.position == 0:
+            return "leaf"
+        return "root" if self.subject == self.issuer else "intermediate"
+
+    def describe(self) -> str:
+        """``intermediate certificate CN=R3,O=Let's Encrypt, expiring 2026-12-05 10:00 UTC``."""
+        return f"{self.role} certificate {self.subject}, expiring {self.not_after:%Y-%m-%d %H:%M} UTC"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "role": self.role,
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "not_after": self.not_after.isoformat(),
+            "days_left": self.days_left,
+        }
+
+
+@dataclass(frozen=True)
 class TlsCertificate:
-    """The leaf certificate a server presents; ``verify_error`` says why ``verified`` is False."""
+    """What a TLS server presents: the leaf's ``subject``/``issuer``, and the expiry (``not_after``,
+    ``days_left``) of the certificate in the chain that expires first, described in ``expiring``.
+    ``verify_error`` says why ``verified`` is False."""
 
     host: str
     port: int
@@ -36,10 +74,25 @@ class TlsCertificate:
     days_left: float
     verified: bool
     verify_error: str | None
+    server_name: str = ""
+    chain: tuple[ChainCertificate, ...] = field(default=())
+    expiring: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """Builtin types only: ``not_after`` becomes an ISO 8601 string."""
-        return {**asdict(self), "not_after": self.not_after.isoformat()}
+        """Builtin types only: datetimes become ISO 8601 strings."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "not_after": self.not_after.isoformat(),
+            "days_left": self.days_left,
+            "verified": self.verified,
+            "verify_error": self.verify_error,
+            "server_name": self.server_name,
+            "chain": [c.to_dict() for c in self.chain],
+            "expiring": self.expiring,
+        }
 
 
 def certificate_expiry(
@@ -51,7 +104,7 @@ def certificate_expiry(
     now: datetime | None = None,
     cafile: str | None = None,
 ) -> TlsCertificate:
-    """Read the certificate of ``host:port`` and count the days until it expires.
+    """Read the certificate chain of ``host:port`` and count the days until its first certificate expires.
 
     ``server_name`` is sent as SNI and checked against the certificate (default: ``host``). ``timeout``
     bounds the whole probe, both handshakes included. ``cafile`` replaces the default trust store for the
@@ -62,18 +115,25 @@ def certificate_expiry(
     where = f"TLS probe of {host}:{port}"
     deadline = time.monotonic() + timeout
     try:
-        der, verify_error = _fetch_der(host, port, name, deadline, cafile)
+        presented = _peer_chain(host, port, name, deadline)
+        verify_error = _verify_error(host, port, name, cafile, deadline)
     except TimeoutError:
         raise ProbeError(f"{where}: timed out after {timeout} s") from None
     except ConnectionRefusedError:
         raise ProbeError(f"{where}: connection refused") from None
     except socket.gaierror:
         raise ProbeError(f"{where}: cannot resolve host {host}") from None
+    except SSL.SysCallError as exc:
+        raise ProbeError(f"{where}: TLS handshake failed ({_syscall_reason(exc)}); is this a TLS port?") from None
+    except SSL.Error as exc:
+        raise ProbeError(f"{where}: TLS handshake failed ({_openssl_reason(exc)}); is this a TLS port?") from None
     except ssl.SSLError as exc:
         raise ProbeError(f"{where}: TLS handshake failed ({exc.reason or exc}); is this a TLS port?") from None
     except OSError as exc:
         raise ProbeError(f"{where}: {exc.strerror or exc}") from None
-    return _describe(der, host, port, current, verify_error, where)
+    except ValueError as exc:  # cryptography could not parse a certificate of the chain
+        raise ProbeError(f"{where}: cannot parse the certificate chain ({exc})") from None
+    return _describe(presented, host, port, name, current, verify_error)
 
 
 def certificate_from_url(
@@ -98,30 +158,47 @@ def _aware_now(now: datetime | None) -> datetime:
     return now
 
 
-def _fetch_der(host: str, port: int, name: str, deadline: float, cafile: str | None) -> tuple[bytes, str | None]:
-    """The peer's DER certificate and, when it did not verify, why."""
-    try:
-        return _peer_der(host, port, name, ssl.create_default_context(cafile=cafile), deadline), None
-    except ssl.SSLCertVerificationError as exc:
-        reason = str(exc.verify_message or exc.reason or exc)
-    return _peer_der(host, port, name, _unverified_context(), deadline), reason
-
-
-def _unverified_context() -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # we only read the certificate; nothing is sent over this link
-    return context
-
-
-def _peer_der(host: str, port: int, name: str, context: ssl.SSLContext, deadline: float) -> bytes:
+def _peer_chain(host: str, port: int, name: str, deadline: float) -> list[x509.Certificate]:
+    """The certificates the server sends, leaf first, read without verifying them (pyOpenSSL)."""
+    context = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    context.set_verify(SSL.VERIFY_NONE)  # we only read the chain; nothing is sent over this link
     with socket.create_connection((host, port), timeout=_remaining(deadline)) as raw:
-        raw.settimeout(_remaining(deadline))
-        with context.wrap_socket(raw, server_hostname=name) as tls:
-            der = tls.getpeercert(binary_form=True)
-    if not der:
-        raise ssl.SSLError("the server sent no certificate")
-    return der
+        raw.setblocking(False)
+        connection = SSL.Connection(context, raw)
+        if not _is_ip_address(name):  # SNI carries names only (RFC 6066), as the standard library does
+            connection.set_tlsext_host_name(name.encode("idna"))
+        connection.set_connect_state()
+        _handshake(connection, raw, deadline)
+        chain = connection.get_peer_cert_chain(as_cryptography=True)
+    if not chain:
+        raise SSL.Error([("", "", "the server sent no certificate")])
+    return chain
+
+
+def _handshake(connection: SSL.Connection, raw: socket.socket, deadline: float) -> None:
+    """Drive a non-blocking handshake to its end, waiting on the socket no longer than ``deadline``."""
+    while True:
+        try:
+            connection.do_handshake()
+            return
+        except SSL.WantReadError:
+            ready = select.select([raw], [], [], _remaining(deadline))[0]
+        except SSL.WantWriteError:
+            ready = select.select([], [raw], [], _remaining(deadline))[1]
+        if not ready:
+            raise TimeoutError
+
+
+def _verify_error(host: str, port: int, name: str, cafile: str | None, deadline: float) -> str | None:
+    """Why the standard library's checks (trust, expiry, host name) reject the server, or None when they pass."""
+    context = ssl.create_default_context(cafile=cafile)
+    try:
+        with socket.create_connection((host, port), timeout=_remaining(deadline)) as raw:
+            raw.settimeout(_remaining(deadline))
+            with context.wrap_socket(raw, server_hostname=name):
+                return None
+    except ssl.SSLCertVerificationError as exc:
+        return str(exc.verify_message or exc.reason or exc)
 
 
 def _remaining(deadline: float) -> float:
@@ -131,19 +208,53 @@ def _remaining(deadline: float) -> float:
     return left
 
 
-def _describe(der: bytes, host: str, port: int, now: datetime, verify_error: str | None, where: str) -> TlsCertificate:
+def _is_ip_address(name: str) -> bool:
     try:
-        cert = x509.load_der_x509_certificate(der)
-    except ValueError as exc:
-        raise ProbeError(f"{where}: cannot parse the certificate ({exc})") from None
-    not_after = cert.not_valid_after_utc
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _openssl_reason(exc: SSL.Error) -> str:
+    """The last reason of OpenSSL's error queue (``wrong version number``), or the exception's text."""
+    queue = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+    reasons = [entry[-1] for entry in queue if isinstance(entry, tuple) and entry and entry[-1]]
+    return str(reasons[-1]) if reasons else str(exc) or type(exc).__name__
+
+
+def _syscall_reason(exc: SSL.SysCallError) -> str:
+    """``connection closed`` for an EOF mid-handshake, else the system's words."""
+    if len(exc.args) >= 2 and exc.args[0] in (-1, 0):
+        return "connection closed during the handshake"
+    return str(exc.args[-1]) if exc.args else type(exc).__name__
+
+
+def _describe(
+    presented: list[x509.Certificate], host: str, port: int, name: str, now: datetime, verify_error: str | None
+) -> TlsCertificate:
+    chain = tuple(
+        ChainCertificate(
+            position=position,
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            not_after=cert.not_valid_after_utc,
+            days_left=(cert.not_valid_after_utc - now).total_seconds() / _SECONDS_PER_DAY,
+        )
+        for position, cert in enumerate(presented)
+    )
+    first = min(chain, key=lambda c: (c.not_after, c.position))  # on a tie, the certificate nearer the leaf
+    leaf = chain[0]
     return TlsCertificate(
         host=host,
         port=port,
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
-        not_after=not_after,
-        days_left=(not_after - now).total_seconds() / _SECONDS_PER_DAY,
+        subject=leaf.subject,
+        issuer=leaf.issuer,
+        not_after=first.not_after,
+        days_left=first.days_left,
         verified=verify_error is None,
         verify_error=verify_error,
+        server_name=name,
+        chain=chain,
+        expiring=first.describe(),
     )
