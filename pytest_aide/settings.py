@@ -152,29 +152,6 @@ def parse_host_port(text: str) -> TlsHostItem:
     return TlsHostItem(host=match["ipv6"] or match["host"], port=port)
 
 
-class TlsSettings(Section):
-    """``[tls] hosts``: certificates checked on their own ports, independent of ``[app] url``."""
-
-    hosts: list[str | TlsHostItem] = Field(default_factory=list)
-    timeout: float = Field(5.0, gt=0)
-
-    @field_validator("hosts")
-    @classmethod
-    def _host_ports(cls, hosts: list[str | TlsHostItem]) -> list[str | TlsHostItem]:
-        """A string that is not ``host:port`` stops the run at load time, naming the entry."""
-        for number, entry in enumerate(hosts, start=1):
-            if isinstance(entry, str):
-                try:
-                    parse_host_port(entry)
-                except ValueError as exc:
-                    raise ValueError(f"entry #{number}: {exc}") from None
-        return hosts
-
-    def items(self) -> list[TlsHostItem]:
-        """Every entry as a table (a ``host:port`` string becomes one with the defaults)."""
-        return [parse_host_port(h) if isinstance(h, str) else h for h in self.hosts]
-
-
 class DbSettings(Section):
     url: str | None = None
     url_env: str | None = None  # the environment variable holding the URL (its password stays out of the file)
@@ -237,6 +214,35 @@ class LogsSettings(Section):
                 "encoding": item.encoding or self.encoding,
             }
         )
+
+
+# As for log files: a mistake inside a table is reported as its own (``hosts[0].prot: …``).
+TlsHostEntry = Annotated[
+    Annotated[str, Tag("str")] | Annotated[TlsHostItem, Tag("dict[table]")], Discriminator(_entry_kind)
+]
+
+
+class TlsSettings(Section):
+    """``[tls] hosts``: certificates checked on their own ports, independent of ``[app] url``."""
+
+    hosts: list[TlsHostEntry] = Field(default_factory=list)
+    timeout: float = Field(5.0, gt=0)
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_ports(cls, hosts: list[str | TlsHostItem]) -> list[str | TlsHostItem]:
+        """A string that is not ``host:port`` stops the run at load time, naming the entry."""
+        for number, entry in enumerate(hosts, start=1):
+            if isinstance(entry, str):
+                try:
+                    parse_host_port(entry)
+                except ValueError as exc:
+                    raise ValueError(f"entry #{number}: {exc}") from None
+        return hosts
+
+    def items(self) -> list[TlsHostItem]:
+        """Every entry as a table (a ``host:port`` string becomes one with the defaults)."""
+        return [parse_host_port(h) if isinstance(h, str) else h for h in self.hosts]
 
 
 class EndpointSettings(Section):

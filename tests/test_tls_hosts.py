@@ -241,6 +241,13 @@ def test_a_bad_host_port_names_the_key_and_value(tmp_path: Path, bad: str) -> No
     assert "\n" not in message
 
 
+def test_a_mistake_in_a_host_table_names_its_key(tmp_path: Path) -> None:
+    config = tmp_path / "aide.toml"
+    config.write_text('[tls]\nhosts = ["a.example.com:636", { host = "b.example.com", prot = 8443 }]\n')
+    with pytest.raises(ConfigError, match=r"\[tls\.hosts\.1\] prot: unknown key$"):
+        load_config(config, rootdir=tmp_path, environ={})
+
+
 def test_a_host_threshold_for_an_unknown_metric_names_the_entry(tmp_path: Path) -> None:
     config = tmp_path / "aide.toml"
     config.write_text('[tls]\nhosts = [{ host = "a.example.com", thresholds = { tls_days = { warning = "30:" } } }]\n')
