@@ -127,6 +127,7 @@ class TlsHostItem(InstanceSettings):
     port: int = Field(443, ge=1, le=65535)
     server_name: str | None = Field(None, min_length=1)  # SNI name sent and checked (default: host)
     ca_bundle: str | None = Field(None, min_length=1)  # CA file the chain must verify against (default: system)
+    starttls: Literal["postgres"] | None = None  # a port that switches to TLS inside its own protocol
 
     @property
     def address(self) -> str:

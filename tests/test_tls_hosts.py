@@ -21,7 +21,7 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from conftest import free_port
+from conftest import PG_ADMIN_URL, free_port, require_service
 from pytest_aide.config import ConfigError, load_config
 from pytest_aide.errors import ProbeError
 from pytest_aide.probes.tls import certificate_expiry
@@ -208,6 +208,82 @@ def test_a_silent_port_times_out(silent_port: int) -> None:
         certificate_expiry("127.0.0.1", silent_port, timeout=0.5)
 
 
+# --- a port that switches to TLS inside its own protocol (PostgreSQL) -------------------------------------------
+
+
+SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
+
+
+@pytest.fixture
+def postgres_like_port(root: trustme.CA, tmp_path: Path) -> Iterator[int]:
+    """Speaks PostgreSQL's SSLRequest ('S', then TLS with a certificate 5 days from expiry), nothing else."""
+    leaf = root.issue_cert("db.test", common_name="db.test", not_after=NOW + timedelta(days=5))
+    context = server_context(leaf, tmp_path)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    if conn.recv(8, socket.MSG_WAITALL) != SSL_REQUEST:
+                        continue  # a client that starts with TLS (or anything else) is hung up on
+                    conn.sendall(b"S")
+                    with context.wrap_socket(conn, server_side=True) as tls:
+                        tls.recv(1)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(HANG_S)
+    listener.close()
+
+
+def test_postgres_starttls_reads_the_certificate(postgres_like_port: int, cafile: str) -> None:
+    cert = certificate_expiry(
+        "127.0.0.1", postgres_like_port, server_name="db.test", cafile=cafile, starttls="postgres"
+    )
+    assert cert.verified, cert.verify_error
+    assert "CN=db.test" in cert.subject
+    assert 4.9 < cert.days_left <= 5.0
+
+
+def test_a_postgres_port_without_starttls_is_not_tls(postgres_like_port: int) -> None:
+    with pytest.raises(ProbeError, match=r"TLS handshake failed .*; is this a TLS port\?"):
+        certificate_expiry("127.0.0.1", postgres_like_port, timeout=5)
+
+
+def test_starttls_against_the_real_postgresql() -> None:
+    """The machine's PostgreSQL: with ssl off, the probe says so; with ssl on, its certificate is read."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    psycopg = pytest.importorskip("psycopg")
+    with psycopg.connect(PG_ADMIN_URL, connect_timeout=5) as conn:
+        row = conn.execute("SHOW ssl").fetchone()
+    assert row is not None
+    if row[0] == "off":
+        with pytest.raises(ProbeError, match=r"the PostgreSQL server does not offer TLS \(ssl = off"):
+            certificate_expiry("127.0.0.1", 5432, starttls="postgres", timeout=5)
+    else:
+        cert = certificate_expiry("127.0.0.1", 5432, starttls="postgres", timeout=5)
+        assert cert.chain
+        assert cert.days_left > 0
+
+
+def test_starttls_against_a_port_that_is_not_postgresql(leaf_90_days_port: int) -> None:
+    hung_up_or_answered = r": not a PostgreSQL server \(it (hung up on|answered .+ to) the SSLRequest\)$"
+    with pytest.raises(ProbeError, match=hung_up_or_answered):
+        certificate_expiry("127.0.0.1", leaf_90_days_port, starttls="postgres", timeout=5)
+
+
 # --- the settings -----------------------------------------------------------------------------------------
 
 
@@ -307,9 +383,11 @@ def test_api_over_http_and_certificates_on_other_ports_in_one_config(
     short_intermediate_port: int,
     leaf_90_days_port: int,
     sni_port: int,
+    postgres_like_port: int,
     cafile: str,
 ) -> None:
     refused_port = free_port()
+    starttls = 'starttls = "postgres"'
     tuned = 'thresholds = { tls_days_left = { warning = "100:" } }'  # this host only: warned under 100 days
     toml = f"""
 [app]
@@ -321,6 +399,7 @@ hosts = [
   "127.0.0.1:{refused_port}",
   {{ host = "127.0.0.1", port = {short_intermediate_port}, ca_bundle = "{cafile}" }},
   {{ host = "127.0.0.1", port = {leaf_90_days_port}, ca_bundle = "{cafile}" }},
+  {{ host = "127.0.0.1", port = {postgres_like_port}, server_name = "db.test", {starttls}, ca_bundle = "{cafile}" }},
   {{ host = "127.0.0.1", port = {sni_port}, server_name = "soon.test", ca_bundle = "{cafile}" }},
   {{ host = "127.0.0.1", port = {sni_port}, server_name = "later.test", ca_bundle = "{cafile}" }},
   {{ host = "localhost", port = {leaf_90_days_port}, ca_bundle = "{cafile}", {tuned} }},
@@ -334,7 +413,7 @@ hosts = [
         for nodeid, c in checks.items()
         if nodeid.startswith("check_tls_host[")
     }
-    assert len(by_host) == 6, sorted(by_host)
+    assert len(by_host) == 7, sorted(by_host)
 
     intermediate = by_host[f"127.0.0.1:{short_intermediate_port}"]
     assert intermediate["status"] == "CRITICAL"
@@ -353,6 +432,10 @@ hosts = [
     tuned = by_host[f"localhost:{leaf_90_days_port}"]  # its own thresholds: warned at under 100 days
     assert tuned["status"] == "WARNING"
     assert "presents the leaf certificate CN=ninety.test" in tuned["message"]
+
+    database = by_host[f"db.test@127.0.0.1:{postgres_like_port}"]
+    assert database["status"] == "CRITICAL"
+    assert "presents the leaf certificate CN=db.test" in database["message"]
 
     refused = by_host[f"127.0.0.1:{refused_port}"]
     assert refused["status"] == "UNKNOWN"  # nothing could be measured

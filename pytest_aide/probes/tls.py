@@ -13,6 +13,7 @@ import ipaddress
 import select
 import socket
 import ssl
+import struct
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +27,12 @@ from pytest_aide.errors import ProbeError
 from pytest_aide.redact import redact_url
 
 _SECONDS_PER_DAY = 86_400.0
+_POSTGRES_SSL_REQUEST = struct.pack("!II", 8, 80877103)  # the SSLRequest message of PostgreSQL's protocol
+STARTTLS = ("postgres",)
+
+
+class _NoTls(Exception):
+    """The server answered a STARTTLS request without switching to TLS."""
 
 
 @dataclass(frozen=True)
@@ -103,20 +110,27 @@ def certificate_expiry(
     server_name: str | None = None,
     now: datetime | None = None,
     cafile: str | None = None,
+    starttls: str | None = None,
 ) -> TlsCertificate:
     """Read the certificate chain of ``host:port`` and count the days until its first certificate expires.
 
     ``server_name`` is sent as SNI and checked against the certificate (default: ``host``). ``timeout``
     bounds the whole probe, both handshakes included. ``cafile`` replaces the default trust store for the
-    ``verified`` verdict. Raises ProbeError when no certificate can be read (refused, timeout, not TLS).
+    ``verified`` verdict. ``starttls="postgres"`` asks a PostgreSQL server to switch to TLS first (its port
+    speaks its own protocol before that). Raises ProbeError when no certificate can be read (refused,
+    timeout, not TLS).
     """
+    if starttls is not None and starttls not in STARTTLS:
+        raise ValueError(f"starttls must be one of {', '.join(STARTTLS)}, not {starttls!r}")
     current = _aware_now(now)
     name = server_name or host
     where = f"TLS probe of {host}:{port}"
     deadline = time.monotonic() + timeout
     try:
-        presented = _peer_chain(host, port, name, deadline)
-        verify_error = _verify_error(host, port, name, cafile, deadline)
+        presented = _peer_chain(host, port, name, deadline, starttls)
+        verify_error = _verify_error(host, port, name, cafile, deadline, starttls)
+    except _NoTls as exc:
+        raise ProbeError(f"{where}: {exc}") from None
     except TimeoutError:
         raise ProbeError(f"{where}: timed out after {timeout} s") from None
     except ConnectionRefusedError:
@@ -158,11 +172,34 @@ def _aware_now(now: datetime | None) -> datetime:
     return now
 
 
-def _peer_chain(host: str, port: int, name: str, deadline: float) -> list[x509.Certificate]:
+def _connect(host: str, port: int, deadline: float, starttls: str | None) -> socket.socket:
+    """A TCP connection ready for the TLS handshake (after the protocol's own request to switch, if any)."""
+    raw = socket.create_connection((host, port), timeout=_remaining(deadline))
+    try:
+        if starttls == "postgres":
+            raw.settimeout(_remaining(deadline))
+            raw.sendall(_POSTGRES_SSL_REQUEST)
+            try:
+                answer = raw.recv(1)
+            except (ConnectionResetError, ConnectionAbortedError):
+                answer = b""
+            if not answer:
+                raise _NoTls("not a PostgreSQL server (it hung up on the SSLRequest)")
+            if answer == b"N":
+                raise _NoTls("the PostgreSQL server does not offer TLS (ssl = off in postgresql.conf)")
+            if answer != b"S":
+                raise _NoTls(f"not a PostgreSQL server (it answered {answer!r} to the SSLRequest)")
+    except BaseException:
+        raw.close()
+        raise
+    return raw
+
+
+def _peer_chain(host: str, port: int, name: str, deadline: float, starttls: str | None) -> list[x509.Certificate]:
     """The certificates the server sends, leaf first, read without verifying them (pyOpenSSL)."""
     context = SSL.Context(SSL.TLS_CLIENT_METHOD)
     context.set_verify(SSL.VERIFY_NONE)  # we only read the chain; nothing is sent over this link
-    with socket.create_connection((host, port), timeout=_remaining(deadline)) as raw:
+    with _connect(host, port, deadline, starttls) as raw:
         raw.setblocking(False)
         connection = SSL.Connection(context, raw)
         if not _is_ip_address(name):  # SNI carries names only (RFC 6066), as the standard library does
@@ -189,11 +226,13 @@ def _handshake(connection: SSL.Connection, raw: socket.socket, deadline: float) 
             raise TimeoutError
 
 
-def _verify_error(host: str, port: int, name: str, cafile: str | None, deadline: float) -> str | None:
+def _verify_error(
+    host: str, port: int, name: str, cafile: str | None, deadline: float, starttls: str | None
+) -> str | None:
     """Why the standard library's checks (trust, expiry, host name) reject the server, or None when they pass."""
     context = ssl.create_default_context(cafile=cafile)
     try:
-        with socket.create_connection((host, port), timeout=_remaining(deadline)) as raw:
+        with _connect(host, port, deadline, starttls) as raw:
             raw.settimeout(_remaining(deadline))
             with context.wrap_socket(raw, server_hostname=name):
                 return None

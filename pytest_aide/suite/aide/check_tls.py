@@ -52,6 +52,7 @@ def check_tls_host(aide_tls_host: TlsHostItem, aide_config: AideConfig, aide_hea
         timeout=aide_config.settings.tls.timeout,
         server_name=host.server_name,
         cafile=cafile,
+        starttls=host.starttls,
     )
     _record(certificate, aide_health, str(host))  # host:port, or server_name@host:port
     assert certificate.verified, f"certificate of {host} does not verify: {certificate.verify_error}"
