@@ -33,6 +33,7 @@ _NETWORK = "compare with the usual traffic; look for a runaway client or a trans
 DEFAULT_METRICS: dict[str, MetricSpec] = {
     # the app and its endpoints
     "response_time_s": MetricSpec("s", "1", "3", "check the app's rate limits, upstream calls and the network"),
+    "health_status": MetricSpec("", None, None, "read the app's health document: it names the part that is degraded"),
     "throughput_ops": MetricSpec("ops/s", "100:", "50:", "look for a bottleneck (run the weekly benchmark)"),
     "error_rate_percent": MetricSpec("%", "1", "5", "read the error log and fix the failing component"),
     # the host
