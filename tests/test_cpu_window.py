@@ -102,6 +102,45 @@ def test_the_runs_own_cpu_is_left_out_and_never_makes_it_negative() -> None:
     assert skewed.read().percent == 0.0
 
 
+@pytest.mark.parametrize("checker_cores", [0.05, 0.7, 1.0])
+def test_a_saturated_host_reads_the_same_whatever_the_checker_takes(checker_cores: float) -> None:
+    """Serial (the checker nearly idle) and -n 2 (workers busy) on a host whose other processes want every CPU:
+    subtracting the checker's share would read 97 % serial and 65 % under -n 2 (measured on this machine)."""
+    host = ScriptedHost()
+    window = host.window(own_cpu_seconds=host.own_cpu_seconds)
+    for _ in range(4):
+        host.run(0.25, busy_cores=2.0, own_cores=checker_cores)
+        window.sample()
+    assert window.read().percent == 100.0
+
+
+@pytest.mark.parametrize("checker_cores", [0.05, 0.7])
+def test_a_host_with_cpu_to_spare_reads_the_same_whatever_the_checker_takes(checker_cores: float) -> None:
+    host = ScriptedHost()
+    window = host.window(own_cpu_seconds=host.own_cpu_seconds)
+    for _ in range(4):  # the other processes use one core of two, and get it: some CPU stays idle
+        host.run(0.25, busy_cores=1.0 + checker_cores, own_cores=checker_cores)
+        window.sample()
+    reading = window.read()
+    assert reading.percent == 50.0
+    assert reading.own_percent == pytest.approx(checker_cores * 50, abs=0.1)
+
+
+def test_a_checker_that_alone_saturates_the_host_reads_near_zero() -> None:
+    host = ScriptedHost()
+    window = host.window(own_cpu_seconds=host.own_cpu_seconds)
+    host.run(1.0, busy_cores=2.0, own_cores=1.96)  # the rest of the host got 0.04 of a core
+    assert window.read().percent == 4.0  # given back at most what they took: 0.08 of 2 cores
+
+
+def test_a_saturated_host_shared_one_to_three_reads_the_others_demand() -> None:
+    """Fair scheduling: one busy process of the host beside three of the checker gets a quarter of 2 cores."""
+    host = ScriptedHost()
+    window = host.window(own_cpu_seconds=host.own_cpu_seconds)
+    host.run(1.0, busy_cores=2.0, own_cores=1.5)
+    assert window.read().percent == 50.0  # with the checker gone it would take its whole core
+
+
 def test_a_sampler_that_got_no_samples_raises_without_waiting() -> None:
     host = ScriptedHost()
     host.failing = PermissionError("/proc/stat: permission denied")
