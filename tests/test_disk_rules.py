@@ -52,7 +52,7 @@ def _judge(usage: DiskUsage, *, data: bool = False) -> HealthRecorder:
 @given(
     total=st.integers(16 * MIB, 16 * 2**40),
     used_share=st.floats(0, 0.79),
-    reserved_share=st.floats(0, 0.05),
+    reserved_share=st.floats(0, 0.9),  # ext4 reserves 5 %; a shared pool or quota can hide far more of the size
 )
 def test_no_default_fires_on_a_healthy_volume_of_any_size(total: int, used_share: float, reserved_share: float) -> None:
     reserved = int(total * reserved_share)

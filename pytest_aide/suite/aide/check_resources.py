@@ -42,8 +42,9 @@ def record_disk(usage: DiskUsage, health: HealthRecorder, *, data: bool) -> None
     """Used % (80/90) and free space as a share of the volume, which fit a volume of any size; the absolute
     1 GB minimum only for the data volume, unless ``free_disk_gb`` has a critical range configured."""
     health.record("disk_percent", usage.percent)
-    free_share = 0.0 if usage.total_bytes <= 0 else usage.free_bytes / usage.total_bytes * 100
-    health.record("free_disk_percent", round(free_share, 2))
+    # Of the space users can fill, as df counts it: the file system's size may hold much more (reserved
+    # blocks, a shared pool), which would make a share of the size fire on a healthy volume.
+    health.record("free_disk_percent", round(100.0 - usage.percent, 1))
     minimum = DATA_MIN_FREE if data and health.thresholds.get("free_disk_gb").critical is None else None
     health.record("free_disk_gb", usage.free_gb, critical=minimum)
 
