@@ -79,6 +79,8 @@ def _run_as_nobody(project: Path, *args: str) -> subprocess.CompletedProcess[str
     nobody = pwd.getpwnam("nobody")
     os.chown(project, nobody.pw_uid, nobody.pw_gid)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(project), "LANG": "C.UTF-8"}
+    if os.environ.get("PYTHONPATH"):  # the code under test, when it is not the installed checkout
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     command = [
         "setpriv",
         f"--reuid={nobody.pw_uid}",
