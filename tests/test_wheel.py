@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from conftest import unique_name
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
@@ -160,21 +162,40 @@ def by_check(health: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["nodeid"]: c for c in health["checks"]}
 
 
+@pytest.fixture
+def monitor_url(pg_database: str) -> Iterator[str]:
+    """A monitoring role made as the README says (a superuser URL is refused), dropped afterwards."""
+    import psycopg
+
+    role = unique_name("aide_monitor")
+    database = pg_database.rsplit("/", 1)[1]
+    with psycopg.connect(pg_database, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("CREATE TABLE orders (id integer)")
+        conn.execute(f"INSERT INTO orders SELECT generate_series(1, {ROWS})")
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
+        conn.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+        conn.execute(f'GRANT SELECT ON orders TO "{role}"')
+    try:
+        yield f"postgresql://{role}@127.0.0.1:5432/{database}"
+    finally:
+        with psycopg.connect(pg_database, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'REVOKE ALL ON DATABASE "{database}" FROM "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
+
+
 def test_the_installed_wheel_checks_an_operators_own_system(
     install: Install,
     demo_app: tuple[int, subprocess.Popen[bytes], Path],
-    pg_database: str,
+    monitor_url: str,
     redis_url: str,
     redis_prefix: str,
     tmp_path: Path,
 ) -> None:
-    import psycopg
     import redis
 
     port, demo, demo_data = demo_app
-    with psycopg.connect(pg_database, autocommit=True, connect_timeout=5) as conn:
-        conn.execute("CREATE TABLE orders (id integer)")
-        conn.execute(f"INSERT INTO orders SELECT generate_series(1, {ROWS})")
     with redis.Redis.from_url(redis_url, socket_timeout=5) as client:
         client.set(f"{redis_prefix}seen", "1")  # the test's own key, removed by the fixture
 
@@ -191,6 +212,7 @@ def test_the_installed_wheel_checks_an_operators_own_system(
         "aide",
         "init",
         f"--app-url=http://127.0.0.1:{port}",
+        "--db-url-env=APP_DB_URL",
         "--table=orders",
         f"--cache-url={redis_url}",
         "--disk=.",
@@ -201,7 +223,7 @@ def test_the_installed_wheel_checks_an_operators_own_system(
     )
     assert init.returncode == 0, init.stderr
     assert sorted(p.name for p in site.iterdir()) == ["aide.toml", "demo.pid"]
-    env = install.env(AIDE_DB_URL=pg_database)  # the database URL from the variable the starter names
+    env = install.env(APP_DB_URL=monitor_url)  # the database URL from the variable named by --db-url-env
 
     collected = install.run(site, "pytest", "--collect-only", "-q", "-m", "daily", "-p", "no:cacheprovider", env=env)
     assert collected.returncode == 0, collected.stdout + collected.stderr
