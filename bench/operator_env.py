@@ -84,7 +84,7 @@ def operator_python(*, with_aide: bool = True, python: str | None = None) -> Pat
     if (venv / ".ready").exists():
         return interpreter
     CACHE.mkdir(parents=True, exist_ok=True)
-    for stale in sorted(CACHE.glob(f"{kind}-*"), key=lambda p: p.stat().st_mtime)[:-3]:  # keep the newest few
+    for stale in sorted(CACHE.glob(f"{kind}-*"), key=lambda p: p.stat().st_mtime)[:-6]:  # keep the newest few
         shutil.rmtree(stale, ignore_errors=True)
     print(f"bench: building an operator install ({kind}) in {venv} ...", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="aide-wheel-") as scratch:
