@@ -82,6 +82,40 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return "slow tier (marked slow) deselected: add --run-slow, or -m slow for it alone"
 
 
+INNER_ADDOPTS = "-p no:hypothesispytest"
+"""For every pytest run a test starts (pytester, ``aide check``, subprocesses): hypothesis's pytest plugin imports
+the whole of hypothesis at the end of each run (about 0.8 s of CPU a subprocess run), and no inner run uses it."""
+
+XDIST_WORKER_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _inner_runs_are_plain_runs() -> Iterator[None]:
+    """A pytest run started by a test is never an xdist worker, even when this session runs under ``-n 2``.
+
+    xdist tells its workers who they are in the environment, which every child process and in-process pytester
+    run inherits: pytest-benchmark then takes an inner run for a worker (and warns, an error here).
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name in XDIST_WORKER_ENV:
+            patch.delenv(name, raising=False)
+        patch.setenv("PYTEST_ADDOPTS", f"{os.environ.get('PYTEST_ADDOPTS', '')} {INNER_ADDOPTS}".strip())
+        yield
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytest's pytester, whose set-up clears PYTEST_ADDOPTS: its inner runs get INNER_ADDOPTS back.
+
+    Under ``-n 2`` the outer run is an xdist worker; its inner runs are not. pytest-benchmark reads
+    PYTEST_XDIST_WORKER and would warn at the end of an inner run that uses ``benchmark`` — an error there.
+    """
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+    return pytester
+
+
 def _reachable(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1.0):
