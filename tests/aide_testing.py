@@ -109,3 +109,32 @@ def run_aide(
         env={**clean, **(env or {})},
         check=False,
     )
+
+
+SHIPPED_CHECKS = Path(__file__).resolve().parents[1] / "pytest_aide" / "suite" / "aide"
+
+
+def shipped_health_check(
+    pytester: pytest.Pytester, url: str, *, path: str = "/health", timeout: float = 3, extra: str = ""
+) -> dict[str, Any]:
+    """The shipped check_api_health run in-process against ``url``; its entry in health.json."""
+    config = pytester.path / "aide.toml"
+    config.write_text(f'[app]\nurl = "{url}"\nhealth_path = "{path}"\ntimeout = {timeout}\n{extra}')
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "no:cacheprovider",
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",  # the outer run imported pytest_aide already
+        str(SHIPPED_CHECKS / "check_api.py"),
+        "-k",
+        "check_api_health",
+        f"--aide-config={config}",
+        "-q",
+    )
+    output = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in output
+    run = sorted((pytester.path / "reports").glob("2*/health.json"))[-1]
+    checks = [c for c in json.loads(run.read_text())["checks"] if c["nodeid"].endswith("check_api_health")]
+    assert len(checks) == 1, output
+    assert "\n" not in checks[0]["message"]
+    return dict(checks[0])

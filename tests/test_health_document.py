@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from aide_testing import shipped_health_check
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -156,27 +157,7 @@ def serving(body: str, content_type: str = "application/json") -> Iterator[str]:
 
 
 def health_check(pytester: pytest.Pytester, url: str, extra: str = "") -> dict:
-    """The shipped check_api_health's entry in health.json, run against ``url``."""
-    config = pytester.path / "aide.toml"
-    config.write_text(f'[app]\nurl = "{url}"\nhealth_path = "/health"\ntimeout = 3\n{extra}')
-    result = pytester.runpytest_inprocess(
-        "-p",
-        "no:cacheprovider",
-        "-W",
-        "ignore::pytest.PytestAssertRewriteWarning",  # the outer run imported pytest_aide already
-        str(CHECKS / "check_api.py"),
-        "-k",
-        "check_api_health",
-        f"--aide-config={config}",
-        "-q",
-    )
-    output = result.stdout.str() + result.stderr.str()
-    assert "Traceback" not in output
-    run = sorted((pytester.path / "reports").glob("2*/health.json"))[-1]
-    checks = [c for c in json.loads(run.read_text())["checks"] if c["nodeid"].endswith("check_api_health")]
-    assert len(checks) == 1, output
-    assert "\n" not in checks[0]["message"]
-    return checks[0]
+    return shipped_health_check(pytester, url, extra=extra)
 
 
 @pytest.mark.parametrize(

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from aide_testing import shipped_health_check
 
 from conftest import free_port, unavailable
 
 HANG_S = 30.0  # only a hang takes this long (a server start, a stop)
 
-CHECKS = Path(__file__).resolve().parents[1] / "pytest_aide" / "suite" / "aide"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
 APP = """
@@ -147,24 +147,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def health_check(pytester: pytest.Pytester, url: str) -> dict:
-    config = pytester.path / "aide.toml"
-    config.write_text(f'[app]\nurl = "{url}"\nhealth_path = "/healthz"\ntimeout = 5\n')
-    result = pytester.runpytest_inprocess(
-        "-p",
-        "no:cacheprovider",
-        "-W",
-        "ignore::pytest.PytestAssertRewriteWarning",  # the outer run imported pytest_aide already
-        str(CHECKS / "check_api.py"),
-        "-k",
-        "check_api_health",
-        f"--aide-config={config}",
-        "-q",
-    )
-    output = result.stdout.str() + result.stderr.str()
-    assert "Traceback" not in output
-    run = sorted((pytester.path / "reports").glob("2*/health.json"))[-1]
-    [check] = [c for c in json.loads(run.read_text())["checks"] if c["nodeid"].endswith("check_api_health")]
-    return check
+    return shipped_health_check(pytester, url, path="/healthz", timeout=5)
 
 
 # The cases share one nginx and one gunicorn: they run in this order, the app's stop last.
