@@ -6,8 +6,7 @@ Resolution order, first found wins:
 2. the ``AIDE_CONFIG`` environment variable;
 3. ``aide.toml``, or a ``pyproject.toml`` holding ``[tool.aide]``, in the folder the run was started from,
    then in each parent folder — up to and including the first that is the pytest rootdir, holds a pytest
-   ini file or is a VCS root, and never the user's home folder or above it (unless the run starts there or
-   home is the rootdir).
+   ini file or is a VCS root, and never the user's home folder or above it (unless the run starts there).
 
 An explicit path that does not exist is an error; no file found means pytest-aide stays inert. Only the
 standard library is imported here: this runs in every pytest session of a machine with the package installed.
@@ -70,7 +69,7 @@ def search_folders(start: Path, *, rootdir: Path | None = None, home: Path | Non
         if folder == root or _is_stop_folder(folder) or folder.parent == folder:
             return
         parent = folder.parent
-        if home is not None and parent != root and (parent == home or home.is_relative_to(parent)):
+        if home is not None and (parent == home or home.is_relative_to(parent)):
             return  # an aide.toml in ~ (or above it) must not switch aide on in every project below
         folder = parent
 

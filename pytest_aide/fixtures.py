@@ -148,7 +148,7 @@ def aide_cache(aide_config: AideConfig) -> Iterator[Cache]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def aide_resources(pytestconfig: pytest.Config) -> Iterator[ResourceSampler]:
+def aide_resources(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Iterator[ResourceSampler]:
     """Host resources (psutil) with one CPU/network sampler per session: no one-second sleep per check.
 
     Set up with the session's first test (autouse), so the CPU window is sampled in the background from the
@@ -174,11 +174,17 @@ def aide_resources(pytestconfig: pytest.Config) -> Iterator[ResourceSampler]:
     def own_cpu_seconds() -> float:
         return tree_cpu_seconds(root, exclude=target.started_pids(state))
 
-    window = resources.CpuWindow(source=resources.system_cpu_seconds, own_cpu_seconds=own_cpu_seconds).start()
+    # Only a run that will read the window samples it: a run of other checks (or of a project's own tests
+    # beside an aide.toml) starts no thread.
+    wanted = any("aide_cpu_window" in getattr(item, "fixturenames", ()) for item in request.session.items)
+    window = None
+    if wanted:
+        window = resources.CpuWindow(source=resources.system_cpu_seconds, own_cpu_seconds=own_cpu_seconds).start()
     try:
         yield resources.ResourceSampler(own_cpu_seconds=own_cpu_seconds, window=window)
     finally:
-        window.stop()
+        if window is not None:
+            window.stop()
 
 
 @pytest.fixture(scope="session")

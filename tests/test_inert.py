@@ -78,6 +78,7 @@ def test_an_aide_toml_above_the_rootdir_or_in_home_does_not_switch_aide_on(
 ) -> None:
     monkeypatch.delenv("AIDE_CONFIG", raising=False)
     (pytester.path / "aide.toml").write_text("")  # e.g. ~/aide.toml or /srv/aide.toml
+    (pytester.path / "pyproject.toml").write_text("[tool.black]\n")  # makes pytest choose ~ as the rootdir
     monkeypatch.setenv("HOME", str(pytester.path))
     project = pytester.mkdir("project")
     (project / "test_p.py").write_text("def test_p():\n    pass\n")
@@ -96,6 +97,7 @@ def test_a_run_from_a_subfolder_finds_the_projects_aide_toml(
     pytester.makeini("[pytest]\n")
     sub = pytester.mkdir("sub")
     (sub / "check_sub.py").write_text("def check_x(aide_health):\n    aide_health.record('memory_percent', 1.0)\n")
+    monkeypatch.setenv("HOME", "/nonexistent-home")  # pytester's HOME is the project itself
     result = pytester.run(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(sub), timeout=120)
     result.stdout.fnmatch_lines(["*pytest-aide verdict*"])
     monkeypatch.chdir(sub)

@@ -130,3 +130,16 @@ def test_the_odd_new_error_is_ok_more_than_ten_warn(pytester: pytest.Pytester) -
     assert _run(pytester)["status"] == "OK"
     _append(log, _errors(11))
     assert _run(pytester)["status"] == "WARNING"
+
+
+def test_a_fifo_named_like_a_rotated_log_is_never_opened(tmp_path: Path) -> None:
+    """open() on a FIFO blocks until a writer comes: a rotated-file candidate must be a regular file."""
+    import os
+
+    from pytest_aide.probes.logstate import _rotated_siblings
+
+    log = tmp_path / "app.log"
+    log.write_text("x\n")
+    os.mkfifo(tmp_path / "app.log.1")
+    (tmp_path / "app.log.2").write_text("older\n")
+    assert _rotated_siblings(log) == [tmp_path / "app.log.2"]

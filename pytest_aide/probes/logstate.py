@@ -27,6 +27,7 @@ import glob
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -169,7 +170,9 @@ def _rotated_siblings(path: Path) -> list[Path]:
         if candidate.name.lower().endswith(_COMPRESSED) or candidate.name.endswith((".lock", ".tmp")):
             continue
         with contextlib.suppress(OSError):
-            found.append((candidate.stat().st_mtime, candidate))
+            st = candidate.stat()
+            if stat.S_ISREG(st.st_mode):  # a FIFO or device named like a rotated log would block open()
+                found.append((st.st_mtime, candidate))
     found.sort(key=lambda pair: pair[0], reverse=True)
     return [candidate for _, candidate in found[:_ROTATED_CANDIDATES]]
 
