@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_aide.errors import ProbeError
 from pytest_aide.probes.logmarker import sum_marker
 
 if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite is collected
@@ -22,7 +23,7 @@ def check_cost_budget(aide_config: AideConfig, aide_health: HealthRecorder) -> N
     if not files:
         pytest.skip("not configured: [logs] files / cost_files")
     today = month = 0.0
-    bad = 0
+    bad = counted = read = 0
     for name in files:
         path = aide_config.path(name)
         if not path.exists():
@@ -31,6 +32,12 @@ def check_cost_budget(aide_config: AideConfig, aide_health: HealthRecorder) -> N
         today += totals.today
         month += totals.this_month
         bad += totals.bad_lines
+        counted += totals.lines_counted
+        read += 1
+    if not read:
+        raise ProbeError(f"none of the cost files exists: {', '.join(files)}: check [logs] cost_files")
+    if not counted and not bad:  # nothing to measure (yet): a log without cost lines is no budget of 0
+        pytest.skip(f"no {settings.cost_marker} lines in {', '.join(files)}: no cost recorded yet")
     aide_health.record("monthly_cost_jpy", month)
     aide_health.record("daily_cost_jpy", today, "JPY")
     aide_health.record("cost_bad_lines", float(bad), "lines")

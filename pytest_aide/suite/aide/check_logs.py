@@ -91,6 +91,10 @@ def check_new_log_errors(aide_log_file: Path, aide_config: AideConfig, aide_heal
     state_dir = aide_config.path(aide_config.settings.reports.dir) / ".state"
     state_dir.mkdir(parents=True, exist_ok=True)
     new = read_new_lines(aide_log_file, state_dir / "log-positions.json", encoding=log.encoding)
+    if new.first_run:  # nothing to compare with yet: the position is saved now, new lines count from the next run
+        pytest.skip(
+            f"first run for {aide_log_file.name}: its read position is saved; new errors count from the next run"
+        )
     errors = rules.error_entries(new.lines)
     aide_health.record("new_log_errors", float(len(errors)), "entries")
     aide_health.record("new_log_lines", float(len(new.lines)), "lines")
