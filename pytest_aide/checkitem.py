@@ -221,6 +221,8 @@ def redact_report(report: pytest.TestReport, state: AideState) -> None:
 
 def report_status(report: pytest.TestReport | pytest.CollectReport) -> str | None:
     """The check status one report shows (the terminal and the HTML table both use it); None if not a check."""
+    if report.passed and report.when != "call":
+        return None  # a passed setup or teardown shows nothing: two of every check's three reports
     props = dict(getattr(report, "user_properties", ()))  # collect reports have none
     if "aide.component" not in props or report.outcome not in _OUTCOMES:
         return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -190,31 +190,36 @@ def aide_resources(request: pytest.FixtureRequest, pytestconfig: pytest.Config) 
 @pytest.fixture(scope="session")
 def aide_endpoint_probes(
     request: pytest.FixtureRequest, aide_app: HttpClient, aide_config: AideConfig
-) -> dict[str, HttpProbe]:
-    """Every selected ``[[endpoints]]`` case probed at once through a bounded pool (``[run] concurrency``),
-    once per run: under xdist the first worker probes and the others read its results."""
-    from pytest_aide.probes.endpoints import probe_all
+) -> Iterator[Mapping[str, HttpProbe]]:
+    """Every selected ``[[endpoints]]`` case probed through a bounded pool (``[run] concurrency``), once per
+    run. In one process the probes stream in the order the checks run, so each check waits only for its own
+    endpoint; under xdist the first worker probes them all and the others read its results."""
+    from pytest_aide.probes.endpoints import ProbeStream, probe_all
     from pytest_aide.probes.http import HttpProbe
     from pytest_aide.runshare import compute_once
 
     wanted = {}
-    for item in request.session.items:
+    for item in request.session.items:  # the order the checks run in (in one process)
         spec = getattr(item, "callspec", None)
         endpoint = spec.params.get("aide_endpoint") if spec is not None else None
         if endpoint is not None:
             wanted[endpoint.name] = endpoint
     settings = aide_config.settings
+    specs = [_endpoint_spec(e) for e in wanted.values()]
+    rounds = -(-len(wanted) // settings.run.concurrency)
+    timeout = (settings.app.connect_timeout + settings.app.timeout) * max(rounds, 1) + 30
+    if not hasattr(request.config, "workerinput"):
+        with ProbeStream(aide_app, specs, concurrency=settings.run.concurrency, wait=timeout) as stream:
+            yield stream
+        return
 
     def probe() -> dict[str, Any]:
-        specs = [_endpoint_spec(e) for e in wanted.values()]
         return {
             name: p.to_dict() for name, p in probe_all(aide_app, specs, concurrency=settings.run.concurrency).items()
         }
 
-    rounds = -(-len(wanted) // settings.run.concurrency)
-    timeout = (settings.app.connect_timeout + settings.app.timeout) * max(rounds, 1) + 30
     shared = compute_once(_state(request.config).work_dir / "endpoint-probes.json", probe, timeout=timeout)
-    return {name: HttpProbe(**data) for name, data in shared.items()}
+    yield {name: HttpProbe(**data) for name, data in shared.items()}
 
 
 def _endpoint_spec(endpoint: EndpointSettings) -> EndpointSpec:

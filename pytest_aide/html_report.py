@@ -91,8 +91,12 @@ class AideHtml:
         cells.insert(4, "<th>Thresholds</th>")
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
-        props = dict(getattr(report, "user_properties", ()))  # collect reports have none
         status = report_status(report) or ""
+        if not status:  # not a check, or a passed setup/teardown row (pytest-html does not show those)
+            cells[1:1] = ['<td class="col-aidestatus"></td>']
+            cells[3:3] = ['<td class="col-aidevalues"></td>', '<td class="col-aidethresholds"></td>']
+            return
+        props: dict[str, Any] = dict(report.user_properties)
         measurements = {
             k[len(MEASUREMENT_PREFIX) :]: json.loads(v) for k, v in props.items() if k.startswith(MEASUREMENT_PREFIX)
         }

@@ -15,6 +15,9 @@ from typing import Any
 
 MASK = "***"
 _MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words and digits
+# Redacted texts are remembered: a run redacts the same component names, statuses and keys thousands of times.
+_MEMO_ENTRIES = 8192
+_MEMO_TEXT_LENGTH = 512  # long texts (captured output) are rarely repeated: not worth holding on to
 
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 _AUTH_HEADER = re.compile(
@@ -57,6 +60,8 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._ordered: tuple[str, ...] = ()  # longest first, see _mask_known
+        self._memo: dict[str, str] = {}
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
@@ -64,6 +69,8 @@ class Redactor:
         for secret in secrets:
             if secret and len(secret) >= _MIN_SECRET_LENGTH:
                 self._secrets.add(secret)
+        self._ordered = tuple(sorted(self._secrets, key=len, reverse=True))
+        self._memo.clear()  # what was clean may hold a new secret
 
     @classmethod
     def from_environment(cls, extra: Iterable[str] = ()) -> Redactor:
@@ -77,6 +84,14 @@ class Redactor:
         """Return ``text`` with every secret masked."""
         if not text:
             return text
+        done = self._memo.get(text)
+        if done is None:
+            done = self._redact(text)
+            if len(text) <= _MEMO_TEXT_LENGTH and len(self._memo) < _MEMO_ENTRIES:
+                self._memo[text] = done
+        return done
+
+    def _redact(self, text: str) -> str:
         text = redact_url(text)
         text = _AUTH_HEADER.sub(lambda m: f"{m['name']}{MASK}", text)
         text = _QUERY_SECRET.sub(lambda m: f"{m['name']}{MASK}", text)
@@ -86,7 +101,7 @@ class Redactor:
         # Longest first, so a secret containing another is masked whole. Masking can join the text around a
         # secret into a new occurrence ("aaaa***" with secret "a***"), so repeat until none is left; every
         # replacement shortens the text (secrets are longer than MASK), so this ends.
-        ordered = sorted(self._secrets, key=len, reverse=True)
+        ordered = self._ordered
         while any(secret in text for secret in ordered):
             for secret in ordered:
                 text = text.replace(secret, MASK)

@@ -148,7 +148,7 @@ class AideReporter:
 
     def _write_archive(self, summary: RunSummary) -> None:
         data = self.state.redactor.redact_data(summary.to_dict())
-        write_text_atomic(self.state.work_dir / "health.json", json.dumps(data, indent=2) + "\n")
+        write_text_atomic(self.state.work_dir / "health.json", json.dumps(data) + "\n")
         from pytest_aide import health_html  # jinja2 only when a run is archived
 
         page = health_html.render_summary(summary, self.state.redactor, data)

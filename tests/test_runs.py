@@ -168,3 +168,25 @@ def test_prune_runs_removes_only_our_old_runs(tmp_path: Path) -> None:
     (tmp_path / "index.html").write_text("x")
     assert prune_runs(tmp_path, 30, now=now) == [old]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([recent, lookalike, "notes", "index.html"])
+
+
+def test_the_index_cache_follows_changed_added_and_deleted_runs(tmp_path: Path) -> None:
+    """index.html keeps each run's row in a cache; a changed health.json, a new run or a deleted one must show."""
+    import shutil
+
+    from pytest_aide.archive_index import CACHE_NAME, index_rows
+
+    def write(folder: str, status: str) -> None:
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / "health.json").write_text(json.dumps({"run_id": folder, "status": status, "checks": []}))
+
+    write("20261130-010000-000001", "HEALTHY")
+    write("20261130-020000-000001", "DEGRADED")
+    assert [r["status"] for r in index_rows(tmp_path)] == ["DEGRADED", "HEALTHY"]
+    assert (tmp_path / CACHE_NAME).is_file()
+    write("20261130-020000-000001", "CRITICAL (changed)")
+    write("20261130-030000-000001", "UNHEALTHY")
+    shutil.rmtree(tmp_path / "20261130-010000-000001")
+    assert [r["status"] for r in index_rows(tmp_path)] == ["UNHEALTHY", "CRITICAL (changed)"]
+    (tmp_path / CACHE_NAME).write_text("{not json")
+    assert [r["run_id"] for r in index_rows(tmp_path)] == ["20261130-030000-000001", "20261130-020000-000001"]
