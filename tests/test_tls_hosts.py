@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+from aide_testing import serve
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
@@ -80,32 +81,15 @@ def server_context(leaf: trustme.LeafCert, tmp_path: Path, extra_chain: bytes = 
 
 def serve_tls(context: ssl.SSLContext) -> Iterator[int]:
     """Accept TLS connections on a free port until the test ends; each is held until the client hangs up."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)
-    stop = threading.Event()
 
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    with context.wrap_socket(conn, server_side=True) as tls:
-                        tls.recv(1)
-                except OSError:  # the client refused the certificate or hung up mid-handshake
-                    pass
+    def handshake(conn: socket.socket) -> None:
+        try:
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(1)
+        except OSError:  # the client refused the certificate or hung up mid-handshake
+            pass
 
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(HANG_S)
-        listener.close()
+    yield from serve(handshake)
 
 
 @pytest.fixture
