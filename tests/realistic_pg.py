@@ -239,6 +239,17 @@ class PgCluster:
             assert done.returncode != 0, done.stdout
             assert "does not exist" in done.stderr, done.stderr
 
+    def wait_for_log(self, text: str, count: int) -> str:
+        """The server log once it holds ``count`` lines containing ``text`` (its collector writes asynchronously)."""
+        deadline = time.monotonic() + HANG_S
+        while True:
+            log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+            found = sum(text in line for line in log.splitlines())
+            if found >= count:
+                return log
+            assert time.monotonic() < deadline, f"{found} of {count} log lines with {text!r}: {log[-1500:]}"
+            time.sleep(0.05)
+
     def fresh_log(self) -> Path:
         """Move the current log aside (``postgresql.log.1``) and make the server open a new, empty one."""
         if self.log_path.exists():
