@@ -59,7 +59,7 @@ shared_buffers = 16MB
 logging_collector = on
 log_directory = '{log_dir}'
 log_filename = '{log_name}'
-log_file_mode = 0644
+log_file_mode = 0640  # Debian's: the adm group reads it
 log_rotation_age = 0
 log_rotation_size = 0
 log_truncate_on_rotation = off
@@ -368,7 +368,10 @@ def _run(
 @contextlib.contextmanager
 def pg_cluster() -> Iterator[PgCluster]:
     """A fresh, running cluster with the pgbench schema and the monitoring role; always stopped and deleted."""
-    cluster = PgCluster(Path(tempfile.mkdtemp(prefix="aide-pg-")))  # short: a socket path has ~100 bytes
+    # In /tmp: the server's user must reach it (a root-only TMPDIR would not do), and a socket path has ~100 bytes
+    base = Path(tempfile.mkdtemp(prefix="aide-pg-", dir="/tmp" if os.geteuid() == 0 else None))
+    base.chmod(0o755)  # like /var/log/postgresql: the log file's own mode decides who reads it
+    cluster = PgCluster(base)
     try:
         cluster.initialize()
         yield cluster

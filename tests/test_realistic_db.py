@@ -358,12 +358,14 @@ def test_postgresql_error_burst_is_counted_in_its_own_format(
     errors = run.check("check_log_errors[postgresql.log]")
     assert errors["status"] == "WARNING", errors
     measured = errors["measurements"]
-    assert measured["log_errors"]["value"] == BURST + 1  # STATEMENT/DETAIL lines belong to their entry
+    assert measured["log_errors"]["value"] == BURST + 1  # STATEMENT and DETAIL lines are not counted again
     assert measured["log_errors_last_window"]["value"] == BURST + 1
     assert "log_errors" in errors["message"], errors
-    evidence = json.dumps(errors.get("evidence", ""))
-    assert "postgresql" in evidence, evidence[:2000]
-    assert 'relation \\"no_such_table\\" does not exist' in evidence, evidence[:2000]
+    [entries, *_host] = errors["evidence"]  # the error entries first, then the host's top processes
+    assert entries["title"] == "last error entries of postgresql.log (format postgresql)", entries
+    # the newest 10 entries: 9 of the bad queries, then the failed login
+    assert entries["text"].count('ERROR:  relation "no_such_table" does not exist') == 9, entries
+    assert entries["text"].endswith(f'FATAL:  password authentication failed for user "{MONITOR_ROLE}"'), entries
     new = run.check("check_new_log_errors[postgresql.log]")
     assert new["status"] == "WARNING", new
     assert new["measurements"]["new_log_errors"]["value"] == BURST + 1
