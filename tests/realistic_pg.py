@@ -210,6 +210,17 @@ class PgCluster:
                 return
         raise RuntimeError(f"PostgreSQL (pid {pid}) survived SIGKILL")
 
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The postmaster stopped with SIGSTOP (a hung server: TCP connects, nothing answers), resumed after."""
+        pid = self.pid
+        assert pid is not None, "the cluster is not running"
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
     def close(self) -> None:
         """Stop the server and delete its folder."""
         try:

@@ -266,6 +266,23 @@ def test_db_stopped_is_an_emergency_naming_the_refused_connection(
     record_fault("DB stopped", reachable, run.health)
 
 
+def test_db_hanging_is_an_emergency_after_the_connect_timeout(
+    project: Path, app_port: int, pg: PgCluster, volume: Volume
+) -> None:
+    """A hung server (postmaster stopped by SIGSTOP): the TCP connection opens, the login never answers."""
+    write_config(project, app_port=app_port, pg=pg, volume=volume)
+    with pg.frozen():
+        run = run_daily(project, pg.url())
+    reachable = run.check("check_db_reachable")
+    assert reachable["status"] == "UNKNOWN", reachable
+    assert f"127.0.0.1:{pg.port}" in reachable["message"], reachable
+    assert "no answer within 5 s" in reachable["message"], reachable  # [db] timeout 5 s (the default)
+    assert_fast(reachable)
+    assert run.health["status"] == "CRITICAL"
+    assert run.check(f"check_port_listening[{pg.port}]")["status"] == "OK"  # it listens: it does not answer
+    record_fault("DB hanging (postmaster SIGSTOP)", reachable, run.health)
+
+
 # -- (c) wrong password ---------------------------------------------------------------------------------------
 
 
