@@ -17,9 +17,11 @@ message}`` to that file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -32,7 +34,7 @@ from typing import Any
 
 import pytest
 from aide_testing import latest_health, serve
-from realistic_pg import MONITOR_ROLE, PGBENCH_TABLES, PgCluster, pg_cluster_fixture, running
+from realistic_pg import APP_ROLE, MONITOR_ROLE, PGBENCH_TABLES, PgCluster, pg_cluster_fixture, running
 from realistic_volume import Volume, tmpfs_volume
 
 from conftest import HANG_S, unavailable
@@ -236,11 +238,42 @@ def test_healthy_cluster_all_db_checks_ok_and_verdict_healthy(
         assert statuses[name] == "OK", run.check(name)
     assert run.check("check_table_rows[pgbench_accounts]")["measurements"]["rows"]["value"] == 100_000
     assert run.check("check_db_role")["measurements"]["db_role_privileges"]["value"] == 0
+    assert run.check("check_db_reachable")["measurements"]["db_connections"]["value"] >= 1  # pg_monitor sees all
     not_ok = {name: status for name, status in statuses.items() if status not in ("OK", "SKIPPED")}
     assert not_ok == {}, [run.check(name) for name in not_ok]
     assert run.health["status"] == "HEALTHY", run.output[-3000:]
     assert run.returncode == 0
     record_fault("none (healthy)", run.check("check_db_reachable"), run.health)
+
+
+def test_role_with_only_the_privilege_table_grants_runs_every_db_check(
+    project: Path, app_port: int, pg: PgCluster, volume: Volume
+) -> None:
+    """README's privilege table: ``CONNECT``, ``USAGE`` on the schema, ``SELECT`` on the key tables, no
+    ``pg_monitor``. Every DB check is OK; the connection count, which such a role cannot see, is not recorded."""
+    role, password = "aide_minimal", secrets.token_hex(12)
+    pg.psql(
+        f"DROP ROLE IF EXISTS {role};\nCREATE ROLE {role} LOGIN PASSWORD '{password}';\n"
+        f"GRANT CONNECT ON DATABASE shop TO {role};\n",
+        database="postgres",
+    )
+    tables = ", ".join(PGBENCH_TABLES[:3])
+    pg.psql(f"GRANT USAGE ON SCHEMA public TO {role};\nGRANT SELECT ON {tables} TO {role};\n", role=APP_ROLE)
+    write_config(project, app_port=app_port, pg=pg, volume=volume)
+    with psycopg_session(pg.url(role=APP_ROLE)):  # the app is connected: a session the role cannot see
+        run = run_daily(project, pg.url(password, role=role))
+    for name in (*DB_CHECKS, *(f"check_table_rows[{t}]" for t in PGBENCH_TABLES[:3])):
+        assert run.check(name)["status"] == "OK", run.check(name)
+    assert "db_connections" not in run.check("check_db_reachable")["measurements"]  # never its own sessions only
+    assert run.health["status"] == "HEALTHY"
+    record_fault("minimal role (no pg_monitor)", run.check("check_db_reachable"), run.health)
+
+
+@contextlib.contextmanager
+def psycopg_session(url: str) -> Iterator[None]:
+    psycopg = pytest.importorskip("psycopg")
+    with psycopg.connect(url, connect_timeout=10):
+        yield
 
 
 # -- (b) DB stopped -----------------------------------------------------------------------------------------------
