@@ -316,6 +316,24 @@ def test_db_hanging_is_an_emergency_after_the_connect_timeout(
     record_fault("DB hanging (postmaster SIGSTOP)", reachable, run.health)
 
 
+def test_lost_key_table_is_critical_naming_it(project: Path, app_port: int, pg: PgCluster, volume: Volume) -> None:
+    """A key table gone (renamed away here, and back afterwards): data the app needs is missing, a finding, not
+    an unreadable target."""
+    write_config(project, app_port=app_port, pg=pg, volume=volume)
+    pg.psql("ALTER TABLE pgbench_tellers RENAME TO pgbench_tellers_moved;", role=APP_ROLE)
+    try:
+        run = run_daily(project, pg.url())
+    finally:
+        pg.psql("ALTER TABLE pgbench_tellers_moved RENAME TO pgbench_tellers;", role=APP_ROLE)
+    rows = run.check("check_table_rows[pgbench_tellers]")
+    assert rows["status"] == "CRITICAL", rows
+    assert "table pgbench_tellers not found in postgresql://aide_monitor:***@" in rows["message"], rows
+    assert run.check("check_table_rows[pgbench_accounts]")["status"] == "OK"
+    assert run.check("check_db_reachable")["status"] == "OK"
+    assert run.health["status"] == "UNHEALTHY"
+    record_fault("key table missing", rows, run.health)
+
+
 # -- (c) wrong password ---------------------------------------------------------------------------------------
 
 
