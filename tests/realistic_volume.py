@@ -15,8 +15,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from conftest import unavailable
 
 SIZE_MIB = 64
@@ -102,10 +100,3 @@ def tmpfs_volume(size_mib: int = SIZE_MIB) -> Iterator[Volume]:
     finally:
         _unmount(folder)
         shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture
-def tmpfs_64m() -> Iterator[Volume]:
-    """An empty 64 MiB tmpfs for one test (import this name into a test module to use it)."""
-    with tmpfs_volume() as volume:
-        yield volume
