@@ -19,12 +19,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from aide_testing import aide_run, latest_health
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import HANG_S, free_port, timed
 from pytest_aide.errors import ProbeError
-from pytest_aide.probes.database import Database, open_database, table_name_parts
+from pytest_aide.probes.database import Database, TableNotFound, open_database, table_name_parts
 from pytest_aide.probes.db_sqlite import sqlite_path
 
 SECRET = "s3cret-pw"
@@ -257,6 +258,23 @@ def test_sqlite_missing_table_is_named(tmp_path: Path) -> None:
     with open_database("sqlite:///app.db", base_dir=tmp_path) as db, pytest.raises(ProbeError) as err:
         db.row_counts(["items", "orders"])
     assert str(err.value) == "table orders not found in sqlite:///app.db"
+    assert isinstance(err.value, TableNotFound)
+
+
+def test_shipped_check_a_missing_key_table_is_critical(pytester: pytest.Pytester) -> None:
+    """A key table that is gone is a finding (CRITICAL, the table named), not an unreadable target (UNKNOWN)."""
+    make_sqlite(pytester.path / "app.db")
+    (pytester.path / "aide.toml").write_text(
+        '[db]\nurl = "sqlite:///app.db"\ntables = ["items", "orders"]\n[suite]\nenabled = true\n'
+    )
+    aide_run(pytester, "-k", "check_table_rows")
+    checks = {c["nodeid"].split("::")[-1]: c for c in latest_health(pytester.path)["checks"]}
+    assert checks["check_table_rows[items]"]["status"] == "OK"
+    missing = checks["check_table_rows[orders]"]
+    assert missing["status"] == "CRITICAL", missing
+    assert missing["message"] == (
+        "table orders not found in sqlite:///app.db: restore it from the newest verified backup, or correct [db] tables"
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

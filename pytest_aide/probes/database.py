@@ -78,6 +78,11 @@ def missing_driver(engine: str, extra: str) -> ProbeError:
     return ProbeError(f"{engine} support needs the '{extra}' extra: pip install 'pytest-aide[{extra}]'")
 
 
+class TableNotFound(ProbeError):
+    """A key table the database does not have (dropped, renamed, or misnamed in ``[db] tables``): a finding
+    about the target, unlike a table the role may not read (``permission denied``, a plain ProbeError)."""
+
+
 def table_name_parts(name: str) -> tuple[str, ...]:
     """Split ``table`` or ``schema.table`` into identifiers, refusing anything that would need escaping."""
     parts = tuple(name.split("."))
@@ -152,12 +157,12 @@ class Database(ClosesOnExit, ABC):
         return self._checked_run("SELECT 1", ())[1]
 
     def row_counts(self, tables: Iterable[str]) -> dict[str, int]:
-        """``COUNT(*)`` of each table; names are exact (quoted) and a missing table is a ProbeError naming it."""
+        """``COUNT(*)`` of each table; names are exact (quoted) and a missing table is a TableNotFound naming it."""
         counts: dict[str, int] = {}
         for name in tables:
             parts = table_name_parts(name)
             if not self._table_exists(parts):
-                raise ProbeError(f"table {name} not found in {self.display_url}")
+                raise TableNotFound(f"table {name} not found in {self.display_url}")
             quoted = ".".join(self._quote(part) for part in parts)
             counts[name] = int(self.scalar(f"SELECT COUNT(*) FROM {quoted}"))
         return counts

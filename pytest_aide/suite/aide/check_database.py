@@ -30,8 +30,15 @@ def check_db_reachable(aide_db: Database, aide_config: AideConfig, aide_health: 
 
 @pytest.mark.daily
 def check_table_rows(aide_db: Database, aide_table: str, aide_health: HealthRecorder) -> None:
-    """Count the rows of each key table (a missing table fails the check)."""
-    aide_health.record("rows", float(aide_db.row_counts([aide_table])[aide_table]), "rows")
+    """Count the rows of each key table. A missing table is CRITICAL (data the app needs is gone, or
+    ``[db] tables`` names a table that does not exist); one the role may not read is UNKNOWN."""
+    from pytest_aide.probes.database import TableNotFound
+
+    try:
+        rows = aide_db.row_counts([aide_table])[aide_table]
+    except TableNotFound as exc:
+        pytest.fail(f"{exc}: restore it from the newest verified backup, or correct [db] tables", pytrace=False)
+    aide_health.record("rows", float(rows), "rows")
 
 
 @pytest.mark.daily
