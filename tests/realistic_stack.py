@@ -46,6 +46,7 @@ RUN_TIMEOUT_S = 240.0  # one whole daily run on a loaded 2-core machine; only a 
 
 HOST_CHECKS = ("check_cpu", "check_load", "check_memory", "check_swap")
 """The shipped checks that measure the shared host (its CPU, load, memory, swap), which no test controls."""
+HOST_TRENDS = ("trend_cpu_percent", "trend_memory_percent")  # check_trends' means of those, over the archive
 HEALTH_PATH = "/healthz"
 DB_URL_ENV = "SHOP_DB_URL"  # [db] url_env: the operator keeps the password out of aide.toml
 SERVER_NAME = "shop.test"
@@ -198,8 +199,9 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> Non
     raise RuntimeError(f"{what} did not listen on {port} within {HANG_S:g} s")
 
 
-def gunicorn_command(app_dir: Path, port: int, error_log: Path) -> list[str]:
-    """gunicorn with one worker of four threads (a hanging request holds one), its error log in ``error_log``."""
+def gunicorn_command(app_dir: Path, port: int, error_log: Path, app: str = "shop:app") -> list[str]:
+    """gunicorn serving ``app`` (``module:callable`` in ``app_dir``) with one worker of four threads (a hanging
+    request holds one), its error log in ``error_log``."""
     binary = [sys.executable, "-m", "gunicorn"]
     usage = subprocess.run([*binary, "--help"], capture_output=True, text=True, timeout=HANG_S, check=False).stdout
     # gunicorn 25+ opens a control socket, whose path under a deep test folder is too long: a real [ERROR]
@@ -207,7 +209,7 @@ def gunicorn_command(app_dir: Path, port: int, error_log: Path) -> list[str]:
     return [
         *binary, "--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", "gthread", "--threads", "4",
         "--timeout", "300", "--graceful-timeout", "2", "--chdir", str(app_dir), "--error-logfile", str(error_log),
-        *extra, "shop:app",
+        *extra, app,
     ]  # fmt: skip
 
 
@@ -358,7 +360,7 @@ class Stack:
         *,
         db: PgCluster | None = None,
         volume: Path | None = None,
-        exclude: tuple[str, ...] = (),
+        without_host: bool = False,
         reports: Path | None = None,
     ) -> Path:
         """An ``aide.toml`` for this stack in ``folder``, written from the README (see the module doc).
@@ -382,7 +384,11 @@ class Stack:
             ports.append(db.port)
             tables = ", ".join(f'"{t}"' for t in PGBENCH_TABLES)
             db_table = f'[db]\nurl_env = "{DB_URL_ENV}"\ntables = [{tables}]\n\n'
-        suite = f"[suite]\nexclude = [{', '.join(json.dumps(n) for n in exclude)}]\n\n" if exclude else ""
+        suite = ""
+        if without_host:  # the tier's own change: the shared host's conditions stay out of the verdict
+            names = ", ".join(json.dumps(name) for name in HOST_CHECKS)
+            suite += f"[suite]\nexclude = [{names}]\n\n"
+            suite += "".join(f"[thresholds.{metric}]\nwarning = false\n\n" for metric in HOST_TRENDS)
         suite += f'[reports]\ndir = "{reports}"\n\n' if reports else ""
         text = (
             "# The shop behind nginx, written from README.md: per-file log settings, the HTTPS port under [tls],\n"
@@ -470,11 +476,13 @@ class Run:
         return {c["nodeid"].split("::")[-1]: c for c in self.health["checks"] if c["status"] in bad}
 
 
-def run_daily(config: Path, env: dict[str, str] | None = None) -> Run:
-    """``pytest -m daily`` in the configuration's folder, with this session's interpreter (a subprocess)."""
+def run_daily(config: Path, env: dict[str, str] | None = None, *, reports: Path | None = None) -> Run:
+    """``pytest -m daily`` in the configuration's folder, with this session's interpreter (a subprocess);
+    ``reports`` is the configuration's ``[reports] dir`` when it is not the default."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AIDE_")}
     folder = config.parent
-    before = set((folder / "reports").glob("2*/health.json"))
+    archive = reports or folder / "reports"
+    before = set(archive.glob("2*/health.json"))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-m", "daily", "-p", "no:cacheprovider", "-q", "-rN"],
         cwd=folder,
@@ -485,7 +493,7 @@ def run_daily(config: Path, env: dict[str, str] | None = None) -> Run:
         check=False,
     )
     output = result.stdout + result.stderr
-    runs = sorted(set((folder / "reports").glob("2*/health.json")) - before)
+    runs = sorted(set(archive.glob("2*/health.json")) - before)
     assert runs, f"no health.json written (exit {result.returncode}):\n{output[-3000:]}"
     assert "INTERNALERROR" not in output, output[-3000:]
     return Run(result.returncode, output, json.loads(runs[-1].read_text()))

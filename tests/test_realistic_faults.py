@@ -4,7 +4,8 @@ cause in the check's message.
 
 Each test starts its own stack (free ports, its own folder; stopped by pid in teardown) and writes the operator's
 ``aide.toml`` for it, with one change: the host-condition checks (``check_cpu``, ``check_load``,
-``check_memory``, ``check_swap``) are left out with ``[suite] exclude``. They measure the shared 2-core machine,
+``check_memory``, ``check_swap``) are left out with ``[suite] exclude``, and the warning level of the CPU and
+memory trends is removed (``[thresholds.trend_cpu_percent] warning = false``). They measure the shared 2-core machine,
 whose load no test controls, and would otherwise decide the verdict of a fault that is only WARNING; the healthy
 runs (test_realistic_healthy.py) keep them. Database faults, the volume and the unprivileged run are in
 test_realistic_db.py. With ``AIDE_FAULT_MATRIX=FILE`` each test appends its row to FILE (tests/fault_matrix.py).
@@ -19,7 +20,6 @@ import pytest
 from realistic_pg import PgCluster, pg_cluster_fixture, running
 from realistic_stack import (
     HEALTH_PATH,
-    HOST_CHECKS,
     Run,
     Stack,
     db_env,
@@ -61,7 +61,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 @pytest.fixture
 def config(stack: Stack, pg: PgCluster, volume: Volume, tmp_path: Path) -> Path:
-    return stack.write_config(tmp_path / "aide", db=pg, volume=volume.path, exclude=HOST_CHECKS)
+    return stack.write_config(tmp_path / "aide", db=pg, volume=volume.path, without_host=True)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ one of :data:`HOST_CONDITIONS`: CPU, load, memory and swap of this shared 2-core
 other processes drive and no test controls. Whenever no host condition is flagged the verdict must be HEALTHY;
 otherwise it must be what those conditions alone give (never CRITICAL: none of them is essential). As this
 machine is often saturated, the verdict rule is also asserted exactly by one more run with those checks left out
-(``[suite] exclude``, the same report archive): HEALTHY, score 100.
+(``[suite] exclude``, the trends' CPU and memory levels removed, the same report archive): HEALTHY, score 100.
 With ``AIDE_FAULT_MATRIX=FILE`` each run appends a row ("healthy run N") naming the host conditions it saw.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from realistic_pg import PGBENCH_TABLES, PgCluster, pg_cluster
-from realistic_stack import HOST_CHECKS, Run, Stack, app_queries, db_env, record_run, run_daily, running_stack
+from realistic_stack import Run, Stack, app_queries, db_env, record_run, run_daily, running_stack
 from realistic_volume import Volume, tmpfs_volume
 
 pytestmark = [pytest.mark.slow, pytest.mark.realistic]
@@ -66,10 +66,11 @@ def test_ten_daily_runs_against_the_healthy_stack_raise_no_false_alarm(
         if not false_alarms:
             assert run.verdict == ("HEALTHY" if not host else host_verdict(run)), (run.verdict, host)
     assert not false_alarms, "\n".join(false_alarms)
-    without_host = stack.write_config(tmp_path / "aide-no-host", db=pg, volume=volume.path, exclude=HOST_CHECKS,
-                                      reports=config.parent / "reports")  # fmt: skip
+    archive = config.parent / "reports"
+    without_host = stack.write_config(tmp_path / "aide-no-host", db=pg, volume=volume.path, without_host=True,
+                                      reports=archive)  # fmt: skip
     stack.traffic()
-    run = run_daily(without_host, db_env(pg))
+    run = run_daily(without_host, db_env(pg), reports=archive)
     record_run("healthy run without the host checks", run, [])
     assert (run.verdict, run.health["score"], run.returncode) == ("HEALTHY", 100, 0), run.not_ok()
     assert run.check("check_new_log_errors[nginx-error.log]")["status"] == "OK"  # the archive's positions went on
