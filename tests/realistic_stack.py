@@ -427,18 +427,6 @@ def db_env(db: PgCluster | None) -> dict[str, str]:
     return {DB_URL_ENV: db.url()} if db is not None else {}
 
 
-def wait_for_lines(path: Path, text: str, count: int) -> None:
-    """Until ``path`` holds ``count`` lines containing ``text`` (a server's log is written asynchronously)."""
-    deadline = time.monotonic() + HANG_S
-    while True:
-        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
-        found = sum(text in line for line in lines)
-        if found >= count:
-            return
-        assert time.monotonic() < deadline, f"{found} of {count} lines with {text!r} in {path}"
-        time.sleep(0.05)
-
-
 def app_queries(db: PgCluster, count: int = 10) -> None:
     """What the shop does to its database in a quiet minute: reads and small updates as its own role."""
     statements = [
