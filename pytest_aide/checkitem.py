@@ -144,10 +144,18 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
         report.user_properties.append(("aide.message", bad_marker))
     if check and call.excinfo is not None and report.failed:
         explain_failure(item, call.excinfo, report, state)
+    elif check and call.when == "call" and report.passed and _warns_with_evidence(item):
+        attach_evidence(item, report, state, as_sections=False)  # a warning's action reads "(attached)" too
     if check and call.when == "teardown" and RECORDER_KEY in item.stash:
         del item.stash[RECORDER_KEY]  # a rerun's setup may fail before it records anything of its own
     redact_report(report, state)
     return report
+
+
+def _warns_with_evidence(item: pytest.Item) -> bool:
+    """A WARNING check that attached evidence of its own (the log check's error entries, say)."""
+    recorder = item.stash.get(RECORDER_KEY, None)
+    return recorder is not None and recorder.status is Status.WARNING and bool(recorder.evidence)
 
 
 def set_properties(item: pytest.Item, properties: list[tuple[str, Any]]) -> None:
@@ -184,8 +192,8 @@ def explain_failure(
 def attach_evidence(
     item: pytest.Item, report: pytest.TestReport, state: AideState, *, as_sections: bool = True
 ) -> list[tuple[str, str]]:
-    """Put the evidence of a failed check into the report: a property, HTML extras and, beside a traceback,
-    a section per item (the health-facts block carries it otherwise). Returns the redacted items."""
+    """Put the evidence of a failed (or warning) check into the report: a property, HTML extras and, beside a
+    traceback, a section per item (the health-facts block carries it otherwise). Returns the redacted items."""
     from pytest_aide import evidence
 
     recorder = item.stash.get(RECORDER_KEY, None)

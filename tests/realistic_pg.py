@@ -59,7 +59,7 @@ shared_buffers = 16MB
 logging_collector = on
 log_directory = '{log_dir}'
 log_filename = '{log_name}'
-log_file_mode = 0644
+log_file_mode = 0640  # Debian's: the adm group reads it
 log_rotation_age = 0
 log_rotation_size = 0
 log_truncate_on_rotation = off
@@ -210,6 +210,17 @@ class PgCluster:
                 return
         raise RuntimeError(f"PostgreSQL (pid {pid}) survived SIGKILL")
 
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The postmaster stopped with SIGSTOP (a hung server: TCP connects, nothing answers), resumed after."""
+        pid = self.pid
+        assert pid is not None, "the cluster is not running"
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
     def close(self) -> None:
         """Stop the server and delete its folder."""
         try:
@@ -238,6 +249,17 @@ class PgCluster:
             done = self.psql(f"SELECT * FROM {table};", role=role, check=False)
             assert done.returncode != 0, done.stdout
             assert "does not exist" in done.stderr, done.stderr
+
+    def wait_for_log(self, text: str, count: int) -> str:
+        """The server log once it holds ``count`` lines containing ``text`` (its collector writes asynchronously)."""
+        deadline = time.monotonic() + HANG_S
+        while True:
+            log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+            found = sum(text in line for line in log.splitlines())
+            if found >= count:
+                return log
+            assert time.monotonic() < deadline, f"{found} of {count} log lines with {text!r}: {log[-1500:]}"
+            time.sleep(0.05)
 
     def fresh_log(self) -> Path:
         """Move the current log aside (``postgresql.log.1``) and make the server open a new, empty one."""
@@ -357,7 +379,10 @@ def _run(
 @contextlib.contextmanager
 def pg_cluster() -> Iterator[PgCluster]:
     """A fresh, running cluster with the pgbench schema and the monitoring role; always stopped and deleted."""
-    cluster = PgCluster(Path(tempfile.mkdtemp(prefix="aide-pg-")))  # short: a socket path has ~100 bytes
+    # In /tmp: the server's user must reach it (a root-only TMPDIR would not do), and a socket path has ~100 bytes
+    base = Path(tempfile.mkdtemp(prefix="aide-pg-", dir="/tmp" if os.geteuid() == 0 else None))
+    base.chmod(0o755)  # like /var/log/postgresql: the log file's own mode decides who reads it
+    cluster = PgCluster(base)
     try:
         cluster.initialize()
         yield cluster

@@ -228,6 +228,24 @@ def test_postgres_monitoring_role_runs_every_check(pytester: pytest.Pytester, pg
     }
 
 
+def test_postgres_connection_count_sees_every_session_or_is_not_recorded(pg_role: tuple[str, str]) -> None:
+    """Without pg_read_all_stats (pg_monitor grants it) pg_stat_activity hides other roles' backend_type, so
+    counting client backends would count only the role's own sessions: the count is then not recorded."""
+    import psycopg
+
+    name, url = pg_role
+    with psycopg.connect(PG_ADMIN_URL, connect_timeout=5):  # another role's session, open throughout
+        with open_database(url) as db:
+            connections = db.active_connections()
+            assert connections is not None
+            assert connections >= 2  # this session and the admin's
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"REVOKE pg_monitor FROM {name}")
+        with open_database(url) as db:
+            assert db.active_connections() is None  # not 1 (its own session only)
+            assert db.size_bytes() > 0  # the rest needs nothing more
+
+
 def test_postgres_superuser_checks_unknown_and_role_warning(pytester: pytest.Pytester, pg_items: str) -> None:
     checks = _database_checks(pytester, pg_items)
     for check in ("check_db_reachable", "check_table_rows[items]", "check_db_size", "check_db_integrity"):

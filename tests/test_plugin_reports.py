@@ -202,6 +202,33 @@ def test_a_critical_check_carries_redacted_evidence(pytester: pytest.Pytester, m
         assert "evidence-secret-77" not in text
 
 
+def test_a_warning_check_carries_its_own_evidence(pytester: pytest.Pytester) -> None:
+    """A WARNING needs attention too: the log check's action says "read the log's recent error entries
+    (attached)", and its only shipped level is a warning, so the entries must reach health.json and health.html."""
+    pytester.makepyfile(
+        check_ev="""
+        def check_log(aide_health):
+            aide_health.attach("last error entries of app.log", "ERROR relation missing_table does not exist")
+            aide_health.record("log_errors", 12.0)
+
+        def check_quiet(aide_health):
+            aide_health.attach("last error entries of quiet.log", "ERROR once")
+            aide_health.record("log_errors", 1.0)
+    """
+    )
+    aide_run(pytester)
+    [run] = run_dirs(pytester.path)
+    checks = {c["nodeid"].split("::")[-1]: c for c in json.loads((run / "health.json").read_text())["checks"]}
+    assert checks["check_log"]["status"] == "WARNING"
+    assert checks["check_log"]["evidence"][0] == {
+        "title": "last error entries of app.log",
+        "text": "ERROR relation missing_table does not exist",
+    }
+    assert "evidence" not in checks["check_quiet"]  # OK: nothing to read
+    assert "ERROR relation missing_table does not exist" in (run / "health.html").read_text()
+    assert "ERROR relation missing_table does not exist" in (run / "junit.xml").read_text()
+
+
 def test_keep_days_prunes_old_runs_after_a_run(suite: pytest.Pytester) -> None:
     old = suite.path / "reports" / "20200101-000000-000000"
     old.mkdir(parents=True)

@@ -55,6 +55,12 @@ SELECT current_user::text, r.rolsuper,
 FROM pg_catalog.pg_roles r WHERE r.rolname = current_user
 """
 
+# pg_has_role(..., 'USAGE'): the privileges the session holds now (inherited), as pg_stat_activity checks them
+_CONNECTIONS_SQL = """
+SELECT CASE WHEN pg_catalog.pg_has_role('pg_read_all_stats', 'USAGE')
+            THEN (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend') END
+"""
+
 
 def open_postgres(url: str, *, timeout: float, redactor: Redactor) -> PostgresDatabase:
     """Connect with read-only defaults and the timeouts above; a failure says why, without the password."""
@@ -134,8 +140,13 @@ class PostgresDatabase(Database):
         return int(self.scalar("SELECT pg_database_size(current_database())"))
 
     def active_connections(self) -> int | None:
-        """Client sessions on the whole server: what counts against ``max_connections``."""
-        return int(self.scalar("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"))
+        """Client sessions on the whole server: what counts against ``max_connections``.
+
+        None (not recorded) for a role without ``pg_read_all_stats`` (``pg_monitor`` grants it): the server hides
+        the ``backend_type`` of other roles' sessions from it, so it would count its own sessions only.
+        """
+        count = self.scalar(_CONNECTIONS_SQL)
+        return None if count is None else int(count)
 
     def integrity(self) -> str:
         """``"ok"`` when the system catalog answers: the server is up and the database's catalog is readable.
