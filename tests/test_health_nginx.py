@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import shutil
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 from aide_testing import shipped_health_check
+from realistic_stack import NGINX, gunicorn_command, stop_process, wait_for_http
 
 from conftest import free_port, unavailable
-
-HANG_S = 30.0  # only a hang takes this long (a server start, a stop)
-
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
 APP = """
 import pathlib
@@ -85,29 +77,6 @@ class Stack:
             page.unlink(missing_ok=True)
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + HANG_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode} before it answered")
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not answer on {url} within {HANG_S} s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=HANG_S)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=HANG_S)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if NGINX is None:
@@ -123,10 +92,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     app_port, port = free_port(), free_port()
     (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=port, app_port=app_port))
     gunicorn = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{app_port}", "--workers", "1"),
-            *("--chdir", str(root / "app"), "--error-logfile", str(root / "gunicorn.log"), "health_app:app"),
-        ],
+        gunicorn_command(root / "app", app_port, root / "gunicorn.log", app="health_app:app"),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -138,12 +104,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for(f"http://127.0.0.1:{app_port}/", gunicorn, "gunicorn")
-        _wait_for(f"http://127.0.0.1:{port}/", nginx, "nginx")
+        wait_for_http(f"http://127.0.0.1:{app_port}/", gunicorn, "gunicorn")
+        wait_for_http(f"http://127.0.0.1:{port}/", nginx, "nginx")
         yield Stack(root, f"http://127.0.0.1:{port}", gunicorn)
     finally:
-        _stop(nginx)
-        _stop(gunicorn)
+        stop_process(nginx)
+        stop_process(gunicorn)
 
 
 def health_check(pytester: pytest.Pytester, url: str) -> dict:
@@ -188,7 +154,7 @@ def test_nginx_maintenance_page_is_critical(pytester: pytest.Pytester, stack: St
 
 
 def test_app_stopped_behind_nginx_is_a_502_and_critical(pytester: pytest.Pytester, stack: Stack) -> None:
-    _stop(stack.gunicorn)
+    stop_process(stack.gunicorn)
     check = health_check(pytester, stack.url)
     assert check["status"] == "CRITICAL"
     assert "expected status 200, got 502" in check["message"]

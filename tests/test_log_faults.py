@@ -5,12 +5,11 @@ real error logs are judged, rotated between runs, and counted once.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,13 +18,12 @@ from typing import Any
 
 import pytest
 import requests
+from realistic_stack import NGINX, gunicorn_command, stop_process, wait_for_http
 
 import pytest_aide.suite
-from conftest import free_port, unavailable
+from conftest import HANG_S, free_port, unavailable
 
 SUITE = Path(pytest_aide.suite.__file__).parent / "aide"
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-HANG_S = 30.0  # only a hang takes this long (a server start)
 
 
 def _run(pytester: pytest.Pytester, *select: str) -> dict[str, dict[str, Any]]:
@@ -153,34 +151,12 @@ http {{
 """
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + HANG_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"server exited with {process.returncode}"
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer within {HANG_S:g} s")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=HANG_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=HANG_S)
-
-
 @pytest.fixture
 def proxy(pytester: pytest.Pytester) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """nginx on a free port proxying /app/ to gunicorn and /down/ to a port nothing listens on."""
     if NGINX is None:
         unavailable("nginx is not installed (Debian package nginx)")
-    if shutil.which("gunicorn", path=str(Path(sys.executable).parent)) is None:
+    if importlib.util.find_spec("gunicorn") is None:
         unavailable("gunicorn is not installed in this environment (pip install gunicorn)")
     root = pytester.path
     for sub in ("www", "tmp"):
@@ -188,13 +164,8 @@ def proxy(pytester: pytest.Pytester) -> Iterator[tuple[str, subprocess.Popen[byt
     (root / "wsgi_app.py").write_text(APP)
     port, app_port, down_port = free_port(), free_port(), free_port()
     (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=port, app_port=app_port, down_port=down_port))
-    binary = str(Path(sys.executable).parent / "gunicorn")
-    usage = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=HANG_S).stdout
-    # gunicorn 25+ opens a control socket, whose path under a deep test folder is too long: a real [ERROR]
-    extra = ["--no-control-socket"] if "--no-control-socket" in usage else []
     gunicorn = subprocess.Popen(
-        [binary, "-w", "1", "-b", f"127.0.0.1:{app_port}", "--error-logfile", str(root / "gunicorn-error.log"),
-         "--chdir", str(root), *extra, "wsgi_app:app"],
+        gunicorn_command(root, app_port, root / "gunicorn-error.log", app="wsgi_app:app"),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     assert NGINX is not None  # unavailable() skipped or failed otherwise
@@ -203,12 +174,12 @@ def proxy(pytester: pytest.Pytester) -> Iterator[tuple[str, subprocess.Popen[byt
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        _wait_for(f"http://127.0.0.1:{app_port}/", gunicorn)
-        _wait_for(f"http://127.0.0.1:{port}/app/", nginx)
+        wait_for_http(f"http://127.0.0.1:{app_port}/", gunicorn, "gunicorn")
+        wait_for_http(f"http://127.0.0.1:{port}/app/", nginx, "nginx")
         yield f"http://127.0.0.1:{port}", nginx
     finally:
-        _stop(nginx)
-        _stop(gunicorn)
+        stop_process(nginx)
+        stop_process(gunicorn)
 
 
 def _get(base: str, path: str, times: int) -> set[int]:
