@@ -13,7 +13,7 @@ import tarfile
 from pathlib import Path
 from typing import IO, Any
 
-from pytest_aide.backup.safety import member_problem
+from pytest_aide.backup.safety import ArchiveGuard
 from pytest_aide.errors import BackupError
 
 
@@ -88,34 +88,48 @@ def carry_over_excluded(old: Path, new: Path, patterns: tuple[str, ...]) -> list
 
 
 def scan(stream: IO[bytes], archive_name: str) -> dict[str, Any]:
-    """Read a whole tar stream, refusing unsafe members; returns {files, bytes} for comparison."""
+    """Read a whole tar stream and judge its members together; returns {files, bytes} for comparison.
+
+    ``verify`` and ``restore`` both call this before anything is written, so they refuse the same archives.
+    """
     summary = {"files": 0, "bytes": 0}
+    guard = ArchiveGuard()
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
-                problem = member_problem(member)
-                if problem is not None:
-                    raise BackupError(f"{archive_name}: refused, {problem}; nothing was written")
+                _refuse(guard.add(member), archive_name)
                 if member.isfile():
                     summary["files"] += 1
                     summary["bytes"] += member.size
     except tarfile.TarError as exc:
         raise BackupError(f"{archive_name}: not a readable tar archive: {exc}") from exc
+    _refuse(guard.finish(), archive_name)
     return summary
 
 
+def _refuse(problem: str | None, archive_name: str) -> None:
+    if problem is not None:
+        raise BackupError(f"{archive_name}: refused, {problem}; nothing was written")
+
+
 def extract(stream: IO[bytes], dest: Path, archive_name: str) -> None:
-    """Extract a tar stream (already scanned) into the empty folder ``dest``, fsyncing what it writes."""
+    """Extract a tar stream that :func:`scan` accepted into the empty folder ``dest``, fsyncing what it writes.
+
+    The stream is read a second time, so each member is judged again as it comes; the interpreter's ``data``
+    filter stays on as a second guard.
+    """
+    guard = ArchiveGuard()
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
-                # Checked again here: the stream is read a second time and must not be trusted twice blindly.
-                problem = member_problem(member)
+                problem = guard.add(member)
                 if problem is not None:
                     raise BackupError(f"{archive_name}: refused, {problem}")
                 tar.extract(member, dest, filter="data")
     except tarfile.TarError as exc:
         raise BackupError(f"{archive_name}: cannot extract: {exc}") from exc
+    except OSError as exc:
+        raise BackupError(f"{archive_name}: cannot extract into {dest}: {exc.strerror or exc}") from exc
     _fsync_tree(dest)
 
 
