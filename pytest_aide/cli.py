@@ -129,6 +129,8 @@ def _set_lines(sets: list[BackupSet]) -> list[str]:
 
 def _cmd_verify(manager: BackupManager, args: argparse.Namespace) -> int:
     result = manager.verify(args.set_id)
+    for note in result.notes:
+        print(f"aide: set {result.set_id}: note: {note}", file=sys.stderr)
     if result.ok:
         print(f"set {result.set_id}: verified ({', '.join(result.checked)})")
         return 0

@@ -93,7 +93,10 @@ def _restore_sqlite(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(target)
     try:
-        decompress_to(archive, compression, tmp, progress=progress)  # integrity was proven by verify
+        decompress_to(archive, compression, tmp, progress=progress)
+        problems, _counts = sqlite_source.check(tmp)  # even --force never installs a broken database
+        if problems:
+            raise BackupError(f"{archive.name}: restored copy fails its check ({problems[0]}); {target} untouched")
         safety = None
         if target.exists():
             # Refuses a database the application still holds; after it the main file holds everything, so
@@ -103,7 +106,8 @@ def _restore_sqlite(
             _keep_copy(target, safety)
         os.replace(tmp, target)
     finally:
-        tmp.unlink(missing_ok=True)
+        for scratch in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):  # the check's read leaves -wal/-shm
+            scratch.unlink(missing_ok=True)
     for leftover in (Path(f"{target}-wal"), Path(f"{target}-shm")):
         leftover.unlink(missing_ok=True)  # emptied by the checkpoint; stale against the new file
     fsync_dir(target.parent)

@@ -25,7 +25,7 @@ def member_problem(member: tarfile.TarInfo) -> str | None:
     """
     name = normal_name(member.name)
     if name is None:
-        return f"member {member.name!r} has an empty or absolute path or '..'"
+        return f"member {member.name!r} has an empty or absolute path or '..' (or a '.' or empty part)"
     if len(name.encode()) > MAX_NAME_BYTES or any(len(part.encode()) > MAX_PART_BYTES for part in name.split("/")):
         return f"member {_short(name)!r} has a path too long to extract safely"
     if member.issym():
@@ -44,13 +44,17 @@ def member_problem(member: tarfile.TarInfo) -> str | None:
 
 
 def normal_name(name: str) -> str | None:
-    """A member name without ``./`` parts and trailing ``/``; None when empty, absolute or with ``..``."""
+    """A member name without its trailing ``/``; None unless it is relative and in normal form.
+
+    ``a/./b``, ``a//b`` and ``..`` parts are refused rather than normalised: the extractor would write the
+    name as given, so a name must mean exactly what the guard judged.
+    """
+    name = name[:-1] if name.endswith("/") else name
     if not name or "\0" in name or name.startswith("/"):
         return None
-    parts = [part for part in name.split("/") if part not in ("", ".")]
-    if not parts or ".." in parts:
+    if any(part in ("", ".", "..") for part in name.split("/")):
         return None
-    return "/".join(parts)
+    return name
 
 
 class ArchiveGuard:

@@ -149,7 +149,9 @@ def _write_component(
             summary = postgres_source.dump(component_url(comp), raw)
         return compress_file(raw, dest, compression, member, progress=progress, discard_source=True), summary
     finally:
-        raw.unlink(missing_ok=True)
+        # reading a WAL-mode snapshot leaves its -wal and -shm beside it: scratch, never part of the set
+        for leftover in (raw, Path(f"{raw}-wal"), Path(f"{raw}-shm")):
+            leftover.unlink(missing_ok=True)
 
 
 def _describe_source(comp: ComponentConfig, redactor: Redactor) -> str:
