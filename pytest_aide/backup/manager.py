@@ -118,7 +118,10 @@ class BackupManager:
         for name in names:
             entry = backup_set.component(name)
             comp = self.config.component(name)
-            restored.append(restore_component(backup_set, entry, comp, stamp=stamp, progress=self.progress))
+            restored.append(
+                # a forced restore skips verification, so the restored copy itself must pass the integrity check
+                restore_component(backup_set, entry, comp, stamp=stamp, progress=self.progress, check=force)
+            )
         return RestoreResult(set_id=set_id, restored=tuple(restored))
 
     def prune(self, *, dry_run: bool = False) -> PruneResult:

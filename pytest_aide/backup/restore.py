@@ -48,9 +48,20 @@ class RestoreResult:
 
 
 def restore_component(
-    backup_set: BackupSet, entry: ComponentEntry, comp: ComponentConfig, *, stamp: str, progress: Progress | None = None
+    backup_set: BackupSet,
+    entry: ComponentEntry,
+    comp: ComponentConfig,
+    *,
+    stamp: str,
+    progress: Progress | None = None,
+    check: bool = True,
 ) -> RestoredComponent:
-    """Restore one captured component of ``backup_set`` over the target ``comp`` describes."""
+    """Restore one captured component of ``backup_set`` over the target ``comp`` describes.
+
+    ``check`` runs a database's integrity check on the restored copy before it replaces the target: needed
+    when verification (which runs that check) was skipped with ``--force``; frame checksums catch damage
+    to a verified set since.
+    """
     if not entry.ok or entry.file is None:
         raise BackupError(f"set {backup_set.set_id}: component {entry.name} was not captured ({entry.error})")
     if entry.kind != comp.kind:
@@ -66,8 +77,10 @@ def restore_component(
         patterns = DEFAULT_EXCLUDES + comp.exclude
         safety = _restore_folder(archive, backup_set.compression, comp.source, stamp, patterns)
     else:
-        restorer = _restore_sqlite if comp.kind == "sqlite" else _restore_file
-        safety = restorer(archive, backup_set.compression, comp.source, stamp, progress)
+        if comp.kind == "sqlite":
+            safety = _restore_sqlite(archive, backup_set.compression, comp.source, stamp, progress, check=check)
+        else:
+            safety = _restore_file(archive, backup_set.compression, comp.source, stamp, progress)
     return RestoredComponent(entry.name, str(comp.source), str(safety) if safety else None)
 
 
@@ -88,13 +101,13 @@ def _temp_sibling(target: Path) -> Path:
 
 
 def _restore_sqlite(
-    archive: Path, compression: str, target: Path, stamp: str, progress: Progress | None
+    archive: Path, compression: str, target: Path, stamp: str, progress: Progress | None, *, check: bool
 ) -> Path | None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(target)
     try:
         decompress_to(archive, compression, tmp, progress=progress)
-        problems, _counts = sqlite_source.check(tmp)  # even --force never installs a broken database
+        problems = sqlite_source.check(tmp)[0] if check else []  # even --force never installs a broken one
         if problems:
             raise BackupError(f"{archive.name}: restored copy fails its check ({problems[0]}); {target} untouched")
         safety = None
