@@ -114,9 +114,19 @@ def _restore_sqlite(
         if target.exists():
             # Refuses a database the application still holds; after it the main file holds everything, so
             # the old inode, kept under the safety name by a hard link, is a complete copy at no cost.
-            sqlite_source.release_for_replace(target)
-            safety = safety_path(target, stamp)
-            _keep_copy(target, safety)
+            # A damaged target's journal files are part of its evidence, and even a failed attempt to open
+            # it may delete them: copied before anything opens it, kept only when it proves damaged.
+            journals = _copy_journals(target, tmp)
+            try:
+                damaged = sqlite_source.release_for_replace(target)
+                safety = safety_path(target, stamp)
+                _keep_copy(target, safety)
+                if damaged:
+                    for suffix, copy in journals.items():
+                        os.replace(copy, f"{safety}{suffix}")
+            finally:
+                for copy in journals.values():
+                    copy.unlink(missing_ok=True)
         os.replace(tmp, target)
     finally:
         for scratch in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):  # the check's read leaves -wal/-shm
@@ -125,6 +135,17 @@ def _restore_sqlite(
         leftover.unlink(missing_ok=True)  # emptied by the checkpoint; stale against the new file
     fsync_dir(target.parent)
     return safety
+
+
+def _copy_journals(target: Path, beside: Path) -> dict[str, Path]:
+    """Byte copies of ``target``'s non-empty ``-wal``/``-shm``, named after the temp file ``beside``."""
+    copies = {}
+    for suffix in ("-wal", "-shm"):
+        journal = Path(f"{target}{suffix}")
+        if journal.is_file() and journal.stat().st_size:
+            copies[suffix] = Path(f"{beside}.keep{suffix}")
+            shutil.copy2(journal, copies[suffix])
+    return copies
 
 
 def _restore_file(archive: Path, compression: str, target: Path, stamp: str, progress: Progress | None) -> Path | None:
