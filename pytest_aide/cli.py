@@ -107,6 +107,11 @@ def _cmd_backup(manager: BackupManager, args: argparse.Namespace) -> int:
     for comp in new.components:
         if not comp.ok:
             print(f"aide: component {comp.name} failed: {comp.error}", file=sys.stderr)
+        left_out = comp.summary.get("left_out") or []
+        if left_out:
+            count = comp.summary.get("excluded", len(left_out))
+            shown = ", ".join(left_out[:5]) + (f" and {count - 5} more" if count > 5 else "")
+            print(f"{comp.name}: left out {count} secret or key file(s), listed in the manifest: {shown}")
     return 0 if new.complete else 1
 
 

@@ -25,9 +25,7 @@ DEFAULT_EXCLUDES = (
     "*credential*",
     "*password*",
     "*.env",
-    "id_rsa*",
-    "id_ed25519*",
-    "id_ecdsa*",
+    "id_*",  # id_rsa, id_ed25519, id_ecdsa... (OpenSSH keys are also recognised by content)
 )
 
 _TOP_KEYS = ("dir", "compression", "max_age_hours", "retention", "components")
