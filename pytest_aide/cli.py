@@ -18,7 +18,7 @@ from typing import TextIO
 from pytest_aide import cli_ops
 from pytest_aide.backup import BackupConfig, BackupManager, BackupSet
 from pytest_aide.config import AideConfig, load_config
-from pytest_aide.errors import AideError, ConfigError
+from pytest_aide.errors import AideError, ConfigError, UnwritablePlaceError
 
 PROGRESS_MIN_BYTES = 64 << 20  # smaller jobs finish before a progress line would help
 
@@ -36,10 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.run(args))
         config = load_config(args.config, rootdir=Path.cwd())
         return int(args.run(config, args))
-    except (ConfigError, _UsageError) as exc:
+    except (ConfigError, _UsageError, UnwritablePlaceError) as exc:
         return _fail(str(exc), 2)
     except AideError as exc:
         return _fail(str(exc), 1)
+    except OSError as exc:  # a place aide must read or write: one line naming it, never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}", 2)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
 

@@ -60,6 +60,7 @@ class BackupManager:
 
     def create(self) -> BackupSet:
         """Take a new set of every component; a failed component makes it ``partial``, never aborts it."""
+        locking.require_writable(self.config.dir, "backup")
         with self._folder_lock("backup"):
             # Both lock files exist from the first set on, so a refused restore writes nothing new anywhere.
             (self.config.dir / locking.RESTORE_LOCK).touch()
@@ -94,7 +95,11 @@ class BackupManager:
     def restore(self, set_id: str, components: Iterable[str] | None = None, *, force: bool = False) -> RestoreResult:
         """Restore ``components`` (default: all captured) of a set; unverifiable sets need ``force``."""
         restore_lock = locking.locked(
-            self.config.dir / locking.RESTORE_LOCK, shared=False, timeout=self.lock_timeout, operation="restore"
+            self.config.dir / locking.RESTORE_LOCK,
+            shared=False,
+            timeout=self.lock_timeout,
+            operation="restore",
+            movable=True,  # a set on read-only media restores too
         )
         with restore_lock, self._folder_lock("restore"):
             return self._restore(set_id, components, force=force)

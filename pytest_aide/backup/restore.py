@@ -23,6 +23,7 @@ from pathlib import Path
 from pytest_aide.backup import folder_source, postgres_source, sqlite_source
 from pytest_aide.backup.compress import Progress, decompress_to, open_reader
 from pytest_aide.backup.config import DEFAULT_EXCLUDES, ComponentConfig
+from pytest_aide.backup.locking import scratch_parent
 from pytest_aide.backup.manifest import BackupSet, ComponentEntry, fsync_dir
 from pytest_aide.backup.sets import component_url
 from pytest_aide.errors import BackupError
@@ -217,11 +218,21 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+def safety_dump_folder() -> Path:
+    """``$XDG_STATE_HOME/aide`` (``~/.local/state/aide``): for safety dumps when the backup folder is read-only."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    folder = Path(base) / "aide"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _restore_postgres(
     entry: ComponentEntry, archive: Path, backup_set: BackupSet, comp: ComponentConfig, stamp: str
 ) -> RestoredComponent:
     url = component_url(comp)
     root = backup_set.path.parent
+    if scratch_parent(root) is None:  # read-only media: the safety dump goes where this user keeps state
+        root = safety_dump_folder()
     safety = root / f"{comp.name}_before_restore_{stamp}.pgdump"
     dump_file = root / f".{comp.name}.aide-restore-{secrets.token_hex(4)}.pgdump"
     try:

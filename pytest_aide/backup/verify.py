@@ -15,6 +15,7 @@ from typing import Any
 
 from pytest_aide.backup import folder_source, postgres_source, sqlite_source
 from pytest_aide.backup.compress import Progress, decompress_to, drain, has_frame_checksum, open_reader, sha256_file
+from pytest_aide.backup.locking import scratch_parent
 from pytest_aide.backup.manifest import BackupSet, ComponentEntry
 from pytest_aide.errors import BackupError
 
@@ -51,7 +52,8 @@ def verify_set(
         and (backup_set.path / entry.file).is_file()
         and not has_frame_checksum(backup_set.path / entry.file)
     ]
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=backup_set.path.parent) as scratch:
+    scratch_dir = scratch_parent(backup_set.path.parent)  # read-only media: the temp folder
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=scratch_dir) as scratch:
         for entry in backup_set.components:
             found = _component_problems(backup_set, entry, Path(scratch), pg_urls.get(entry.name), extract, progress)
             problems += [f"{entry.name}: {p}" for p in found]
