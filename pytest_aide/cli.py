@@ -124,6 +124,11 @@ def _cmd_list(manager: BackupManager, args: argparse.Namespace) -> int:
         print(f"no backup sets in {manager.config.dir} (run `aide backup`)")
     for line in _set_lines(sets):
         print(line)
+    copies = manager.safety_copies()
+    if copies:
+        print("safety copies kept by restores (never deleted automatically; remove them once you are sure):")
+        for path, size in copies:
+            print(f"  {path}  {_mb(size)}")
     return 0
 
 

@@ -118,3 +118,44 @@ def _read_only_mount(folder: Path) -> bool:
         return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
     except OSError:
         return False
+
+
+WRITER_PREFIX = ".writer"  # ".writer.tmp-<set id>": outside every ".tmp-*" glob
+
+
+@contextmanager
+def writer_lock(path: Path) -> Iterator[None]:
+    """Mark ``path`` (a temp folder) as being written by this process, until the block ends.
+
+    The mark is an ``flock`` on ``.writer<name>`` beside it, taken before ``path`` exists: the kernel drops it
+    when the writer dies, so :func:`writer_gone` tells a killed backup's leftovers from a running one's
+    without guessing from ages.
+    """
+    mark = writer_mark(path)
+    fd = os.open(mark, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        mark.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def writer_mark(path: Path) -> Path:
+    return path.with_name(WRITER_PREFIX + path.name)
+
+
+def writer_gone(path: Path) -> bool | None:
+    """True when ``path``'s writer is provably dead, False while it runs, None when it left no mark."""
+    mark = writer_mark(path)
+    try:
+        fd = os.open(mark, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_aide.backup import folder_source, postgres_source, sqlite_source
-from pytest_aide.backup.compress import Progress, decompress_to, open_reader
+from pytest_aide.backup.compress import SUFFIX, Progress, compress_file, decompress_to, open_reader
 from pytest_aide.backup.config import DEFAULT_EXCLUDES, ComponentConfig
 from pytest_aide.backup.locking import scratch_parent
 from pytest_aide.backup.manifest import BackupSet, ComponentEntry, fsync_dir
@@ -98,7 +98,30 @@ def safety_path(target: Path, stamp: str) -> Path:
 
 
 def _temp_sibling(target: Path) -> Path:
-    return target.with_name(f".{target.name}.aide-restore-{secrets.token_hex(4)}")
+    return target.with_name(f".{target.name}{RESTORE_TEMP_MARK}{secrets.token_hex(4)}")
+
+
+RESTORE_TEMP_MARK = ".aide-restore-"
+
+
+def remove_dead_restore_copies(comp: ComponentConfig, backup_root: Path) -> list[Path]:
+    """Remove what killed restores of ``comp`` left: temp copies beside its target (or PostgreSQL dumps).
+
+    Only call this holding the exclusive restore lock: then no other restore is running, so every such copy
+    is provably dead.
+    """
+    if comp.source is not None:
+        pattern, folder = f".{comp.source.name}{RESTORE_TEMP_MARK}*", comp.source.parent
+    else:
+        pattern, folder = f".{comp.name}{RESTORE_TEMP_MARK}*.pgdump", backup_root
+    removed = []
+    for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def _restore_sqlite(
@@ -233,12 +256,17 @@ def _restore_postgres(
     root = backup_set.path.parent
     if scratch_parent(root) is None:  # read-only media: the safety dump goes where this user keeps state
         root = safety_dump_folder()
-    safety = root / f"{comp.name}_before_restore_{stamp}.pgdump"
-    dump_file = root / f".{comp.name}.aide-restore-{secrets.token_hex(4)}.pgdump"
+    token = secrets.token_hex(4)
+    safety = root / f"{comp.name}_before_restore_{stamp}.pgdump{SUFFIX['zstd']}"
+    dump_file = root / f".{comp.name}{RESTORE_TEMP_MARK}{token}.pgdump"
+    safety_raw = root / f".{comp.name}{RESTORE_TEMP_MARK}{token}-safety.pgdump"
     try:
         decompress_to(archive, backup_set.compression, dump_file)
-        postgres_source.dump(url, safety)
+        postgres_source.dump(url, safety_raw)
+        # compressed like the sets, and counted by [backup.retention] keep_safety_copies
+        compress_file(safety_raw, safety, "zstd", safety_raw.name, discard_source=True)
         postgres_source.restore_into(url, dump_file, clean=True)
     finally:
         dump_file.unlink(missing_ok=True)
+        safety_raw.unlink(missing_ok=True)
     return RestoredComponent(entry.name, redact_url(url), str(safety))

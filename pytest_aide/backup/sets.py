@@ -20,6 +20,7 @@ from pytest_aide import __version__
 from pytest_aide.backup import folder_source, postgres_source, sqlite_source
 from pytest_aide.backup.compress import SUFFIX, Progress, Written, compress_file, compressed_writer
 from pytest_aide.backup.config import DEFAULT_EXCLUDES, BackupConfig, ComponentConfig
+from pytest_aide.backup.locking import writer_lock
 from pytest_aide.backup.manifest import (
     MANIFEST,
     BackupSet,
@@ -66,6 +67,14 @@ def create_set(config: BackupConfig, *, redactor: Redactor, progress: Progress |
     created = datetime.now(UTC)
     set_id = new_set_id(created)
     tmp = root / f"{TMP_PREFIX}{set_id}"
+    with writer_lock(tmp):
+        return _write_set(config, tmp, set_id, created, redactor, progress)
+
+
+def _write_set(
+    config: BackupConfig, tmp: Path, set_id: str, created: datetime, redactor: Redactor, progress: Progress | None
+) -> BackupSet:
+    root = config.dir
     tmp.mkdir()
     entries = tuple(_capture(comp, tmp, config.compression, redactor, progress) for comp in config.components)
     backup_set = BackupSet(
