@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -81,6 +82,34 @@ class _ProgressReader:
             self._progress(self._stage, self._done, self._total)
             self._next_report = self._done + 64 * BLOCK
         return data
+
+
+@contextmanager
+def file_growth(progress: Progress | None, stage: str, path: Path, total: int) -> Iterator[None]:
+    """Report ``path``'s size once a second while the block runs (``total`` 0: unknown).
+
+    For steps that write a file without telling us how far they are (SQLite's one-step snapshot, pg_dump):
+    without it the first seconds of a big backup are silent.
+    """
+    if progress is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(1.0):
+            try:
+                progress(stage, path.stat().st_size, total)
+            except OSError:
+                continue
+
+    ticker = threading.Thread(target=tick, name=f"aide progress {stage}", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        ticker.join(timeout=5)
 
 
 def sha256_file(path: Path) -> str:
