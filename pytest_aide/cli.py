@@ -9,6 +9,7 @@ Errors are one line, ``aide: error: ...``; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from typing import TextIO
 from pytest_aide import cli_ops
 from pytest_aide.backup import BackupConfig, BackupManager, BackupSet
 from pytest_aide.config import AideConfig, load_config
-from pytest_aide.errors import AideError, ConfigError
+from pytest_aide.errors import AideError, ConfigError, UnwritablePlaceError
 
 PROGRESS_MIN_BYTES = 64 << 20  # smaller jobs finish before a progress line would help
 
@@ -36,10 +37,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.run(args))
         config = load_config(args.config, rootdir=Path.cwd())
         return int(args.run(config, args))
-    except (ConfigError, _UsageError) as exc:
+    except (ConfigError, _UsageError, UnwritablePlaceError) as exc:
         return _fail(str(exc), 2)
     except AideError as exc:
         return _fail(str(exc), 1)
+    except OSError as exc:  # a place aide must read or write: one line naming it, never a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}", 2)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
 
@@ -81,9 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pytest-aide {cli_ops.installed_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("backup", help="take a new backup set").set_defaults(run=_backup_command(_cmd_backup))
-    sub.add_parser("backups", help="list backup sets, newest first").set_defaults(run=_backup_command(_cmd_list))
+    backups = sub.add_parser("backups", help="list backup sets, newest first")
+    backups.add_argument("--json", action="store_true", help="print the sets as JSON (for scripts)")
+    backups.set_defaults(run=_backup_command(_cmd_list))
     verify = sub.add_parser("verify", help="prove a set restorable (checksums, scratch restores)")
     verify.add_argument("set_id", metavar="SET")
+    verify.add_argument("--json", action="store_true", help="print the result as JSON (for scripts)")
     verify.set_defaults(run=_backup_command(_cmd_verify))
     restore = sub.add_parser("restore", help="restore a set (asks which one when SET is omitted)")
     restore.add_argument("set_id", metavar="SET", nargs="?")
@@ -107,16 +114,46 @@ def _cmd_backup(manager: BackupManager, args: argparse.Namespace) -> int:
     for comp in new.components:
         if not comp.ok:
             print(f"aide: component {comp.name} failed: {comp.error}", file=sys.stderr)
+        left_out = comp.summary.get("left_out") or []
+        if left_out:
+            count = comp.summary.get("excluded", len(left_out))
+            shown = ", ".join(left_out[:5]) + (f" and {count - 5} more" if count > 5 else "")
+            print(f"{comp.name}: left out {count} secret or key file(s), listed in the manifest: {shown}")
     return 0 if new.complete else 1
 
 
 def _cmd_list(manager: BackupManager, args: argparse.Namespace) -> int:
     sets = manager.list_sets()
+    copies = manager.safety_copies()
+    if args.json:
+        kept = [{"path": str(path), "bytes": size} for path, size in copies]
+        print(json.dumps({"sets": [_set_json(s) for s in sets], "safety_copies": kept}, indent=2))
+        return 0
     if not sets:
         print(f"no backup sets in {manager.config.dir} (run `aide backup`)")
     for line in _set_lines(sets):
         print(line)
+    if copies:
+        print("safety copies kept by restores (never deleted automatically; remove them once you are sure):")
+        for path, size in copies:
+            print(f"  {path}  {_mb(size)}")
     return 0
+
+
+def _set_json(backup_set: BackupSet) -> dict[str, object]:
+    """One set for scripts: what the listing shows, and each component's outcome."""
+    return {
+        "id": backup_set.set_id,
+        "created": backup_set.created.isoformat(),
+        "status": backup_set.status,
+        "verified": backup_set.verified,
+        "bytes": sum(c.size for c in backup_set.components),
+        "path": str(backup_set.path),
+        "components": [
+            {"name": c.name, "kind": c.kind, "ok": c.ok, "file": c.file, "bytes": c.size, "error": c.error}
+            for c in backup_set.components
+        ],
+    }
 
 
 def _set_lines(sets: list[BackupSet]) -> list[str]:
@@ -129,6 +166,12 @@ def _set_lines(sets: list[BackupSet]) -> list[str]:
 
 def _cmd_verify(manager: BackupManager, args: argparse.Namespace) -> int:
     result = manager.verify(args.set_id)
+    if args.json:
+        fields = {"set_id": result.set_id, "ok": result.ok, "problems": list(result.problems)}
+        print(json.dumps({**fields, "checked": list(result.checked), "notes": list(result.notes)}, indent=2))
+        return 0 if result.ok else 1
+    for note in result.notes:
+        print(f"aide: set {result.set_id}: note: {note}", file=sys.stderr)
     if result.ok:
         print(f"set {result.set_id}: verified ({', '.join(result.checked)})")
         return 0
@@ -191,18 +234,43 @@ def _cmd_prune(manager: BackupManager, args: argparse.Namespace) -> int:
 
 
 class _Progress:
-    """Throttled progress lines on stderr (at most one a second, only for big jobs)."""
+    """Progress of long steps on a terminal: a line a second with MB/s and the time left; silent otherwise.
 
-    def __init__(self, stream: TextIO) -> None:
+    Cron and systemd read the outcome, not a running count, so nothing is printed when stderr is not a terminal.
+    """
+
+    def __init__(self, stream: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
         self._stream = stream
+        self._clock = clock
         self._last = 0.0
+        self._started: dict[str, float] = {}
+        self._quiet = not stream.isatty()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if total < PROGRESS_MIN_BYTES or (now - self._last < 1.0 and done < total):
+        if self._quiet:
+            return
+        now = self._clock()
+        started = self._started.setdefault(stage, now)
+        if (total and total < PROGRESS_MIN_BYTES) or (now - self._last < 1.0 and not (total and done >= total)):
             return
         self._last = now
-        print(f"aide: {stage}: {_mb(done)} of {_mb(total)}", file=self._stream, flush=True)
+        print(f"aide: {progress_line(stage, done, total, now - started)}", file=self._stream, flush=True)
+
+
+def progress_line(stage: str, done: int, total: int, elapsed: float) -> str:
+    """``compress db.sqlite: 512.0 of 1400.0 MB, 210.3 MB/s, about 4 s left`` (total 0: unknown)."""
+    rate = done / elapsed if elapsed > 0 else 0.0
+    line = f"{stage}: {_mb(done)}" + (f" of {_mb(total)}" if total else "")
+    if rate > 0:
+        line += f", {rate / 1e6:.1f} MB/s"
+        if total and done < total:
+            line += f", about {_duration((total - done) / rate)} left"
+    return line
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(1, round(seconds))
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
 def _mb(size: int) -> str:

@@ -24,3 +24,10 @@ class ProbeError(AideError):
 
 class BackupError(AideError):
     """A backup, verify, restore or prune step failed; the message says which and why."""
+
+
+class UnwritablePlaceError(BackupError):
+    """A folder a backup command must write to cannot be written (permissions, a read-only mount).
+
+    The message names the folder and the remedy; the ``aide`` command exits 2, as for a usage error.
+    """

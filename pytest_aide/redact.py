@@ -28,12 +28,22 @@ _QUERY_SECRET = re.compile(
     r"(?i)(?P<name>[?&](?:password|passwd|pwd|token|access_token|api_key|apikey|secret)=)"
     r"(?P<value>[^&\s#]+)"
 )
+# libpq's key=value form (``host=db password=pw``, quoted values included) and a URI's ``?password=``
+_CONNINFO_PASSWORD = re.compile(
+    r"(?i)(?P<name>(?:\bpassword|[?&]password)\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s&#']+)"
+)
 _SECRET_ENV_NAME = re.compile(r"(?i)(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|AUTH)")
 
 
 def redact_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***`` (the user name is kept: it helps diagnosis)."""
-    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
+    """Return ``url`` with any password replaced by ``***`` (the user name is kept: it helps diagnosis).
+
+    Covers ``scheme://user:pw@host``, ``?password=pw`` and libpq's ``password=pw`` key=value form.
+    """
+    url = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url)
+    if "password" not in url.lower():  # the common case, far cheaper than the pattern
+        return url
+    return _CONNINFO_PASSWORD.sub(lambda m: f"{m['name']}{MASK}", url)
 
 
 def secret_env_values(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,13 @@ BLOCK = 1 << 20
 ZSTD_LEVEL = 3
 Progress = Callable[[str, int, int], None]
 SUFFIX = {"zstd": ".zst", "zip": ".zip"}
+
+
+def zstd_compressor() -> zstandard.ZstdCompressor:
+    """Level 3 on the machine's cores, with a content checksum in every frame: a flipped byte or a cut-off
+    end is caught by decompression itself, not only by the manifest's sha256 (which whoever altered the
+    archive can recompute). The content size goes into the frame header where it is known up front."""
+    return zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=zstd_threads(), write_checksum=True)
 
 
 def zstd_threads() -> int:
@@ -76,6 +84,34 @@ class _ProgressReader:
         return data
 
 
+@contextmanager
+def file_growth(progress: Progress | None, stage: str, path: Path, total: int) -> Iterator[None]:
+    """Report ``path``'s size once a second while the block runs (``total`` 0: unknown).
+
+    For steps that write a file without telling us how far they are (SQLite's one-step snapshot, pg_dump):
+    without it the first seconds of a big backup are silent.
+    """
+    if progress is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(1.0):
+            try:
+                progress(stage, path.stat().st_size, total)
+            except OSError:
+                continue
+
+    ticker = threading.Thread(target=tick, name=f"aide progress {stage}", daemon=True)
+    ticker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        ticker.join(timeout=5)
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in blocks."""
     digest = hashlib.sha256()
@@ -119,7 +155,7 @@ def compress_file(
 
 
 def _zstd_copy(reader: _ProgressReader, dest: Path, total: int) -> Written:
-    cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=zstd_threads())
+    cctx = zstd_compressor()
     with open(dest, "wb") as fh:
         out = _HashingWriter(fh)
         cctx.copy_stream(cast(IO[bytes], reader), cast(IO[bytes], out), size=total, read_size=BLOCK, write_size=BLOCK)
@@ -132,7 +168,7 @@ def compressed_writer(dest: Path, compression: str, member: str) -> Iterator[tup
     """A writable stream compressing into ``dest``; the Written is filled in (and dest fsynced) on exit."""
     written = Written()
     if compression == "zstd":
-        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=zstd_threads())
+        cctx = zstd_compressor()
         with open(dest, "wb") as fh:
             hasher = _HashingWriter(fh)
             with cctx.stream_writer(cast(IO[bytes], hasher), write_size=BLOCK, closefd=False) as stream:
@@ -151,23 +187,64 @@ def compressed_writer(dest: Path, compression: str, member: str) -> Iterator[tup
     written.size, written.sha256 = dest.stat().st_size, sha256_file(dest)
 
 
+class _CheckedZstdReader:
+    """Decompresses a zstd file and fails on what the library's stream reader lets pass: a stream that ends
+    inside a frame (a truncated archive decompresses "fine" up to the cut) and bytes after the last frame."""
+
+    def __init__(self, fh: IO[bytes], name: str) -> None:
+        self._fh, self._name = fh, name
+        self._dctx = zstandard.ZstdDecompressor()
+        self._frame = self._dctx.decompressobj()
+        self._pending = b""
+        self._offset = 0
+        self._ended = False
+
+    def read(self, size: int = -1) -> bytes:
+        # tarfile reads 10 KiB at a time: hand out slices at an offset, never re-copy the rest of the buffer
+        while not self._ended and (size < 0 or len(self._pending) - self._offset < size):
+            self._pending = self._pending[self._offset :] + self._next_block()
+            self._offset = 0
+        end = len(self._pending) if size < 0 else self._offset + size
+        data = self._pending[self._offset : end]
+        self._offset += len(data)
+        return data
+
+    def _next_block(self) -> bytes:
+        block = self._fh.read(BLOCK)
+        if not block:
+            self._ended = True
+            if not self._frame.eof:
+                raise BackupError(f"{self._name}: truncated: the zstd stream ends inside a frame")
+            return b""
+        out = self._frame.decompress(block)
+        while self._frame.eof and self._frame.unused_data:
+            rest = self._frame.unused_data  # concatenated frames (zstd -c a b) are one stream
+            self._frame = self._dctx.decompressobj()
+            out += self._frame.decompress(rest)
+        return out
+
+
+def has_frame_checksum(path: Path) -> bool:
+    """Whether a zstd archive's (first) frame carries a content checksum (sets written before it don't)."""
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    try:
+        return bool(zstandard.get_frame_parameters(head).has_checksum)
+    except zstandard.ZstdError:
+        return False
+
+
 @contextmanager
 def open_reader(path: Path, compression: str, *, progress: Progress | None = None) -> Iterator[BinaryIO]:
-    """A readable stream of the decompressed content of ``path``; corrupt data raises BackupError.
+    """A readable stream of the decompressed content of ``path``; corrupt or truncated data raises BackupError.
 
     ``progress`` hears about the compressed bytes read (zstd only: their total is known up front).
     """
     try:
         if compression == "zstd":
-            with (
-                open(path, "rb") as fh,
-                zstandard.ZstdDecompressor().stream_reader(
-                    cast(IO[bytes], _ProgressReader(fh, f"decompress {path.name}", path.stat().st_size, progress)),
-                    read_size=BLOCK,
-                    closefd=False,
-                ) as stream,
-            ):
-                yield cast(BinaryIO, stream)
+            with open(path, "rb") as fh:
+                reader = _ProgressReader(fh, f"decompress {path.name}", path.stat().st_size, progress)
+                yield cast(BinaryIO, _CheckedZstdReader(cast(IO[bytes], reader), path.name))
             return
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()

@@ -25,13 +25,11 @@ DEFAULT_EXCLUDES = (
     "*credential*",
     "*password*",
     "*.env",
-    "id_rsa*",
-    "id_ed25519*",
-    "id_ecdsa*",
+    "id_*",  # id_rsa, id_ed25519, id_ecdsa... (OpenSSH keys are also recognised by content)
 )
 
 _TOP_KEYS = ("dir", "compression", "max_age_hours", "retention", "components")
-_RETENTION_KEYS = ("keep_last", "keep_daily", "keep_weekly")
+_RETENTION_KEYS = ("keep_last", "keep_daily", "keep_weekly", "keep_safety_copies")
 _COMPONENT_KEYS = ("name", "kind", "source", "exclude", "url", "url_env")
 
 
@@ -42,6 +40,8 @@ class RetentionPolicy:
     keep_last: int = 7
     keep_daily: int = 7
     keep_weekly: int = 4
+    # PostgreSQL safety dumps (the database as it was before a restore) kept in the backup folder, per component
+    keep_safety_copies: int = 3
 
 
 @dataclass(frozen=True)

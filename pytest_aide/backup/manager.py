@@ -7,13 +7,14 @@ import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pytest_aide import __version__
 from pytest_aide.backup import locking, retention
 from pytest_aide.backup.compress import Progress
 from pytest_aide.backup.config import BackupConfig
 from pytest_aide.backup.manifest import BackupSet, mark_verified, read_set
-from pytest_aide.backup.restore import RestoredComponent, RestoreResult, restore_component
+from pytest_aide.backup.restore import RestoredComponent, RestoreResult, remove_dead_restore_copies, restore_component
 from pytest_aide.backup.retention import PruneResult, SetInfo
 from pytest_aide.backup.sets import component_url, create_set, list_sets
 from pytest_aide.backup.verify import VerifyResult, verify_set
@@ -60,14 +61,33 @@ class BackupManager:
 
     def create(self) -> BackupSet:
         """Take a new set of every component; a failed component makes it ``partial``, never aborts it."""
+        locking.require_writable(self.config.dir, "backup")
         with self._folder_lock("backup"):
             # Both lock files exist from the first set on, so a refused restore writes nothing new anywhere.
             (self.config.dir / locking.RESTORE_LOCK).touch()
+            # Killed backups' half-written sets, provably dead (their writer's lock is free): no age to wait for.
+            for path in retention.stale_temp_dirs(self.config.dir, max_age=float("inf")):
+                retention.remove_temp_dir(path)
             return create_set(self.config, redactor=self.redactor, progress=self.progress)
 
     def list_sets(self) -> list[BackupSet]:
         """Finished sets, newest first, as their manifests describe them."""
         return list_sets(self.config.dir)
+
+    def safety_copies(self) -> list[tuple[Path, int]]:
+        """The ``*_before_restore_*`` copies restores left (beside each target, PostgreSQL dumps in the backup
+        folder), with their sizes in bytes: never deleted automatically, so the operator must see them."""
+        found: dict[Path, int] = {}
+        for comp in self.config.components:
+            if comp.source is not None:
+                suffix = "" if comp.source.is_dir() else comp.source.suffix
+                stem = comp.source.name[: len(comp.source.name) - len(suffix)] if suffix else comp.source.name
+                candidates = comp.source.parent.glob(f"{stem}_before_restore_*")
+            else:
+                candidates = self.config.dir.glob(f"{comp.name}_before_restore_*.pgdump*")
+            for path in candidates:
+                found[path] = _size(path)
+        return sorted(found.items())
 
     def get(self, set_id: str) -> BackupSet:
         """The set ``set_id``; BackupError when there is no such finished set."""
@@ -94,7 +114,11 @@ class BackupManager:
     def restore(self, set_id: str, components: Iterable[str] | None = None, *, force: bool = False) -> RestoreResult:
         """Restore ``components`` (default: all captured) of a set; unverifiable sets need ``force``."""
         restore_lock = locking.locked(
-            self.config.dir / locking.RESTORE_LOCK, shared=False, timeout=self.lock_timeout, operation="restore"
+            self.config.dir / locking.RESTORE_LOCK,
+            shared=False,
+            timeout=self.lock_timeout,
+            operation="restore",
+            movable=True,  # a set on read-only media restores too
         )
         with restore_lock, self._folder_lock("restore"):
             return self._restore(set_id, components, force=force)
@@ -113,12 +137,18 @@ class BackupManager:
                     "restore refused (use --force to restore it anyway)"
                 )
         names = list(components) if components is not None else [c.name for c in backup_set.components if c.ok]
+        for name in names:  # we hold the exclusive restore lock: what earlier restores left is dead
+            backup_set.component(name)  # an unknown name is refused before anything is touched
+            remove_dead_restore_copies(self.config.component(name), self.config.dir)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         restored: list[RestoredComponent] = []
         for name in names:
             entry = backup_set.component(name)
             comp = self.config.component(name)
-            restored.append(restore_component(backup_set, entry, comp, stamp=stamp, progress=self.progress))
+            restored.append(
+                # a forced restore skips verification, so the restored copy itself must pass the integrity check
+                restore_component(backup_set, entry, comp, stamp=stamp, progress=self.progress, check=force)
+            )
         return RestoreResult(set_id=set_id, restored=tuple(restored))
 
     def prune(self, *, dry_run: bool = False) -> PruneResult:
@@ -131,12 +161,17 @@ class BackupManager:
         infos = [SetInfo(s.set_id, s.created, s.complete, s.verified) for s in sets]
         keep, remove = retention.plan(infos, self.config.retention)
         stale = retention.stale_temp_dirs(self.config.dir)
+        stale += retention.old_safety_dumps(
+            self.config.dir,
+            [c.name for c in self.config.components if c.kind == "postgresql"],
+            self.config.retention.keep_safety_copies,
+        )
         if not dry_run:
             for set_id in remove:
                 if read_set(self.config.dir / set_id) is not None:  # re-checked right before deleting
                     shutil.rmtree(self.config.dir / set_id)
             for path in stale:
-                shutil.rmtree(path)
+                retention.remove_temp_dir(path)
         return PruneResult(
             removed=tuple(remove), kept=tuple(keep), temp_removed=tuple(p.name for p in stale), dry_run=dry_run
         )
@@ -165,3 +200,10 @@ class BackupManager:
                 except AideError:
                     continue
         return urls
+
+
+def _size(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder (links not followed)."""
+    if path.is_symlink() or not path.is_dir():
+        return path.lstat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if not p.is_dir() or p.is_symlink())

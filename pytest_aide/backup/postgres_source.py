@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pytest_aide.errors import BackupError
 from pytest_aide.redact import redact_url
@@ -44,15 +43,34 @@ def connect(url: str, **kwargs: Any) -> Any:
 
 
 def tool_env(url: str) -> tuple[str, dict[str, str]]:
-    """The URL without its password, and an environment carrying the password in PGPASSWORD."""
-    parts = urlsplit(url)
+    """A connection string without its password, and an environment carrying the password in PGPASSWORD.
+
+    Every libpq form is read by libpq's own rules (psycopg's parser): ``postgresql://user:pw@host``,
+    ``postgresql://user@host?password=pw`` and ``host=... password=pw``; the password never reaches a
+    command line, where ``ps`` shows it to every user of the host.
+    """
+    conninfo = _psycopg_conninfo()
+    try:
+        params = conninfo.conninfo_to_dict(url)
+    except Exception as exc:  # psycopg.ProgrammingError: its message would quote the string, password included
+        raise BackupError(f"not a valid PostgreSQL connection string: {redact_url(url)}") from exc
     env = dict(os.environ)
-    if parts.password is not None:
-        env["PGPASSWORD"] = unquote(parts.password)
-        host = parts.netloc.rsplit("@", 1)[1]
-        user = parts.netloc.rsplit("@", 1)[0].split(":", 1)[0]
-        parts = parts._replace(netloc=f"{user}@{host}")
-    return urlunsplit(parts), env
+    password = params.pop("password", None)
+    if password:
+        env["PGPASSWORD"] = str(password)
+    return conninfo.make_conninfo(**params), env
+
+
+def with_dbname(url: str, dbname: str) -> str:
+    """The same connection in another database (any libpq form in, a key=value string out)."""
+    return str(_psycopg_conninfo().make_conninfo(url, dbname=dbname))
+
+
+def _psycopg_conninfo() -> Any:
+    _psycopg()  # the friendly error when psycopg is missing
+    from psycopg import conninfo
+
+    return conninfo
 
 
 def run_tool(args: list[str], url: str, *, timeout: float = TIMEOUT) -> str:
@@ -166,7 +184,7 @@ def scratch_database(url: str) -> Iterator[str]:
     with connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+        yield with_dbname(url, name)
     finally:
         with connect(url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

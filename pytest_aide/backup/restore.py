@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_aide.backup import folder_source, postgres_source, sqlite_source
-from pytest_aide.backup.compress import Progress, decompress_to, open_reader
+from pytest_aide.backup.compress import SUFFIX, Progress, compress_file, decompress_to, open_reader
 from pytest_aide.backup.config import DEFAULT_EXCLUDES, ComponentConfig
+from pytest_aide.backup.locking import scratch_parent
 from pytest_aide.backup.manifest import BackupSet, ComponentEntry, fsync_dir
 from pytest_aide.backup.sets import component_url
 from pytest_aide.errors import BackupError
@@ -48,9 +49,20 @@ class RestoreResult:
 
 
 def restore_component(
-    backup_set: BackupSet, entry: ComponentEntry, comp: ComponentConfig, *, stamp: str, progress: Progress | None = None
+    backup_set: BackupSet,
+    entry: ComponentEntry,
+    comp: ComponentConfig,
+    *,
+    stamp: str,
+    progress: Progress | None = None,
+    check: bool = True,
 ) -> RestoredComponent:
-    """Restore one captured component of ``backup_set`` over the target ``comp`` describes."""
+    """Restore one captured component of ``backup_set`` over the target ``comp`` describes.
+
+    ``check`` runs a database's integrity check on the restored copy before it replaces the target: needed
+    when verification (which runs that check) was skipped with ``--force``; frame checksums catch damage
+    to a verified set since.
+    """
     if not entry.ok or entry.file is None:
         raise BackupError(f"set {backup_set.set_id}: component {entry.name} was not captured ({entry.error})")
     if entry.kind != comp.kind:
@@ -66,8 +78,10 @@ def restore_component(
         patterns = DEFAULT_EXCLUDES + comp.exclude
         safety = _restore_folder(archive, backup_set.compression, comp.source, stamp, patterns)
     else:
-        restorer = _restore_sqlite if comp.kind == "sqlite" else _restore_file
-        safety = restorer(archive, backup_set.compression, comp.source, stamp, progress)
+        if comp.kind == "sqlite":
+            safety = _restore_sqlite(archive, backup_set.compression, comp.source, stamp, progress, check=check)
+        else:
+            safety = _restore_file(archive, backup_set.compression, comp.source, stamp, progress)
     return RestoredComponent(entry.name, str(comp.source), str(safety) if safety else None)
 
 
@@ -84,30 +98,78 @@ def safety_path(target: Path, stamp: str) -> Path:
 
 
 def _temp_sibling(target: Path) -> Path:
-    return target.with_name(f".{target.name}.aide-restore-{secrets.token_hex(4)}")
+    return target.with_name(f".{target.name}{RESTORE_TEMP_MARK}{secrets.token_hex(4)}")
+
+
+RESTORE_TEMP_MARK = ".aide-restore-"
+
+
+def remove_dead_restore_copies(comp: ComponentConfig, backup_root: Path) -> list[Path]:
+    """Remove what killed restores of ``comp`` left: temp copies beside its target (or PostgreSQL dumps).
+
+    Only call this holding the exclusive restore lock: then no other restore is running, so every such copy
+    is provably dead.
+    """
+    if comp.source is not None:
+        pattern, folder = f".{comp.source.name}{RESTORE_TEMP_MARK}*", comp.source.parent
+    else:
+        pattern, folder = f".{comp.name}{RESTORE_TEMP_MARK}*.pgdump", backup_root
+    removed = []
+    for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def _restore_sqlite(
-    archive: Path, compression: str, target: Path, stamp: str, progress: Progress | None
+    archive: Path, compression: str, target: Path, stamp: str, progress: Progress | None, *, check: bool
 ) -> Path | None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(target)
     try:
-        decompress_to(archive, compression, tmp, progress=progress)  # integrity was proven by verify
+        decompress_to(archive, compression, tmp, progress=progress)
+        problems = sqlite_source.check(tmp)[0] if check else []  # even --force never installs a broken one
+        if problems:
+            raise BackupError(f"{archive.name}: restored copy fails its check ({problems[0]}); {target} untouched")
         safety = None
         if target.exists():
             # Refuses a database the application still holds; after it the main file holds everything, so
             # the old inode, kept under the safety name by a hard link, is a complete copy at no cost.
-            sqlite_source.release_for_replace(target)
-            safety = safety_path(target, stamp)
-            _keep_copy(target, safety)
+            # A damaged target's journal files are part of its evidence, and even a failed attempt to open
+            # it may delete them: copied before anything opens it, kept only when it proves damaged.
+            journals = _copy_journals(target, tmp)
+            try:
+                damaged = sqlite_source.release_for_replace(target)
+                safety = safety_path(target, stamp)
+                _keep_copy(target, safety)
+                if damaged:
+                    for suffix, copy in journals.items():
+                        os.replace(copy, f"{safety}{suffix}")
+            finally:
+                for copy in journals.values():
+                    copy.unlink(missing_ok=True)
         os.replace(tmp, target)
     finally:
-        tmp.unlink(missing_ok=True)
+        for scratch in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):  # the check's read leaves -wal/-shm
+            scratch.unlink(missing_ok=True)
     for leftover in (Path(f"{target}-wal"), Path(f"{target}-shm")):
         leftover.unlink(missing_ok=True)  # emptied by the checkpoint; stale against the new file
     fsync_dir(target.parent)
     return safety
+
+
+def _copy_journals(target: Path, beside: Path) -> dict[str, Path]:
+    """Byte copies of ``target``'s non-empty ``-wal``/``-shm``, named after the temp file ``beside``."""
+    copies = {}
+    for suffix in ("-wal", "-shm"):
+        journal = Path(f"{target}{suffix}")
+        if journal.is_file() and journal.stat().st_size:
+            copies[suffix] = Path(f"{beside}.keep{suffix}")
+            shutil.copy2(journal, copies[suffix])
+    return copies
 
 
 def _restore_file(archive: Path, compression: str, target: Path, stamp: str, progress: Progress | None) -> Path | None:
@@ -179,17 +241,32 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+def safety_dump_folder() -> Path:
+    """``$XDG_STATE_HOME/aide`` (``~/.local/state/aide``): for safety dumps when the backup folder is read-only."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    folder = Path(base) / "aide"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def _restore_postgres(
     entry: ComponentEntry, archive: Path, backup_set: BackupSet, comp: ComponentConfig, stamp: str
 ) -> RestoredComponent:
     url = component_url(comp)
     root = backup_set.path.parent
-    safety = root / f"{comp.name}_before_restore_{stamp}.pgdump"
-    dump_file = root / f".{comp.name}.aide-restore-{secrets.token_hex(4)}.pgdump"
+    if scratch_parent(root) is None:  # read-only media: the safety dump goes where this user keeps state
+        root = safety_dump_folder()
+    token = secrets.token_hex(4)
+    safety = root / f"{comp.name}_before_restore_{stamp}.pgdump{SUFFIX['zstd']}"
+    dump_file = root / f".{comp.name}{RESTORE_TEMP_MARK}{token}.pgdump"
+    safety_raw = root / f".{comp.name}{RESTORE_TEMP_MARK}{token}-safety.pgdump"
     try:
         decompress_to(archive, backup_set.compression, dump_file)
-        postgres_source.dump(url, safety)
+        postgres_source.dump(url, safety_raw)
+        # compressed like the sets, and counted by [backup.retention] keep_safety_copies
+        compress_file(safety_raw, safety, "zstd", safety_raw.name, discard_source=True)
         postgres_source.restore_into(url, dump_file, clean=True)
     finally:
         dump_file.unlink(missing_ok=True)
+        safety_raw.unlink(missing_ok=True)
     return RestoredComponent(entry.name, redact_url(url), str(safety))

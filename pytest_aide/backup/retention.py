@@ -10,6 +10,7 @@ newer: once a good set exists it is superseded.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pytest_aide.backup.config import RetentionPolicy
+from pytest_aide.backup.locking import writer_gone, writer_mark
 from pytest_aide.backup.manifest import SET_ID
 
 STALE_TEMP_SECONDS = 3600.0
@@ -72,7 +74,12 @@ def _newest_per_bucket(newest_first: list[SetInfo], count: int, bucket: Callable
 
 
 def stale_temp_dirs(root: Path, *, now: float | None = None, max_age: float = STALE_TEMP_SECONDS) -> list[Path]:
-    """Temp folders left by a killed backup or verify, untouched for ``max_age`` seconds."""
+    """Temp folders left by a killed backup or verify.
+
+    A writer's mark (:func:`~pytest_aide.backup.locking.writer_lock`) decides: its lock is free only once the
+    writer is dead. A folder without a mark (a verify's scratch, a set begun by an older version) is stale once
+    untouched for ``max_age`` seconds.
+    """
     now = time.time() if now is None else now
     if not root.is_dir():
         return []
@@ -80,9 +87,28 @@ def stale_temp_dirs(root: Path, *, now: float | None = None, max_age: float = ST
     for path in sorted(root.iterdir()):
         if not _is_our_temp(path.name) or path.is_symlink() or not path.is_dir():
             continue
-        if now - _last_change(path) > max_age:
+        gone = writer_gone(path)
+        if gone or (gone is None and now - _last_change(path) > max_age):
             found.append(path)
     return found
+
+
+def old_safety_dumps(root: Path, components: Sequence[str], keep: int) -> list[Path]:
+    """PostgreSQL safety dumps in the backup folder beyond the newest ``keep`` of each component."""
+    old: list[Path] = []
+    for name in components:
+        dumps = sorted(root.glob(f"{name}_before_restore_*.pgdump*"), key=lambda p: p.name, reverse=True)
+        old += [p for p in dumps[keep:] if p.is_file() and not p.is_symlink()]
+    return old
+
+
+def remove_temp_dir(path: Path) -> None:
+    """Remove a stale temp folder (or an old safety dump) and its writer's mark."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+    writer_mark(path).unlink(missing_ok=True)
 
 
 def _is_our_temp(name: str) -> bool:

@@ -18,8 +18,9 @@ from typing import Any
 
 from pytest_aide import __version__
 from pytest_aide.backup import folder_source, postgres_source, sqlite_source
-from pytest_aide.backup.compress import SUFFIX, Progress, Written, compress_file, compressed_writer
+from pytest_aide.backup.compress import SUFFIX, Progress, Written, compress_file, compressed_writer, file_growth
 from pytest_aide.backup.config import DEFAULT_EXCLUDES, BackupConfig, ComponentConfig
+from pytest_aide.backup.locking import writer_lock
 from pytest_aide.backup.manifest import (
     MANIFEST,
     BackupSet,
@@ -66,6 +67,14 @@ def create_set(config: BackupConfig, *, redactor: Redactor, progress: Progress |
     created = datetime.now(UTC)
     set_id = new_set_id(created)
     tmp = root / f"{TMP_PREFIX}{set_id}"
+    with writer_lock(tmp):
+        return _write_set(config, tmp, set_id, created, redactor, progress)
+
+
+def _write_set(
+    config: BackupConfig, tmp: Path, set_id: str, created: datetime, redactor: Redactor, progress: Progress | None
+) -> BackupSet:
+    root = config.dir
     tmp.mkdir()
     entries = tuple(_capture(comp, tmp, config.compression, redactor, progress) for comp in config.components)
     backup_set = BackupSet(
@@ -143,13 +152,22 @@ def _write_component(
     try:
         if comp.kind == "sqlite":
             assert comp.source is not None
-            sqlite_source.snapshot(comp.source, raw)
+            with file_growth(progress, f"snapshot {comp.name}", raw, _sqlite_size(comp.source)):
+                sqlite_source.snapshot(comp.source, raw)
             summary = sqlite_source.summarize(raw)
         else:
-            summary = postgres_source.dump(component_url(comp), raw)
+            with file_growth(progress, f"dump {comp.name}", raw, 0):
+                summary = postgres_source.dump(component_url(comp), raw)
         return compress_file(raw, dest, compression, member, progress=progress, discard_source=True), summary
     finally:
-        raw.unlink(missing_ok=True)
+        # reading a WAL-mode snapshot leaves its -wal and -shm beside it: scratch, never part of the set
+        for leftover in (raw, Path(f"{raw}-wal"), Path(f"{raw}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def _sqlite_size(path: Path) -> int:
+    """About what a snapshot of ``path`` will hold: the file and its WAL."""
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.is_file())
 
 
 def _describe_source(comp: ComponentConfig, redactor: Redactor) -> str:

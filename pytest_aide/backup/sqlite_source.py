@@ -7,6 +7,7 @@ all pages in ONE step inside it: the copy is exactly that snapshot, WAL content 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -96,23 +97,67 @@ def compare_counts(expected: dict[str, Any], actual: dict[str, int]) -> list[str
     return problems
 
 
-def release_for_replace(target: Path, *, timeout: float = RELEASE_TIMEOUT) -> None:
+def release_for_replace(target: Path, *, timeout: float = RELEASE_TIMEOUT) -> bool:
     """Fold the WAL (and roll back any hot journal) so the main file alone holds the database.
 
-    Needed before the file is replaced by rename: a leftover WAL would be replayed onto the new file.
+    Needed before the file is replaced by rename: a leftover WAL would be replayed onto the new file. A
+    target too damaged to open as a database (the very case a restore is for) has nothing to fold: it is
+    refused only while another process holds a lock on it. Returns whether the target was damaged.
     """
     conn = _connect_existing(target, timeout)
+    damaged = False
     try:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # rolls back a hot journal
         busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    except sqlite3.Error as exc:
+    except sqlite3.OperationalError as exc:
         raise BackupError(f"cannot prepare {target} for restore: {exc}") from exc
+    except sqlite3.DatabaseError:  # "file is not a database", "malformed": damaged, restore over it
+        damaged, busy = True, 0
     finally:
         conn.close()
+    holders = lock_holders(target) if damaged else []  # asked once our own connection is closed
+    if holders:
+        raise BackupError(
+            f"{target} is damaged and in use by another process (pid {holders[0]} holds a lock on it); "
+            "stop the application before restoring"
+        )
     if busy:
         raise BackupError(
             f"{target} is in use by another process (WAL checkpoint blocked); stop the application before restoring"
         )
+    return damaged
+
+
+def lock_holders(target: Path) -> list[int]:
+    """Pids holding a POSIX or OFD lock on ``target`` or its ``-wal``/``-shm`` (Linux ``/proc/locks``).
+
+    Every open SQLite connection in WAL mode holds one on the ``-shm``; this needs no readable database.
+    """
+    wanted = set()
+    for path in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        wanted.add((os.major(st.st_dev), os.minor(st.st_dev), st.st_ino))
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return []
+    holders = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 6 or fields[1] == "->":  # "->" lines are waiters, not holders
+            continue
+        try:
+            major, minor, inode = fields[5].split(":")
+            key = (int(major, 16), int(minor, 16), int(inode))
+            pid = int(fields[4])
+        except ValueError:
+            continue
+        if key in wanted:
+            holders.append(pid)
+    return holders
 
 
 def _quote(name: str) -> str:

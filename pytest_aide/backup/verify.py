@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_aide.backup import folder_source, postgres_source, sqlite_source
-from pytest_aide.backup.compress import Progress, decompress_to, drain, open_reader, sha256_file
+from pytest_aide.backup.compress import Progress, decompress_to, drain, has_frame_checksum, open_reader, sha256_file
+from pytest_aide.backup.locking import scratch_parent
 from pytest_aide.backup.manifest import BackupSet, ComponentEntry
 from pytest_aide.errors import BackupError
 
@@ -29,6 +30,7 @@ class VerifyResult:
     ok: bool
     problems: tuple[str, ...]
     checked: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # what was checked less thoroughly than a new set would be
 
 
 def verify_set(
@@ -40,13 +42,24 @@ def verify_set(
     """
     problems: list[str] = []
     checked: list[str] = []
-    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=backup_set.path.parent) as scratch:
+    notes = [
+        f"{entry.name}: {entry.file} carries no zstd frame checksum (written before they were added): "
+        "checked by its sha256 and its content only"
+        for entry in backup_set.components
+        if backup_set.compression == "zstd"
+        and entry.ok
+        and entry.file is not None
+        and (backup_set.path / entry.file).is_file()
+        and not has_frame_checksum(backup_set.path / entry.file)
+    ]
+    scratch_dir = scratch_parent(backup_set.path.parent)  # read-only media: the temp folder
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX, dir=scratch_dir) as scratch:
         for entry in backup_set.components:
             found = _component_problems(backup_set, entry, Path(scratch), pg_urls.get(entry.name), extract, progress)
             problems += [f"{entry.name}: {p}" for p in found]
             if not found:
                 checked.append(entry.name)
-    return VerifyResult(set_id=backup_set.set_id, ok=not problems, problems=tuple(problems), checked=tuple(checked))
+    return VerifyResult(backup_set.set_id, not problems, tuple(problems), tuple(checked), tuple(notes))
 
 
 def _component_problems(
