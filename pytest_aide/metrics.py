@@ -88,6 +88,21 @@ DEFAULT_METRICS: dict[str, MetricSpec] = {
     "config_file_bytes": MetricSpec("B", None, None, "restore the configuration file from the deploy or a backup"),
     "tls_days_left": MetricSpec("days", "14:", "7:", "renew the TLS certificate"),
     "backup_age_hours": MetricSpec("h", None, "26", "take a backup now (`aide backup`) and check the backup job"),
+    "backup_size_pct_of_median": MetricSpec(
+        "%",
+        None,
+        "50:",
+        "the newest backup is far smaller than usual: check what it left out and whether data vanished",
+    ),
+    "backup_duration_pct_of_median": MetricSpec(
+        "%", "300", None, "the newest backup took far longer than usual: check the disk and the database's load"
+    ),
+    "restore_drill_s": MetricSpec(
+        "s",
+        "1800",
+        "3600",
+        "restoring takes longer than the recovery-time objective: plan for it (faster disk, smaller sets)",
+    ),
     # the run and its trends (mean of the last 10 archived runs)
     "health_score": MetricSpec("", "90:", "40:", "see the failing checks of the run"),
     "trend_cpu_percent": MetricSpec("%", "80", None, "stop needless processes or add CPU"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -13,14 +16,14 @@ CHECKS = Path(__file__).parent.parent / "pytest_aide" / "suite" / "aide" / "chec
 COMPONENTS = [{"name": "notes", "kind": "file", "source": "notes.txt"}]
 
 
-def run_checks(pytester: pytest.Pytester, max_age: float) -> pytest.RunResult:
+def run_checks(pytester: pytest.Pytester, max_age: float, select: str = "fresh or drill") -> pytest.RunResult:
     pytester.makefile(
         ".toml",
         aide=f"[backup]\nmax_age_hours = {max_age}\n[[backup.components]]\n"
         'name = "notes"\nkind = "file"\nsource = "notes.txt"\n',
     )
     pytester.makepyfile(check_backups=CHECKS.read_text())
-    return aide_run(pytester, "-q", "check_backups.py")
+    return aide_run(pytester, "-q", "check_backups.py", "-k", select)
 
 
 def manager(pytester: pytest.Pytester) -> BackupManager:
@@ -72,3 +75,69 @@ def test_daily_check_fails_when_the_newest_set_is_too_old(pytester: pytest.Pytes
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*h old (limit 1e-07 h): run `aide backup`*"])
     assert statuses(latest_health(pytester.path))["check_backup_fresh_and_verified"] == "CRITICAL"
+
+
+def sets_of_sizes(pytester: pytest.Pytester, sizes: list[int]) -> BackupManager:
+    """One set per size, oldest first, of a file of random (incompressible) bytes of that size."""
+    backups = manager(pytester)
+    for size in sizes:
+        (pytester.path / "notes.txt").write_bytes(os.urandom(size))
+        backups.create()
+        time.sleep(0.002)  # set ids sort by time
+    return backups
+
+
+def test_too_little_history_is_skipped_with_the_count(pytester: pytest.Pytester) -> None:
+    sets_of_sizes(pytester, [50_000, 50_000])
+    result = run_checks(pytester, 26, "size_and_duration")
+    result.assert_outcomes(skipped=1)
+    check = latest_health(pytester.path)["checks"][0]
+    assert check["skip_reason"] == "not enough backup history to compare with (2 of 3 complete sets)"
+
+
+def test_a_set_far_smaller_than_usual_is_critical(pytester: pytest.Pytester) -> None:
+    sets_of_sizes(pytester, [50_000, 52_000, 48_000, 51_000, 10_000])
+    result = run_checks(pytester, 26, "size_and_duration")
+    result.assert_outcomes(failed=1)
+    check = latest_health(pytester.path)["checks"][0]
+    assert check["status"] == "CRITICAL"
+    size = check["measurements"]["backup_size_pct_of_median"]
+    assert 15 < size["value"] < 25  # ~10 kB of a ~50 kB median
+    assert "far smaller than usual" in check["message"]
+
+
+def test_a_usual_set_is_ok_and_its_duration_is_compared(pytester: pytest.Pytester) -> None:
+    sets_of_sizes(pytester, [50_000, 52_000, 48_000, 51_000])
+    run_checks(pytester, 26, "size_and_duration").assert_outcomes(passed=1)
+    check = latest_health(pytester.path)["checks"][0]
+    assert check["status"] == "OK"
+    assert 90 < check["measurements"]["backup_size_pct_of_median"]["value"] < 110
+    assert "backup_duration_pct_of_median" in check["measurements"], "every set records how long it took"
+
+
+def test_the_drill_measures_the_restore_time(pytester: pytest.Pytester) -> None:
+    manager(pytester).create()
+    run_checks(pytester, 48, "drill").assert_outcomes(passed=1)
+    check = latest_health(pytester.path)["checks"][0]
+    drill = check["measurements"]["restore_drill_s"]
+    assert drill["value"] > 0
+    assert (drill["warning"], drill["critical"]) == ("1800", "3600")
+
+
+def test_an_interrupted_drill_leaves_no_scratch_copy(pytester: pytest.Pytester) -> None:
+    conn = sqlite3.connect(pytester.path / "app.db")
+    conn.execute("CREATE TABLE t (v BLOB)")
+    conn.execute("INSERT INTO t VALUES (?)", (os.urandom(200_000),))
+    conn.commit()
+    conn.close()
+    components = [{"name": "db", "kind": "sqlite", "source": "app.db"}]
+    backups = BackupManager(parse_backup_config({"components": components}, source="aide.toml", base_dir=pytester.path))
+    backups.create()
+
+    def interrupt(_stage: str, _done: int, _total: int) -> None:
+        raise KeyboardInterrupt
+
+    backups.progress = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        backups.restore_drill()
+    assert not list((pytester.path / "backups").glob(".scratch-*"))

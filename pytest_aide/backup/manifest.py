@@ -55,6 +55,7 @@ class BackupSet:
     components: tuple[ComponentEntry, ...]
     verified: bool = False
     verified_at: datetime | None = field(default=None)
+    duration_s: float | None = None  # how long the backup took (sets written before it was recorded: None)
 
     @property
     def complete(self) -> bool:
@@ -80,6 +81,7 @@ def manifest_data(backup_set: BackupSet) -> dict[str, Any]:
         "tool_version": backup_set.tool_version,
         "status": backup_set.status,
         "compression": backup_set.compression,
+        "duration_s": backup_set.duration_s,
         "components": [
             {
                 "name": c.name,
@@ -161,6 +163,7 @@ def _set_from_data(path: Path, data: dict[str, Any]) -> BackupSet:
         components=components,
         verified=verified_at is not None,
         verified_at=verified_at,
+        duration_s=float(data["duration_s"]) if data.get("duration_s") is not None else None,
     )
 
 

@@ -12,6 +12,7 @@ import secrets
 import shutil
 import socket
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ def _write_set(
     config: BackupConfig, tmp: Path, set_id: str, created: datetime, redactor: Redactor, progress: Progress | None
 ) -> BackupSet:
     root = config.dir
+    started = time.monotonic()
     tmp.mkdir()
     entries = tuple(_capture(comp, tmp, config.compression, redactor, progress) for comp in config.components)
     backup_set = BackupSet(
@@ -86,6 +88,7 @@ def _write_set(
         tool_version=__version__,
         compression=config.compression,
         components=entries,
+        duration_s=round(time.monotonic() - started, 3),
     )
     try:
         write_json_durably(tmp / MANIFEST, manifest_data(backup_set))

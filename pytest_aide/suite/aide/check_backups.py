@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -12,6 +14,9 @@ if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite i
     from pytest_aide.health import HealthRecorder
 
 pytestmark = [pytest.mark.aide(component="backup", weight=2)]
+
+HISTORY_MIN_SETS = 3  # the newest and two before it: fewer is no history to compare with
+HISTORY_SETS = 10  # the earlier sets whose median the newest is compared with
 
 
 @pytest.mark.daily
@@ -41,13 +46,41 @@ def check_backup_fresh_and_verified(aide_backup: BackupManager, aide_health: Hea
         )
 
 
+@pytest.mark.daily
+@pytest.mark.weekly
+@pytest.mark.monthly
+def check_backup_size_and_duration(aide_backup: BackupManager, aide_health: HealthRecorder) -> None:
+    """The newest complete set against the median of the ones before it: a set far smaller than usual has lost
+    data (a dump that stopped early, an emptied table, a folder that moved), one far slower is a disk or load
+    problem growing. Thresholds: ``backup_size_pct_of_median`` (critical below 50 %) and
+    ``backup_duration_pct_of_median`` (warning above 300 %)."""
+    complete = [s for s in aide_backup.list_sets() if s.complete]
+    if len(complete) < HISTORY_MIN_SETS:
+        pytest.skip(f"not enough backup history to compare with ({len(complete)} of {HISTORY_MIN_SETS} complete sets)")
+    newest, earlier = complete[0], complete[1 : 1 + HISTORY_SETS]
+    size = sum(c.size for c in newest.components)
+    median_size = statistics.median(sum(c.size for c in s.components) for s in earlier)
+    aide_health.attach(
+        "backup sizes",
+        f"newest {newest.set_id}: {size} bytes; median of the {len(earlier)} sets before it: {median_size:.0f} bytes",
+    )
+    aide_health.record("backup_size_pct_of_median", 100.0 * size / median_size if median_size else 100.0, "%")
+    durations = [s.duration_s for s in earlier if s.duration_s is not None]
+    if newest.duration_s is not None and len(durations) >= HISTORY_MIN_SETS - 1 and statistics.median(durations):
+        pct = 100.0 * newest.duration_s / statistics.median(durations)
+        aide_health.record("backup_duration_pct_of_median", pct, "%")
+
+
 @pytest.mark.weekly
 @pytest.mark.monthly
 def check_backup_restore_drill(aide_backup: BackupManager, aide_health: HealthRecorder) -> None:
-    """Restore the newest set into scratch space and compare it with its manifest (live data untouched)."""
+    """Restore the newest set into scratch space and compare it with its manifest (live data untouched); the
+    time it takes is judged against the recovery-time objective (``restore_drill_s``)."""
     if not aide_backup.list_sets():
         pytest.skip(f"no backup set yet in {aide_backup.config.dir}: run `aide backup`")
+    started = time.monotonic()
     drill = aide_backup.restore_drill()
+    aide_health.record("restore_drill_s", time.monotonic() - started, "s")
     for problem in drill.problems:
         aide_health.attach(f"restore drill {drill.set_id}", problem)
     assert drill.ok, (
