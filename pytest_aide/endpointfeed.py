@@ -165,13 +165,12 @@ class ControllerPrep:
         """Narrow the plan to what worker ``workerid`` collected (the first to report decides)."""
         if self.feed is None or self.feed.exact:
             return
-        from pytest_aide.probes.feed import spec_from_dict
-
         try:
-            wanted = json.loads(wanted_path(self._state.work_dir, workerid).read_text(encoding="utf-8"))
+            names = json.loads(wanted_path(self._state.work_dir, workerid).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return  # the next worker's collection decides; a worker waiting in vain reports UNKNOWN
-        self.feed.plan((spec_from_dict(item) for item in wanted), exact=True)
+        configured = {endpoint.name: endpoint for endpoint in self._state.config.settings.endpoints}
+        self.feed.plan((endpoint_spec(configured[name]) for name in names if name in configured), exact=True)
 
     def close(self) -> None:
         """Stop probing; wait for a target start in progress (so the run stops what it started)."""
@@ -188,12 +187,17 @@ def wanted_path(work_dir: Path, workerid: str) -> Path:
     return work_dir / f"endpoint-wanted-{workerid}.json"
 
 
-def write_wanted(work_dir: Path, workerid: str, endpoints: Iterable[EndpointSettings]) -> None:
-    """A worker's selected endpoints, in the order its collection holds them, for the controller."""
-    from pytest_aide.probes.feed import spec_to_dict
+def write_wanted(work_dir: Path, workerid: str, names: Iterable[str]) -> None:
+    """A worker's selected endpoints (names only: no URL leaves the configuration), in the order its
+    collection holds them, for the controller."""
+    write_text_atomic(wanted_path(work_dir, workerid), json.dumps(list(names)))
 
-    specs = [spec_to_dict(endpoint_spec(endpoint)) for endpoint in endpoints]
-    write_text_atomic(wanted_path(work_dir, workerid), json.dumps(specs))
+
+def fed(wanted: Mapping[str, EndpointSettings], settings: FileSettings) -> list[str]:
+    """The names among ``wanted`` that the controller probes: the configured endpoints (a check that brings
+    its own ``aide_endpoint`` values probes those itself)."""
+    configured = {endpoint.name: endpoint for endpoint in settings.endpoints}
+    return [name for name, endpoint in wanted.items() if configured.get(name) == endpoint]
 
 
 def selected_endpoints(params: Iterable[Mapping[str, Any] | None]) -> dict[str, EndpointSettings]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -184,7 +185,7 @@ def aide_endpoint_probes(
     run, streamed: each check waits only for its own endpoint. In one process the probes go out in the order
     the checks run; under xdist the controller probes (from before the workers have collected, when it can)
     and hands each result to the workers as it arrives."""
-    from pytest_aide.endpointfeed import endpoint_spec, idle_limit, selected_endpoints
+    from pytest_aide.endpointfeed import endpoint_spec, fed, idle_limit, selected_endpoints
 
     wanted = selected_endpoints(_params(item) for item in request.session.items)  # in check order
     settings = aide_config.settings
@@ -199,9 +200,17 @@ def aide_endpoint_probes(
             yield stream
         return
     if workerinput.get("aide_endpoint_feed"):
+        from pytest_aide.probes.endpoints import ProbeStream
         from pytest_aide.probes.feed import ProbeFeed
 
-        yield ProbeFeed(Path(workerinput["aide_endpoint_feed"]), wanted, idle_limit=idle_limit(settings))
+        names = fed(wanted, settings)
+        feed = ProbeFeed(Path(workerinput["aide_endpoint_feed"]), names, idle_limit=idle_limit(settings))
+        own = [spec for spec in specs if spec.name not in feed]
+        if not own:
+            yield feed
+            return
+        with ProbeStream(aide_app, own, concurrency=settings.run.concurrency, wait=timeout) as stream:
+            yield ChainMap(stream, feed)  # type: ignore[arg-type]  # read-only use of a Mapping
         return
     yield _probed_once(request.config, aide_app, specs, settings.run.concurrency, timeout)
 

@@ -198,8 +198,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if state is None or workerinput is None or not workerinput.get("aide_endpoint_feed"):
         return
     params = (getattr(getattr(item, "callspec", None), "params", None) for item in session.items)
-    endpoints = endpointfeed.selected_endpoints(params).values()
-    endpointfeed.write_wanted(state.work_dir, workerinput["workerid"], endpoints)
+    names = endpointfeed.fed(endpointfeed.selected_endpoints(params), state.config.settings)
+    endpointfeed.write_wanted(state.work_dir, workerinput["workerid"], names)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -35,26 +35,6 @@ def idle_limit(*, connect_timeout: float, read_timeout: float, start_timeout: fl
     return 2 * (connect_timeout + read_timeout) + start_timeout + IDLE_SLACK_S
 
 
-def spec_to_dict(spec: EndpointSpec) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "path": spec.path,
-        "method": spec.method,
-        "expect_status": spec.expect_status,
-        "conditions": list(spec.conditions),
-    }
-
-
-def spec_from_dict(data: Mapping[str, Any]) -> EndpointSpec:
-    return EndpointSpec(
-        name=data["name"],
-        path=data["path"],
-        method=data["method"],
-        expect_status=data["expect_status"],
-        conditions=tuple(data["conditions"]),
-    )
-
-
 class FeedWriter:
     """Probes endpoints in daemon threads, at most ``concurrency`` at a time and in the order planned, and
     appends each result to ``path`` as one JSON line.
