@@ -26,7 +26,7 @@ from pytest_aide.probes.endpoints import EndpointSpec, probe_endpoint
 from pytest_aide.probes.http import HttpClient, HttpProbe
 
 _POLL_FIRST_S = 0.001
-_POLL_MAX_S = 0.02
+_POLL_MAX_S = 0.005  # a waiting check learns of its probe at most this late
 IDLE_SLACK_S = 5.0  # on top of the probe timeouts: a loaded machine may delay a finished probe's line
 
 
