@@ -152,7 +152,7 @@ class ProbeFeed(Mapping[str, HttpProbe]):
 
     def __init__(self, path: Path, names: Iterable[str], *, idle_limit: float) -> None:
         self._path = path
-        self._names = list(dict.fromkeys(names))
+        self._names = dict.fromkeys(names)  # ordered, and a set for membership
         self._idle_limit = idle_limit
         self._results: dict[str, HttpProbe | str] = {}
         self._error: str | None = None
