@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
+from collections import ChainMap
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -81,29 +82,18 @@ def aide_app(pytestconfig: pytest.Config, aide_config: AideConfig) -> Iterator[H
             probe = aide_app.probe("/api/health")
             aide_health.record("response_time_s", probe.elapsed_s)
     """
-    from pytest_aide.probes.http import HttpClient
+    from pytest_aide.endpointfeed import app_client
+    from pytest_aide.errors import ConfigError
 
     settings = aide_config.settings
     if not settings.app.url:
         pytest.skip("not configured: [app] url (or AIDE_APP_URL)")
-    client = HttpClient(
-        settings.app.url,
-        connect_timeout=settings.app.connect_timeout,
-        read_timeout=settings.app.timeout,
-        headers=_headers_from_env(settings.app.headers_env),
-        verify=settings.app.verify_tls,
-        pool_size=settings.run.concurrency,
-        redactor=_state(pytestconfig).redactor,
-    )
+    try:
+        client = app_client(settings, _state(pytestconfig).redactor)
+    except ConfigError as exc:
+        pytest.fail(str(exc), pytrace=False)
     with client:
         yield client
-
-
-def _headers_from_env(headers_env: dict[str, str]) -> dict[str, str]:
-    missing = [var for var in headers_env.values() if not os.environ.get(var)]
-    if missing:
-        pytest.fail(f"[app] headers_env: environment variable {missing[0]} is not set", pytrace=False)
-    return {header: os.environ[var] for header, var in headers_env.items()}
 
 
 @pytest.fixture(scope="session")
@@ -192,46 +182,57 @@ def aide_endpoint_probes(
     request: pytest.FixtureRequest, aide_app: HttpClient, aide_config: AideConfig
 ) -> Iterator[Mapping[str, HttpProbe]]:
     """Every selected ``[[endpoints]]`` case probed through a bounded pool (``[run] concurrency``), once per
-    run. In one process the probes stream in the order the checks run, so each check waits only for its own
-    endpoint; under xdist the first worker probes them all and the others read its results."""
-    from pytest_aide.probes.endpoints import ProbeStream, probe_all
-    from pytest_aide.probes.http import HttpProbe
-    from pytest_aide.runshare import compute_once
+    run, streamed: each check waits only for its own endpoint. In one process the probes go out in the order
+    the checks run; under xdist the controller probes (from before the workers have collected, when it can)
+    and hands each result to the workers as it arrives."""
+    from pytest_aide.endpointfeed import endpoint_spec, fed, idle_limit, selected_endpoints
 
-    wanted = {}
-    for item in request.session.items:  # the order the checks run in (in one process)
-        spec = getattr(item, "callspec", None)
-        endpoint = spec.params.get("aide_endpoint") if spec is not None else None
-        if endpoint is not None:
-            wanted[endpoint.name] = endpoint
+    wanted = selected_endpoints(_params(item) for item in request.session.items)  # in check order
     settings = aide_config.settings
-    specs = [_endpoint_spec(e) for e in wanted.values()]
+    specs = [endpoint_spec(e) for e in wanted.values()]
     rounds = -(-len(wanted) // settings.run.concurrency)
     timeout = (settings.app.connect_timeout + settings.app.timeout) * max(rounds, 1) + 30
-    if not hasattr(request.config, "workerinput"):
+    workerinput = getattr(request.config, "workerinput", None)
+    if workerinput is None:
+        from pytest_aide.probes.endpoints import ProbeStream
+
         with ProbeStream(aide_app, specs, concurrency=settings.run.concurrency, wait=timeout) as stream:
             yield stream
         return
+    if workerinput.get("aide_endpoint_feed"):
+        from pytest_aide.probes.endpoints import ProbeStream
+        from pytest_aide.probes.feed import ProbeFeed
+
+        names = fed(wanted, settings)
+        feed = ProbeFeed(Path(workerinput["aide_endpoint_feed"]), names, idle_limit=idle_limit(settings))
+        own = [spec for spec in specs if spec.name not in feed]
+        if not own:
+            yield feed
+            return
+        with ProbeStream(aide_app, own, concurrency=settings.run.concurrency, wait=timeout) as stream:
+            yield ChainMap(stream, feed)  # type: ignore[arg-type]  # read-only use of a Mapping
+        return
+    yield _probed_once(request.config, aide_app, specs, settings.run.concurrency, timeout)
+
+
+def _params(item: pytest.Item) -> dict[str, Any] | None:
+    spec = getattr(item, "callspec", None)
+    return spec.params if spec is not None else None
+
+
+def _probed_once(
+    config: pytest.Config, client: HttpClient, specs: list[EndpointSpec], concurrency: int, timeout: float
+) -> dict[str, HttpProbe]:
+    """A worker without a controller's feed: the first worker probes them all, the others read its file."""
+    from pytest_aide.probes.endpoints import probe_all
+    from pytest_aide.probes.http import HttpProbe
+    from pytest_aide.runshare import compute_once
 
     def probe() -> dict[str, Any]:
-        return {
-            name: p.to_dict() for name, p in probe_all(aide_app, specs, concurrency=settings.run.concurrency).items()
-        }
+        return {name: p.to_dict() for name, p in probe_all(client, specs, concurrency=concurrency).items()}
 
-    shared = compute_once(_state(request.config).work_dir / "endpoint-probes.json", probe, timeout=timeout)
-    yield {name: HttpProbe(**data) for name, data in shared.items()}
-
-
-def _endpoint_spec(endpoint: EndpointSettings) -> EndpointSpec:
-    from pytest_aide.probes.endpoints import EndpointSpec
-
-    return EndpointSpec(
-        name=endpoint.name,
-        path=endpoint.url or endpoint.path or "/",
-        method=endpoint.method,
-        expect_status=endpoint.expect_status,
-        conditions=tuple(endpoint.conditions),
-    )
+    shared = compute_once(_state(config).work_dir / "endpoint-probes.json", probe, timeout=timeout)
+    return {name: HttpProbe(**data) for name, data in shared.items()}
 
 
 @pytest.fixture

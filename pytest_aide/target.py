@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 PIDFILE = "target.pid"
 OUTPUT = "target-output.log"
+START_ERROR = "target-start-error.txt"
 
 
 APP_FIXTURES = frozenset({"aide_app", "aide_endpoint_probe", "aide_endpoint_probes"})
@@ -36,28 +37,38 @@ def ensure_target(state: AideState, *, talks_to_app: bool) -> None:
     if not state.target_checked:
         state.target_checked = True
         try:
-            _start_if_needed(state)
+            start_once(state)
         except ProbeError as exc:
             state.target_error = state.redactor(str(exc))
     if state.target_error is not None and talks_to_app:
         raise ProbeError(state.target_error)
 
 
-def _start_if_needed(state: AideState) -> None:
+def start_once(state: AideState) -> None:
+    """Start the target if it is configured and nothing serves its URL, once per run (whichever process of
+    the run comes first: the xdist controller while its workers boot, or a worker). A failure is remembered in
+    the run's folder too, so the other processes report it instead of trying again."""
     app = state.config.settings.app
     if not (app.url and app.command):
         return
     from filelock import FileLock, Timeout  # only runs that start their target pay for the import
 
     pidfile = state.work_dir / PIDFILE
+    failed = state.work_dir / START_ERROR
     lock = FileLock(str(state.work_dir / "target.lock"), timeout=app.start_timeout + 10)
     try:
         with lock:
             if pidfile.exists():
-                return  # another worker of this run started it
-            start_configured(state.config, pidfile=pidfile, output_path=state.work_dir / OUTPUT)
+                return  # another process of this run started it
+            if failed.exists():
+                raise ProbeError(failed.read_text(encoding="utf-8"))
+            try:
+                start_configured(state.config, pidfile=pidfile, output_path=state.work_dir / OUTPUT)
+            except ProbeError as exc:
+                write_text_atomic(failed, state.redactor(str(exc)))
+                raise
     except Timeout:
-        raise ProbeError(f"timed out waiting for another worker to start the target at {app.url}") from None
+        raise ProbeError(f"timed out waiting for another process to start the target at {app.url}") from None
 
 
 def start_configured(config: AideConfig, *, pidfile: Path, output_path: Path) -> StartResult:

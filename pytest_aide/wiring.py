@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_aide import checkitem, inventory, shipped, target
+from pytest_aide import checkitem, endpointfeed, inventory, shipped, target
 from pytest_aide.config import AideConfig, Overrides, load_config
 from pytest_aide.discovery import Found
 from pytest_aide.errors import ConfigError
@@ -32,6 +32,8 @@ MARKERS = (
     " health score; essential=True: its CRITICAL or UNKNOWN makes the verdict CRITICAL; floor='UNHEALTHY': the"
     " verdict it forces at least when CRITICAL or UNKNOWN",
 )
+
+PREP_KEY = pytest.StashKey[endpointfeed.ControllerPrep]()
 
 
 def activate(config: pytest.Config, found: Found) -> None:
@@ -149,6 +151,23 @@ def _route_reports(config: pytest.Config, work_dir: Path) -> bool:
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config) -> None:
+    """xdist controller, before the workers start: start the target and the endpoint probes meanwhile."""
+    state = get_state(config)
+    if state is None or state.is_worker or config.getoption("collectonly") or config.getoption("setupplan"):
+        return
+    values = {name: config.getoption(name, None) for name in _SCOPE_OPTIONS}
+    args = config.args if config.args_source == pytest.Config.ArgsSource.ARGS else []
+    scope = endpointfeed.scope_from(
+        values, args, invocation_dir=config.invocation_params.dir, suite_added=state.suite_added
+    )
+    config.stash[PREP_KEY] = endpointfeed.ControllerPrep(state, scope)
+
+
+_SCOPE_OPTIONS = (*endpointfeed.NARROWING_OPTIONS, "markexpr", "ignore", "ignore_glob")
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist: workers use the controller's configuration file, run id, folder and suite decision."""
     state = get_state(node.config)
@@ -158,6 +177,29 @@ def pytest_configure_node(node: Any) -> None:
         node.workerinput["aide_work_dir"] = str(state.work_dir)
         node.workerinput["aide_archive"] = str(state.archive) if state.archive else None
         node.workerinput["aide_add_suite"] = state.suite_added
+        prep = node.config.stash.get(PREP_KEY, None)
+        if prep is not None and prep.feed is not None:
+            node.workerinput["aide_endpoint_feed"] = str(prep.feed.path)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any) -> None:
+    """xdist controller: probe exactly the endpoints the workers selected (the first to collect tells)."""
+    prep = node.config.stash.get(PREP_KEY, None)
+    if prep is not None:
+        prep.worker_collected(node.workerinput["workerid"])
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reports the collection to the controller
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """xdist worker fed by the controller: tell it which endpoints this run's checks take, in order."""
+    state = get_state(session.config)
+    workerinput = getattr(session.config, "workerinput", None)
+    if state is None or workerinput is None or not workerinput.get("aide_endpoint_feed"):
+        return
+    params = (getattr(getattr(item, "callspec", None), "params", None) for item in session.items)
+    names = endpointfeed.fed(endpointfeed.selected_endpoints(params), state.config.settings)
+    endpointfeed.write_wanted(state.work_dir, workerinput["workerid"], names)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -235,6 +277,9 @@ def pytest_report_teststatus(report: pytest.TestReport) -> Any:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = get_state(session.config)
     if state is not None and not state.is_worker:
+        prep = session.config.stash.get(PREP_KEY, None)
+        if prep is not None:
+            prep.close()
         target.stop_started_target(state)
 
 

@@ -1,0 +1,222 @@
+"""Under xdist the controller probes the run's endpoints and streams the results to its workers.
+
+A serial run streams its probes in check order (``ProbeStream``) and so overlaps probing with checking. Under
+xdist the workers start, import and collect first, which takes a second or more; the controller uses that
+time. In ``pytest_xdist_setupnodes`` it starts the target (if it has to) and, when the run plainly checks
+every configured endpoint (:func:`may_guess`), starts probing all of them. Each worker, once it has collected,
+writes its selected endpoints to the run's folder (:func:`write_wanted`); at the first worker's
+``pytest_xdist_node_collection_finished`` the controller narrows its plan to exactly that selection (in that
+order), or only then starts when it did not guess. Each result goes to a JSON-lines file that the workers'
+``aide_endpoint_probes`` reads (:class:`~pytest_aide.probes.feed.ProbeFeed`), so every endpoint is probed
+once per run and a check waits for its own endpoint only.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_aide import shipped, target
+from pytest_aide.config import AideConfig
+from pytest_aide.errors import ConfigError
+from pytest_aide.runs import write_text_atomic
+from pytest_aide.state import AideState
+
+if TYPE_CHECKING:
+    from pytest_aide.probes.endpoints import EndpointSpec
+    from pytest_aide.probes.feed import FeedWriter
+    from pytest_aide.probes.http import HttpClient
+    from pytest_aide.redact import Redactor
+    from pytest_aide.settings import EndpointSettings, FileSettings
+
+FEED = "endpoint-probes.jsonl"
+ENDPOINT_CHECK = shipped.CHECKS_DIR / "check_endpoints.py"
+_ENDPOINT_CHECK_NAMES = frozenset({"check_endpoints.py", "check_endpoint", "check_endpoints.py::check_endpoint"})
+_MARK_WORDS = frozenset({"and", "or", "not"})
+# pytest's option names (dest) that leave tests out of a run or run none of them
+NARROWING_OPTIONS = ("keyword", "lf", "deselect", "stepwise", "stepwise_skip", "collectonly", "setupplan", "setuponly")
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """What of the command line decides the selection (read from pytest's options by the wiring)."""
+
+    narrowing: tuple[str, ...]  # options given that leave out tests: keyword, lf, deselect, stepwise...
+    markexpr: str
+    args: tuple[str, ...]  # the paths or node ids given on the command line (empty when pytest chose)
+    invocation_dir: Path
+    suite_added: bool
+    ignored: tuple[str, ...] = ()  # --ignore paths
+    ignored_globs: tuple[str, ...] = ()  # --ignore-glob patterns
+
+
+def may_guess(scope: RunScope, config: AideConfig) -> bool:
+    """Whether the run surely checks every configured endpoint, so they may be probed before the workers
+    have collected: no option leaves tests out, no node id is named, ``-m`` is empty or a plain marker name
+    the endpoint check carries, and the shipped endpoint check or a named file that uses ``aide_endpoint``
+    is collected. Anything else waits for the workers' collection (a guess there would probe endpoints the
+    run never checks)."""
+    if scope.narrowing or any("::" in arg for arg in scope.args):
+        return False
+    mark = scope.markexpr.strip()
+    if mark and (not mark.isidentifier() or mark in _MARK_WORDS):
+        return False
+    files: list[Path] = []
+    if scope.suite_added and _ENDPOINT_CHECK_NAMES.isdisjoint(config.settings.suite.exclude):
+        files.append(ENDPOINT_CHECK)
+    files.extend(path for arg in scope.args if (path := scope.invocation_dir / arg).suffix == ".py")
+    return any(_checks_endpoints(path, mark, scope) for path in files)
+
+
+def _checks_endpoints(path: Path, mark: str, scope: RunScope) -> bool:
+    path = path.resolve()
+    ignored = [(scope.invocation_dir / entry).resolve() for entry in scope.ignored]
+    if any(path == entry or path.is_relative_to(entry) for entry in ignored):
+        return False
+    if any(fnmatch.fnmatch(str(path), pattern) for pattern in scope.ignored_globs):
+        return False
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "aide_endpoint" in text and (not mark or re.search(rf"\bmark\.{mark}\b", text) is not None)
+
+
+def endpoint_spec(endpoint: EndpointSettings) -> EndpointSpec:
+    from pytest_aide.probes.endpoints import EndpointSpec
+
+    return EndpointSpec(
+        name=endpoint.name,
+        path=endpoint.url or endpoint.path or "/",
+        method=endpoint.method,
+        expect_status=endpoint.expect_status,
+        conditions=tuple(endpoint.conditions),
+    )
+
+
+def app_client(settings: FileSettings, redactor: Redactor) -> HttpClient:
+    """The HTTP client of ``[app]``; ConfigError when a ``headers_env`` variable is not set."""
+    from pytest_aide.probes.http import HttpClient
+
+    headers_env = settings.app.headers_env
+    missing = [var for var in headers_env.values() if not os.environ.get(var)]
+    if missing:
+        raise ConfigError(f"[app] headers_env: environment variable {missing[0]} is not set")
+    return HttpClient(
+        settings.app.url or "",
+        connect_timeout=settings.app.connect_timeout,
+        read_timeout=settings.app.timeout,
+        headers={header: os.environ[var] for header, var in headers_env.items()},
+        verify=settings.app.verify_tls,
+        pool_size=settings.run.concurrency,
+        redactor=redactor,
+    )
+
+
+def idle_limit(settings: FileSettings) -> float:
+    """How long a worker accepts a feed that does not grow before its missing probes are UNKNOWN."""
+    from pytest_aide.probes.feed import idle_limit as limit
+
+    app = settings.app
+    start = app.start_timeout if app.command else 0.0
+    return limit(connect_timeout=app.connect_timeout, read_timeout=app.timeout, start_timeout=start)
+
+
+class ControllerPrep:
+    """What the xdist controller does for its workers while they boot: start the target, probe endpoints."""
+
+    def __init__(self, state: AideState, scope: RunScope) -> None:
+        self._state = state
+        self.feed: FeedWriter | None = None
+        self._starter: threading.Thread | None = None
+        settings = state.config.settings
+        if not settings.app.url:
+            return
+        client = None
+        if settings.endpoints:
+            try:
+                client = app_client(settings, state.redactor)
+            except ConfigError:
+                client = None  # each worker's aide_app reports it, as in a run without xdist
+        if client is None:
+            if settings.app.command:
+                self._starter = threading.Thread(target=self._start_target, name="aide-target-start", daemon=True)
+                self._starter.start()
+            return
+        from pytest_aide.probes.feed import FeedWriter
+
+        self.feed = FeedWriter(
+            state.work_dir / FEED, client, concurrency=settings.run.concurrency, before=self._start_target
+        )
+        if may_guess(scope, state.config):
+            self.feed.plan(endpoint_spec(endpoint) for endpoint in settings.endpoints)
+
+    def _start_target(self) -> None:
+        target.start_once(self._state)
+
+    def worker_collected(self, workerid: str) -> None:
+        """Narrow the plan to what worker ``workerid`` collected (the first to report decides)."""
+        if self.feed is None or self.feed.exact:
+            return
+        try:
+            names = json.loads(wanted_path(self._state.work_dir, workerid).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return  # the next worker's collection decides; a worker waiting in vain reports UNKNOWN
+        configured = {endpoint.name: endpoint for endpoint in self._state.config.settings.endpoints}
+        self.feed.plan((endpoint_spec(configured[name]) for name in names if name in configured), exact=True)
+
+    def close(self) -> None:
+        """Stop probing; wait for a target start in progress (so the run stops what it started)."""
+        if self.feed is not None:
+            self.feed.close()
+        if self._starter is not None:
+            self._starter.join(self._state.config.settings.app.start_timeout + 10)
+        work_dir = self._state.work_dir
+        for leftover in (FEED, target.START_ERROR, *(p.name for p in work_dir.glob("endpoint-wanted-*.json"))):
+            (work_dir / leftover).unlink(missing_ok=True)
+
+
+def wanted_path(work_dir: Path, workerid: str) -> Path:
+    return work_dir / f"endpoint-wanted-{workerid}.json"
+
+
+def write_wanted(work_dir: Path, workerid: str, names: Iterable[str]) -> None:
+    """A worker's selected endpoints (names only: no URL leaves the configuration), in the order its
+    collection holds them, for the controller."""
+    write_text_atomic(wanted_path(work_dir, workerid), json.dumps(list(names)))
+
+
+def fed(wanted: Mapping[str, EndpointSettings], settings: FileSettings) -> list[str]:
+    """The names among ``wanted`` that the controller probes: the configured endpoints (a check that brings
+    its own ``aide_endpoint`` values probes those itself)."""
+    configured = {endpoint.name: endpoint for endpoint in settings.endpoints}
+    return [name for name, endpoint in wanted.items() if configured.get(name) == endpoint]
+
+
+def selected_endpoints(params: Iterable[Mapping[str, Any] | None]) -> dict[str, EndpointSettings]:
+    """The ``aide_endpoint`` values among the items' parameters, by name, in item order."""
+    found: dict[str, EndpointSettings] = {}
+    for item_params in params:
+        endpoint = item_params.get("aide_endpoint") if item_params else None
+        if endpoint is not None:
+            found.setdefault(endpoint.name, endpoint)
+    return found
+
+
+def scope_from(values: Mapping[str, Any], args: Sequence[str], **fields: Any) -> RunScope:
+    """A RunScope from pytest option values (``None`` or empty when not given)."""
+    return RunScope(
+        narrowing=tuple(name for name in NARROWING_OPTIONS if values.get(name)),
+        markexpr=str(values.get("markexpr") or ""),
+        args=tuple(args),
+        ignored=tuple(values.get("ignore") or ()),
+        ignored_globs=tuple(values.get("ignore_glob") or ()),
+        **fields,
+    )

@@ -1,0 +1,317 @@
+"""Under xdist the controller probes the endpoints (from before its workers have collected, when the run surely
+checks them all) and streams each result to the workers, which wait for their own endpoint only.
+
+A loopback server logs every request (path, time) and can hold an endpoint until the test's check of another
+one has run, or trickle an endpoint's headers without end (a probe that hangs despite its timeouts). Orders of
+events are asserted, never durations: the machine is shared and loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aide_testing import activate
+
+from conftest import HANG_S, free_port
+from pytest_aide.config import load_config
+from pytest_aide.endpointfeed import RunScope, may_guess
+from pytest_aide.errors import ProbeError
+from pytest_aide.probes.endpoints import EndpointSpec
+from pytest_aide.probes.feed import FeedWriter, ProbeFeed
+from pytest_aide.probes.http import HttpClient
+
+BODY = json.dumps({"status": "healthy"}).encode()
+CHECK_FILE = """
+import time
+from pathlib import Path
+
+
+def check_endpoint(aide_endpoint, aide_endpoint_probe):
+    Path("checked-" + aide_endpoint.name).write_text(repr(time.time()))
+    assert aide_endpoint_probe.ok, aide_endpoint_probe.error
+"""
+
+
+class LogServer(ThreadingHTTPServer):
+    """``/hold/<x>`` answers once the file ``release`` exists (or after HANG_S); ``/trickle/<x>`` sends one byte
+    of a header line every 0.2 s for HANG_S (each read comes within the client's read timeout, so the probe
+    hangs); anything else answers at once. Every request is logged with its time."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), LogHandler)
+        self.lock = threading.Lock()
+        self.log: list[tuple[str, float]] = []
+        self.answered: dict[str, float] = {}
+        self.release: Path | None = None
+        self.closing = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def paths(self) -> list[str]:
+        with self.lock:
+            return [path for path, _ in self.log]
+
+
+class LogHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: LogServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        with self.server.lock:
+            self.server.log.append((self.path, time.time()))
+        if self.path.startswith("/trickle/"):
+            self._trickle()
+            return
+        if self.path.startswith("/hold/"):
+            deadline = time.monotonic() + HANG_S
+            while not (self.server.release and self.server.release.exists()) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        with self.server.lock:
+            self.server.answered[self.path] = time.time()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def _trickle(self) -> None:
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Still: ")  # then one byte of the line at a time
+        deadline = time.monotonic() + HANG_S
+        try:
+            while time.monotonic() < deadline and not self.server.closing.is_set():
+                self.wfile.write(b".")
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass
+        self.close_connection = True
+
+
+@pytest.fixture
+def server() -> Iterator[LogServer]:
+    server = LogServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.closing.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def project(pytester: pytest.Pytester, url: str, endpoints: dict[str, str], app: str = "") -> None:
+    tables = "".join(f'[[endpoints]]\nname = "{name}"\npath = "{path}"\n\n' for name, path in endpoints.items())
+    pytester.makefile(".toml", aide=f'[app]\nurl = "{url}"\n{app}\n{tables}')
+    pytester.makepyfile(check_endpoints=CHECK_FILE)
+    activate(pytester)
+
+
+def run_xdist(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str) -> pytest.RunResult:
+    pytest.importorskip("xdist")
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", *args, timeout=HANG_S * 3)
+
+
+def statuses(pytester: pytest.Pytester) -> dict[str, dict[str, Any]]:
+    [health] = (pytester.path / "reports").glob("2*/health.json")
+    return {c["nodeid"].split("[")[-1].rstrip("]"): c for c in json.loads(health.read_text())["checks"]}
+
+
+# --- end to end, under xdist -------------------------------------------------------------------------------
+
+
+def test_each_endpoint_is_probed_once_and_before_the_workers_have_collected(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer
+) -> None:
+    endpoints = {f"ep{i:02d}": f"/ep/{i:02d}" for i in range(24)}
+    project(pytester, server.url, endpoints)
+    pytester.makeconftest(
+        """
+        import os, time
+        from pathlib import Path
+
+        def pytest_collection_finish(session):
+            if os.environ.get("PYTEST_XDIST_WORKER"):
+                Path("collected-" + os.environ["PYTEST_XDIST_WORKER"]).write_text(repr(time.time()))
+        """
+    )
+    result = run_xdist(pytester, monkeypatch, "check_endpoints.py")
+    result.assert_outcomes(passed=24)
+    assert sorted(server.paths()) == sorted(endpoints.values())  # each once, none twice across both workers
+    first_probe = min(when for _, when in server.log)
+    collected = [float(p.read_text()) for p in pytester.path.glob("collected-gw*")]
+    assert len(collected) == 2
+    assert first_probe < min(collected)  # the controller started while the workers were still collecting
+    [run] = (pytester.path / "reports").glob("2*")
+    assert not list(run.glob("endpoint-*"))  # the feed is not archived
+
+
+def test_a_check_waits_for_its_own_endpoint_only(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer
+) -> None:
+    # "zeta" answers only after the check of "alpha" has run: if alpha's check waited for all probes (as a
+    # worker did that read the probes of the whole run at once), zeta would answer after HANG_S and the order
+    # below would be the other way round.
+    server.release = pytester.path / "checked-alpha"
+    endpoints = {"alpha": "/ep/alpha", "zeta": "/hold/zeta", **{f"ep{i}": f"/ep/{i}" for i in range(6)}}
+    project(pytester, server.url, endpoints, app="timeout = 60")
+    result = run_xdist(pytester, monkeypatch, "check_endpoints.py")
+    result.assert_outcomes(passed=8)
+    alpha_checked = float((pytester.path / "checked-alpha").read_text())
+    assert alpha_checked < server.answered["/hold/zeta"]
+    assert sorted(server.paths()) == sorted(endpoints.values())
+
+
+def test_a_narrowed_run_probes_only_what_it_checks(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer
+) -> None:
+    endpoints = {"orders": "/orders", "users": "/users", **{f"ep{i}": f"/ep/{i}" for i in range(10)}}
+    project(pytester, server.url, endpoints)
+    result = run_xdist(pytester, monkeypatch, "check_endpoints.py", "-k", "orders or users")
+    result.assert_outcomes(passed=2)
+    assert sorted(server.paths()) == ["/orders", "/users"]
+
+
+def test_a_probe_that_hangs_in_the_controller_makes_only_its_check_unknown(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer
+) -> None:
+    endpoints = {"stuck": "/trickle/stuck", **{f"ep{i}": f"/ep/{i}" for i in range(5)}}
+    project(pytester, server.url, endpoints, app="connect_timeout = 0.5\ntimeout = 1")
+    result = run_xdist(pytester, monkeypatch, "check_endpoints.py")
+    result.assert_outcomes(passed=5, errors=1)
+    stuck = statuses(pytester)["stuck"]
+    assert stuck["status"] == "UNKNOWN"
+    assert "endpoint 'stuck': no result from the xdist controller" in stuck["message"]
+    assert server.paths().count("/trickle/stuck") == 1  # the workers did not probe it again
+
+
+def test_the_controller_starts_the_target_while_the_workers_boot(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    pytester.makefile(
+        ".toml",
+        aide=f'[app]\nurl = "http://127.0.0.1:{port}"\nstop_grace = 5\n'
+        f'command = ["{{python}}", "-m", "pytest_aide.demo", "--port", "{port}", "--data-dir", "demo"]\n'
+        '\n[[endpoints]]\nname = "health"\npath = "/api/health"\n',
+    )
+    pytester.makepyfile(
+        check_target="""
+        import json, os
+        import psutil
+
+        def check_started_by_the_controller(aide_config, aide_endpoint_probe, aide_endpoint):
+            assert aide_endpoint_probe.ok, aide_endpoint_probe.error
+            [pidfile] = aide_config.path("reports").glob("2*/target.pid")
+            pid = json.loads(pidfile.read_text())["pid"]
+            assert psutil.Process(pid).ppid() == os.getppid()  # the controller's child, not a worker's
+        """
+    )
+    activate(pytester)
+    result = run_xdist(pytester, monkeypatch)
+    result.assert_outcomes(passed=1)
+    [run] = (pytester.path / "reports").glob("2*")
+    assert (run / "target-output.log").read_text().count("demo serving on") == 1
+
+
+# --- the feed itself ---------------------------------------------------------------------------------------
+
+
+def test_the_exact_plan_drops_queued_guesses_and_keeps_its_order(tmp_path: Path, server: LogServer) -> None:
+    held = tmp_path / "go"
+    server.release = held
+    guess = [EndpointSpec("first", "/hold/first"), *(EndpointSpec(f"g{i}", f"/ep/g{i}") for i in range(4))]
+    with HttpClient(server.url, pool_size=2) as client:
+        writer = FeedWriter(tmp_path / "feed.jsonl", client, concurrency=1)
+        writer.plan(guess)
+        deadline = time.monotonic() + HANG_S
+        while not server.paths() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        exact = [EndpointSpec("g3", "/ep/g3"), EndpointSpec("first", "/hold/first"), EndpointSpec("new", "/n")]
+        writer.plan(exact, exact=True)
+        writer.plan(guess)  # ignored: the exact plan decides
+        held.touch()
+        feed = ProbeFeed(tmp_path / "feed.jsonl", ["first", "g3", "new"], idle_limit=HANG_S)
+        assert all(feed[name].ok for name in ("first", "g3", "new"))
+        writer.close()
+    assert server.paths() == ["/hold/first", "/ep/g3", "/n"]
+
+
+def test_a_reader_gives_up_once_the_feed_stops_growing(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl"
+    path.write_text('{"plan":["a"],"exact":true}\n')
+    feed = ProbeFeed(path, ["a"], idle_limit=0.3)
+    with pytest.raises(ProbeError, match=r"endpoint 'a': no result from the xdist controller"):
+        feed["a"]
+    assert "a" in feed
+    assert list(feed) == ["a"]
+
+
+def test_a_failed_start_reaches_every_reader(tmp_path: Path, server: LogServer) -> None:
+    def fail() -> None:
+        raise ProbeError("could not start the target: boom")
+
+    with HttpClient(server.url) as client:
+        writer = FeedWriter(tmp_path / "feed.jsonl", client, concurrency=4, before=fail)
+        writer.plan([EndpointSpec("a", "/a")])
+        with pytest.raises(ProbeError, match="boom"):
+            ProbeFeed(tmp_path / "feed.jsonl", ["a"], idle_limit=HANG_S)["a"]
+        writer.close()
+    assert server.paths() == []
+
+
+# --- when the controller may probe before the workers have collected ---------------------------------------
+
+
+@pytest.fixture
+def endpoints_config(tmp_path: Path) -> Any:
+    path = tmp_path / "aide.toml"
+    path.write_text(f'[app]\nurl = "http://127.0.0.1:{free_port()}"\n\n[[endpoints]]\nname = "a"\npath = "/a"\n')
+    return load_config(path, rootdir=tmp_path)
+
+
+def scope(tmp_path: Path, **fields: Any) -> RunScope:
+    values: dict[str, Any] = {"narrowing": (), "markexpr": "", "args": (), "suite_added": True}
+    return RunScope(invocation_dir=tmp_path, **{**values, **fields})
+
+
+@pytest.mark.parametrize(
+    ("fields", "guess"),
+    [
+        ({}, True),
+        ({"markexpr": "daily"}, True),
+        ({"markexpr": "gate"}, False),  # the endpoint check is not a gate check
+        ({"markexpr": "daily and not slow"}, False),
+        ({"narrowing": ("keyword",)}, False),
+        ({"narrowing": ("lf",)}, False),
+        ({"args": ("aide/check_endpoints.py::check_endpoint[a]",)}, False),
+        ({"suite_added": False}, False),
+    ],
+)
+def test_the_shipped_suite_is_guessed_only_when_nothing_narrows_it(
+    tmp_path: Path, endpoints_config: Any, fields: dict[str, Any], guess: bool
+) -> None:
+    assert may_guess(scope(tmp_path, **fields), endpoints_config) is guess
+
+
+def test_named_files_are_guessed_only_when_they_take_endpoints(tmp_path: Path, endpoints_config: Any) -> None:
+    (tmp_path / "check_mine.py").write_text("def check_x(aide_endpoint_probe):\n    pass\n")
+    (tmp_path / "check_disk.py").write_text("def check_disk(aide_health):\n    pass\n")
+    assert may_guess(scope(tmp_path, suite_added=False, args=("check_mine.py",)), endpoints_config)
+    assert not may_guess(scope(tmp_path, suite_added=False, args=("check_disk.py",)), endpoints_config)
+    ignored = scope(tmp_path, suite_added=False, args=("check_mine.py",), ignored=("check_mine.py",))
+    assert not may_guess(ignored, endpoints_config)
