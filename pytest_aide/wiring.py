@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_aide import checkitem, inventory, shipped, target
+from pytest_aide import checkitem, fixtures, inventory, shipped, target
 from pytest_aide.config import AideConfig, Overrides, load_config
 from pytest_aide.discovery import Found
 from pytest_aide.errors import ConfigError
@@ -47,7 +47,7 @@ def activate(config: pytest.Config, found: Found) -> None:
         raise pytest.UsageError(str(exc)) from None
     state = _new_state(config, aide_config, found)
     config.stash[STATE_KEY] = state
-    from pytest_aide import fixtures, wiring
+    from pytest_aide import wiring
 
     config.pluginmanager.register(wiring, "aide-wiring")
     config.pluginmanager.register(fixtures, "aide-fixtures")
@@ -195,6 +195,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item not in excluded]
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    fixtures.start_cpu_window(session.config, session.items)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     state = get_state(item.config)
     if state is not None and checkitem.is_check(item):
@@ -233,6 +237,7 @@ def pytest_report_teststatus(report: pytest.TestReport) -> Any:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    fixtures.stop_cpu_window(session.config)
     state = get_state(session.config)
     if state is not None and not state.is_worker:
         target.stop_started_target(state)
