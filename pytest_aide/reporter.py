@@ -87,6 +87,12 @@ class AideReporter:
         self.collector = RunCollector()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if (
+            report.when == "teardown"
+            and report.passed
+            and self.collector.add_passed_teardown(report.nodeid, report.duration)
+        ):
+            return
         if any(name == "aide.component" for name, _ in report.user_properties):
             self.collector.add(report_facts(report))
 
