@@ -163,7 +163,7 @@ class AideReporter:
         keep_days = self.state.config.settings.reports.keep_days
         if keep_days is not None:
             prune_runs(self.state.archive, keep_days)
-        archive_index.write_index(self.state.archive)
+        archive_index.write_index(self.state.archive, known={self.state.work_dir.name: data})
 
     def _gate(self) -> gate.Gate:
         """The gate settings, each named by where it came from (the command line wins over the file)."""
