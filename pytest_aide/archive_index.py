@@ -42,14 +42,17 @@ CACHE_NAME = ".index-cache.json"
 ROW_KEYS = ("run_id", "started", "selection", "status", "score", "counts", "partial", "partial_reason")
 
 
-def index_rows(archive: Path) -> list[dict[str, Any]]:
+def index_rows(archive: Path, known: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """What the index shows of each run, newest first, like :func:`archived_runs` without the checks.
 
     A run's row is read from its health.json once and kept in ``archive/.index-cache.json`` with that file's
     size and modification time, so each run parses only the runs added (or changed) since the last one rather
     than every archived health.json (about 2 ms per 1,000 checks each, every run, for the whole history).
+    ``known`` maps run folders to the data of their health.json when the caller has it (the run that just
+    wrote its own): read from there instead of parsing the file again.
     """
     cache = _read_cache(archive / CACHE_NAME)
+    known = known or {}
     fresh: dict[str, Any] = {}
     rows = []
     for health in archive.glob("*/health.json"):
@@ -64,7 +67,7 @@ def index_rows(archive: Path) -> list[dict[str, Any]]:
             row = entry["row"]
         else:
             try:
-                data = json.loads(health.read_text(encoding="utf-8"))
+                data = known[folder] if folder in known else json.loads(health.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
             if not (isinstance(data, dict) and "run_id" in data):
@@ -128,8 +131,8 @@ def _row(run: dict[str, Any]) -> str:
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
 
-def write_index(archive: Path) -> Path:
-    """Regenerate ``archive/index.html``."""
+def write_index(archive: Path, known: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Regenerate ``archive/index.html`` (``known``: see :func:`index_rows`)."""
     path = archive / "index.html"
-    write_text_atomic(path, render_index(index_rows(archive)))
+    write_text_atomic(path, render_index(index_rows(archive, known)))
     return path

@@ -17,6 +17,8 @@ from pytest_aide.status import Status, Verdict
 _MESSAGE_LIMIT = 400
 _OUTCOMES = ("passed", "failed", "skipped")  # pytest's own; others (pytest-rerunfailures' "rerun") are theirs
 _FACT_STYLES = ("auto", "no")  # --tb values that leave the failure's presentation to us
+_IS_CHECK_KEY = pytest.StashKey[bool]()
+_PLACE_KEY = pytest.StashKey[tuple[str, float]]()  # the check's component and weight, read at setup
 
 
 class CheckCritical(AssertionError):
@@ -41,12 +43,18 @@ def shows_facts(config: pytest.Config, exc: BaseException) -> bool:
 
 
 def is_check(item: pytest.Item) -> bool:
-    """Checks are items of ``check_*.py`` files, users of the ``aide_health`` fixture, or marked ``aide``."""
-    return (
-        item.path.name.startswith("check_")
-        or "aide_health" in getattr(item, "fixturenames", ())
-        or item.get_closest_marker("aide") is not None
-    )
+    """Checks are items of ``check_*.py`` files, users of the ``aide_health`` fixture, or marked ``aide``.
+
+    Asked several times per check (setup, each report), so the answer is kept in the item's stash.
+    """
+    known = item.stash.get(_IS_CHECK_KEY, None)
+    if known is None:
+        known = item.stash[_IS_CHECK_KEY] = (
+            item.path.name.startswith("check_")
+            or "aide_health" in getattr(item, "fixturenames", ())
+            or item.get_closest_marker("aide") is not None
+        )
+    return known
 
 
 def defined_in(obj: object, collector: pytest.Collector) -> bool:
@@ -99,7 +107,8 @@ def enforce_critical(item: pytest.Item) -> None:
 
 
 def call_properties(item: pytest.Item) -> list[tuple[str, Any]]:
-    component, weight = component_and_weight(item)
+    place = item.stash.get(_PLACE_KEY, None)
+    component, weight = place if place is not None else component_and_weight(item)
     recorder = item.stash.get(RECORDER_KEY, None)
     if recorder is None:
         return check_properties(component=component, weight=weight, status=Status.OK, message="", measurements={})
@@ -127,7 +136,7 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
     check = is_check(item)
     bad_marker = ""
     if check and call.when == "setup":
-        component, weight = component_and_weight(item)
+        component, weight = item.stash[_PLACE_KEY] = component_and_weight(item)
         try:
             floor = floor_of(item, state.config.settings.checks.essential)
         except BadMarker as exc:
@@ -223,7 +232,8 @@ def redact_report(report: pytest.TestReport, state: AideState) -> None:
         cleaned = redact(text)
         if cleaned != text:
             report.longrepr = cleaned
-    report.sections = [(title, redact(content)) for title, content in report.sections]
+    if report.sections:
+        report.sections = [(title, redact(content)) for title, content in report.sections]
     report.user_properties = [(name, redact(v) if isinstance(v, str) else v) for name, v in report.user_properties]
 
 

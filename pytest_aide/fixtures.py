@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,44 +137,63 @@ def aide_cache(aide_config: AideConfig) -> Iterator[Cache]:
         yield client
 
 
-@pytest.fixture(scope="session", autouse=True)
-def aide_resources(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Iterator[ResourceSampler]:
+@pytest.fixture(scope="session")
+def aide_resources(pytestconfig: pytest.Config) -> ResourceSampler:
     """Host resources (psutil) with one CPU/network sampler per session: no one-second sleep per check.
 
-    Set up with the session's first test (autouse), so the CPU window is sampled in the background from the
-    start and a CPU check reads its mean without waiting (at most what is missing of about 1 s). The CPU
-    figure leaves out this pytest run's own processes (controller and xdist workers), so the checker does not
-    report its own load; a target the run started still counts.
+    When a selected check reads the CPU window (``aide_cpu_window``), the window is started as soon as the
+    run's items are collected (:func:`start_cpu_window`), so it is sampled in the background from the start
+    and a CPU check reads its mean without waiting (at most what is missing of about 1 s). The CPU figure
+    leaves out this pytest run's own processes (controller and xdist workers), so the checker does not report
+    its own load; a target the run started still counts.
 
     Example::
 
         def check_cpu(aide_resources, aide_health):
             aide_health.record("cpu_percent", aide_resources.cpu_percent())
     """
+    from pytest_aide.probes import resources
+
+    state = _state(pytestconfig)
+    own_cpu_seconds = state.own_cpu_seconds or _own_cpu_seconds(pytestconfig, state)
+    return resources.ResourceSampler(own_cpu_seconds=own_cpu_seconds, window=state.cpu_window)
+
+
+def _own_cpu_seconds(config: pytest.Config, state: AideState) -> Callable[[], float]:
+    """CPU seconds of this run's process tree (an xdist worker counts its controller's), less started targets."""
     import psutil
 
     from pytest_aide.probes import resources
 
-    state = _state(pytestconfig)
     me = psutil.Process()
-    root = me.parent() if hasattr(pytestconfig, "workerinput") else me
-    root = root or me
+    root = (me.parent() if hasattr(config, "workerinput") else me) or me
     tree_cpu_seconds = resources.tree_cpu_seconds  # looked up now: a test may give the module another source
 
     def own_cpu_seconds() -> float:
         return tree_cpu_seconds(root, exclude=target.started_pids(state))
 
-    # Only a run that will read the window samples it: a run of other checks (or of a project's own tests
-    # beside an aide.toml) starts no thread.
-    wanted = any("aide_cpu_window" in getattr(item, "fixturenames", ()) for item in request.session.items)
-    window = None
-    if wanted:
-        window = resources.CpuWindow(source=resources.system_cpu_seconds, own_cpu_seconds=own_cpu_seconds).start()
-    try:
-        yield resources.ResourceSampler(own_cpu_seconds=own_cpu_seconds, window=window)
-    finally:
-        if window is not None:
-            window.stop()
+    return own_cpu_seconds
+
+
+def start_cpu_window(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start sampling the CPU window when a selected check reads it; a run of other checks (or of a
+    project's own tests beside an aide.toml) starts no thread. Stopped by :func:`stop_cpu_window`."""
+    state = get_state(config)
+    if state is None or state.cpu_window is not None:
+        return
+    if not any("aide_cpu_window" in getattr(item, "fixturenames", ()) for item in items):
+        return
+    from pytest_aide.probes import resources
+
+    state.own_cpu_seconds = _own_cpu_seconds(config, state)
+    window = resources.CpuWindow(source=resources.system_cpu_seconds, own_cpu_seconds=state.own_cpu_seconds)
+    state.cpu_window = window.start()
+
+
+def stop_cpu_window(config: pytest.Config) -> None:
+    state = get_state(config)
+    if state is not None and state.cpu_window is not None:
+        state.cpu_window.stop()
 
 
 @pytest.fixture(scope="session")

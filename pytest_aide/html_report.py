@@ -1,4 +1,4 @@
-"""pytest-html integration: a health summary on top and status/value/threshold columns per check.
+"""pytest-html integration: a health summary on top and one status column (values, thresholds) per check.
 
 Registered only in aide runs and only when pytest-html is active on the controller, and only through
 pytest-html's public hooks (title, summary, table header, rows and row logs): pytest-html's layout and outcome
@@ -31,6 +31,7 @@ _STATUS_COLOURS = {
     "SKIPPED": "#8c959f",
 }
 OPERATOR_REPORT = "health.html"
+_EMPTY_STATUS_CELL = '<td class="col-aidestatus"></td>'
 
 
 class AideHtml:
@@ -85,36 +86,33 @@ class AideHtml:
         return quote(Path(os.path.relpath(target, report.parent)).as_posix())
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
-        # Not "sortable": pytest-html sorts only on its own row data, so a click would do nothing.
+        # One column (status, then each value with its thresholds): every cell costs pytest-html work per
+        # report. Not "sortable": pytest-html sorts only on its own row data, so a click would do nothing.
         cells.insert(1, "<th>Status</th>")
-        cells.insert(3, "<th>Values</th>")
-        cells.insert(4, "<th>Thresholds</th>")
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
-        status = report_status(report) or ""
+        status = report_status(report)
         if not status:  # not a check, or a passed setup/teardown row (pytest-html does not show those)
-            cells[1:1] = ['<td class="col-aidestatus"></td>']
-            cells[3:3] = ['<td class="col-aidevalues"></td>', '<td class="col-aidethresholds"></td>']
+            cells.insert(1, _EMPTY_STATUS_CELL)
             return
-        props: dict[str, Any] = dict(report.user_properties)
-        measurements = {
-            k[len(MEASUREMENT_PREFIX) :]: json.loads(v) for k, v in props.items() if k.startswith(MEASUREMENT_PREFIX)
-        }
-        values = "<br>".join(f"{escape(n)} = {m['value']:.4g} {escape(m['unit'])}" for n, m in measurements.items())
-        limits = "<br>".join(
-            f"{escape(n)}: "
-            + ", ".join(f"{level} {escape(str(m[level]))}" for level in ("warning", "critical") if m[level] is not None)
-            for n, m in measurements.items()
-            if m["warning"] is not None or m["critical"] is not None
-        )
-        cells.insert(1, f'<td class="col-aidestatus">{_badge(status) if status else ""}</td>')
-        cells.insert(3, f'<td class="col-aidevalues">{values}</td>')
-        cells.insert(4, f'<td class="col-aidethresholds">{limits}</td>')
+        lines = [_badge(status)]
+        for name, value in report.user_properties:
+            if name.startswith(MEASUREMENT_PREFIX):
+                lines.append(_measurement_html(name[len(MEASUREMENT_PREFIX) :], json.loads(str(value))))
+        cells.insert(1, f'<td class="col-aidestatus">{"<br>".join(lines)}</td>')
 
     def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
         """A skipped check's log is its one-line reason, not the repr of pytest's (path, line, reason) tuple."""
         if report.skipped and isinstance(report.longrepr, tuple) and data:
             data[0] = escape(str(report.longrepr[2])) + "\n"
+
+
+def _measurement_html(name: str, data: dict[str, Any]) -> str:
+    """``disk_percent = 95.5 % (warning 80, critical 90)``: a value and the ranges it was judged by."""
+    ranges = ", ".join(
+        f"{level} {escape(str(data[level]))}" for level in ("warning", "critical") if data[level] is not None
+    )
+    return f"{escape(name)} = {data['value']:.4g} {escape(data['unit'])}" + (f" ({ranges})" if ranges else "")
 
 
 def _badge(status: str) -> str:

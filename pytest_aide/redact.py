@@ -8,6 +8,7 @@ recognised by pattern.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -32,6 +33,10 @@ _QUERY_SECRET = re.compile(
 _CONNINFO_PASSWORD = re.compile(
     r"(?i)(?P<name>(?:\bpassword|[?&]password)\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s&#']+)"
 )
+# What each pattern above needs in a text to match: a URL password its "@", a token query its "=", a header
+# one of these names (matched as _AUTH_HEADER matches them). A text holding none (nor a known secret) is clean.
+_PATTERN_NEEDLES = ("@", "=")
+_HEADER_NAMES = re.compile(r"(?i)authorization|api-key|x-auth-token|cookie")
 _SECRET_ENV_NAME = re.compile(r"(?i)(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE|CREDENTIAL|AUTH)")
 
 
@@ -72,6 +77,7 @@ class Redactor:
         self._secrets: set[str] = set()
         self._ordered: tuple[str, ...] = ()  # longest first, see _mask_known
         self._memo: dict[str, str] = {}
+        self._json_findable = True
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
@@ -80,6 +86,9 @@ class Redactor:
             if secret and len(secret) >= _MIN_SECRET_LENGTH:
                 self._secrets.add(secret)
         self._ordered = tuple(sorted(self._secrets, key=len, reverse=True))
+        # A secret that JSON writes differently (quotes, backslashes, control characters) cannot be looked for
+        # in a JSON text: redact_data then walks the data (see _clean_as_json).
+        self._json_findable = all(json.dumps(s, ensure_ascii=False)[1:-1] == s for s in self._ordered)
         self._memo.clear()  # what was clean may hold a new secret
 
     @classmethod
@@ -118,11 +127,37 @@ class Redactor:
         return text
 
     def redact_data(self, data: Any) -> Any:
-        """Redact every string inside nested dicts/lists/tuples (keys included)."""
+        """Redact every string inside nested dicts/lists/tuples (keys included).
+
+        Data with nothing to mask (a run's summary, usually) is returned as it is: one JSON text of it is
+        searched for what any secret or pattern needs, instead of walking every string.
+        """
+        if self._clean_as_json(data):
+            return data
+        return self._redact_data(data)
+
+    def _clean_as_json(self, data: Any) -> bool:
+        """Whether no string of ``data`` (keys included) can hold a secret: searched in one JSON text of it.
+
+        Exact, not a guess: JSON writes every character of a string as itself except quotes, backslashes and
+        control characters, which no needle holds (nor any known secret while ``_json_findable``), so each
+        needle occurs in a string only if it occurs in the text.
+        """
+        if not self._json_findable or isinstance(data, str):
+            return False
+        try:
+            text = json.dumps(data, ensure_ascii=False)
+        except (TypeError, ValueError):  # not JSON data (or a key JSON would change): walk it
+            return False
+        if any(needle in text for needle in _PATTERN_NEEDLES) or any(s in text for s in self._ordered):
+            return False
+        return _HEADER_NAMES.search(text) is None
+
+    def _redact_data(self, data: Any) -> Any:
         if isinstance(data, str):
             return self.redact(data)
         if isinstance(data, Mapping):
-            return {self.redact_data(k): self.redact_data(v) for k, v in data.items()}
+            return {self._redact_data(k): self._redact_data(v) for k, v in data.items()}
         if isinstance(data, list | tuple):
-            return type(data)(self.redact_data(v) for v in data)
+            return type(data)(self._redact_data(v) for v in data)
         return data

@@ -87,6 +87,12 @@ class AideReporter:
         self.collector = RunCollector()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if (
+            report.when == "teardown"
+            and report.passed
+            and self.collector.add_passed_teardown(report.nodeid, report.duration)
+        ):
+            return
         if any(name == "aide.component" for name, _ in report.user_properties):
             self.collector.add(report_facts(report))
 
@@ -157,7 +163,7 @@ class AideReporter:
         keep_days = self.state.config.settings.reports.keep_days
         if keep_days is not None:
             prune_runs(self.state.archive, keep_days)
-        archive_index.write_index(self.state.archive)
+        archive_index.write_index(self.state.archive, known={self.state.work_dir.name: data})
 
     def _gate(self) -> gate.Gate:
         """The gate settings, each named by where it came from (the command line wins over the file)."""

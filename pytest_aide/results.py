@@ -157,6 +157,15 @@ class RunCollector:
     def __init__(self) -> None:
         self._results: dict[str, CheckResult] = {}
 
+    def add_passed_teardown(self, nodeid: str, duration: float) -> bool:
+        """A passed teardown changes nothing but the check's duration (its properties are the call's, already
+        applied): count it, without reading the report. False if no earlier report of the check was added."""
+        result = self._results.get(nodeid)
+        if result is None:
+            return False
+        result.duration += duration
+        return True
+
     def add(self, facts: ReportFacts, *, default_component: str = "general", default_weight: float = 1.0) -> None:
         result = self._results.get(facts.nodeid)
         if result is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +14,11 @@ from pytest_aide.health import HealthRecorder
 from pytest_aide.redact import Redactor
 from pytest_aide.settings import ThresholdSettings
 from pytest_aide.summary import RunSummary
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pytest_aide.probes.resources import CpuWindow
 
 
 @dataclass
@@ -35,6 +41,8 @@ class AideState:
     suite_added: bool = False  # the shipped suite is collected in this run
     # (inventory parameter, case key) -> that item's own thresholds, filled while parametrizing
     instance_thresholds: dict[tuple[str, str], dict[str, ThresholdSettings]] = field(default_factory=dict)
+    cpu_window: CpuWindow | None = None  # sampling since collection ended, when a selected check reads it
+    own_cpu_seconds: Callable[[], float] | None = None  # the run's own CPU, which the window leaves out
 
 
 STATE_KEY = pytest.StashKey[AideState]()

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_aide import checkitem, endpointfeed, inventory, shipped, target
+from pytest_aide import checkitem, endpointfeed, fixtures, inventory, shipped, target
 from pytest_aide.config import AideConfig, Overrides, load_config
 from pytest_aide.discovery import Found
 from pytest_aide.errors import ConfigError
@@ -49,7 +49,7 @@ def activate(config: pytest.Config, found: Found) -> None:
         raise pytest.UsageError(str(exc)) from None
     state = _new_state(config, aide_config, found)
     config.stash[STATE_KEY] = state
-    from pytest_aide import fixtures, wiring
+    from pytest_aide import wiring
 
     config.pluginmanager.register(wiring, "aide-wiring")
     config.pluginmanager.register(fixtures, "aide-fixtures")
@@ -192,6 +192,12 @@ def pytest_xdist_node_collection_finished(node: Any) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reports the collection to the controller
 def pytest_collection_finish(session: pytest.Session) -> None:
+    """The CPU window starts when a selected check reads it; a fed xdist worker tells the controller its endpoints."""
+    fixtures.start_cpu_window(session.config, session.items)
+    _tell_controller_endpoints(session)
+
+
+def _tell_controller_endpoints(session: pytest.Session) -> None:
     """xdist worker fed by the controller: tell it which endpoints this run's checks take, in order."""
     state = get_state(session.config)
     workerinput = getattr(session.config, "workerinput", None)
@@ -240,8 +246,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_setup(item: pytest.Item) -> None:
     state = get_state(item.config)
     if state is not None and checkitem.is_check(item):
-        fixtures = getattr(item, "fixturenames", ())
-        target.ensure_target(state, talks_to_app=not target.APP_FIXTURES.isdisjoint(fixtures))
+        names = getattr(item, "fixturenames", ())
+        target.ensure_target(state, talks_to_app=not target.APP_FIXTURES.isdisjoint(names))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -275,6 +281,7 @@ def pytest_report_teststatus(report: pytest.TestReport) -> Any:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    fixtures.stop_cpu_window(session.config)
     state = get_state(session.config)
     if state is not None and not state.is_worker:
         prep = session.config.stash.get(PREP_KEY, None)

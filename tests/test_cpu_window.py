@@ -242,3 +242,13 @@ def test_a_sampler_with_no_samples_makes_check_cpu_unknown(pytester: pytest.Pyte
     check = _cpu_check(pytester, BROKEN_HOST)
     assert check["status"] == "UNKNOWN"
     assert "the CPU sampler got no samples: PermissionError: /proc/stat is not readable here" in check["message"]
+
+
+def test_a_check_that_reads_no_resources_gets_no_resource_fixture(pytester: pytest.Pytester) -> None:
+    # An autouse session fixture would sit in every check's fixture closure and cost pytest a lookup per check.
+    pytester.makefile(".toml", aide="[reports]\narchive = false\n")
+    pytester.makepyfile(
+        check_own="def check_closure(request):\n    assert 'aide_resources' not in request.fixturenames\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "check_own.py", timeout=120)
+    result.assert_outcomes(passed=1)

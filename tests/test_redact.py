@@ -161,3 +161,35 @@ def test_redacting_twice_changes_nothing(text: str) -> None:
     redactor = Redactor(["topsecret"])
     once = redactor.redact(text)
     assert redactor.redact(once) == once
+
+
+def _walk(redactor: Redactor, data: object) -> object:
+    """The reference redact_data: every string of the structure through ``redact``, keys included."""
+    if isinstance(data, str):
+        return redactor.redact(data)
+    if isinstance(data, dict):
+        return {_walk(redactor, k): _walk(redactor, v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return type(data)(_walk(redactor, v) for v in data)
+    return data
+
+
+_PIECES = st.sampled_from(
+    ["ok", "s3cret", 's3"cr\\et', "Authorİzation: Bearer zz", "cookie\t: a", "x://u:p@h", "?token=t", "\n", "K", ""]
+)
+_STRINGS = st.lists(_PIECES | st.text(max_size=8), max_size=4).map("".join)
+_DATA = st.recursive(
+    _STRINGS | st.integers() | st.floats(allow_nan=False) | st.none(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_STRINGS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(data=_DATA, secrets=st.lists(st.sampled_from(["s3cret", 's3"cr\\et', "zzzz"]), max_size=2))
+@example(data={"note": "Authorİzation: Bearer zz"}, secrets=[])
+@example(data=["cookie\t: a"], secrets=[])
+@example(data={"k": ['a s3"cr\\et b']}, secrets=['s3"cr\\et'])
+def test_redact_data_of_clean_looking_data_is_the_walk_of_every_string(data: object, secrets: list[str]) -> None:
+    # redact_data skips the walk when one JSON text of the data holds nothing to mask: never wrongly
+    redactor = Redactor(secrets)
+    assert redactor.redact_data(data) == _walk(redactor, data)
