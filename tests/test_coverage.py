@@ -104,9 +104,13 @@ def test_shipped_checks_with_nothing_to_measure_yet_skip_and_count(pytester: pyt
         "check_trends": ("SKIPPED", "not enough history yet: trends need 3 archived runs"),
         "check_backup_fresh_and_verified": ("SKIPPED", f"no backup set yet in {backups}: run `aide backup`"),
         "check_backup_restore_drill": ("SKIPPED", f"no backup set yet in {backups}: run `aide backup`"),
+        "check_backup_size_and_duration": (
+            "SKIPPED",
+            "not enough backup history to compare with (0 of 3 complete sets)",
+        ),
         "check_table_rows[not-configured]": ("SKIPPED", "not configured: [db] tables lists nothing"),
     }
-    assert health["coverage"] == {"measured": 0, "selected": 4}
+    assert health["coverage"] == {"measured": 0, "selected": 5}
     assert (health["status"], health["score"], result.ret) == ("HEALTHY", None, 0)
 
 
