@@ -169,3 +169,33 @@ def serve(handle: Callable[[socket.socket], None]) -> Iterator[int]:
         stop.set()
         thread.join(30)
         listener.close()
+
+
+def run_as_nobody(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` from ``cwd`` as ``nobody`` with CAP_DAC_READ_SEARCH only: it reads this checkout wherever
+    it lies, but sees no other user's processes and writes only where ``nobody`` may (``setpriv``, util-linux)."""
+    import pwd
+    import shutil
+
+    from conftest import unavailable
+
+    if not shutil.which("setpriv"):
+        unavailable("setpriv is not installed (Debian package util-linux)")
+    nobody = pwd.getpwnam("nobody")
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd), "LANG": "C.UTF-8"}
+    if os.environ.get("PYTHONPATH"):  # the code under test, when it is not the installed checkout
+        base["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    command = [
+        "setpriv",
+        f"--reuid={nobody.pw_uid}",
+        f"--regid={nobody.pw_gid}",
+        "--clear-groups",
+        "--inh-caps=+dac_read_search",
+        "--ambient-caps=+dac_read_search",
+        sys.executable,
+        *args,
+    ]
+    env = {**base, **(env or {})}
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)

@@ -507,7 +507,7 @@ def record_fault(fault: str, check: str, run: Run) -> None:
         "score": run.health.get("score"),
         "message": entry["message"],
     }
-    _append(target, line)
+    append_matrix_row(line)
 
 
 def record_run(name: str, run: Run, host_conditions: list[str]) -> None:
@@ -519,10 +519,15 @@ def record_run(name: str, run: Run, host_conditions: list[str]) -> None:
     worst = next((s for s in ("CRITICAL", "UNKNOWN", "WARNING") if run.health["counts"].get(s)), "OK")
     line = {"fault": name, "check": "(all)", "status": worst, "verdict": run.verdict, "score": run.health.get("score"),
             "message": flagged}  # fmt: skip
-    _append(target, line)
+    append_matrix_row(line)
 
 
-def _append(target: str, line: dict[str, Any]) -> None:
+def append_matrix_row(line: dict[str, Any]) -> None:
+    """One JSON line appended to $AIDE_FAULT_MATRIX (if set) with one ``os.write`` on an ``O_APPEND``
+    descriptor, so the lines of two xdist workers never interleave."""
+    target = os.environ.get("AIDE_FAULT_MATRIX")
+    if not target:
+        return
     fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, (json.dumps(line) + "\n").encode())

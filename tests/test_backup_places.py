@@ -12,13 +12,12 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aide_testing import run_aide
+from aide_testing import run_aide, run_as_nobody
 from test_backup_restore import make_db, read_marker
 
 from conftest import HANG_S, unavailable
@@ -104,27 +103,9 @@ def test_verify_and_restore_from_read_only_media(tmp_path: Path, read_only_mount
         assert "Traceback" not in done.stdout + done.stderr
 
 
-def run_as_nobody(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    if not shutil.which("setpriv"):
-        unavailable("setpriv is not installed (Debian package util-linux)")
-    nobody = pwd.getpwnam("nobody")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(project), "LANG": "C.UTF-8"}
-    env["TMPDIR"] = str(project / "tmp")
-    if os.environ.get("PYTHONPATH"):
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    command = [
-        "setpriv",
-        f"--reuid={nobody.pw_uid}",
-        f"--regid={nobody.pw_gid}",
-        "--clear-groups",
-        "--inh-caps=+dac_read_search",
-        "--ambient-caps=+dac_read_search",
-        sys.executable,
-        "-m",
-        "pytest_aide.cli",
-        *args,
-    ]
-    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=180, check=False)
+def aide_as_nobody(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``aide`` command as ``nobody``, its temp folder inside the project (which nobody owns)."""
+    return run_as_nobody(project, "-m", "pytest_aide.cli", *args, env={"TMPDIR": str(project / "tmp")})
 
 
 @pytest.fixture
@@ -155,14 +136,14 @@ def test_another_users_read_only_folder_verifies_and_restores(nobody_site: tuple
     change_site(site)
     _give_to_nobody(site)
 
-    verified = run_as_nobody(site, "verify", set_id)
+    verified = aide_as_nobody(site, "verify", set_id)
     assert verified.returncode == 0, verified.stderr
-    restored = run_as_nobody(site, "restore", set_id, "--yes")
+    restored = aide_as_nobody(site, "restore", set_id, "--yes")
     assert restored.returncode == 0, restored.stderr
     assert_restored(site)
 
-    assert_one_line_error(run_as_nobody(site, "backup"), "cannot write to the backup folder", "permission denied")
-    assert_one_line_error(run_as_nobody(site, "prune"), "cannot write to the backup folder", "permission denied")
+    assert_one_line_error(aide_as_nobody(site, "backup"), "cannot write to the backup folder", "permission denied")
+    assert_one_line_error(aide_as_nobody(site, "prune"), "cannot write to the backup folder", "permission denied")
     assert sorted(p.name for p in backups.iterdir() if not p.name.startswith(".")) == [set_id], "nothing added"
 
 
@@ -181,13 +162,13 @@ def test_no_subcommand_ever_shows_a_traceback(nobody_site: tuple[Path, Path], pl
     _give_to_nobody(site)
     missing_set = "20260101T000000.000000Z-abcd"
     for args in (["backup"], ["backups"], ["verify", missing_set], ["prune"], ["prune", "--dry-run"]):
-        done = run_as_nobody(site, *args)
+        done = aide_as_nobody(site, *args)
         output = done.stdout + done.stderr
         assert "Traceback" not in output, (args, output)
         assert done.returncode in (0, 1, 2), (args, done.returncode, output)
         if done.returncode:
             assert len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
-    restore = run_as_nobody(site, "restore", missing_set, "--yes")
+    restore = aide_as_nobody(site, "restore", missing_set, "--yes")
     assert "Traceback" not in restore.stdout + restore.stderr
     assert restore.returncode in (1, 2)
     assert len(restore.stderr.strip().splitlines()) == 1, restore.stderr

@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 from aide_testing import latest_health, serve
 from realistic_pg import APP_ROLE, MONITOR_ROLE, PGBENCH_TABLES, PgCluster, pg_cluster_fixture, running
+from realistic_stack import append_matrix_row
 from realistic_volume import Volume, tmpfs_volume
 
 from conftest import HANG_S, unavailable
@@ -52,10 +53,7 @@ cluster = pg_cluster_fixture("module")
 
 
 def record_fault(fault: str, check: dict[str, Any], health: dict[str, Any]) -> None:
-    """Append ``{fault, check, status, verdict, score, message}`` to ``$AIDE_FAULT_MATRIX`` (one O_APPEND write)."""
-    target = os.environ.get("AIDE_FAULT_MATRIX")
-    if not target:
-        return
+    """This fault's row of the matrix: {fault, check, status, verdict, score, message}."""
     row = {
         "fault": fault,
         "check": check["nodeid"].split("::", 1)[-1],
@@ -64,11 +62,7 @@ def record_fault(fault: str, check: dict[str, Any], health: dict[str, Any]) -> N
         "score": health["score"],
         "message": check["message"],
     }
-    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (json.dumps(row) + "\n").encode())
-    finally:
-        os.close(fd)
+    append_matrix_row(row)
 
 
 # -- the target: an app health endpoint, the cluster, the volume -------------------------------------------------

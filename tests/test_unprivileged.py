@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aide_testing import latest_health
+from aide_testing import latest_health, run_as_nobody
 
 from conftest import HANG_S, unavailable
 from pytest_aide.probes.resources import port_listeners
@@ -74,24 +74,9 @@ def _closed_port() -> int:
 
 
 def _run_as_nobody(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    if not shutil.which("setpriv"):
-        unavailable("setpriv is not installed (Debian package util-linux)")
     nobody = pwd.getpwnam("nobody")
     os.chown(project, nobody.pw_uid, nobody.pw_gid)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(project), "LANG": "C.UTF-8"}
-    if os.environ.get("PYTHONPATH"):  # the code under test, when it is not the installed checkout
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    command = [
-        "setpriv",
-        f"--reuid={nobody.pw_uid}",
-        f"--regid={nobody.pw_gid}",
-        "--clear-groups",
-        "--inh-caps=+dac_read_search",  # read the checkout wherever it lies; no view of others' processes
-        "--ambient-caps=+dac_read_search",
-        sys.executable,
-        *args,
-    ]
-    return subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=180, check=False)
+    return run_as_nobody(project, *args)
 
 
 @pytest.fixture
