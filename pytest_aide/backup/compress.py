@@ -258,13 +258,46 @@ def open_reader(path: Path, compression: str, *, progress: Progress | None = Non
 
 def decompress_to(path: Path, compression: str, dest: Path, *, progress: Progress | None = None) -> int:
     """Decompress ``path`` into the new file ``dest`` (fsynced); returns the bytes written."""
-    total = 0
-    with open_reader(path, compression, progress=progress) as stream, open(dest, "wb") as out:
-        while block := stream.read(BLOCK):
-            total += out.write(block)
-        out.flush()
-        os.fsync(out.fileno())
+    size = _frame_content_size(path) if compression == "zstd" else None
+    if size is not None:
+        total = _zstd_copy_sized(path, dest, size, progress)
+    else:
+        total = 0
+        with open_reader(path, compression, progress=progress) as stream, open(dest, "wb") as out:
+            while block := stream.read(BLOCK):
+                total += out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
     return total
+
+
+def _frame_content_size(path: Path) -> int | None:
+    """The content size a zstd archive's frame header declares (files and dumps: known when written), or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    try:
+        declared = int(zstandard.get_frame_parameters(head).content_size)
+    except zstandard.ZstdError:
+        return None
+    return None if declared == zstandard.CONTENTSIZE_UNKNOWN else declared
+
+
+def _zstd_copy_sized(path: Path, dest: Path, size: int, progress: Progress | None) -> int:
+    """libzstd's own copy loop (no Python buffer in between; the frame checksum is checked by it), and a cut-off
+    archive caught by comparing what came out with the size the header declares."""
+    try:
+        with open(path, "rb") as fh, open(dest, "wb") as out:
+            reader = _ProgressReader(fh, f"decompress {path.name}", path.stat().st_size, progress)
+            _read, written = zstandard.ZstdDecompressor().copy_stream(
+                cast(IO[bytes], reader), out, read_size=BLOCK, write_size=BLOCK
+            )
+            out.flush()
+            os.fsync(out.fileno())
+    except zstandard.ZstdError as exc:
+        raise BackupError(f"{path}: cannot decompress: {exc}") from exc
+    if written != size:
+        raise BackupError(f"{path.name}: truncated: {written} of the {size} bytes its zstd frame declares")
+    return int(written)
 
 
 def drain(path: Path, compression: str) -> int:
