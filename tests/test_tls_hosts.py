@@ -203,33 +203,18 @@ def postgres_like_port(root: trustme.CA, tmp_path: Path) -> Iterator[int]:
     """Speaks PostgreSQL's SSLRequest ('S', then TLS with a certificate 5 days from expiry), nothing else."""
     leaf = root.issue_cert("db.test", common_name="db.test", not_after=NOW + timedelta(days=5))
     context = server_context(leaf, tmp_path)
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)
-    stop = threading.Event()
 
-    def loop() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    if conn.recv(8, socket.MSG_WAITALL) != SSL_REQUEST:
-                        continue  # a client that starts with TLS (or anything else) is hung up on
-                    conn.sendall(b"S")
-                    with context.wrap_socket(conn, server_side=True) as tls:
-                        tls.recv(1)
-                except OSError:
-                    pass
+    def handle(conn: socket.socket) -> None:
+        try:
+            if conn.recv(8, socket.MSG_WAITALL) != SSL_REQUEST:
+                return  # a client that starts with TLS (or anything else) is hung up on
+            conn.sendall(b"S")
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(1)
+        except OSError:
+            pass
 
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join(HANG_S)
-    listener.close()
+    yield from serve(handle)
 
 
 def test_postgres_starttls_reads_the_certificate(postgres_like_port: int, cafile: str) -> None:
