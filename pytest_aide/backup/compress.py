@@ -224,14 +224,20 @@ class _CheckedZstdReader:
         return out
 
 
+def frame_parameters(path: Path) -> Any | None:
+    """The header of a zstd archive's first frame (checksum flag, declared content size), None if unreadable."""
+    with open(path, "rb") as fh:
+        head = fh.read(18)  # ZSTD_FRAMEHEADERSIZE_MAX
+    try:
+        return zstandard.get_frame_parameters(head)
+    except zstandard.ZstdError:
+        return None
+
+
 def has_frame_checksum(path: Path) -> bool:
     """Whether a zstd archive's (first) frame carries a content checksum (sets written before it don't)."""
-    with open(path, "rb") as fh:
-        head = fh.read(18)
-    try:
-        return bool(zstandard.get_frame_parameters(head).has_checksum)
-    except zstandard.ZstdError:
-        return False
+    params = frame_parameters(path)
+    return params is not None and bool(params.has_checksum)
 
 
 @contextmanager
@@ -273,13 +279,10 @@ def decompress_to(path: Path, compression: str, dest: Path, *, progress: Progres
 
 def _frame_content_size(path: Path) -> int | None:
     """The content size a zstd archive's frame header declares (files and dumps: known when written), or None."""
-    with open(path, "rb") as fh:
-        head = fh.read(18)
-    try:
-        declared = int(zstandard.get_frame_parameters(head).content_size)
-    except zstandard.ZstdError:
+    params = frame_parameters(path)
+    if params is None or int(params.content_size) == zstandard.CONTENTSIZE_UNKNOWN:
         return None
-    return None if declared == zstandard.CONTENTSIZE_UNKNOWN else declared
+    return int(params.content_size)
 
 
 def _zstd_copy_sized(path: Path, dest: Path, size: int, progress: Progress | None) -> int:
