@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from pytest_aide.discovery import command_rootdir, find_config
 from pytest_aide.errors import ConfigError
 from pytest_aide.metrics import DEFAULT_METRICS, MetricSpec, unknown_metric
 from pytest_aide.redact import Redactor, dotenv_values, redact_url
+from pytest_aide.schema import build
 from pytest_aide.settings import FileSettings, ThresholdSettings
 from pytest_aide.thresholds import Threshold, ThresholdChange, ThresholdSet
+from pytest_aide.validated import ValidatedInputs, cache_folder, schema_context
 
 if TYPE_CHECKING:
     from pytest_aide.backup.config import BackupConfig
@@ -188,17 +188,36 @@ def _apply_overrides(raw: dict[str, Any], overrides: Overrides) -> None:
 
 
 def _validate(raw: dict[str, Any], where: str) -> FileSettings:
+    """The settings of ``raw``: validated by pydantic, unless this very input validated before (see
+    :mod:`pytest_aide.validated`), when they are built directly and pydantic is not even imported."""
+    known = ValidatedInputs(cache_folder(), schema_context(_validity_extras(raw)))
+    if known.knows(raw):
+        return build(FileSettings, raw)
+    from pydantic import TypeAdapter, ValidationError
+
     try:
-        return FileSettings.model_validate(raw)
+        settings = TypeAdapter(FileSettings).validate_python(raw)
     except ValidationError as exc:
         raise ConfigError(f"{where}: {_describe_error(exc.errors()[0])}") from None
+    known.remember(raw)
+    return settings
+
+
+def _validity_extras(raw: dict[str, Any]) -> list[str]:
+    """``[checks] essential`` is checked against the shipped check names: they decide its validity too."""
+    checks = raw.get("checks")
+    if isinstance(checks, dict) and checks.get("essential"):
+        from pytest_aide import shipped
+
+        return sorted(shipped.known_names())
+    return []
 
 
 def _describe_error(error: Mapping[str, Any]) -> str:
     loc = [part for part in error["loc"] if not (isinstance(part, str) and _TYPE_TAG.match(part))]
     key = _format_location(loc)
     value = error.get("input")
-    if error["type"] == "extra_forbidden":
+    if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         return f"{key}: unknown key"
     shown = "" if isinstance(value, dict) else f" (got {value!r})"
     message = str(error["msg"]).removeprefix("Value error, ")  # our validators' own words, without pydantic's tag

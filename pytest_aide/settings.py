@@ -8,15 +8,18 @@ from __future__ import annotations
 import codecs
 import re
 import warnings
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from annotated_types import Ge, Gt, Le, MinLen
+
+from pytest_aide.schema import Check, Section, StrOrTable
+
+# Every table is a frozen dataclass deriving from Section (strict, unknown keys refused): see pytest_aide.schema
+# for how pydantic validates them and how a configuration validated before loads without pydantic.
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ThresholdSettings(Section):
     """Per-level change of a metric's thresholds: a level left out keeps its default, ``false`` removes it."""
 
@@ -24,16 +27,19 @@ class ThresholdSettings(Section):
     critical: str | float | bool | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class InstanceSettings(Section):
     """One inventory item given as a table: its key field, and thresholds for this item only."""
 
-    thresholds: dict[str, ThresholdSettings] = Field(default_factory=dict)
+    thresholds: dict[str, ThresholdSettings] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PathItem(InstanceSettings):
-    path: str = Field(min_length=1)
+    path: Annotated[str, MinLen(1)]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DiskItem(PathItem):
     data: bool = False  # the app's data volume: the seeds' 1 GB free minimum applies to it (and only to it)
 
@@ -81,52 +87,54 @@ def _check_encoding(encoding: str | None) -> str | None:
     return encoding
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LogItem(PathItem):
     """A log file with its own reading rules; a key left out takes the ``[logs]`` value."""
 
     format: LogFormatName | None = None
-    pattern: str | None = None
+    pattern: Annotated[str | None, Check(_check_pattern)] = None
     timestamp_format: str | None = None
-    tail_lines: int | None = Field(None, gt=0)
-    encoding: str | None = None
-
-    _pattern = field_validator("pattern")(_check_pattern)
-    _encoding = field_validator("encoding")(_check_encoding)
+    tail_lines: Annotated[int, Gt(0)] | None = None
+    encoding: Annotated[str | None, Check(_check_encoding)] = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProcessItem(InstanceSettings):
-    name: str = Field(min_length=1)
+    name: Annotated[str, MinLen(1)]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PortItem(InstanceSettings):
-    port: int = Field(ge=1, le=65535)
+    port: Annotated[int, Ge(1), Le(65535)]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AppSettings(Section):
     url: str | None = None
     health_path: str = "/api/health"
-    health_conditions: list[str] = Field(default_factory=list)  # when given, they replace the health-document rule
+    health_conditions: list[str] = field(default_factory=list)  # when given, they replace the health-document rule
     cache_stats_path: str | None = None  # app-specific statistics endpoints: checked only when named
     tasks_stats_path: str | None = None
     command: list[str] | None = None
     cwd: str | None = None
     pidfile: str = ".aide/app.pid"
     output: str = ".aide/app-output.log"
-    connect_timeout: float = Field(3.05, gt=0)
-    timeout: float = Field(5.0, gt=0)
-    start_timeout: float = Field(15.0, gt=0)
-    stop_grace: float = Field(30.0, ge=0)
-    headers_env: dict[str, str] = Field(default_factory=dict)
+    connect_timeout: Annotated[float, Gt(0)] = 3.05
+    timeout: Annotated[float, Gt(0)] = 5.0
+    start_timeout: Annotated[float, Gt(0)] = 15.0
+    stop_grace: Annotated[float, Ge(0)] = 30.0
+    headers_env: dict[str, str] = field(default_factory=dict)
     verify_tls: bool | str = True
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TlsHostItem(InstanceSettings):
     """A TLS endpoint whose certificate chain is checked, apart from ``[app] url`` (any TLS port: LDAPS, SMTPS...)."""
 
-    host: str = Field(min_length=1)
-    port: int = Field(443, ge=1, le=65535)
-    server_name: str | None = Field(None, min_length=1)  # SNI name sent and checked (default: host)
-    ca_bundle: str | None = Field(None, min_length=1)  # CA file the chain must verify against (default: system)
+    host: Annotated[str, MinLen(1)]
+    port: Annotated[int, Ge(1), Le(65535)] = 443
+    server_name: Annotated[str, MinLen(1)] | None = None  # SNI name sent and checked (default: host)
+    ca_bundle: Annotated[str, MinLen(1)] | None = None  # CA file the chain must verify against (default: system)
     starttls: Literal["postgres"] | None = None  # a port that switches to TLS inside its own protocol
 
     @property
@@ -153,110 +161,104 @@ def parse_host_port(text: str) -> TlsHostItem:
     return TlsHostItem(host=match["ipv6"] or match["host"], port=port)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DbSettings(Section):
     url: str | None = None
     url_env: str | None = None  # the environment variable holding the URL (its password stays out of the file)
-    tables: list[str] = Field(default_factory=list)
-    timeout: float = Field(5.0, gt=0)
+    tables: list[str] = field(default_factory=list)
+    timeout: Annotated[float, Gt(0)] = 5.0
     probe_query: str = "SELECT 1"
     # A superuser (or FILE/SUPER account) escapes the read-only transaction: database checks refuse to run as
     # one unless this says the operator accepts that risk (check_db_role warns either way).
     allow_privileged_role: bool = False
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CacheSettings(Section):
     url: str | None = None
     url_env: str | None = None
-    timeout: float = Field(2.0, gt=0)
+    timeout: Annotated[float, Gt(0)] = 2.0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResourcesSettings(Section):
-    disk_paths: list[str | DiskItem] = Field(default_factory=lambda: list[str | DiskItem](["."]))
-    processes: list[str | ProcessItem] = Field(default_factory=list)
-    ports: list[int | PortItem] = Field(default_factory=list)
-    pidfiles: list[str | PathItem] = Field(default_factory=list)
+    disk_paths: list[str | DiskItem] = field(default_factory=lambda: list[str | DiskItem](["."]))
+    processes: list[str | ProcessItem] = field(default_factory=list)
+    ports: list[int | PortItem] = field(default_factory=list)
+    pidfiles: list[str | PathItem] = field(default_factory=list)
 
 
-def _entry_kind(value: object) -> str:
-    return "str" if isinstance(value, str) else "dict[table]"
+# A plain path or a table: only the branch that fits is validated (see StrOrTable).
+LogEntry = Annotated[str | LogItem, StrOrTable()]
 
 
-# A plain path or a table: only the branch that fits is validated, so a mistake in a table is reported as its
-# own (``files[0].encoding: …``), not as "input should be a valid string". The tags read as type names, which
-# the configuration's error messages leave out of the key path.
-LogEntry = Annotated[Annotated[str, Tag("str")] | Annotated[LogItem, Tag("dict[table]")], Discriminator(_entry_kind)]
-
-
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LogsSettings(Section):
-    files: list[LogEntry] = Field(default_factory=list)
-    tail_lines: int = Field(100, gt=0)
+    files: list[LogEntry] = field(default_factory=list)
+    tail_lines: Annotated[int, Gt(0)] = 100
     format: LogFormatName = "auto"  # each file's format is detected from its last lines
-    error_pattern: str | None = None  # None: each format's own rule of what a server error is
+    error_pattern: Annotated[str | None, Check(_check_pattern)] = None  # None: each format's own rule
     timestamp_format: str | None = None  # None: each format's own timestamps
-    encoding: str = "utf-8"
-    error_window_minutes: float = Field(60.0, gt=0)
+    encoding: Annotated[str, Check(_check_encoding)] = "utf-8"
+    error_window_minutes: Annotated[float, Gt(0)] = 60.0
     cost_marker: str = "API_COST"
     cost_field: str = "cost"
     cost_files: list[str] | None = None
-
-    _pattern = field_validator("error_pattern")(_check_pattern)
-    _encoding = field_validator("encoding")(_check_encoding)
 
     def for_file(self, item: str | LogItem) -> LogItem:
         """The reading rules of one entry of ``files``: its own keys, the rest from this table."""
         if isinstance(item, str):
             item = LogItem(path=item)
-        return item.model_copy(
-            update={
-                "format": item.format or self.format,
-                "pattern": item.pattern if item.pattern is not None else self.error_pattern,
-                "timestamp_format": item.timestamp_format or self.timestamp_format,
-                "tail_lines": item.tail_lines or self.tail_lines,
-                "encoding": item.encoding or self.encoding,
-            }
+        return replace(
+            item,
+            format=item.format or self.format,
+            pattern=item.pattern if item.pattern is not None else self.error_pattern,
+            timestamp_format=item.timestamp_format or self.timestamp_format,
+            tail_lines=item.tail_lines or self.tail_lines,
+            encoding=item.encoding or self.encoding,
         )
 
 
 # As for log files: a mistake inside a table is reported as its own (``hosts[0].prot: …``).
-TlsHostEntry = Annotated[
-    Annotated[str, Tag("str")] | Annotated[TlsHostItem, Tag("dict[table]")], Discriminator(_entry_kind)
-]
+TlsHostEntry = Annotated[str | TlsHostItem, StrOrTable()]
 
 
+def _host_ports(hosts: list[str | TlsHostItem]) -> list[str | TlsHostItem]:
+    """A string that is not ``host:port`` stops the run at load time, naming the entry."""
+    for number, entry in enumerate(hosts, start=1):
+        if isinstance(entry, str):
+            try:
+                parse_host_port(entry)
+            except ValueError as exc:
+                raise ValueError(f"entry #{number}: {exc}") from None
+    return hosts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TlsSettings(Section):
     """``[tls] hosts``: certificates checked on their own ports, independent of ``[app] url``."""
 
-    hosts: list[TlsHostEntry] = Field(default_factory=list)
-    timeout: float = Field(5.0, gt=0)
-
-    @field_validator("hosts")
-    @classmethod
-    def _host_ports(cls, hosts: list[str | TlsHostItem]) -> list[str | TlsHostItem]:
-        """A string that is not ``host:port`` stops the run at load time, naming the entry."""
-        for number, entry in enumerate(hosts, start=1):
-            if isinstance(entry, str):
-                try:
-                    parse_host_port(entry)
-                except ValueError as exc:
-                    raise ValueError(f"entry #{number}: {exc}") from None
-        return hosts
+    hosts: Annotated[list[TlsHostEntry], Check(_host_ports)] = field(default_factory=list)
+    timeout: Annotated[float, Gt(0)] = 5.0
 
     def items(self) -> list[TlsHostItem]:
         """Every entry as a table (a ``host:port`` string becomes one with the defaults)."""
         return [parse_host_port(h) if isinstance(h, str) else h for h in self.hosts]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EndpointSettings(Section):
-    name: str = Field(min_length=1)
+    name: Annotated[str, MinLen(1)]
     path: str | None = None
     url: str | None = None
     method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"] = "GET"
-    expect_status: int = Field(200, ge=100, le=599)
-    conditions: list[str] = Field(default_factory=list)
+    expect_status: Annotated[int, Ge(100), Le(599)] = 200
+    conditions: list[str] = field(default_factory=list)
     metric: str = "response_time_s"
-    thresholds: dict[str, ThresholdSettings] = Field(default_factory=dict)  # for this endpoint only
+    thresholds: dict[str, ThresholdSettings] = field(default_factory=dict)  # for this endpoint only
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MetricSettings(Section):
     """An operator's own metric (``[metrics.NAME]``): what it measures in, what to do, optional default levels."""
 
@@ -266,32 +268,37 @@ class MetricSettings(Section):
     critical: str | float | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PreflightSettings(Section):
-    config_files: list[str | PathItem] = Field(default_factory=list)
+    config_files: list[str | PathItem] = field(default_factory=list)
     pip_check: bool = True
     python: str | None = None  # the target's interpreter for `pip check` (default: the one running pytest)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReportsSettings(Section):
     dir: str = "reports"
     archive: bool = True
-    keep_days: float | None = Field(None, gt=0)
+    keep_days: Annotated[float, Gt(0)] | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GateSettings(Section):
     fail_on: Literal["critical", "warning"] = "critical"
-    fail_under: float | None = Field(None, ge=0, le=100)
+    fail_under: Annotated[float, Ge(0), Le(100)] | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunSettings(Section):
-    concurrency: int = Field(64, ge=1, le=1024)
+    concurrency: Annotated[int, Ge(1), Le(1024)] = 64
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SuiteSettings(Section):
     """The shipped suite (``pytest_aide/suite``): on by default, beside the operator's own checks."""
 
     enabled: bool = True
-    exclude: list[str] = Field(default_factory=list)  # check names (check_cpu) or files (check_tls.py)
+    exclude: list[str] = field(default_factory=list)  # check names (check_cpu) or files (check_tls.py)
 
 
 def _shipped_check(name: str) -> str:
@@ -309,30 +316,32 @@ def _shipped_check(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChecksSettings(Section):
     """How checks weigh in the verdict beyond their score."""
 
     # Shipped checks whose CRITICAL or UNKNOWN makes the verdict CRITICAL, beside those marked
     # @pytest.mark.aide(essential=True) (the shipped check_api_health and check_db_reachable are).
-    essential: list[Annotated[str, AfterValidator(_shipped_check)]] = Field(default_factory=list)
+    essential: list[Annotated[str, Check(_shipped_check)]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileSettings(Section):
     """The whole file: every table optional."""
 
-    app: AppSettings = Field(default_factory=lambda: AppSettings())
-    db: DbSettings = Field(default_factory=lambda: DbSettings())
-    cache: CacheSettings = Field(default_factory=lambda: CacheSettings())
-    resources: ResourcesSettings = Field(default_factory=lambda: ResourcesSettings())
-    logs: LogsSettings = Field(default_factory=lambda: LogsSettings())
-    tls: TlsSettings = Field(default_factory=lambda: TlsSettings())
-    endpoints: list[EndpointSettings] = Field(default_factory=list)
-    metrics: dict[str, MetricSettings] = Field(default_factory=dict)
-    thresholds: dict[str, ThresholdSettings] = Field(default_factory=dict)
-    preflight: PreflightSettings = Field(default_factory=lambda: PreflightSettings())
-    reports: ReportsSettings = Field(default_factory=lambda: ReportsSettings())
-    gate: GateSettings = Field(default_factory=lambda: GateSettings())
-    run: RunSettings = Field(default_factory=lambda: RunSettings())
-    suite: SuiteSettings = Field(default_factory=lambda: SuiteSettings())
-    checks: ChecksSettings = Field(default_factory=lambda: ChecksSettings())
+    app: AppSettings = field(default_factory=AppSettings)
+    db: DbSettings = field(default_factory=DbSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    resources: ResourcesSettings = field(default_factory=ResourcesSettings)
+    logs: LogsSettings = field(default_factory=LogsSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    endpoints: list[EndpointSettings] = field(default_factory=list)
+    metrics: dict[str, MetricSettings] = field(default_factory=dict)
+    thresholds: dict[str, ThresholdSettings] = field(default_factory=dict)
+    preflight: PreflightSettings = field(default_factory=PreflightSettings)
+    reports: ReportsSettings = field(default_factory=ReportsSettings)
+    gate: GateSettings = field(default_factory=GateSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+    suite: SuiteSettings = field(default_factory=SuiteSettings)
+    checks: ChecksSettings = field(default_factory=ChecksSettings)
     backup: dict[str, object] | None = None

@@ -1,0 +1,113 @@
+"""Remember which configurations passed validation, so the next run with the same input skips pydantic.
+
+A cron job reads the same ``aide.toml`` every day: importing pydantic and building its validators costs more
+than the rest of aide's start-up, for an answer already known. This keeps keyed digests of validated inputs in
+the user's cache folder (``$XDG_CACHE_HOME/pytest-aide``, else ``~/.cache/pytest-aide``). A digest is a
+keyed BLAKE2 of the input as JSON (secrets included, so the key is random, per user, in a 0600 file) together
+with what else decides validity: the schema's source and the Python version. Anything
+unreadable or unwritable simply means "validate again": the cache never decides that an input is valid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+KEEP = 64  # digests remembered: configurations per user, with their environment and command-line variants
+_KEY_BYTES = 32
+
+
+def cache_folder(environ: dict[str, str] | os._Environ[str] | None = None) -> Path:
+    """Where the digests live (the XDG cache folder of this user)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pytest-aide"
+
+
+class ValidatedInputs:
+    """Digests of configuration inputs that validated; ``knows`` and ``remember`` never raise."""
+
+    def __init__(self, folder: Path, context: Iterable[str] = ()) -> None:
+        self.folder = folder
+        self.context = "\0".join(context)
+
+    def knows(self, raw: dict[str, Any]) -> bool:
+        digest = self._digest(raw, create_key=False)
+        return digest is not None and digest in self._digests()
+
+    def remember(self, raw: dict[str, Any]) -> None:
+        digest = self._digest(raw, create_key=True)
+        if digest is None:
+            return
+        kept = [*[d for d in self._digests() if d != digest][-(KEEP - 1) :], digest]
+        with contextlib.suppress(OSError):  # a read-only home: the next run validates again
+            _write_private(self.folder / "validated", "\n".join(kept) + "\n")
+
+    def _digest(self, raw: dict[str, Any], *, create_key: bool) -> str | None:
+        key = self._key(create=create_key)
+        if key is None:
+            return None
+        try:
+            text = json.dumps(raw, sort_keys=True, separators=(",", ":"), allow_nan=True)
+        except (TypeError, ValueError):  # not JSON-shaped (TOML dates, ...): always validated
+            return None
+        payload = f"{self.context}\0{text}".encode()
+        return hashlib.blake2b(payload, key=key, digest_size=20).hexdigest()
+
+    def _key(self, *, create: bool) -> bytes | None:
+        path = self.folder / "key"
+        try:
+            key = path.read_bytes()
+            return key if len(key) == _KEY_BYTES else None
+        except FileNotFoundError:
+            if not create:
+                return None
+        except OSError:
+            return None
+        key = secrets.token_bytes(_KEY_BYTES)
+        try:
+            _write_private(path, key)
+        except OSError:
+            return None
+        return key
+
+    def _digests(self) -> list[str]:
+        try:
+            return (self.folder / "validated").read_text(encoding="ascii").split()
+        except (OSError, UnicodeDecodeError):
+            return []
+
+
+def _write_private(path: Path, data: str | bytes) -> None:
+    """Write ``path`` as a 0600 file in a 0700 folder, atomically (a concurrent reader sees old or new)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(temporary, flags, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode("ascii") if isinstance(data, str) else data)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def schema_context(extra: Iterable[str] = ()) -> list[str]:
+    """What decides validity besides the input: the schema's source and Python's version (``re``, codecs)."""
+    from pytest_aide import schema, settings
+
+    sources = []
+    for module in (schema, settings):
+        try:
+            sources.append(hashlib.sha256(Path(str(module.__file__)).read_bytes()).hexdigest())
+        except OSError:
+            sources.append(str(module.__file__))
+    return [*sources, sys.version, *extra]
