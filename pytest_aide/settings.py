@@ -317,6 +317,30 @@ class ChecksSettings(Section):
     essential: list[Annotated[str, AfterValidator(_shipped_check)]] = Field(default_factory=list)
 
 
+class RetrySettings(Section):
+    """Defaults of ``aide_retry`` (pytest_aide.resilience.RetryPolicy): attempts, overall deadline, backoff."""
+
+    attempts: int = Field(3, ge=1)
+    deadline: float = Field(30.0, gt=0)  # seconds from the first attempt; no attempt starts after it
+    initial_wait: float = Field(0.5, ge=0)  # backoff: initial_wait * 2**(n-1) + up to jitter, at most max_wait
+    max_wait: float = Field(5.0, ge=0)
+    jitter: float = Field(0.5, ge=0)
+
+
+class BreakerSettings(Section):
+    """Defaults of the run's circuit breakers (``aide_breakers``; pytest_aide.resilience.BreakerPolicy)."""
+
+    failure_threshold: int = Field(5, ge=1)  # consecutive failures that open a circuit
+    recovery_timeout: float = Field(30.0, ge=0)  # seconds open before a trial call
+    success_threshold: int = Field(1, ge=1)  # trial successes that close it again
+    half_open_max_calls: int = Field(1, ge=1)  # trial calls at a time
+
+
+class ResilienceSettings(Section):
+    retry: RetrySettings = Field(default_factory=lambda: RetrySettings())
+    breakers: BreakerSettings = Field(default_factory=lambda: BreakerSettings())
+
+
 class FileSettings(Section):
     """The whole file: every table optional."""
 
@@ -336,3 +360,4 @@ class FileSettings(Section):
     suite: SuiteSettings = Field(default_factory=lambda: SuiteSettings())
     checks: ChecksSettings = Field(default_factory=lambda: ChecksSettings())
     backup: dict[str, object] | None = None
+    resilience: ResilienceSettings = Field(default_factory=lambda: ResilienceSettings())
