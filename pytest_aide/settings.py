@@ -326,6 +326,33 @@ class ChecksSettings(Section):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RetrySettings(Section):
+    """Defaults of ``aide_retry`` (pytest_aide.resilience.RetryPolicy): attempts, overall deadline, backoff."""
+
+    attempts: Annotated[int, Ge(1)] = 3
+    deadline: Annotated[float, Gt(0)] = 30.0  # seconds from the first attempt; no attempt starts after it
+    initial_wait: Annotated[float, Ge(0)] = 0.5  # backoff: initial_wait * 2**(n-1) + up to jitter, at most max_wait
+    max_wait: Annotated[float, Ge(0)] = 5.0
+    jitter: Annotated[float, Ge(0)] = 0.5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerSettings(Section):
+    """Defaults of the run's circuit breakers (``aide_breakers``; pytest_aide.resilience.BreakerPolicy)."""
+
+    failure_threshold: Annotated[int, Ge(1)] = 5  # consecutive failures that open a circuit
+    recovery_timeout: Annotated[float, Ge(0)] = 30.0  # seconds open before a trial call
+    success_threshold: Annotated[int, Ge(1)] = 1  # trial successes that close it again
+    half_open_max_calls: Annotated[int, Ge(1)] = 1  # trial calls at a time
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResilienceSettings(Section):
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    breakers: BreakerSettings = field(default_factory=BreakerSettings)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FileSettings(Section):
     """The whole file: every table optional."""
 
@@ -345,3 +372,4 @@ class FileSettings(Section):
     suite: SuiteSettings = field(default_factory=SuiteSettings)
     checks: ChecksSettings = field(default_factory=ChecksSettings)
     backup: dict[str, object] | None = None
+    resilience: ResilienceSettings = field(default_factory=ResilienceSettings)

@@ -1,0 +1,80 @@
+"""The resilience helpers as fixtures (registered by :func:`pytest_aide.wiring.activate`, so only in an aide run).
+
+Thin: read ``[resilience]``, build the domain object, hand it over. The run's breaker registry lives in
+``config.stash`` so hooks can reach the same circuits as the checks (one registry per process: under xdist,
+one per worker).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_aide.config import AideConfig
+from pytest_aide.state import get_state
+
+if TYPE_CHECKING:  # the helpers (and tenacity) load when a fixture is first used
+    from pytest_aide.resilience import BreakerRegistry, Retrier
+
+BREAKERS_KEY = pytest.StashKey["BreakerRegistry"]()
+_MAKING = threading.Lock()  # probes may ask for the registry from several threads at once
+
+
+def run_breakers(config: pytest.Config) -> BreakerRegistry:
+    """The run's circuit breakers, made on first use with the ``[resilience.breakers]`` defaults."""
+    from pytest_aide.resilience import BreakerPolicy, BreakerRegistry
+
+    with _MAKING:
+        registry = config.stash.get(BREAKERS_KEY, None)
+        if registry is None:
+            state = get_state(config)
+            settings = state.config.settings.resilience.breakers if state else None
+            defaults = BreakerPolicy(**dataclasses.asdict(settings)) if settings else None
+            registry = BreakerRegistry(defaults, redact=state.redactor if state else None)
+            config.stash[BREAKERS_KEY] = registry
+        return registry
+
+
+@pytest.fixture(scope="session")
+def aide_breakers(pytestconfig: pytest.Config) -> BreakerRegistry:
+    """The run's circuit breakers by name (defaults from ``[resilience.breakers]``), shared by every check
+    of this process (under xdist, of this worker).
+
+    Example::
+
+        def check_orders(aide_breakers, aide_db, aide_health):
+            rows = aide_breakers.get("db").call(aide_db.scalar, "SELECT count(*) FROM orders")
+            aide_health.record("open_orders", rows, "rows")
+
+        def check_circuits(aide_breakers, aide_health):
+            aide_health.record("open_circuits", len(aide_breakers.health_summary()["unhealthy"]))
+    """
+    return run_breakers(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def aide_retry(pytestconfig: pytest.Config, aide_config: AideConfig) -> Retrier:
+    """Call a function until it works, with the ``[resilience.retry]`` defaults; every attempt is recorded.
+
+    Example::
+
+        def check_queue(aide_retry, aide_app, aide_health):
+            def stats():
+                probe = aide_app.probe("/api/tasks/stats")
+                assert probe.ok, probe.error  # an error is what gets retried
+                return probe.json
+
+            outcome = aide_retry(stats, attempts=5)
+            aide_health.record("queue_size", outcome.value["queue_size"])
+            # outcome.flaky, outcome.summary ("passed on attempt 2 of 5"), outcome.attempts
+
+    All attempts failing raises ``RetryFailed`` (its ``attempts`` hold the record).
+    """
+    from pytest_aide.resilience import Retrier, RetryPolicy
+
+    state = get_state(pytestconfig)
+    policy = RetryPolicy(**dataclasses.asdict(aide_config.settings.resilience.retry))
+    return Retrier(policy, redact=state.redactor if state else None)

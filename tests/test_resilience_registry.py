@@ -1,0 +1,78 @@
+"""The run's breakers by name, and the AIDE guide's emergency procedure: force open all, reset all, health."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from pytest_aide.resilience import BreakerPolicy, BreakerRegistry, CircuitOpenError, FakeClock, State
+
+
+def test_get_or_create_by_name_with_defaults_and_overrides() -> None:
+    registry = BreakerRegistry(BreakerPolicy(failure_threshold=2), clock=FakeClock())
+    db = registry.get("db")
+    assert registry.get("db") is db
+    assert db.policy.failure_threshold == 2
+    cache = registry.get("cache", failure_threshold=7)
+    assert cache.policy == BreakerPolicy(failure_threshold=7)
+    assert registry.get("cache", failure_threshold=1) is cache  # first made wins
+    assert len(registry) == 2
+    assert "db" in registry
+    assert "app" not in registry
+    with pytest.raises(TypeError, match="failure_treshold"):
+        registry.get("app", failure_treshold=3)
+
+
+def test_concurrent_first_use_makes_one_breaker() -> None:
+    registry = BreakerRegistry(clock=FakeClock())
+    start = threading.Barrier(8, timeout=30)
+    got: list[object] = []
+
+    def take() -> None:
+        start.wait()
+        got.append(registry.get("host"))
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(got) == 8
+    assert len({id(b) for b in got}) == 1
+
+
+def test_emergency_force_open_all_then_reset_all() -> None:
+    clock = FakeClock()
+    registry = BreakerRegistry(BreakerPolicy(failure_threshold=1, recovery_timeout=1), clock=clock)
+    for name in ("app", "db", "cache"):
+        registry.get(name)
+    assert sorted(registry.force_open_all()) == ["app", "cache", "db"]
+    clock.advance(3600)  # forced circuits do not half-open by themselves
+    for name in ("app", "db", "cache"):
+        with pytest.raises(CircuitOpenError, match="forced open"):
+            registry.get(name).call(lambda: None)
+    assert sorted(registry.reset_all()) == ["app", "cache", "db"]
+    assert all(b.state is State.CLOSED for b in registry)
+    assert registry.reset_all() == []  # nothing was open
+
+
+def test_health_summary_splits_healthy_and_unhealthy_as_plain_json_data() -> None:
+    clock = FakeClock()
+    registry = BreakerRegistry(BreakerPolicy(failure_threshold=1, recovery_timeout=10), clock=clock)
+    registry.get("app").call(lambda: "ok")
+    with pytest.raises(ConnectionError):
+        registry.get("db").call(_refused)
+    registry.get("cache")
+    summary = registry.health_summary()
+    assert summary["healthy"] == ["app", "cache"]
+    assert summary["unhealthy"] == ["db"]
+    assert summary["total"] == 3
+    assert summary["circuits"]["db"]["state"] == "open"
+    assert summary["circuits"]["db"]["last_error"] == "ConnectionError: refused"
+    assert json.loads(json.dumps(summary)) == summary  # builtin types only: crosses xdist, lands in JSON
+
+
+def _refused() -> None:
+    raise ConnectionError("refused")
