@@ -48,6 +48,9 @@ _NOT_SOURCE = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "r
 def operator_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a benchmarked run: this one, less the variables of a development shell."""
     env = {key: value for key, value in os.environ.items() if key not in _DEV_VARIABLES}
+    # An operator's own cache of validated configurations, not one that test runs beside the bench keep
+    # churning (pytest_aide.validated): a stale miss would time pydantic instead of the run.
+    env["AIDE_CACHE_DIR"] = str(CACHE / "aide-cache")
     env.update(extra or {})
     return env
 

@@ -2,10 +2,11 @@
 
 A cron job reads the same ``aide.toml`` every day: importing pydantic and building its validators costs more
 than the rest of aide's start-up, for an answer already known. This keeps keyed digests of validated inputs in
-the user's cache folder (``$XDG_CACHE_HOME/pytest-aide``, else ``~/.cache/pytest-aide``). A digest is a
-keyed BLAKE2 of the input as JSON (secrets included, so the key is random, per user, in a 0600 file) together
-with what else decides validity: the schema's source and the Python version. Anything
-unreadable or unwritable simply means "validate again": the cache never decides that an input is valid.
+the user's cache folder (``$AIDE_CACHE_DIR``, else ``$XDG_CACHE_HOME/pytest-aide``, else
+``~/.cache/pytest-aide``). A digest is a keyed BLAKE2 of the input as JSON (secrets included, so the key is
+random, per user, in a 0600 file) together with what else decides validity: the schema's source and the Python
+version. Anything unreadable or unwritable simply means "validate again": the cache never decides that an
+input is valid.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,11 @@ KEEP = 64  # digests remembered: configurations per user, with their environment
 _KEY_BYTES = 32
 
 
-def cache_folder(environ: dict[str, str] | os._Environ[str] | None = None) -> Path:
-    """Where the digests live (the XDG cache folder of this user)."""
+def cache_folder(environ: Mapping[str, str] | None = None) -> Path:
+    """Where the digests live: ``AIDE_CACHE_DIR``, else the XDG cache folder of this user."""
     env = os.environ if environ is None else environ
+    if env.get("AIDE_CACHE_DIR"):
+        return Path(env["AIDE_CACHE_DIR"])
     base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "pytest-aide"
 

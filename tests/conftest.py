@@ -13,9 +13,12 @@ a hang (``HANG_S``, or the time the cut-short operation itself would take); spee
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -34,6 +37,12 @@ import pytest_aide.probes.http
 import pytest_aide.reporter  # noqa: F401
 
 T = TypeVar("T")
+
+# The configurations these tests load are remembered as validated (pytest_aide.validated): in a folder of this
+# test session, not the user's cache, which thousands of throw-away configurations would only churn.
+_CACHE_DIR = tempfile.mkdtemp(prefix="aide-test-cache-")
+os.environ["AIDE_CACHE_DIR"] = _CACHE_DIR
+atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
 
 HANG_S = 30.0
 """Upper bound for an operation cut short by a timeout of a few seconds at most: only a hang exceeds it."""

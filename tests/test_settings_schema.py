@@ -30,7 +30,7 @@ from pytest_aide.config import load_config
 from pytest_aide.errors import ConfigError
 from pytest_aide.schema import Check, build
 from pytest_aide.settings import FileSettings, TlsHostItem
-from pytest_aide.validated import ValidatedInputs, schema_context
+from pytest_aide.validated import ValidatedInputs, cache_folder, schema_context
 
 VALIDATE = TypeAdapter(FileSettings).validate_python
 
@@ -147,7 +147,7 @@ files = ["app.log", {path = "nginx.log", format = "nginx"}]
 
 
 def _load_in_fresh_interpreter(path: Path, cache: Path) -> dict[str, Any]:
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    env = {**os.environ, "AIDE_CACHE_DIR": str(cache)}
     done = subprocess.run(
         [sys.executable, "-c", LOADS_TWICE, str(path)], env=env, capture_output=True, text=True, timeout=120, check=True
     )
@@ -172,7 +172,7 @@ def test_the_cache_keeps_no_secret_and_only_its_user_can_read_it(tmp_path: Path)
     path = tmp_path / "aide.toml"
     path.write_text(CONFIG, encoding="utf-8")
     _load_in_fresh_interpreter(path, tmp_path / "cache")
-    folder = tmp_path / "cache" / "pytest-aide"
+    folder = tmp_path / "cache"
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     for file in folder.iterdir():
         assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
@@ -180,12 +180,18 @@ def test_the_cache_keeps_no_secret_and_only_its_user_can_read_it(tmp_path: Path)
 
 
 def test_an_invalid_input_is_never_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("AIDE_CACHE_DIR", str(tmp_path / "cache"))
     path = tmp_path / "aide.toml"
     path.write_text("[run]\nconcurrency = 0\n", encoding="utf-8")
     for _ in range(2):
         with pytest.raises(ConfigError, match=r"\[run\] concurrency: Input should be greater than or equal to 1"):
             load_config(path, rootdir=tmp_path)
+
+
+def test_the_cache_folder_is_the_users_unless_named() -> None:
+    assert cache_folder({"AIDE_CACHE_DIR": "/srv/aide-cache", "XDG_CACHE_HOME": "/x"}) == Path("/srv/aide-cache")
+    assert cache_folder({"XDG_CACHE_HOME": "/x"}) == Path("/x/pytest-aide")
+    assert cache_folder({}) == Path.home() / ".cache" / "pytest-aide"
 
 
 def test_a_schema_change_forgets_what_validated(tmp_path: Path) -> None:
@@ -200,7 +206,7 @@ def test_a_schema_change_forgets_what_validated(tmp_path: Path) -> None:
 def test_an_unwritable_cache_only_costs_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the cache folder would be", encoding="utf-8")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    monkeypatch.setenv("AIDE_CACHE_DIR", str(blocked / "pytest-aide"))
     path = tmp_path / "aide.toml"
     path.write_text(textwrap.dedent(CONFIG), encoding="utf-8")
     for _ in range(2):
