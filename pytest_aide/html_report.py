@@ -32,6 +32,10 @@ _STATUS_COLOURS = {
 }
 OPERATOR_REPORT = "health.html"
 _EMPTY_STATUS_CELL = '<td class="col-aidestatus"></td>'
+# The badges' looks, once per page: pytest-html keeps every row's cells as text in the page, so a style written
+# into each of 1,000 rows would cost its bytes and its JSON escaping 1,000 times.
+_BADGE_COLOURS = "".join(f".aide-{status}{{background:{colour}}}" for status, colour in _STATUS_COLOURS.items())
+_STYLE = f"<style>.aide-st{{color:#fff;padding:0 .4em;border-radius:.3em;background:#6e7781}}{_BADGE_COLOURS}</style>"
 
 
 class AideHtml:
@@ -44,6 +48,7 @@ class AideHtml:
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
     ) -> None:
+        prefix.append(_STYLE)
         run = self.state.summary
         if run is None:
             return
@@ -116,5 +121,5 @@ def _measurement_html(name: str, data: dict[str, Any]) -> str:
 
 
 def _badge(status: str) -> str:
-    colour = _STATUS_COLOURS.get(status, "#6e7781")
-    return f'<span style="color:#fff;background:{colour};padding:0 .4em;border-radius:.3em">{escape(status)}</span>'
+    known = status if status in _STATUS_COLOURS else ""
+    return f'<span class="aide-st aide-{known}">{escape(status)}</span>'
