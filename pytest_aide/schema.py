@@ -1,7 +1,7 @@
 """The configuration schema's machinery: plain dataclasses that pydantic validates, and that load without it.
 
-The settings (:mod:`pytest_aide.settings`) are frozen standard-library dataclasses annotated with
-``annotated_types`` constraints and the two markers below. pydantic validates them (``TypeAdapter``) when a
+The settings (:mod:`pytest_aide.settings`) are frozen standard-library dataclasses annotated with the three
+markers below. pydantic validates them (``TypeAdapter``) when a
 configuration is new; a configuration that validated before is rebuilt by :func:`build` without importing
 pydantic at all (importing it and building the schema cost ~0.1 s, more than the rest of aide's start-up).
 The markers carry pydantic's ``__get_pydantic_core_schema__`` protocol, so pydantic finds them, while this
@@ -14,6 +14,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -38,6 +39,25 @@ class Section:
         inner = schema["schema"] if schema.get("type") == "definitions" else schema
         if inner.get("type") == "dataclass":
             inner["strict"] = False
+        return schema
+
+
+@dataclass(frozen=True)
+class Bound:
+    """``Annotated[float, Bound(gt=0)]``: a number's limits, or a string's ``min_length``.
+
+    pydantic's own constraint keys on the field's core schema (so its messages: "Input should be greater than
+    0"), declared without importing ``annotated_types`` (and its ``typing_extensions``) into every run.
+    """
+
+    gt: float | None = None
+    ge: float | None = None
+    le: float | None = None
+    min_length: int | None = None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        schema = handler(source)
+        schema.update({key: value for key, value in dataclasses.asdict(self).items() if value is not None})
         return schema
 
 

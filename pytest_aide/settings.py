@@ -11,9 +11,7 @@ import warnings
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Literal
 
-from annotated_types import Ge, Gt, Le, MinLen
-
-from pytest_aide.schema import Check, Section, StrOrTable
+from pytest_aide.schema import Bound, Check, Section, StrOrTable
 
 # Every table is a frozen dataclass deriving from Section (strict, unknown keys refused): see pytest_aide.schema
 # for how pydantic validates them and how a configuration validated before loads without pydantic.
@@ -36,7 +34,7 @@ class InstanceSettings(Section):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PathItem(InstanceSettings):
-    path: Annotated[str, MinLen(1)]
+    path: Annotated[str, Bound(min_length=1)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,18 +92,18 @@ class LogItem(PathItem):
     format: LogFormatName | None = None
     pattern: Annotated[str | None, Check(_check_pattern)] = None
     timestamp_format: str | None = None
-    tail_lines: Annotated[int, Gt(0)] | None = None
+    tail_lines: Annotated[int, Bound(gt=0)] | None = None
     encoding: Annotated[str | None, Check(_check_encoding)] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProcessItem(InstanceSettings):
-    name: Annotated[str, MinLen(1)]
+    name: Annotated[str, Bound(min_length=1)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PortItem(InstanceSettings):
-    port: Annotated[int, Ge(1), Le(65535)]
+    port: Annotated[int, Bound(ge=1, le=65535)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,10 +117,10 @@ class AppSettings(Section):
     cwd: str | None = None
     pidfile: str = ".aide/app.pid"
     output: str = ".aide/app-output.log"
-    connect_timeout: Annotated[float, Gt(0)] = 3.05
-    timeout: Annotated[float, Gt(0)] = 5.0
-    start_timeout: Annotated[float, Gt(0)] = 15.0
-    stop_grace: Annotated[float, Ge(0)] = 30.0
+    connect_timeout: Annotated[float, Bound(gt=0)] = 3.05
+    timeout: Annotated[float, Bound(gt=0)] = 5.0
+    start_timeout: Annotated[float, Bound(gt=0)] = 15.0
+    stop_grace: Annotated[float, Bound(ge=0)] = 30.0
     headers_env: dict[str, str] = field(default_factory=dict)
     verify_tls: bool | str = True
 
@@ -131,10 +129,10 @@ class AppSettings(Section):
 class TlsHostItem(InstanceSettings):
     """A TLS endpoint whose certificate chain is checked, apart from ``[app] url`` (any TLS port: LDAPS, SMTPS...)."""
 
-    host: Annotated[str, MinLen(1)]
-    port: Annotated[int, Ge(1), Le(65535)] = 443
-    server_name: Annotated[str, MinLen(1)] | None = None  # SNI name sent and checked (default: host)
-    ca_bundle: Annotated[str, MinLen(1)] | None = None  # CA file the chain must verify against (default: system)
+    host: Annotated[str, Bound(min_length=1)]
+    port: Annotated[int, Bound(ge=1, le=65535)] = 443
+    server_name: Annotated[str, Bound(min_length=1)] | None = None  # SNI name sent and checked (default: host)
+    ca_bundle: Annotated[str, Bound(min_length=1)] | None = None  # CA file the chain must verify (default: system)
     starttls: Literal["postgres"] | None = None  # a port that switches to TLS inside its own protocol
 
     @property
@@ -166,7 +164,7 @@ class DbSettings(Section):
     url: str | None = None
     url_env: str | None = None  # the environment variable holding the URL (its password stays out of the file)
     tables: list[str] = field(default_factory=list)
-    timeout: Annotated[float, Gt(0)] = 5.0
+    timeout: Annotated[float, Bound(gt=0)] = 5.0
     probe_query: str = "SELECT 1"
     # A superuser (or FILE/SUPER account) escapes the read-only transaction: database checks refuse to run as
     # one unless this says the operator accepts that risk (check_db_role warns either way).
@@ -177,7 +175,7 @@ class DbSettings(Section):
 class CacheSettings(Section):
     url: str | None = None
     url_env: str | None = None
-    timeout: Annotated[float, Gt(0)] = 2.0
+    timeout: Annotated[float, Bound(gt=0)] = 2.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,12 +193,12 @@ LogEntry = Annotated[str | LogItem, StrOrTable()]
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogsSettings(Section):
     files: list[LogEntry] = field(default_factory=list)
-    tail_lines: Annotated[int, Gt(0)] = 100
+    tail_lines: Annotated[int, Bound(gt=0)] = 100
     format: LogFormatName = "auto"  # each file's format is detected from its last lines
     error_pattern: Annotated[str | None, Check(_check_pattern)] = None  # None: each format's own rule
     timestamp_format: str | None = None  # None: each format's own timestamps
     encoding: Annotated[str, Check(_check_encoding)] = "utf-8"
-    error_window_minutes: Annotated[float, Gt(0)] = 60.0
+    error_window_minutes: Annotated[float, Bound(gt=0)] = 60.0
     cost_marker: str = "API_COST"
     cost_field: str = "cost"
     cost_files: list[str] | None = None
@@ -239,7 +237,7 @@ class TlsSettings(Section):
     """``[tls] hosts``: certificates checked on their own ports, independent of ``[app] url``."""
 
     hosts: Annotated[list[TlsHostEntry], Check(_host_ports)] = field(default_factory=list)
-    timeout: Annotated[float, Gt(0)] = 5.0
+    timeout: Annotated[float, Bound(gt=0)] = 5.0
 
     def items(self) -> list[TlsHostItem]:
         """Every entry as a table (a ``host:port`` string becomes one with the defaults)."""
@@ -248,11 +246,11 @@ class TlsSettings(Section):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EndpointSettings(Section):
-    name: Annotated[str, MinLen(1)]
+    name: Annotated[str, Bound(min_length=1)]
     path: str | None = None
     url: str | None = None
     method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"] = "GET"
-    expect_status: Annotated[int, Ge(100), Le(599)] = 200
+    expect_status: Annotated[int, Bound(ge=100, le=599)] = 200
     conditions: list[str] = field(default_factory=list)
     metric: str = "response_time_s"
     thresholds: dict[str, ThresholdSettings] = field(default_factory=dict)  # for this endpoint only
@@ -279,18 +277,18 @@ class PreflightSettings(Section):
 class ReportsSettings(Section):
     dir: str = "reports"
     archive: bool = True
-    keep_days: Annotated[float, Gt(0)] | None = None
+    keep_days: Annotated[float, Bound(gt=0)] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GateSettings(Section):
     fail_on: Literal["critical", "warning"] = "critical"
-    fail_under: Annotated[float, Ge(0), Le(100)] | None = None
+    fail_under: Annotated[float, Bound(ge=0, le=100)] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunSettings(Section):
-    concurrency: Annotated[int, Ge(1), Le(1024)] = 64
+    concurrency: Annotated[int, Bound(ge=1, le=1024)] = 64
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -329,21 +327,21 @@ class ChecksSettings(Section):
 class RetrySettings(Section):
     """Defaults of ``aide_retry`` (pytest_aide.resilience.RetryPolicy): attempts, overall deadline, backoff."""
 
-    attempts: Annotated[int, Ge(1)] = 3
-    deadline: Annotated[float, Gt(0)] = 30.0  # seconds from the first attempt; no attempt starts after it
-    initial_wait: Annotated[float, Ge(0)] = 0.5  # backoff: initial_wait * 2**(n-1) + up to jitter, at most max_wait
-    max_wait: Annotated[float, Ge(0)] = 5.0
-    jitter: Annotated[float, Ge(0)] = 0.5
+    attempts: Annotated[int, Bound(ge=1)] = 3
+    deadline: Annotated[float, Bound(gt=0)] = 30.0  # seconds from the first attempt; no attempt starts after it
+    initial_wait: Annotated[float, Bound(ge=0)] = 0.5  # backoff: initial_wait * 2**(n-1) + jitter, at most max_wait
+    max_wait: Annotated[float, Bound(ge=0)] = 5.0
+    jitter: Annotated[float, Bound(ge=0)] = 0.5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BreakerSettings(Section):
     """Defaults of the run's circuit breakers (``aide_breakers``; pytest_aide.resilience.BreakerPolicy)."""
 
-    failure_threshold: Annotated[int, Ge(1)] = 5  # consecutive failures that open a circuit
-    recovery_timeout: Annotated[float, Ge(0)] = 30.0  # seconds open before a trial call
-    success_threshold: Annotated[int, Ge(1)] = 1  # trial successes that close it again
-    half_open_max_calls: Annotated[int, Ge(1)] = 1  # trial calls at a time
+    failure_threshold: Annotated[int, Bound(ge=1)] = 5  # consecutive failures that open a circuit
+    recovery_timeout: Annotated[float, Bound(ge=0)] = 30.0  # seconds open before a trial call
+    success_threshold: Annotated[int, Bound(ge=1)] = 1  # trial successes that close it again
+    half_open_max_calls: Annotated[int, Bound(ge=1)] = 1  # trial calls at a time
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,16 +19,15 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import annotated_types as at
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from pytest_aide import shipped
 from pytest_aide.config import load_config
 from pytest_aide.errors import ConfigError
-from pytest_aide.schema import Check, build
+from pytest_aide.schema import Bound, Check, build
 from pytest_aide.settings import FileSettings, TlsHostItem
 from pytest_aide.validated import ValidatedInputs, cache_folder, schema_context
 
@@ -77,10 +76,9 @@ def strategy(hint: Any, name: str = "") -> st.SearchStrategy[Any]:
 def _constrained(base: Any, metadata: tuple[Any, ...], name: str) -> st.SearchStrategy[Any]:
     if any(isinstance(m, Check) for m in metadata):
         return CHECKED[name]
-    low = next((m.ge for m in metadata if isinstance(m, at.Ge)), None)
-    above = next((m.gt for m in metadata if isinstance(m, at.Gt)), None)
-    high = next((m.le for m in metadata if isinstance(m, at.Le)), None)
-    if any(isinstance(m, at.MinLen) for m in metadata):
+    bound = next((m for m in metadata if isinstance(m, Bound)), Bound())
+    low, above, high = bound.ge, bound.gt, bound.le
+    if bound.min_length is not None:
         return WORDS
     if base not in (int, float):
         return strategy(base, name)  # a marker that is not a constraint (StrOrTable)
@@ -117,6 +115,21 @@ def _types(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _types(v) for k, v in value.items()}
     return type(value).__name__
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"run": {"concurrency": 0}}, "greater than or equal to 1"),
+        ({"run": {"concurrency": 2000}}, "less than or equal to 1024"),
+        ({"app": {"timeout": 0}}, "greater than 0"),
+        ({"resources": {"processes": [{"name": ""}]}}, "at least 1 character"),
+        ({"tls": {"hosts": [{"host": "h", "port": 70000}]}}, "less than or equal to 65535"),
+    ],
+)
+def test_bounds_are_pydantic_constraints(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        VALIDATE(raw)
 
 
 def test_the_strategy_reaches_every_table() -> None:
