@@ -12,6 +12,7 @@ swaps it in with ONE multi-table ``RENAME TABLE`` (atomic on the server), the ol
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -201,6 +202,8 @@ def dump(url: str, out: IO[bytes], *, timeout: float = TIMEOUT) -> dict[str, Any
         args = dump_args(tool, options, target.database)
         with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors) as proc, _deadline(proc, timeout) as expired:
             assert proc.stdout is not None
+            with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer wake-ups of both sides (Linux only)
+                fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, _BLOCK)
             while block := proc.stdout.read(_BLOCK):
                 counter.feed(block)
                 out.write(block)
