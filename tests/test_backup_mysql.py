@@ -309,3 +309,14 @@ def test_url_forms_are_read_with_their_password() -> None:
     target = mysql_source.parse_url("mysql://app@db/shop?password=a%26b")
     assert (target.port, target.password) == (3306, "a&b")
     assert "a&b" not in repr(target)
+
+
+def test_a_failing_archive_write_stops_the_dump(db_url: str) -> None:
+    fill(db_url)
+
+    class FullDisk:
+        def write(self, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left on device"):
+        mysql_source.dump(db_url, FullDisk())  # type: ignore[arg-type]

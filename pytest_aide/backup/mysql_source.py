@@ -14,13 +14,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import queue
 import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ CONNECT_TIMEOUT = 10
 STATEMENT_TIMEOUT = 600  # socket read/write bound of one PyMySQL statement (a COUNT(*) of a big table)
 SCHEMES = ("mysql://", "mariadb://")
 _BLOCK = 1 << 20
+_QUEUED_BLOCKS = 8  # dump read ahead of the compressor, at most
 _MAX_NAME = 64  # MySQL's identifier limit
 _LOCK_LINE = re.compile(rb"^LOCK TABLES `((?:[^`]|``)+)` WRITE;$", re.M)
 _UNLOCK_LINE = b"UNLOCK TABLES;\n"  # only ever a line of its own: no data line ends so
@@ -204,12 +206,47 @@ def dump(url: str, out: IO[bytes], *, timeout: float = TIMEOUT) -> dict[str, Any
             assert proc.stdout is not None
             with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer wake-ups of both sides (Linux only)
                 fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, _BLOCK)
-            while block := proc.stdout.read(_BLOCK):
-                counter.feed(block)
-                out.write(block)
+            with _writer_thread(out) as write:
+                while block := proc.stdout.read(_BLOCK):
+                    counter.feed(block)
+                    write(block)
             proc.wait()
         _check_exit(proc, errors, expired, f"{Path(tool).name} of {redact_url(url)}", timeout)
     return {"tables": counter.close()}
+
+
+@contextmanager
+def _writer_thread(out: IO[bytes]) -> Iterator[Callable[[bytes], None]]:
+    """Blocks written to ``out`` by a thread of their own, so the pipe is read while zstd compresses.
+
+    Written in line, the compressor's wait for its workers stalled the reader, the full pipe stalled the
+    dump, and the three ran in turn (1.5-1.8x the shell pipeline). A write error stops the dump.
+    """
+    blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUED_BLOCKS)
+    failure: list[BaseException] = []
+
+    def drain() -> None:
+        while (block := blocks.get()) is not None:
+            if not failure:
+                try:
+                    out.write(block)
+                except BaseException as exc:  # handed to the reading thread, which raises it
+                    failure.append(exc)
+
+    def write(block: bytes) -> None:
+        if failure:
+            raise failure[0]
+        blocks.put(block)
+
+    thread = threading.Thread(target=drain, name="aide mysql dump writer", daemon=True)
+    thread.start()
+    try:
+        yield write
+    finally:
+        blocks.put(None)
+        thread.join()
+    if failure:
+        raise failure[0]
 
 
 def load(url: str, database: str, dump_file: Path, *, timeout: float = TIMEOUT) -> None:
