@@ -125,6 +125,7 @@ class RowCounter:
         self.tables: dict[str, int] = {}
         self._table: str | None = None
         self._quoted = b""
+        self._per_line: bool | None = None  # this table's style, known from its first INSERT line
         self._pending = b""
 
     def feed(self, data: bytes) -> None:
@@ -155,24 +156,32 @@ class RowCounter:
                     return
                 self._table = found.group(1).decode("utf-8", "replace").replace("``", "`")
                 self._quoted = found.group(0)[12:-7]  # `name`, as INSERT and ALTER TABLE lines write it
+                self._per_line = None
                 self.tables.setdefault(self._table, 0)
                 pos = found.end()
                 continue
             stop = chunk.find(_UNLOCK_LINE, pos, end)
-            self.tables[self._table] += _rows(chunk, pos, end if stop < 0 else stop, self._quoted)
+            if self._per_line is None:
+                header = b"INSERT INTO " + self._quoted + b" VALUES"
+                found_at = chunk.find(header, pos, end)
+                if found_at >= 0:  # no row comes before the first INSERT line
+                    after = found_at + len(header)
+                    self._per_line = chunk[after : after + 1] == b"\n"
+            if self._per_line is not None:
+                self.tables[self._table] += _rows(chunk, pos, end if stop < 0 else stop, self._quoted, self._per_line)
             if stop < 0:
                 return
             self._table, pos = None, stop + len(_UNLOCK_LINE)
 
 
-def _rows(chunk: bytes, pos: int, end: int, quoted: bytes) -> int:
+def _rows(chunk: bytes, pos: int, end: int, quoted: bytes, per_line: bool) -> int:
     """Tuples in the whole data lines ``chunk[pos:end]`` (``pos`` at a line start or its newline).
 
-    mariadb-dump writes one row per line, each line opening with ``(``: no string holds a raw newline, so
-    counting line starts is exact and runs at memory speed. mysqldump writes ``VALUES (..),(..)`` on one
-    line: there ``(`` is counted outside strings, minus those of the table's name.
+    mariadb-dump writes one row per line (``VALUES`` then a newline), each line opening with ``(``: no
+    string holds a raw newline, so counting line starts is exact and runs at memory speed. mysqldump writes
+    ``VALUES (..),(..)`` on one line: there ``(`` is counted outside strings, minus those of the table's name.
     """
-    if chunk.find(b" VALUES (", pos, end) < 0:
+    if per_line:
         return chunk.count(b"\n(", pos, end) + chunk.startswith(b"(", pos)
     plain = chunk[pos:end].replace(b"\\\\", b"").replace(b"\\'", b"")
     outside = b"".join(plain.split(b"'")[::2])
