@@ -58,18 +58,23 @@ def drop(db_url: str) -> None:
         conn.close()
 
 
-def timed(args: list[str], cwd: Path, *, shell: bool = False) -> float:
-    os.sync()  # the previous side's writeback is not this side's cost
+def timed(args: list[str], cwd: Path) -> tuple[float, float]:
+    """Run ``args`` after a ``sync`` (the previous side's writeback is not this side's cost); returns its
+    seconds and its peak RSS in MB (``wait4``: the largest process of the command)."""
+    os.sync()
     started = time.perf_counter()
-    done = subprocess.run(args if not shell else args[0], cwd=cwd, shell=shell, stdout=subprocess.DEVNULL, timeout=3600)
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"bench: {args} exited with {done.returncode}")
-    return seconds
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {args} exited with {proc.returncode}")
+    return seconds, usage.ru_maxrss / 1024
 
 
-def pipeline(url: str, work: Path) -> float:
-    """The baseline: the dump tool piped into zstd, the password in a 0600 option file as aide does it."""
+def pipeline(url: str, work: Path) -> tuple[float, float]:
+    """The baseline: the dump tool piped into zstd (the password in a 0600 option file, as aide passes it);
+    returns its seconds, and the seconds an fsync of its archive takes after it (aide fsyncs its own)."""
     target = mysql_source.parse_url(url)
     tool = mysql_source.client_tool("mariadb-dump", "mysqldump")
     out = work / "pipeline.sql.zst"
@@ -79,15 +84,18 @@ def pipeline(url: str, work: Path) -> float:
             f"set -o pipefail; '{tool}' --defaults-extra-file='{options}' --single-transaction --routines --triggers "
             f"'{target.database}' | zstd -3 -T2 -q -o '{out}'"
         )
-        return timed(["bash", "-c", command], work)
+        seconds = timed(["bash", "-c", command], work)[0]
+    started = time.perf_counter()
+    subprocess.run(["sync", str(out)], check=True, timeout=600)
+    return seconds, time.perf_counter() - started
 
 
-def aide_backup(work: Path) -> float:
-    seconds = timed([sys.executable, "-m", "pytest_aide.cli", "--config", str(work / "aide.toml"), "backup"], work)
+def aide_backup(work: Path) -> tuple[float, float]:
+    result = timed([sys.executable, "-m", "pytest_aide.cli", "--config", str(work / "aide.toml"), "backup"], work)
     for set_dir in (work / "backups").iterdir():  # one set at a time on disk
         if not set_dir.name.startswith("."):
             shutil.rmtree(set_dir)
-    return seconds
+    return result
 
 
 def run(url: str, rows: int, rounds: int, work: Path) -> bool:
@@ -104,14 +112,18 @@ def run(url: str, rows: int, rounds: int, work: Path) -> bool:
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (env_path, os.environ.get("PYTHONPATH")) if p)
         pipeline(db_url, work)  # warm-up: buffer pool and page cache, untimed
         aide_backup(work)
-        pipes, ours = [], []
+        pipes, durable, ours, rss = [], [], [], []
         for round_ in range(rounds):
             order = ("pipeline", "aide") if round_ % 2 == 0 else ("aide", "pipeline")
             for side in order:
                 if side == "pipeline":
-                    pipes.append(pipeline(db_url, work))
+                    seconds, fsync_s = pipeline(db_url, work)
+                    pipes.append(seconds)
+                    durable.append(seconds + fsync_s)
                 else:
-                    ours.append(aide_backup(work))
+                    seconds, peak = aide_backup(work)
+                    ours.append(seconds)
+                    rss.append(peak)
         size = (work / "pipeline.sql.zst").stat().st_size
     finally:
         drop(db_url)
@@ -121,6 +133,9 @@ def run(url: str, rows: int, rounds: int, work: Path) -> bool:
     print(f"pipeline rounds: {', '.join(f'{x:.2f}' for x in pipes)} s (median {statistics.median(pipes):.2f})")
     print(f"aide rounds    : {', '.join(f'{x:.2f}' for x in ours)} s (median {statistics.median(ours):.2f})")
     print(f"per-round ratios: {', '.join(f'{x:.2f}' for x in ratios)}; best {min(ours) / min(pipes):.2f}")
+    fair = statistics.median(a / d for a, d in zip(ours, durable, strict=True))
+    print(f"durability-equal (pipeline + fsync of its archive): median ratio {fair:.2f}")
+    print(f"aide peak RSS {max(rss):.0f} MB")
     ok = ratio <= BOUND
     print(
         f"{'PASS' if ok else 'FAIL'}: MariaDB backup <= {BOUND}x mariadb-dump | zstd -3 -T2 (median ratio {ratio:.2f})"
