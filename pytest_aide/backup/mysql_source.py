@@ -181,8 +181,8 @@ def _rows(chunk: bytes, pos: int, end: int, quoted: bytes, per_line: bool) -> in
     string holds a raw newline, so counting line starts is exact and runs at memory speed. mysqldump writes
     ``VALUES (..),(..)`` on one line: there ``(`` is counted outside strings, minus those of the table's name.
     """
-    if per_line:
-        return chunk.count(b"\n(", pos, end) + chunk.startswith(b"(", pos)
+    if per_line:  # a row line follows a row line or its INSERT line: long needles, found ~2x faster than "\n("
+        return chunk.count(b"),\n(", pos, end) + chunk.count(b" VALUES\n(", pos, end) + chunk.startswith(b"(", pos)
     plain = chunk[pos:end].replace(b"\\\\", b"").replace(b"\\'", b"")
     outside = b"".join(plain.split(b"'")[::2])
     return outside.count(b"(") - outside.count(quoted) * quoted.count(b"(")
