@@ -216,7 +216,7 @@ def dump(url: str, out: IO[bytes], *, timeout: float = TIMEOUT) -> dict[str, Any
             with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer wake-ups of both sides (Linux only)
                 fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, _BLOCK)
             with _writer_thread(out) as write:
-                while block := proc.stdout.read(_BLOCK):
+                while block := os.read(proc.stdout.fileno(), _BLOCK):  # what the pipe holds, up to 1 MiB
                     counter.feed(block)
                     write(block)
             proc.wait()
