@@ -320,3 +320,19 @@ def test_a_failing_archive_write_stops_the_dump(db_url: str) -> None:
 
     with pytest.raises(OSError, match="No space left on device"):
         mysql_source.dump(db_url, FullDisk())  # type: ignore[arg-type]
+
+
+def test_a_database_with_triggers_is_refused_before_anything_moves(tmp_path: Path, db_url: str) -> None:
+    """RENAME TABLE cannot move a table with triggers to another database: the restore says so, in one line."""
+    fill(db_url)
+    sql(db_url, "CREATE TRIGGER keep_balance BEFORE UPDATE ON accounts FOR EACH ROW SET NEW.balance = NEW.balance")
+    manager = manager_for(tmp_path, db_url)
+    created = manager.create()
+    assert manager.verify(created.set_id).ok, "the dump with its trigger loads into a scratch database"
+    sql(db_url, "DELETE FROM accounts WHERE id > 250")
+    before = server_state(db_url)
+
+    with pytest.raises(BackupError, match=r"has triggers, which RENAME TABLE cannot move .*; .* untouched$"):
+        manager.restore(created.set_id)
+
+    assert server_state(db_url) == before

@@ -11,6 +11,7 @@ import io
 import os
 import shutil
 import stat
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -20,7 +21,10 @@ from urllib.parse import quote
 import pymysql
 import pytest
 from aide_testing import run_aide
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
+from conftest import unavailable
 from pytest_aide.backup import mysql_source
 from pytest_aide.errors import BackupError
 
@@ -135,3 +139,28 @@ def test_the_option_file_is_private_and_removed_even_when_the_tool_fails(
     with pytest.raises(BackupError, match=r"mysql://u:\*\*\*@127.0.0.1:1/d failed: .*127.0.0.1"):
         mysql_source.dump(f"mysql://u:{ENCODED}@127.0.0.1:1/d", io.BytesIO(), timeout=30)
     assert list(tmp_path.iterdir()) == []
+
+
+@settings(max_examples=60)
+@example('"#x')  # an unescaped quote would end the value and make '#x' a comment
+@example("  spaces around  ")
+@example("ends with a backslash\\")
+@given(
+    st.text(
+        st.sampled_from("\"'\\#; =\t\n\r[]") | st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"),
+        max_size=24,
+    )
+)
+def test_the_option_file_carries_any_password_exactly(password: str) -> None:
+    """What the MariaDB client library reads back from the option file is the password, character for character."""
+    reader = shutil.which("my_print_defaults")
+    if reader is None:
+        unavailable("my_print_defaults (mariadb-client-core) is not installed")
+    target = mysql_source.Target("127.0.0.1", 3306, "u", "d", password)
+    with mysql_source.option_file(target) as path:
+        done = subprocess.run(
+            [str(reader), f"--defaults-file={path}", "client"], capture_output=True, timeout=30, check=True
+        )
+    printed = done.stdout.decode()
+    assert printed.endswith("\n")
+    assert printed[printed.index("\n--password=") + len("\n--password=") : -1] == password

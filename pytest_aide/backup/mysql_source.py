@@ -81,10 +81,12 @@ def quote_name(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+_OPTION_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
 def _option_value(value: str) -> str:
-    """A value for an option file: double-quoted (``#`` and spaces kept), escapes as mysys reads them."""
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    return f'"{escaped.replace(chr(9), chr(92) + "t")}"'
+    """A value for an option file: double-quoted (``#``, quotes and spaces kept), escaped as mysys reads it."""
+    return '"' + value.translate(_OPTION_ESCAPES) + '"'
 
 
 @contextmanager
