@@ -19,7 +19,15 @@ from typing import Any
 
 from pytest_aide import __version__
 from pytest_aide.backup import folder_source, mysql_source, postgres_source, sqlite_source
-from pytest_aide.backup.compress import SUFFIX, Progress, Written, compress_file, compressed_writer, file_growth
+from pytest_aide.backup.compress import (
+    SUFFIX,
+    Progress,
+    Written,
+    compress_file,
+    compressed_writer,
+    file_growth,
+    piped_writer,
+)
 from pytest_aide.backup.config import DEFAULT_EXCLUDES, BackupConfig, ComponentConfig
 from pytest_aide.backup.locking import writer_lock
 from pytest_aide.backup.manifest import (
@@ -154,7 +162,7 @@ def _write_component(
     if comp.kind == "mysql":  # streamed straight into the compressor, rows counted on the way
         url = component_url(comp)
         growth = file_growth(progress, f"dump {comp.name}", dest, 0)
-        with growth, compressed_writer(dest, compression, member) as (out, written):
+        with growth, piped_writer(dest, compression, member) as (out, written):
             summary = mysql_source.dump(url, out)
         return written, summary
     raw = tmp / f"{member}.raw"
