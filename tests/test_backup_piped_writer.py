@@ -53,3 +53,14 @@ def test_a_failing_producer_ends_the_command_and_raises_its_own_error(tmp_path: 
         produce_then_fail(tmp_path / "db.sql.zst")
     archive = (tmp_path / "db.sql.zst").read_bytes()
     assert zstandard.ZstdDecompressor().decompressobj().decompress(archive) == b"partial"
+
+
+def test_a_zstd_that_never_finishes_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "zstd"
+    fake.write_text("#!/bin/sh\ncat > /dev/null\nexec sleep 60\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(compress.shutil, "which", lambda name: str(fake))
+    monkeypatch.setattr(compress, "PIPED_TIMEOUT", 0.5)
+    message = r"^zstd compressing db.sql did not finish within 0.5 s"
+    with pytest.raises(BackupError, match=message), piped_writer(tmp_path / "x.zst", "zstd", "db.sql") as (out, _):
+        out.write(b"x" * 1000)

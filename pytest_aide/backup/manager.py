@@ -100,7 +100,7 @@ class BackupManager:
                     kept = mysql_source.kept_databases(url)
                 except AideError:
                     continue
-                shown = self.redactor.redact(url).rsplit("/", 1)[0].split("?", 1)[0]
+                shown = self.redactor.redact(url).rsplit("/", 1)[0]  # the server, without the database
                 found += [(f"{shown}/{name}", size) for name, size in kept]
         return found
 

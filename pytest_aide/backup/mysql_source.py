@@ -230,8 +230,8 @@ def dump(url: str, out: IO[bytes], *, timeout: float = TIMEOUT) -> dict[str, Any
 def _writer_thread(out: IO[bytes]) -> Iterator[Callable[[bytes], None]]:
     """Blocks written to ``out`` by a thread of their own, so the pipe is read while zstd compresses.
 
-    Written in line, the compressor's wait for its workers stalled the reader, the full pipe stalled the
-    dump, and the three ran in turn (1.5-1.8x the shell pipeline). A write error stops the dump.
+    Written in line (measured with the in-process compressor), the compressor's waits stalled the reader, the
+    full pipe stalled the dump, and the three ran in turn. A write error stops the dump.
     """
     blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=_QUEUED_BLOCKS)
     failure: list[BaseException] = []

@@ -157,13 +157,13 @@ def _mysql_problems(
 ) -> list[str]:
     """Replay the dump into a scratch database (always dropped) and compare its row counts."""
     dump_file = scratch / f"{entry.name}.sql"
-    decompress_to(archive, compression, dump_file)
-    if url is None:
-        return ["no MySQL server configured to restore the dump into a scratch database"]
     try:
+        decompress_to(archive, compression, dump_file)  # proves the archive whole even without a server
+        if url is None:
+            return ["no MySQL server configured to restore the dump into a scratch database"]
         counts = mysql_source.count_dump(url, dump_file)
     finally:
-        dump_file.unlink()
+        dump_file.unlink(missing_ok=True)
     return sqlite_source.compare_counts(entry.summary.get("tables", {}), counts)
 
 
