@@ -124,7 +124,7 @@ def _cmd_backup(manager: BackupManager, args: argparse.Namespace) -> int:
 
 def _cmd_list(manager: BackupManager, args: argparse.Namespace) -> int:
     sets = manager.list_sets()
-    copies = manager.safety_copies()
+    copies = [(str(path), size) for path, size in manager.safety_copies()] + manager.database_copies()
     if args.json:
         kept = [{"path": str(path), "bytes": size} for path, size in copies]
         print(json.dumps({"sets": [_set_json(s) for s in sets], "safety_copies": kept}, indent=2))

@@ -60,7 +60,7 @@ def test_defaults() -> None:
     [
         (
             {"components": [db(), db(kind="mongo")]},
-            "aide.toml: [backup.components] #2 kind: 'mongo' is not one of sqlite, postgresql, folder, file",
+            "aide.toml: [backup.components] #2 kind: 'mongo' is not one of sqlite, postgresql, mysql, folder, file",
         ),
         ({"components": [db(), db()]}, "aide.toml: [backup.components] #2 name: 'database' is used by an earlier"),
         ({"components": [db()], "compresion": "zstd"}, "aide.toml: [backup] compresion: unknown key (accepted: dir,"),

@@ -6,8 +6,12 @@ computed while writing instead of re-reading the archive.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
+import subprocess
+import tempfile
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
@@ -185,6 +189,58 @@ def compressed_writer(dest: Path, compression: str, member: str) -> Iterator[tup
     with open(dest, "rb+") as fh:
         os.fsync(fh.fileno())
     written.size, written.sha256 = dest.stat().st_size, sha256_file(dest)
+
+
+@contextmanager
+def piped_writer(dest: Path, compression: str, member: str) -> Iterator[tuple[BinaryIO, Written]]:
+    """:func:`compressed_writer` for a stream another process produces (a database dump): zstd through the
+    ``zstd`` command when it is installed, same level, threads and frame checksum, the archive hashed and
+    fsynced here. The command's own I/O threads keep a pipeline moving: against ``mariadb-dump | zstd -3 -T2``
+    (medians of 6 interleaved runs on a loaded 2-core machine) the in-process compressor took 1.2x, the
+    command 1.0x.
+    """
+    tool = shutil.which("zstd") if compression == "zstd" else None
+    if tool is None:
+        with compressed_writer(dest, compression, member) as pair:
+            yield pair
+        return
+    written = Written()
+    args = [tool, f"-{ZSTD_LEVEL}", f"-T{zstd_threads()}", "--check", "-q", "-c"]
+    with open(dest, "wb") as fh, tempfile.TemporaryFile() as errors:
+        hasher = _HashingWriter(fh)
+        with subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors) as proc:
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            out_fd = proc.stdout.fileno()
+            copier = threading.Thread(target=_copy_fd, args=(out_fd, hasher), name="aide zstd output", daemon=True)
+            copier.start()
+            try:
+                yield cast(BinaryIO, proc.stdin), written
+            finally:
+                with contextlib.suppress(OSError):  # a zstd that died: its exit status says why
+                    proc.stdin.close()
+                try:
+                    proc.wait(timeout=PIPED_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    raise BackupError(f"zstd compressing {member} did not finish within {PIPED_TIMEOUT:g} s") from None
+                finally:
+                    copier.join(timeout=PIPED_TIMEOUT)
+        if proc.returncode != 0:
+            errors.seek(0)
+            reason = errors.read(4096).decode("utf-8", "replace").strip().splitlines() or ["no error output"]
+            raise BackupError(f"zstd compressing {member} exited with {proc.returncode}: {reason[0]}")
+        fh.flush()
+        os.fsync(fh.fileno())
+    written.size, written.sha256 = hasher.size, hasher.hexdigest()
+
+
+PIPED_TIMEOUT = 600.0  # seconds zstd may take to finish once its input is closed
+
+
+def _copy_fd(fd: int, out: _HashingWriter) -> None:
+    while data := os.read(fd, BLOCK):
+        out.write(data)
 
 
 class _CheckedZstdReader:

@@ -13,7 +13,9 @@ from typing import Any
 
 from pytest_aide.errors import ConfigError
 
-KINDS = ("sqlite", "postgresql", "folder", "file")
+KINDS = ("sqlite", "postgresql", "mysql", "folder", "file")
+# Kinds reached through a server URL, and the schemes each accepts
+URL_SCHEMES = {"postgresql": ("postgresql://", "postgres://"), "mysql": ("mysql://", "mariadb://")}
 COMPRESSIONS = ("zstd", "zip")
 # Left out of every folder archive: dotfiles (``.env``, ``.git``...) and names that usually hold secrets.
 DEFAULT_EXCLUDES = (
@@ -46,7 +48,7 @@ class RetentionPolicy:
 
 @dataclass(frozen=True)
 class ComponentConfig:
-    """One thing to back up. ``source`` for files/folders/SQLite; ``url`` or ``url_env`` for PostgreSQL."""
+    """One thing to back up. ``source`` for files/folders/SQLite; ``url`` or ``url_env`` for database servers."""
 
     name: str
     kind: str
@@ -141,28 +143,29 @@ def _parse_component(raw: Mapping[str, Any], where: str, base_dir: Path) -> Comp
     exclude = _get(raw, "exclude", list, where, [])
     if not all(isinstance(p, str) for p in exclude):
         raise ConfigError(f"{where} exclude: {exclude!r} must be a list of strings")
-    if kind == "postgresql":
-        return _parse_postgres(raw, name, where)
+    if kind in URL_SCHEMES:
+        return _parse_server(raw, name, kind, where)
     for key in ("url", "url_env"):
         if key in raw:
-            raise ConfigError(f"{where} {key}: only kind 'postgresql' takes a URL (this one is {kind!r})")
+            raise ConfigError(f"{where} {key}: only kinds 'postgresql' and 'mysql' take a URL (this one is {kind!r})")
     src = _get(raw, "source", str, where, None)
     if not src:
         raise ConfigError(f"{where} source: missing; kind {kind!r} needs a path")
     return ComponentConfig(name=name, kind=kind, source=base_dir / src, exclude=tuple(exclude))
 
 
-def _parse_postgres(raw: Mapping[str, Any], name: str, where: str) -> ComponentConfig:
+def _parse_server(raw: Mapping[str, Any], name: str, kind: str, where: str) -> ComponentConfig:
     if "source" in raw:
-        raise ConfigError(f"{where} source: kind 'postgresql' takes url or url_env, not a path")
+        raise ConfigError(f"{where} source: kind {kind!r} takes url or url_env, not a path")
     url = _get(raw, "url", str, where, None)
     url_env = _get(raw, "url_env", str, where, None)
     if (url is None) == (url_env is None):
-        raise ConfigError(f"{where} url/url_env: give exactly one of them for kind 'postgresql'")
-    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"{where} url/url_env: give exactly one of them for kind {kind!r}")
+    schemes = URL_SCHEMES[kind]
+    if url is not None and not url.startswith(schemes):
         # The value may hold a password, so only its scheme is quoted.
-        raise ConfigError(f"{where} url: scheme {url.split(':', 1)[0]!r} is not postgresql://")
-    return ComponentConfig(name=name, kind="postgresql", url=url, url_env=url_env)
+        raise ConfigError(f"{where} url: scheme {url.split(':', 1)[0]!r} is not {' or '.join(schemes)}")
+    return ComponentConfig(name=name, kind=kind, url=url, url_env=url_env)
 
 
 def _check_keys(raw: Mapping[str, Any], accepted: tuple[str, ...], where: str) -> None:

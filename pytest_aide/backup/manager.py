@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pytest_aide import __version__
-from pytest_aide.backup import locking, retention
+from pytest_aide.backup import locking, mysql_source, retention
 from pytest_aide.backup.compress import Progress
-from pytest_aide.backup.config import BackupConfig
+from pytest_aide.backup.config import URL_SCHEMES, BackupConfig
 from pytest_aide.backup.manifest import BackupSet, mark_verified, read_set
 from pytest_aide.backup.restore import RestoredComponent, RestoreResult, remove_dead_restore_copies, restore_component
 from pytest_aide.backup.retention import PruneResult, SetInfo
@@ -88,6 +88,21 @@ class BackupManager:
             for path in candidates:
                 found[path] = _size(path)
         return sorted(found.items())
+
+    def database_copies(self) -> list[tuple[str, int]]:
+        """The ``<db>_before_restore_*`` databases MySQL restores kept on their server (names masked of any
+        password, sizes in bytes); a server that cannot be reached is left out of the listing."""
+        found = []
+        for comp in self.config.components:
+            if comp.kind == "mysql":
+                try:
+                    url = component_url(comp)
+                    kept = mysql_source.kept_databases(url)
+                except AideError:
+                    continue
+                shown = self.redactor.redact(url).rsplit("/", 1)[0]  # the server, without the database
+                found += [(f"{shown}/{name}", size) for name, size in kept]
+        return found
 
     def get(self, set_id: str) -> BackupSet:
         """The set ``set_id``; BackupError when there is no such finished set."""
@@ -191,10 +206,10 @@ class BackupManager:
         return DrillResult(set_id, result.ok, result.problems)
 
     def _pg_urls(self) -> dict[str, str]:
-        """Server URLs of PostgreSQL components (for scratch databases); unresolvable ones are left out."""
+        """Server URLs of database components (for scratch databases); unresolvable ones are left out."""
         urls = {}
         for comp in self.config.components:
-            if comp.kind == "postgresql":
+            if comp.kind in URL_SCHEMES:
                 try:
                     urls[comp.name] = component_url(comp)
                 except AideError:

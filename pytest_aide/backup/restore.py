@@ -7,6 +7,9 @@ leaves the target missing but both versions on disk (old as the safety copy, new
 PostgreSQL is restored by ``pg_restore --single-transaction --clean --if-exists`` after a safety
 ``pg_dump``: the server rolls the whole restore back on any failure or kill; objects not in the dump
 (roles, other databases) are left as they are, and sessions of the application may block it (stop it first).
+MySQL/MariaDB DDL commits, so the dump is loaded into a side database, its row counts checked against the
+manifest, and the tables swapped in with one multi-table ``RENAME TABLE``; the old tables stay in
+``<db>_before_restore_<stamp>`` on the server (views, routines and events of the target are left as they are).
 Restoring over a live SQLite database is refused when another process holds its WAL: stop the application.
 """
 
@@ -20,7 +23,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_aide.backup import folder_source, postgres_source, sqlite_source
+from pytest_aide.backup import folder_source, mysql_source, postgres_source, sqlite_source
 from pytest_aide.backup.compress import SUFFIX, Progress, compress_file, decompress_to, open_reader
 from pytest_aide.backup.config import DEFAULT_EXCLUDES, ComponentConfig
 from pytest_aide.backup.locking import scratch_parent
@@ -73,6 +76,8 @@ def restore_component(
     archive = backup_set.path / entry.file
     if comp.kind == "postgresql":
         return _restore_postgres(entry, archive, backup_set, comp, stamp)
+    if comp.kind == "mysql":
+        return _restore_mysql(entry, archive, backup_set, comp, stamp)
     assert comp.source is not None  # guaranteed by the config parser
     if comp.kind == "folder":
         patterns = DEFAULT_EXCLUDES + comp.exclude
@@ -113,7 +118,7 @@ def remove_dead_restore_copies(comp: ComponentConfig, backup_root: Path) -> list
     if comp.source is not None:
         pattern, folder = f".{comp.source.name}{RESTORE_TEMP_MARK}*", comp.source.parent
     else:
-        pattern, folder = f".{comp.name}{RESTORE_TEMP_MARK}*.pgdump", backup_root
+        pattern, folder = f".{comp.name}{RESTORE_TEMP_MARK}*", backup_root  # .pgdump / .sql temps
     removed = []
     for path in sorted(folder.glob(pattern)) if folder.is_dir() else []:
         if path.is_dir() and not path.is_symlink():
@@ -270,3 +275,20 @@ def _restore_postgres(
         dump_file.unlink(missing_ok=True)
         safety_raw.unlink(missing_ok=True)
     return RestoredComponent(entry.name, redact_url(url), str(safety))
+
+
+def _restore_mysql(
+    entry: ComponentEntry, archive: Path, backup_set: BackupSet, comp: ComponentConfig, stamp: str
+) -> RestoredComponent:
+    url = component_url(comp)
+    root = backup_set.path.parent
+    if scratch_parent(root) is None:  # read-only media: the decompressed dump goes where this user keeps state
+        root = safety_dump_folder()
+    dump_file = root / f".{comp.name}{RESTORE_TEMP_MARK}{secrets.token_hex(4)}.sql"
+    try:
+        decompress_to(archive, backup_set.compression, dump_file)
+        kept = mysql_source.restore(url, dump_file, entry.summary.get("tables", {}), stamp)
+    finally:
+        dump_file.unlink(missing_ok=True)
+    server = redact_url(url).rsplit("/", 1)[0]
+    return RestoredComponent(entry.name, redact_url(url), f"{server}/{kept}")

@@ -18,8 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from pytest_aide import __version__
-from pytest_aide.backup import folder_source, postgres_source, sqlite_source
-from pytest_aide.backup.compress import SUFFIX, Progress, Written, compress_file, compressed_writer, file_growth
+from pytest_aide.backup import folder_source, mysql_source, postgres_source, sqlite_source
+from pytest_aide.backup.compress import (
+    SUFFIX,
+    Progress,
+    Written,
+    compress_file,
+    compressed_writer,
+    file_growth,
+    piped_writer,
+)
 from pytest_aide.backup.config import DEFAULT_EXCLUDES, BackupConfig, ComponentConfig
 from pytest_aide.backup.locking import writer_lock
 from pytest_aide.backup.manifest import (
@@ -35,7 +43,7 @@ from pytest_aide.errors import BackupError
 from pytest_aide.redact import Redactor
 
 TMP_PREFIX = ".tmp-"
-EXTENSIONS = {"sqlite": "sqlite", "postgresql": "pgdump", "folder": "tar", "file": "data"}
+EXTENSIONS = {"sqlite": "sqlite", "postgresql": "pgdump", "mysql": "sql", "folder": "tar", "file": "data"}
 
 
 def new_set_id(now: datetime) -> str:
@@ -44,7 +52,7 @@ def new_set_id(now: datetime) -> str:
 
 
 def component_url(comp: ComponentConfig) -> str:
-    """The PostgreSQL URL of a component, from the config or its environment variable."""
+    """The server URL of a database component, from the config or its environment variable."""
     if comp.url is not None:
         return comp.url
     value = os.environ.get(comp.url_env or "")
@@ -151,6 +159,12 @@ def _write_component(
             raise BackupError(f"file {comp.source} does not exist")
         summary = {"files": 1, "bytes": comp.source.stat().st_size}
         return compress_file(comp.source, dest, compression, member, progress=progress), summary
+    if comp.kind == "mysql":  # streamed straight into the compressor, rows counted on the way
+        url = component_url(comp)
+        growth = file_growth(progress, f"dump {comp.name}", dest, 0)
+        with growth, piped_writer(dest, compression, member) as (out, written):
+            summary = mysql_source.dump(url, out)
+        return written, summary
     raw = tmp / f"{member}.raw"
     try:
         if comp.kind == "sqlite":

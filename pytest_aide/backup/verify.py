@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_aide.backup import folder_source, postgres_source, sqlite_source
+from pytest_aide.backup import folder_source, mysql_source, postgres_source, sqlite_source
 from pytest_aide.backup.compress import Progress, decompress_to, drain, has_frame_checksum, open_reader, sha256_file
 from pytest_aide.backup.locking import scratch_parent
 from pytest_aide.backup.manifest import BackupSet, ComponentEntry
@@ -36,7 +36,7 @@ class VerifyResult:
 def verify_set(
     backup_set: BackupSet, pg_urls: dict[str, str], *, extract: bool = False, progress: Progress | None = None
 ) -> VerifyResult:
-    """Check every component of ``backup_set``; ``pg_urls`` maps PostgreSQL components to a server URL.
+    """Check every component of ``backup_set``; ``pg_urls`` maps database components to their server's URL.
 
     ``extract`` unpacks folders onto disk too (the restore drill), instead of only reading the archive.
     """
@@ -114,6 +114,8 @@ def _content_problems(
         size = drain(archive, compression)
         want = entry.summary.get("bytes")
         return [] if size == want else [f"restored file has {size} bytes, manifest says {want}"]
+    if entry.kind == "mysql":
+        return _mysql_problems(entry, archive, compression, scratch, pg_url)
     return _postgres_problems(entry, archive, compression, scratch, pg_url)
 
 
@@ -147,6 +149,21 @@ def _postgres_problems(
         postgres_source.restore_into(url, dump_file, clean=False)
         counts = postgres_source.count_url(url)
     dump_file.unlink()
+    return sqlite_source.compare_counts(entry.summary.get("tables", {}), counts)
+
+
+def _mysql_problems(
+    entry: ComponentEntry, archive: Path, compression: str, scratch: Path, url: str | None
+) -> list[str]:
+    """Replay the dump into a scratch database (always dropped) and compare its row counts."""
+    dump_file = scratch / f"{entry.name}.sql"
+    try:
+        decompress_to(archive, compression, dump_file)  # proves the archive whole even without a server
+        if url is None:
+            return ["no MySQL server configured to restore the dump into a scratch database"]
+        counts = mysql_source.count_dump(url, dump_file)
+    finally:
+        dump_file.unlink(missing_ok=True)
     return sqlite_source.compare_counts(entry.summary.get("tables", {}), counts)
 
 
