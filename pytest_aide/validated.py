@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -74,6 +73,8 @@ class ValidatedInputs:
                 return None
         except OSError:
             return None
+        import secrets  # only the run that creates the key pays for the import
+
         key = secrets.token_bytes(_KEY_BYTES)
         try:
             _write_private(path, key)
