@@ -57,7 +57,7 @@ def aide_process_faults() -> Iterator[ProcessFaults]:
         def check_worker_pause(aide_process_faults, worker_popen, aide_app):
             worker = aide_process_faults.declare(worker_popen, start=start_worker)
             aide_process_faults.pause(worker)        # SIGSTOP; resumed at teardown if the check fails
-            assert aide_app.get("/api/health").json()["status"] == "degraded"
+            assert aide_app.probe("/api/health").json["status"] == "degraded"
             aide_process_faults.resume(worker)
     """
     from pytest_aide.faults import FaultError, ProcessFaults
@@ -79,7 +79,7 @@ def aide_file_faults() -> Iterator[FileFaults]:
 
         def check_db_file_outage(aide_file_faults, aide_app):
             aide_file_faults.make_unavailable("/srv/app/data/app.db")
-            assert aide_app.get("/api/health").json()["status"] == "degraded"
+            assert aide_app.probe("/api/health").json["status"] == "degraded"
     """
     from pytest_aide.faults import FileFaults
 
@@ -102,7 +102,7 @@ def aide_experiment(request: pytest.FixtureRequest) -> Iterator[Experiments]:
             proxy = aide_proxy("127.0.0.1", 7001)
             aide_experiment(
                 "upstream cut",
-                probe=lambda: aide_app.get("/api/health").json()["status"],
+                probe=lambda: (aide_app.probe("/api/health").json or {}).get("status"),
                 steady=lambda status: status == "healthy",
                 inject=proxy.blackhole,
                 degraded=lambda status: status == "degraded",

@@ -81,6 +81,16 @@ def test_undo_resumes_paused_and_restarts_killed(start: Callable[[], subprocess.
     assert faults.undo() == []  # nothing left to undo
 
 
+def test_undo_leaves_a_paused_process_that_exited_meanwhile(start: Callable[[], subprocess.Popen[bytes]]) -> None:
+    faults = ProcessFaults()
+    proc = start()
+    faults.declare(proc)
+    faults.pause(proc)
+    proc.kill()  # not through the faults: e.g. the target's supervisor
+    proc.wait(HANG_S)
+    assert faults.undo() == []
+
+
 def test_undo_reports_a_start_callable_that_fails_and_goes_on(start: Callable[[], subprocess.Popen[bytes]]) -> None:
     def broken() -> subprocess.Popen[bytes]:
         raise OSError("no such binary")
@@ -106,8 +116,9 @@ def test_a_process_not_declared_is_refused(start: Callable[[], subprocess.Popen[
     assert psutil.Process(stranger.pid).status() != psutil.STATUS_STOPPED
 
 
-@pytest.mark.parametrize("pid", [os.getpid(), os.getppid(), 1])
-def test_this_run_its_parent_and_init_cannot_be_declared(pid: int) -> None:
+@pytest.mark.parametrize("who", ["this run", "its parent", "init"])
+def test_this_run_its_parent_and_init_cannot_be_declared(who: str) -> None:
+    pid = {"this run": os.getpid(), "its parent": os.getppid(), "init": 1}[who]
     with pytest.raises(FaultError, match=f"refusing to declare pid {pid}"):
         ProcessFaults().declare(pid)
 

@@ -1,7 +1,7 @@
 """A chaos experiment: the steady state holds → inject a fault → the expected degradation shows within a bound →
 roll back → the system recovers within a bound.
 
-The probe is any callable that observes the system (``lambda: app.get("/api/health").json()["status"]``); small
+The probe is any callable that observes the system (``lambda: api.get("/api/health").json()["status"]``); small
 predicates say which observations count as steady, degraded and recovered. The degradation and the recovery are
 polled until their deadline, with an injectable ``clock`` and ``sleep`` so tests run instantly.
 

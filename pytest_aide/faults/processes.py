@@ -112,10 +112,14 @@ class ProcessFaults:
     def undo(self) -> list[str]:
         """Resume every paused process and restart every killed one that has a start callable.
 
-        Tries every step; returns one line per step that failed (empty when everything was undone).
+        A paused process that exited meanwhile needs nothing. Tries every step; returns one line per step that
+        failed (empty when everything was undone).
         """
         problems = []
         for pid in sorted(self._paused):
+            if not self._declared[pid].process.is_running():
+                self._paused.discard(pid)  # exited meanwhile: nothing left to resume
+                continue
             try:
                 self.resume(pid)
             except (FaultError, psutil.Error) as exc:

@@ -227,8 +227,9 @@ class FaultProxy:
         if mode in ("drop", "reset", "refuse"):
             for link in links:
                 link.cut("reset" if mode == "reset" else "drop")
+            deadline = time.monotonic() + self._join_timeout
             for link in links:
-                link.done.wait(self._join_timeout)
+                link.done.wait(max(0.0, deadline - time.monotonic()))
         self._await_listening(mode != "refuse")
 
     def _await_listening(self, want: bool) -> None:
