@@ -292,7 +292,8 @@ def test_ok_exactly_when_both_changes_come_within_their_bounds(
 def test_the_faults_package_loads_without_pytest() -> None:
     code = (
         "import sys, pytest_aide.faults, pytest_aide.faults.proxy, pytest_aide.faults.processes, "
-        "pytest_aide.faults.files, pytest_aide.faults.experiment; "
+        "pytest_aide.faults.files, pytest_aide.faults.experiment, pytest_aide; "
+        "assert pytest_aide.FaultProxy is pytest_aide.faults.FaultProxy; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', '_pytest', 'xdist')))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
