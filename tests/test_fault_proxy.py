@@ -8,6 +8,8 @@ timeout that worked, told from a hang): the machine is busy.
 from __future__ import annotations
 
 import contextlib
+import os
+import resource
 import socket
 import socketserver
 import threading
@@ -19,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from conftest import HANG_S, free_port, require_service, unique_name
+from conftest import HANG_S, free_port, require_service, unavailable, unique_name
 from pytest_aide.faults import FaultError, FaultProxy
 
 
@@ -274,6 +276,23 @@ def test_close_interrupts_a_write_to_a_dependency_that_does_not_read(silent_port
         assert proxy_threads(proxy) == []
     finally:
         sock.close()
+
+
+def test_relays_in_a_process_with_more_than_1024_descriptors(echo: EchoServer) -> None:
+    """select() fails on descriptors above 1023; a long run with many connections and files reaches them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        unavailable(f"the descriptor limit ({hard}) is below 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200) if hard == resource.RLIM_INFINITY else hard, hard))
+    padding = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with FaultProxy("127.0.0.1", echo.port) as proxy, connect(proxy) as sock:
+            assert sock.fileno() > 1024
+            assert roundtrip(sock) == b"ping"
+    finally:
+        for fd in padding:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 @pytest.mark.parametrize(("seconds", "per"), [(-1, "connection"), (float("nan"), "connection"), (1, "request")])

@@ -7,7 +7,8 @@ target runs. Modes (each method returns at once; the change holds for the next b
     relay both ways.
 ``latency``
     ``per="connection"``: wait before connecting upstream (a slow handshake); ``per="chunk"``: wait before every
-    chunk relayed, also on connections already open (a slow link).
+    chunk relayed, either way, also on connections already open (a slow link: a request and its answer wait
+    twice).
 ``drop``
     accept and close at once (the client reads EOF); open connections are closed the same way.
 ``reset``
@@ -97,6 +98,16 @@ class _Link:
             if self.upstream is not None:
                 self.upstream.close()
         self.done.set()
+
+
+def _readable(socks: list[socket.socket]) -> list[socket.socket]:
+    """The sockets with data, EOF or an error to read within one poll interval (``poll``, not ``select``: a
+    process with more than 1024 descriptors is no problem)."""
+    poller = select.poll()
+    for sock in socks:
+        poller.register(sock, select.POLLIN)
+    ready = {fd for fd, _ in poller.poll(_POLL_S * 1000)}  # POLLHUP and POLLERR come without asking
+    return [sock for sock in socks if sock.fileno() in ready]
 
 
 def reset(sock: socket.socket) -> None:
@@ -382,8 +393,7 @@ class FaultProxy:
 
     def _swallow(self, link: _Link) -> None:
         while not self._ended(link):
-            readable, _, _ = select.select([link.client], [], [], _POLL_S)
-            if readable and not link.client.recv(_CHUNK):
+            if _readable([link.client]) and not link.client.recv(_CHUNK):
                 return
 
     def _relay(self, link: _Link) -> None:
@@ -393,8 +403,7 @@ class FaultProxy:
             if self._settings()[0] == "blackhole":
                 link.wake.wait(_POLL_S)  # hold: nothing moves, nothing is lost
                 continue
-            readable, _, _ = select.select(list(peers), [], [], _POLL_S)
-            for source in readable:
+            for source in _readable(list(peers)):
                 data = source.recv(_CHUNK)
                 target = peers[source]
                 if not data:
