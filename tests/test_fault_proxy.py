@@ -108,6 +108,54 @@ def test_pass_relays_both_ways_and_counts(proxy: FaultProxy, echo: EchoServer) -
     assert echo.connections == 1
 
 
+SIZE, BLOCK = 64 * 1024 * 1024, b"x" * (1024 * 1024)  # far more than the kernel buffers on the way
+
+
+def download_then_upload(conn: socket.socket, uploaded: list[int]) -> None:
+    """A server that sends its whole answer before it reads the request (as a streamed COPY does)."""
+    conn.settimeout(HANG_S)
+    for _ in range(SIZE // len(BLOCK)):
+        conn.sendall(BLOCK)
+    total = 0
+    while chunk := conn.recv(1 << 20):
+        total += len(chunk)
+    uploaded.append(total)
+
+
+def test_both_directions_flow_at_once() -> None:
+    """One thread for both directions would deadlock here: blocked writing the upload to a server that writes
+    before it reads, it no longer reads the download that would let the server go on."""
+    uploaded: list[int] = []
+    downloaded = 0
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(HANG_S)
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                download_then_upload(conn, uploaded)
+
+        server = threading.Thread(target=serve)
+        server.start()
+        with FaultProxy("127.0.0.1", listener.getsockname()[1], io_timeout=2) as proxy, connect(proxy) as sock:
+
+            def read() -> None:
+                nonlocal downloaded
+                while chunk := sock.recv(1 << 20):
+                    downloaded += len(chunk)
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            with contextlib.suppress(OSError):  # the old single-thread relay resets the connection
+                for _ in range(SIZE // len(BLOCK)):
+                    sock.sendall(BLOCK)
+                sock.shutdown(socket.SHUT_WR)
+            reader.join(HANG_S)
+        server.join(HANG_S)
+    assert downloaded == SIZE
+    assert uploaded == [SIZE]
+
+
 def test_half_close_is_passed_on(proxy: FaultProxy) -> None:
     with connect(proxy) as sock:
         sock.sendall(b"last words")

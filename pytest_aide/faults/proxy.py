@@ -21,11 +21,10 @@ target runs. Modes (each method returns at once; the change holds for the next b
     stop listening (connecting is refused); open connections are closed, as by a stopped service. Any other mode
     listens again on the same port.
 
-One thread accepts (and owns the listening socket); one thread serves each connection, both directions. Every
-blocking step is bounded: reads poll every 50 ms for a mode change or shutdown, writes and the upstream connect
-have timeouts, and :meth:`FaultProxy.close` joins every thread within ``join_timeout``. A connection that sends
-and receives large amounts at the same time may wait for ``io_timeout`` (one thread writes one direction at a
-time): request/response protocols (HTTP, Redis, PostgreSQL) do not.
+One thread accepts (and owns the listening socket); two threads serve each connection, one per direction, and
+the first of them closes both sockets once both are done. Every blocking step is bounded: reads poll every 50 ms
+for a mode change or shutdown, writes and the upstream connect have timeouts, and :meth:`FaultProxy.close` joins
+every thread within ``join_timeout``.
 """
 
 from __future__ import annotations
@@ -59,6 +58,7 @@ class _Link:
         self.blackhole = blackhole
         self.delay = delay
         self.cut_request: Cut | None = None
+        self.broken = False  # one direction failed (reset, timeout): the other one ends too
         self.wake = threading.Event()  # set by a cut or by shutdown: ends any wait of this link's thread
         self.done = threading.Event()
         self._lock = threading.Lock()
@@ -397,20 +397,35 @@ class FaultProxy:
                 return
 
     def _relay(self, link: _Link) -> None:
+        """Client to upstream on this thread, upstream to client on a second one: a peer that writes while it is
+        being written to (a bulk upload echoed back, a streamed COPY) never waits on the other direction."""
         assert link.upstream is not None
-        peers = {link.client: link.upstream, link.upstream: link.client}  # read side -> write side
-        while peers and not self._ended(link):
-            if self._settings()[0] == "blackhole":
-                link.wake.wait(_POLL_S)  # hold: nothing moves, nothing is lost
-                continue
-            for source in _readable(list(peers)):
+        back = threading.Thread(
+            target=self._pump, args=(link, link.upstream, link.client), name=f"aide-proxy-{self.port}-down"
+        )
+        with self._lock:
+            self._threads.append(back)  # close() joins it too
+        back.start()
+        self._pump(link, link.client, link.upstream)
+        back.join()  # it ends with its own EOF, a peer's error, a cut or shutdown; its writes have io_timeout
+
+    def _pump(self, link: _Link, source: socket.socket, target: socket.socket) -> None:
+        """Relay one direction until EOF (passed on as a half-close); an error ends both directions."""
+        try:
+            while not self._ended(link):
+                if self._settings()[0] == "blackhole":
+                    link.wake.wait(_POLL_S)  # hold: nothing moves, nothing is lost
+                    continue
+                if not _readable([source]):
+                    continue
                 data = source.recv(_CHUNK)
-                target = peers[source]
                 if not data:
-                    del peers[source]
                     target.shutdown(socket.SHUT_WR)  # pass the half-close on
-                elif not self._forward(link, data, target, up=source is link.client):
                     return
+                if not self._forward(link, data, target, up=source is link.client):
+                    return
+        except OSError:
+            link.broken = True
 
     def _forward(self, link: _Link, data: bytes, target: socket.socket, *, up: bool) -> bool:
         """Send one chunk under the mode of this moment (it may have changed while the chunk was read)."""
@@ -431,4 +446,4 @@ class FaultProxy:
             return self._mode, self._delay, self._per_chunk
 
     def _ended(self, link: _Link) -> bool:
-        return self._stop.is_set() or link.cut_request is not None
+        return self._stop.is_set() or link.cut_request is not None or link.broken
