@@ -233,6 +233,40 @@ def test_blackhole_holds_open_connections_and_loses_nothing(proxy: FaultProxy) -
         assert sock.recv(1024) == b"held"
 
 
+def stalled(proxy: FaultProxy) -> int:
+    """Bytes relayed to the client once they stop growing for 0.3 s: the buffers are full, the relay blocked."""
+    deadline, last = time.monotonic() + HANG_S, -1
+    while (now := proxy.stats()["bytes_down"]) != last and time.monotonic() < deadline:
+        last = now
+        time.sleep(0.3)
+    return last
+
+
+def test_drop_ends_a_connection_whose_client_does_not_read() -> None:
+    """The relay is blocked writing to the client, for up to io_timeout: the cut interrupts it."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(HANG_S)
+
+        def flood() -> None:
+            conn, _ = listener.accept()
+            with conn, contextlib.suppress(OSError):  # until the proxy closes its side
+                conn.settimeout(HANG_S)
+                for _ in range(SIZE // len(BLOCK)):
+                    conn.sendall(BLOCK)
+
+        server = threading.Thread(target=flood)
+        server.start()
+        upstream = listener.getsockname()[1]
+        with FaultProxy("127.0.0.1", upstream, io_timeout=HANG_S * 2, join_timeout=2) as slow, connect(slow):
+            blocked_at = stalled(slow)
+            began = time.monotonic()
+            slow.drop()
+            assert time.monotonic() - began < HANG_S
+            assert blocked_at > 0
+            assert settled(slow)["open"] == 0
+        server.join(HANG_S)
+
+
 def test_refuse_stops_listening_and_pass_listens_again_on_the_same_port(proxy: FaultProxy) -> None:
     port = proxy.port
     with connect(proxy) as open_before:

@@ -50,7 +50,8 @@ _DRAIN_READS = 64  # reads of what a client sent before it is closed (unread dat
 
 
 class _Link:
-    """One client connection and, once connected, its upstream; closed exactly once, by its own thread."""
+    """One client connection and, once connected, its upstream; closed exactly once, by the thread that serves it,
+    after both directions ended."""
 
     def __init__(self, client: socket.socket, *, blackhole: bool, delay: float) -> None:
         self.client = client
@@ -59,7 +60,7 @@ class _Link:
         self.delay = delay
         self.cut_request: Cut | None = None
         self.broken = False  # one direction failed (reset, timeout): the other one ends too
-        self.wake = threading.Event()  # set by a cut or by shutdown: ends any wait of this link's thread
+        self.wake = threading.Event()  # set by a cut or by shutdown: ends any wait of this link's threads
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._closed = False
@@ -236,12 +237,19 @@ class FaultProxy:
             links = list(self._links)
             self._changed.notify_all()
         if mode in ("drop", "reset", "refuse"):
-            for link in links:
-                link.cut("reset" if mode == "reset" else "drop")
-            deadline = time.monotonic() + self._join_timeout
-            for link in links:
-                link.done.wait(max(0.0, deadline - time.monotonic()))
+            self._cut(links, "reset" if mode == "reset" else "drop")
         self._await_listening(mode != "refuse")
+
+    def _cut(self, links: list[_Link], how: Cut) -> None:
+        """End open connections within ``join_timeout``: their threads notice at once, unless blocked writing."""
+        for link in links:
+            link.cut(how)
+        half = time.monotonic() + self._join_timeout / 2
+        for link in links:
+            if not link.done.wait(max(0.0, half - time.monotonic())):
+                link.interrupt()  # a write blocked on a peer that does not read
+        for link in links:
+            link.done.wait(max(0.0, half + self._join_timeout / 2 - time.monotonic()))
 
     def _await_listening(self, want: bool) -> None:
         with self._changed:
