@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from pytest_aide.backup import BackupManager
     from pytest_aide.config import AideConfig, load_config
     from pytest_aide.errors import AideError, BackupError, ConfigError, ProbeError
+    from pytest_aide.faults import ExperimentFailed, Experiments, FaultError, FaultProxy, FileFaults, ProcessFaults
     from pytest_aide.health import HealthRecorder, Measurement
     from pytest_aide.probes.cache import Cache
     from pytest_aide.probes.database import Database
@@ -33,6 +34,12 @@ _EXPORTS = {  # name -> module under pytest_aide; the fixtures' types are here s
     "Cache": "probes.cache",
     "Database": "probes.database",
     "EndpointSettings": "settings",
+    "ExperimentFailed": "faults",
+    "Experiments": "faults",
+    "FaultError": "faults",
+    "FaultProxy": "faults",
+    "FileFaults": "faults",
+    "ProcessFaults": "faults",
     "HttpClient": "probes.http",
     "HttpProbe": "probes.http",
     "ResourceSampler": "probes.resources",
@@ -60,6 +67,11 @@ __all__ = [  # noqa: RUF022 - the lazy names, then the version
     "Cache",
     "Database",
     "EndpointSettings",
+    "ExperimentFailed",
+    "Experiments",
+    "FaultError",
+    "FaultProxy",
+    "FileFaults",
     "HttpClient",
     "HttpProbe",
     "ResourceSampler",
@@ -70,6 +82,7 @@ __all__ = [  # noqa: RUF022 - the lazy names, then the version
     "Measurement",
     "NagiosRange",
     "ProbeError",
+    "ProcessFaults",
     "Redactor",
     "RunSummary",
     "Status",

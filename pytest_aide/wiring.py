@@ -15,7 +15,16 @@ from typing import Any
 
 import pytest
 
-from pytest_aide import checkitem, endpointfeed, fixtures, inventory, resilience_fixtures, shipped, target
+from pytest_aide import (
+    checkitem,
+    endpointfeed,
+    fault_fixtures,
+    fixtures,
+    inventory,
+    resilience_fixtures,
+    shipped,
+    target,
+)
 from pytest_aide.config import AideConfig, Overrides, load_config
 from pytest_aide.discovery import Found
 from pytest_aide.errors import ConfigError
@@ -54,6 +63,7 @@ def activate(config: pytest.Config, found: Found) -> None:
     config.pluginmanager.register(wiring, "aide-wiring")
     config.pluginmanager.register(fixtures, "aide-fixtures")
     config.pluginmanager.register(resilience_fixtures, "aide-resilience-fixtures")
+    config.pluginmanager.register(fault_fixtures, "aide-fault-fixtures")
     _add_suite(config, state)
     if state.is_worker:
         return

@@ -50,6 +50,12 @@ DOMAIN_MODULES = (
     "resilience.breaker",
     "resilience.registry",
     "resilience.fallback",
+    # fault injection (drills)
+    "faults",
+    "faults.proxy",
+    "faults.processes",
+    "faults.files",
+    "faults.experiment",
     # the aide command
     "cli",
     "cli_ops",
