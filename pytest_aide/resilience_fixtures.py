@@ -17,6 +17,9 @@ from pytest_aide.config import AideConfig
 from pytest_aide.state import get_state
 
 if TYPE_CHECKING:  # the helpers (and tenacity) load when a fixture is first used
+    from collections.abc import Callable
+
+    from pytest_aide.dependencies import Dependency
     from pytest_aide.resilience import BreakerRegistry, Retrier
 
 BREAKERS_KEY = pytest.StashKey["BreakerRegistry"]()
@@ -78,3 +81,47 @@ def aide_retry(pytestconfig: pytest.Config, aide_config: AideConfig) -> Retrier:
     state = get_state(pytestconfig)
     policy = RetryPolicy(**dataclasses.asdict(aide_config.settings.resilience.retry))
     return Retrier(policy, redact=state.redactor if state else None)
+
+
+def dependency(config: pytest.Config, kind: str, url: str) -> Dependency | None:
+    """The circuit of the dependency ``kind`` (db, cache, app) at ``url``'s host:port, from the run's registry
+    (``[resilience.dependencies]``); None when those circuits are switched off."""
+    from pytest_aide.dependencies import circuit_name
+
+    return _dependency(config, kind, circuit_name(kind, url))
+
+
+def http_dependencies(config: pytest.Config, app_url: str) -> Callable[[str], Dependency | None] | None:
+    """The circuit of each URL's host for an HTTP client: the app (``app:host:port``) for its own host; any
+    other host an endpoint names is a dependency of its own (``http:host:port``). None when switched off."""
+    if dependency(config, "app", app_url) is None:
+        return None
+    from urllib.parse import urlsplit
+
+    from pytest_aide.dependencies import APP, circuit_name
+
+    app_host = urlsplit(app_url).netloc
+    known: dict[tuple[str, str], Dependency | None] = {}  # by scheme and host: one look-up per host, not per probe
+
+    def dependency_for(url: str) -> Dependency | None:
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        if key not in known:  # a race only looks the same circuit up twice
+            if parts.netloc == app_host:
+                known[key] = _dependency(config, APP, circuit_name(APP, url))
+            else:
+                other = circuit_name("http", url)
+                known[key] = _dependency(config, other, other)
+        return known[key]
+
+    return dependency_for
+
+
+def _dependency(config: pytest.Config, kind: str, circuit: str) -> Dependency | None:
+    state = get_state(config)
+    settings = state.config.settings.resilience.dependencies if state else None
+    if settings is None or not settings.enabled:
+        return None
+    from pytest_aide.dependencies import Dependency
+
+    return Dependency(kind, run_breakers(config).get(circuit, failure_threshold=settings.failure_threshold))

@@ -50,6 +50,8 @@ DOMAIN_MODULES = (
     "resilience.breaker",
     "resilience.registry",
     "resilience.fallback",
+    "dependencies",
+    "rootcause",
     # the aide command
     "cli",
     "cli_ops",
