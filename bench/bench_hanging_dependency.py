@@ -1,7 +1,7 @@
 """Benchmark: one dependency, one timeout. Twenty checks against a hanging database (and a hanging app).
 
     .venv/bin/python bench/bench_hanging_dependency.py [--timeout 5] [--checks 20] [--rounds 3] [--slack 2]
-        [--xdist] [--python PATH]
+        [--xdist] [--without-circuits] [--only db|app] [--python PATH]
 
 A hanging dependency is a REAL listener on 127.0.0.1 that accepts every connection and never sends a byte, so
 the driver waits for its whole timeout. A throw-away project holds ``--checks`` checks (one reachability
@@ -16,7 +16,8 @@ Without circuits every check would pay the timeout: ``checks x timeout`` (100 s 
 bound, for each dependency (and under ``-n 2`` with ``--xdist``, where each worker has its own circuits and
 they pay in parallel): the hanging run's median at most the answering run's median + 2 x timeout +
 ``--slack`` s (importing the driver, connecting), and the listener saw at most 2 connections per process.
-Exit 0 only when every bound holds.
+``--without-circuits`` adds one run of the hanging side with ``[resilience.dependencies] enabled = false``
+(no bound: the figure the circuits save). Exit 0 only when every bound holds.
 """
 
 from __future__ import annotations
@@ -185,6 +186,13 @@ def measure(args: argparse.Namespace, kind: str, root: Path, listener: SilentLis
         f"({args.checks} x {timeout:g} s) without circuits; connections per run {connections}; "
         f"root cause {causes[0]['check'] if causes else None} with {blocked} blocked"
     )
+    if args.without_circuits:  # once, untimed against a bound: what the circuits save
+        off = project(root, f"{kind}-off", hanging_config + "[resilience.dependencies]\nenabled = false\n", checks)
+        sample = ops.run_timed(command, off, env=env, timeout=args.checks * timeout * 3 + 120)
+        print(
+            f"{kind}: with the circuits off the hanging run took {sample.wall:.2f} s "
+            f"({listener.take_count()} connections)"
+        )
     bound = base + 2 * timeout + args.slack
     ok_time = hung <= bound
     ok_count = max(connections) <= 2 * processes
@@ -210,6 +218,9 @@ def main() -> int:
     parser.add_argument("--xdist", action="store_true", help="run both sides under -n 2")
     parser.add_argument("--python", help="the interpreter to run (default: this one, with this tree on PYTHONPATH)")
     parser.add_argument("--only", choices=("db", "app"), help="measure one dependency only")
+    parser.add_argument(
+        "--without-circuits", action="store_true", help="also run the hanging side once with the circuits off"
+    )
     args = parser.parse_args()
     print(ops.load_line())
     listener = SilentListener()

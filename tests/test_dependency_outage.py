@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.aide_testing import SHIPPED_CHECKS, aide_run, junit_suite, latest_health, run_dirs, statuses
-from tests.conftest import SilentListener
+from tests.conftest import SilentListener, free_port
 
 DB_TIMEOUT = 2.0  # libpq's floor: a shorter timeout is raised to 2 s
 MARGIN_S = 3.0  # importing psycopg and connecting, on a loaded two-core machine
@@ -276,3 +276,24 @@ def test_the_circuits_can_be_switched_off(pytester: pytest.Pytester, hanging: Si
     assert hanging.connections() == 4  # every check paid its own timeout, as before
     health = json.loads((run_dirs(pytester.path)[-1] / "health.json").read_text())
     assert health["root_causes"] == []  # outages are recognised by the circuits: none, no root cause
+
+
+def test_endpoint_checks_of_an_app_that_is_down_are_blocked_by_its_health_check(pytester: pytest.Pytester) -> None:
+    port = free_port()  # nothing listens: every request is refused at once
+    endpoints = "".join(f'[[endpoints]]\nname = "page{n}"\npath = "/page/{n}"\n' for n in range(4))
+    (pytester.path / "aide.toml").write_text(
+        f'[suite]\nenabled = false\n[app]\nurl = "http://127.0.0.1:{port}"\ntimeout = 1\n{endpoints}'
+    )
+    aide_run(
+        pytester,
+        str(SHIPPED_CHECKS / "check_api.py"),
+        str(SHIPPED_CHECKS / "check_endpoints.py"),
+        "-k",
+        "check_api_health or check_endpoint",
+    )
+    health = latest_health(pytester.path)
+    (cause,) = health["root_causes"]
+    assert (cause["dependency"], cause["status"]) == ("app", "CRITICAL")
+    assert cause["check"].endswith("check_api.py::check_api_health")
+    assert sorted(n.rsplit("::", 1)[1] for n in cause["blocked"]) == [f"check_endpoint[page{n}]" for n in range(4)]
+    assert health["counts"] == {"OK": 0, "WARNING": 0, "CRITICAL": 1, "UNKNOWN": 4, "SKIPPED": 0}
