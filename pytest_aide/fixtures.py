@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -114,21 +115,17 @@ def aide_db(pytestconfig: pytest.Config, aide_config: AideConfig) -> Iterator[Da
     settings = aide_config.settings.db
     if not settings.url:
         pytest.skip("not configured: [db] url (or AIDE_DB_URL)")
-    circuit = dependency(pytestconfig, "db", settings.url)
-    opened = circuit.call if circuit is not None else _plain_call
-    with opened(
+    connect = functools.partial(
         open_database,
         settings.url,
         timeout=settings.timeout,
         base_dir=aide_config.base_dir,
         allow_privileged=settings.allow_privileged_role,  # a superuser's checks are refused unless allowed
-    ) as database:
+    )
+    circuit = dependency(pytestconfig, "db", settings.url)
+    with circuit.call(connect) if circuit is not None else connect() as database:
         database.dependency = circuit
         yield database
-
-
-def _plain_call(fn: Callable[..., Database], *args: Any, **kwargs: Any) -> Database:
-    return fn(*args, **kwargs)
 
 
 @pytest.fixture(scope="session")

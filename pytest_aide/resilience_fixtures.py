@@ -8,7 +8,9 @@ one per worker).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,8 +19,6 @@ from pytest_aide.config import AideConfig
 from pytest_aide.state import get_state
 
 if TYPE_CHECKING:  # the helpers (and tenacity) load when a fixture is first used
-    from collections.abc import Callable
-
     from pytest_aide.dependencies import Dependency
     from pytest_aide.resilience import BreakerRegistry, Retrier
 
@@ -56,6 +56,23 @@ def aide_breakers(pytestconfig: pytest.Config) -> BreakerRegistry:
             aide_health.record("open_circuits", len(aide_breakers.health_summary()["unhealthy"]))
     """
     return run_breakers(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def aide_dependency(pytestconfig: pytest.Config) -> Callable[[str, str], Dependency | None]:
+    """The circuit of a dependency of your own checks, by kind and URL (``search:host:port``), from the run's
+    registry: calls that get no answer count against it and, past ``[resilience.dependencies]
+    failure_threshold``, the next calls fail at once (None when the circuits are switched off).
+
+    Example::
+
+        @pytest.mark.aide(reachability="search")
+        def check_search(aide_dependency, aide_health):
+            search = aide_dependency("search", "http://search.internal:9200")
+            count = search.call(count_documents) if search else count_documents()
+            aide_health.record("search_documents", count)
+    """
+    return functools.partial(dependency, pytestconfig)
 
 
 @pytest.fixture(scope="session")

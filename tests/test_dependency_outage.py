@@ -297,3 +297,25 @@ def test_endpoint_checks_of_an_app_that_is_down_are_blocked_by_its_health_check(
     assert cause["check"].endswith("check_api.py::check_api_health")
     assert sorted(n.rsplit("::", 1)[1] for n in cause["blocked"]) == [f"check_endpoint[page{n}]" for n in range(4)]
     assert health["counts"] == {"OK": 0, "WARNING": 0, "CRITICAL": 1, "UNKNOWN": 4, "SKIPPED": 0}
+
+
+def test_the_tls_check_of_an_app_that_is_down_goes_through_its_circuit(pytester: pytest.Pytester) -> None:
+    port = free_port()
+    (pytester.path / "aide.toml").write_text(
+        f'[suite]\nenabled = false\n[app]\nurl = "https://127.0.0.1:{port}"\ntimeout = 1\n'
+        "[resilience.dependencies]\nfailure_threshold = 1\n"
+    )
+    aide_run(
+        pytester,
+        str(SHIPPED_CHECKS / "check_api.py"),
+        str(SHIPPED_CHECKS / "check_tls.py"),
+        "-k",
+        "check_api_health or check_tls_certificate",
+    )
+    health = latest_health(pytester.path)
+    (cause,) = health["root_causes"]
+    assert cause["check"].endswith("check_api.py::check_api_health")
+    (blocked,) = cause["blocked"]
+    assert blocked.endswith("check_tls.py::check_tls_certificate")
+    tls = next(c for c in health["checks"] if c["nodeid"] == blocked)
+    assert f"circuit 'app:127.0.0.1:{port}' is open" in tls["message"]  # refused at once: one timeout in all
