@@ -104,6 +104,9 @@ def test_a_hanging_database_costs_one_timeout_and_is_one_root_cause(
     page = (run / "health.html").read_text()
     assert "Root cause: db is down" in page
     assert "19 check(s) blocked by it" in page
+    pytest_html = (run / "report.html").read_text()
+    assert f"root cause: db is down: UNKNOWN {nodeids[0]}" in pytest_html
+    assert SECRET not in pytest_html
     props = {p.get("name"): p.get("value") for p in junit_suite(run / "junit.xml").iter("property")}
     assert props["aide.count.unknown"] == "20"
 
