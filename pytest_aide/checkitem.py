@@ -9,8 +9,18 @@ from typing import Any
 import pytest
 
 from pytest_aide import shipped
+from pytest_aide.dependencies import FIXTURE_DEPENDENCIES, DependencyDown, Outage
 from pytest_aide.errors import AideError, ProbeError
-from pytest_aide.results import FLOOR, PROPERTY_PREFIX, UNMEASURED, check_properties, status_of
+from pytest_aide.results import (
+    DEPENDS_ON,
+    DOWN,
+    FLOOR,
+    PROPERTY_PREFIX,
+    REACHABILITY,
+    UNMEASURED,
+    check_properties,
+    status_of,
+)
 from pytest_aide.state import RECORDER_KEY, AideState
 from pytest_aide.status import Status, Verdict
 
@@ -19,6 +29,7 @@ _OUTCOMES = ("passed", "failed", "skipped")  # pytest's own; others (pytest-reru
 _FACT_STYLES = ("auto", "no")  # --tb values that leave the failure's presentation to us
 _IS_CHECK_KEY = pytest.StashKey[bool]()
 _PLACE_KEY = pytest.StashKey[tuple[str, float]]()  # the check's component and weight, read at setup
+OUTAGES_KEY = pytest.StashKey[list[Outage]]()  # the dependencies this check could not reach (wiring fills it)
 
 
 class CheckCritical(AssertionError):
@@ -99,6 +110,36 @@ def floor_of(item: pytest.Item, essential: list[str]) -> Verdict | None:
         raise BadMarker(f"aide(floor={floor!r}) is not a verdict: use one of {names}") from None
 
 
+def dependency_properties(item: pytest.Item) -> list[tuple[str, Any]]:
+    """What the check depends on (``aide(depends_on=[...])`` and its fixtures: aide_db is "db", aide_cache
+    "cache", aide_app "app") and which dependency it is the reachability check of (``aide(reachability="db")``)."""
+    kwargs = aide_kwargs(item)
+    declared = kwargs.get("depends_on", ())
+    declared = [declared] if isinstance(declared, str) else declared
+    if not isinstance(declared, list | tuple) or not all(isinstance(d, str) and d for d in declared):
+        raise BadMarker(f"aide(depends_on={declared!r}) is not a list of dependency names (db, cache, app...)")
+    reachability = kwargs.get("reachability")
+    if reachability is not None and not (isinstance(reachability, str) and reachability):
+        raise BadMarker(f"aide(reachability={reachability!r}) is not a dependency name (db, cache, app...)")
+    fixtures = getattr(item, "fixturenames", ())
+    inherited = [kind for name, kind in FIXTURE_DEPENDENCIES.items() if name in fixtures]
+    depends = list(dict.fromkeys([*declared, *inherited, *([reachability] if reachability else [])]))
+    props: list[tuple[str, Any]] = [(DEPENDS_ON, ",".join(depends))] if depends else []
+    return props + ([(REACHABILITY, reachability)] if reachability else [])
+
+
+def outages_met(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None) -> str:
+    """The dependencies (comma-separated) a failed phase could not reach: its own error says so, or a probe
+    it made met an outage (an HTTP probe answers with an error rather than raising)."""
+    kinds = [o.kind for o in item.stash.get(OUTAGES_KEY, [])]
+    current: BaseException | None = excinfo.value if excinfo is not None else None
+    while current is not None and len(kinds) < 20:  # the chain, bounded: a cached fixture error re-raised
+        if isinstance(current, DependencyDown):
+            kinds.append(current.kind)
+        current = current.__cause__ or current.__context__
+    return ",".join(dict.fromkeys(kinds))
+
+
 def enforce_critical(item: pytest.Item) -> None:
     """Fail the check, after its body ran, if a recorded measurement is critical."""
     recorder = item.stash.get(RECORDER_KEY, None)
@@ -139,10 +180,17 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
         component, weight = item.stash[_PLACE_KEY] = component_and_weight(item)
         try:
             floor = floor_of(item, state.config.settings.checks.essential)
+            depends = dependency_properties(item)
         except BadMarker as exc:
-            floor, bad_marker = None, str(exc)
+            floor, depends, bad_marker = None, [], str(exc)
         set_properties(
-            item, [("aide.component", component), ("aide.weight", weight), *([(FLOOR, floor.value)] if floor else [])]
+            item,
+            [
+                ("aide.component", component),
+                ("aide.weight", weight),
+                *([(FLOOR, floor.value)] if floor else []),
+                *depends,
+            ],
         )
     elif check and call.when == "call":
         unmeasured = call.excinfo is not None and isinstance(call.excinfo.value, ProbeError)
@@ -155,6 +203,8 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
         explain_failure(item, call.excinfo, report, state)
     elif check and call.when == "call" and report.passed and _warns_with_evidence(item):
         attach_evidence(item, report, state, as_sections=False)  # a warning's action reads "(attached)" too
+    if check and report.failed and (down := outages_met(item, call.excinfo)):
+        report.user_properties.append((DOWN, down))  # the controller names the root cause (rootcause.py)
     if check and call.when == "teardown" and RECORDER_KEY in item.stash:
         del item.stash[RECORDER_KEY]  # a rerun's setup may fail before it records anything of its own
     redact_report(report, state)

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from pytest_aide.runs import write_text_atomic
 from pytest_aide.state import AideState
 
 if TYPE_CHECKING:
+    from pytest_aide.dependencies import Dependency
     from pytest_aide.probes.endpoints import EndpointSpec
     from pytest_aide.probes.feed import FeedWriter
     from pytest_aide.probes.http import HttpClient
@@ -101,8 +102,11 @@ def endpoint_spec(endpoint: EndpointSettings) -> EndpointSpec:
     )
 
 
-def app_client(settings: FileSettings, redactor: Redactor) -> HttpClient:
-    """The HTTP client of ``[app]``; ConfigError when a ``headers_env`` variable is not set."""
+def app_client(
+    settings: FileSettings, redactor: Redactor, dependency_for: Callable[[str], Dependency | None] | None = None
+) -> HttpClient:
+    """The HTTP client of ``[app]`` (its requests through the circuits ``dependency_for`` gives); ConfigError
+    when a ``headers_env`` variable is not set."""
     from pytest_aide.probes.http import HttpClient
 
     headers_env = settings.app.headers_env
@@ -117,6 +121,7 @@ def app_client(settings: FileSettings, redactor: Redactor) -> HttpClient:
         verify=settings.app.verify_tls,
         pool_size=settings.run.concurrency,
         redactor=redactor,
+        dependency_for=dependency_for,
     )
 
 
@@ -132,7 +137,9 @@ def idle_limit(settings: FileSettings) -> float:
 class ControllerPrep:
     """What the xdist controller does for its workers while they boot: start the target, probe endpoints."""
 
-    def __init__(self, state: AideState, scope: RunScope) -> None:
+    def __init__(
+        self, state: AideState, scope: RunScope, dependency_for: Callable[[str], Dependency | None] | None = None
+    ) -> None:
         self._state = state
         self.feed: FeedWriter | None = None
         self._starter: threading.Thread | None = None
@@ -142,7 +149,7 @@ class ControllerPrep:
         client = None
         if settings.endpoints:
             try:
-                client = app_client(settings, state.redactor)
+                client = app_client(settings, state.redactor, dependency_for)
             except ConfigError:
                 client = None  # each worker's aide_app reports it, as in a run without xdist
         if client is None:

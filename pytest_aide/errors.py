@@ -22,6 +22,11 @@ class ProbeError(AideError):
     """
 
 
+class ProbeUnreachable(ProbeError):
+    """The probe's target did not answer at all: its connection is gone (cut after a timeout, closed by the
+    server). Counts against the target's circuit breaker, unlike an answer the check did not like."""
+
+
 class BackupError(AideError):
     """A backup, verify, restore or prune step failed; the message says which and why."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from pytest_aide import target
 from pytest_aide.config import AideConfig
 from pytest_aide.health import HealthRecorder
+from pytest_aide.resilience_fixtures import dependency, http_dependencies
 from pytest_aide.state import RECORDER_KEY, AideState, get_state
 
 if TYPE_CHECKING:  # annotations only: the probes, drivers and backup code load when a fixture is first used
@@ -89,7 +91,7 @@ def aide_app(pytestconfig: pytest.Config, aide_config: AideConfig) -> Iterator[H
     if not settings.app.url:
         pytest.skip("not configured: [app] url (or AIDE_APP_URL)")
     try:
-        client = app_client(settings, _state(pytestconfig).redactor)
+        client = app_client(settings, _state(pytestconfig).redactor, http_dependencies(pytestconfig, settings.app.url))
     except ConfigError as exc:
         pytest.fail(str(exc), pytrace=False)
     with client:
@@ -97,8 +99,11 @@ def aide_app(pytestconfig: pytest.Config, aide_config: AideConfig) -> Iterator[H
 
 
 @pytest.fixture(scope="session")
-def aide_db(aide_config: AideConfig) -> Iterator[Database]:
+def aide_db(pytestconfig: pytest.Config, aide_config: AideConfig) -> Iterator[Database]:
     """Read-only session on the target database (``[db] url`` or AIDE_DB_URL): SQLite, PostgreSQL, MySQL.
+
+    Connecting and every statement go through the database's circuit (``db:host:port``): once it has
+    failed to answer ``[resilience.dependencies] failure_threshold`` times, the next checks fail at once.
 
     Example::
 
@@ -110,17 +115,21 @@ def aide_db(aide_config: AideConfig) -> Iterator[Database]:
     settings = aide_config.settings.db
     if not settings.url:
         pytest.skip("not configured: [db] url (or AIDE_DB_URL)")
-    with open_database(
+    connect = functools.partial(
+        open_database,
         settings.url,
         timeout=settings.timeout,
         base_dir=aide_config.base_dir,
         allow_privileged=settings.allow_privileged_role,  # a superuser's checks are refused unless allowed
-    ) as database:
+    )
+    circuit = dependency(pytestconfig, "db", settings.url)
+    with circuit.call(connect) if circuit is not None else connect() as database:
+        database.dependency = circuit
         yield database
 
 
 @pytest.fixture(scope="session")
-def aide_cache(aide_config: AideConfig) -> Iterator[Cache]:
+def aide_cache(pytestconfig: pytest.Config, aide_config: AideConfig) -> Iterator[Cache]:
     """Read-only client of the target's Redis (``[cache] url`` or AIDE_CACHE_URL).
 
     Example::
@@ -133,7 +142,8 @@ def aide_cache(aide_config: AideConfig) -> Iterator[Cache]:
     settings = aide_config.settings.cache
     if not settings.url:
         pytest.skip("not configured: [cache] url (or AIDE_CACHE_URL)")
-    with open_cache(settings.url, timeout=settings.timeout) as client:
+    circuit = dependency(pytestconfig, "cache", settings.url)  # cache:host:port, as aide_db's
+    with open_cache(settings.url, timeout=settings.timeout, dependency=circuit) as client:
         yield client
 
 
@@ -257,7 +267,13 @@ def _probed_once(
 @pytest.fixture
 def aide_endpoint_probe(aide_endpoint: EndpointSettings, aide_endpoint_probes: dict[str, HttpProbe]) -> HttpProbe:
     """The probe of this case's endpoint (taken concurrently with all others of the run)."""
-    return aide_endpoint_probes[aide_endpoint.name]
+    probe = aide_endpoint_probes[aide_endpoint.name]
+    if probe.outage:  # probed in a pool thread (or by the xdist controller): tell this check what it met
+        from pytest_aide.dependencies import APP, Outage, note
+
+        kind = APP if probe.outage.startswith(f"{APP}:") else probe.outage
+        note(Outage(kind, probe.outage, probe.error or ""))
+    return probe
 
 
 @pytest.fixture(scope="session")

@@ -112,6 +112,8 @@ def page_context(data: Mapping[str, Any]) -> dict[str, Any]:
     status = str(data.get("status", ""))
     ran = [c for c in checks if c.status != SKIPPED]
     found = Counter(c.status for c in checks)
+    causes = _root_causes(data)
+    blocked = {nodeid for cause in causes for nodeid in cause["blocked"]}  # listed under their root cause
     return {
         "run_id": str(data.get("run_id", "")),
         "status": status,
@@ -131,9 +133,28 @@ def page_context(data: Mapping[str, Any]) -> dict[str, Any]:
         "measured": _measured(data, checks),
         "verdict_rule": str(data.get("verdict_rule") or ""),
         "skipped": [c for c in checks if c.status == SKIPPED],
-        "attention": sorted((c for c in ran if c.needs_attention), key=lambda c: _group_rank(c.status)),
+        "root_causes": causes,
+        "attention": sorted(
+            (c for c in ran if c.needs_attention and c.nodeid not in blocked), key=lambda c: _group_rank(c.status)
+        ),
         "groups": _groups(ran),
     }
+
+
+def _root_causes(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """health.json's ``root_causes`` as the page shows them (none in files older than the key)."""
+    causes = data.get("root_causes") or []
+    return [
+        {
+            "dependency": str(c.get("dependency", "")),
+            "check": str(c.get("check", "")),
+            "status": str(c.get("status", "")),
+            "message": str(c.get("message", "")),
+            "blocked": [str(n) for n in c.get("blocked", [])],
+        }
+        for c in causes
+        if isinstance(c, Mapping)
+    ]
 
 
 def _measured(data: Mapping[str, Any], checks: list[CheckView]) -> int:

@@ -61,6 +61,7 @@ class AideHtml:
         )
         extra = {k: redact(str(v)) for k, v in optional_fields(run).items()}
         lines = [f"{escape(run.verdict.advice)}; checks: {escape(run.counts_line())}"]
+        lines += [f'<span class="aide-root-cause">{escape(redact(line))}</span>' for line in run.root_cause_lines()]
         if "exit_rule" in extra:
             lines.append(f'<span id="aide-exit-rule">{escape(extra["exit_rule"])}</span>')
         if "partial" in extra:

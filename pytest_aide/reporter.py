@@ -191,6 +191,8 @@ class AideReporter:
         terminalreporter.write_line(summary.coverage_line())
         if summary.verdict_rule():
             terminalreporter.write_line(self.state.redactor(summary.verdict_rule()), bold=True, **markup)
+        for line in summary.root_cause_lines():
+            terminalreporter.write_line(self.state.redactor(line), bold=line.startswith("root cause"))
         for check in summary.worst(limit=8):
             assert check.status is not None
             line = f"  {check.status.value:<8} {check.nodeid}: {check.message or '(no message)'}"

@@ -8,7 +8,9 @@ one per worker).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,6 +19,7 @@ from pytest_aide.config import AideConfig
 from pytest_aide.state import get_state
 
 if TYPE_CHECKING:  # the helpers (and tenacity) load when a fixture is first used
+    from pytest_aide.dependencies import Dependency
     from pytest_aide.resilience import BreakerRegistry, Retrier
 
 BREAKERS_KEY = pytest.StashKey["BreakerRegistry"]()
@@ -56,6 +59,23 @@ def aide_breakers(pytestconfig: pytest.Config) -> BreakerRegistry:
 
 
 @pytest.fixture(scope="session")
+def aide_dependency(pytestconfig: pytest.Config) -> Callable[[str, str], Dependency | None]:
+    """The circuit of a dependency of your own checks, by kind and URL (``search:host:port``), from the run's
+    registry: calls that get no answer count against it and, past ``[resilience.dependencies]
+    failure_threshold``, the next calls fail at once (None when the circuits are switched off).
+
+    Example::
+
+        @pytest.mark.aide(reachability="search")
+        def check_search(aide_dependency, aide_health):
+            search = aide_dependency("search", "http://search.internal:9200")
+            count = search.call(count_documents) if search else count_documents()
+            aide_health.record("search_documents", count)
+    """
+    return functools.partial(dependency, pytestconfig)
+
+
+@pytest.fixture(scope="session")
 def aide_retry(pytestconfig: pytest.Config, aide_config: AideConfig) -> Retrier:
     """Call a function until it works, with the ``[resilience.retry]`` defaults; every attempt is recorded.
 
@@ -78,3 +98,47 @@ def aide_retry(pytestconfig: pytest.Config, aide_config: AideConfig) -> Retrier:
     state = get_state(pytestconfig)
     policy = RetryPolicy(**dataclasses.asdict(aide_config.settings.resilience.retry))
     return Retrier(policy, redact=state.redactor if state else None)
+
+
+def dependency(config: pytest.Config, kind: str, url: str) -> Dependency | None:
+    """The circuit of the dependency ``kind`` (db, cache, app) at ``url``'s host:port, from the run's registry
+    (``[resilience.dependencies]``); None when those circuits are switched off."""
+    from pytest_aide.dependencies import circuit_name
+
+    return _dependency(config, kind, circuit_name(kind, url))
+
+
+def http_dependencies(config: pytest.Config, app_url: str) -> Callable[[str], Dependency | None] | None:
+    """The circuit of each URL's host for an HTTP client: the app (``app:host:port``) for its own host; any
+    other host an endpoint names is a dependency of its own (``http:host:port``). None when switched off."""
+    if dependency(config, "app", app_url) is None:
+        return None
+    from urllib.parse import urlsplit
+
+    from pytest_aide.dependencies import APP, circuit_name
+
+    app_host = urlsplit(app_url).netloc
+    known: dict[tuple[str, str], Dependency | None] = {}  # by scheme and host: one look-up per host, not per probe
+
+    def dependency_for(url: str) -> Dependency | None:
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        if key not in known:  # a race only looks the same circuit up twice
+            if parts.netloc == app_host:
+                known[key] = _dependency(config, APP, circuit_name(APP, url))
+            else:
+                other = circuit_name("http", url)
+                known[key] = _dependency(config, other, other)
+        return known[key]
+
+    return dependency_for
+
+
+def _dependency(config: pytest.Config, kind: str, circuit: str) -> Dependency | None:
+    state = get_state(config)
+    settings = state.config.settings.resilience.dependencies if state else None
+    if settings is None or not settings.enabled:
+        return None
+    from pytest_aide.dependencies import Dependency
+
+    return Dependency(kind, run_breakers(config).get(circuit, failure_threshold=settings.failure_threshold))

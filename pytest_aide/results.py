@@ -25,6 +25,9 @@ PROPERTY_PREFIX = "aide."
 MEASUREMENT_PREFIX = "aide.m."
 UNMEASURED = "aide.unmeasured"  # set on a call report whose check raised ProbeError: its target was not read
 FLOOR = "aide.floor"  # the verdict a CRITICAL or UNKNOWN check forces at least (essential checks: CRITICAL)
+DEPENDS_ON = "aide.depends_on"  # comma-separated dependencies (db, cache, app): declared or from fixtures
+REACHABILITY = "aide.reachability"  # the dependency this check is the reachability check of
+DOWN = "aide.down"  # comma-separated dependencies a failed phase of the check could not reach
 
 # (phase, how the phase ended) -> the check's status. A passed call is what the check recorded (OK when
 # nothing was judged); a skip in any phase is no status at all (SKIPPED: not scored, not measured).
@@ -33,6 +36,7 @@ RULES: dict[tuple[str, str], Status] = {
     ("call", "failed"): Status.CRITICAL,  # an assertion or a critical measurement: a fact about the system
     ("call", "unmeasured"): Status.UNKNOWN,  # the body raised ProbeError: its target exists but was not read
     ("teardown", "failed"): Status.UNKNOWN,  # at least: the check's clean-up failed
+    ("dependency", "blocked"): Status.UNKNOWN,  # failed because a dependency is down: its root cause says why
 }
 MEASURED = frozenset({Status.OK, Status.WARNING, Status.CRITICAL})  # statuses that say something was measured
 
@@ -84,6 +88,11 @@ class CheckResult:
     attempts: list[Attempt] = field(default_factory=list)  # earlier attempts, oldest first
     outcome: str = ""  # pytest's word for the current attempt so far: passed, failed, error or skipped
     floor: Verdict | None = None  # essential (CRITICAL) or floor rule: the verdict this check forces when it fails
+    depends_on: list[str] = field(default_factory=list)  # dependencies: declared, or from the check's fixtures
+    reachability: str = ""  # the dependency this check is the reachability check of
+    down: list[str] = field(default_factory=list)  # dependencies the check could not reach (it failed)
+    root_of: str = ""  # the dependency whose outage this check is the root cause of
+    blocked_by: str = ""  # the root cause's nodeid: this check failed only because a dependency is down
 
     @property
     def skipped(self) -> bool:
@@ -114,7 +123,18 @@ class CheckResult:
             **({"floor": self.floor.value} if self.floor else {}),
             **({"evidence": self.evidence} if self.evidence else {}),
             **({"attempts": [a.to_dict() for a in self.attempts]} if self.attempts else {}),
+            **({"depends_on": self.depends_on} if self.depends_on else {}),
+            **({"root_cause_of": self.root_of} if self.root_of else {}),
+            **({"blocked_by": self.blocked_by} if self.blocked_by else {}),
         }
+
+    def block(self, root: CheckResult) -> None:
+        """This check failed only because the dependency ``root`` is the root cause of is down."""
+        if self.blocked_by:
+            return
+        self.status = RULES[("dependency", "blocked")]
+        self.blocked_by = root.nodeid
+        self.message = f"blocked by {root.nodeid}: {self.message}" if self.message else f"blocked by {root.nodeid}"
 
 
 def check_properties(
@@ -206,6 +226,10 @@ class RunCollector:
                 result.evidence = json.loads(value)
             elif name == FLOOR:
                 result.floor = Verdict(value)
+            elif name in (DEPENDS_ON, DOWN):
+                setattr(result, "depends_on" if name == DEPENDS_ON else "down", [v for v in str(value).split(",") if v])
+            elif name == REACHABILITY:
+                result.reachability = str(value)
             elif name.startswith(MEASUREMENT_PREFIX):
                 result.measurements[name[len(MEASUREMENT_PREFIX) :]] = json.loads(value)
 
@@ -236,4 +260,13 @@ class RunCollector:
         result.message = f"{result.message}; {extra}" if result.message else extra
 
     def results(self) -> list[CheckResult]:
-        return list(self._results.values())
+        """Every check's result; a check that failed only because a dependency is down is blocked by that
+        dependency's root cause (:mod:`pytest_aide.rootcause`)."""
+        from pytest_aide.rootcause import root_causes
+
+        results = list(self._results.values())
+        for cause in root_causes(results):
+            cause.root.root_of = cause.dependency
+            for check in cause.blocked:
+                check.block(cause.root)
+        return results

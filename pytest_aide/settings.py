@@ -345,9 +345,18 @@ class BreakerSettings(Section):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DependencySettings(Section):
+    """The circuits every probe of the app, database and cache goes through (pytest_aide.dependencies)."""
+
+    enabled: bool = True
+    failure_threshold: Annotated[int, Bound(ge=1)] = 2  # calls that get no answer before the rest fail at once
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResilienceSettings(Section):
     retry: RetrySettings = field(default_factory=RetrySettings)
     breakers: BreakerSettings = field(default_factory=BreakerSettings)
+    dependencies: DependencySettings = field(default_factory=DependencySettings)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from pytest_aide import scoring
 from pytest_aide.results import CheckResult
+from pytest_aide.rootcause import RootCause, root_causes
 from pytest_aide.status import Status, Verdict
 
 SCHEMA = "pytest-aide/health/1"
@@ -88,9 +89,13 @@ class RunSummary:
     def scored_checks(self) -> list[CheckResult]:
         return [c for c in self.checks if c.status is not None]
 
+    def root_causes(self) -> list[RootCause]:
+        """Each dependency that is down: the check that says why, and the checks it blocked."""
+        return root_causes(self.checks)
+
     def worst(self, limit: int = 5) -> list[CheckResult]:
-        """Checks that are not OK, worst first."""
-        bad = [c for c in self.scored_checks if c.status is not Status.OK]
+        """Checks that are not OK, worst first; root causes and the checks they blocked are listed apart."""
+        bad = [c for c in self.scored_checks if c.status is not Status.OK and not (c.blocked_by or c.root_of)]
         return sorted(bad, key=lambda c: (-c.status.rank if c.status else 0, c.nodeid))[:limit]
 
     def has(self, status: Status) -> bool:
@@ -100,6 +105,19 @@ class RunSummary:
         """``DEGRADED  score 83.3/100  (watch closely)``."""
         score = "n/a" if self.score is None else f"{self.score:g}/100"
         return f"{self.verdict.value}  score {score}  ({self.verdict.advice})"
+
+    def root_cause_lines(self, limit: int = 10) -> list[str]:
+        """The verdict block's lines for each root cause: the check that says why, the blocked beneath it."""
+        lines = []
+        for cause in self.root_causes():
+            status = cause.root.status.value if cause.root.status else "SKIPPED"
+            lines.append(f"root cause: {cause.dependency} is down: {status} {cause.root.nodeid}: {cause.root.message}")
+            if cause.blocked:
+                lines.append(f"  blocked by it ({len(cause.blocked)} UNKNOWN):")
+                lines.extend(f"    {check.nodeid}" for check in cause.blocked[:limit])
+                if len(cause.blocked) > limit:
+                    lines.append(f"    ... and {len(cause.blocked) - limit} more (health.json lists them all)")
+        return lines
 
     def counts_line(self) -> str:
         counts = self.counts
@@ -123,5 +141,6 @@ class RunSummary:
             "counts": self.counts,
             "coverage": self.coverage,
             **({"verdict_rule": self.verdict_rule()} if self.verdict_rule() else {}),
+            "root_causes": [cause.to_dict() for cause in self.root_causes()],
             "checks": [c.to_dict() for c in self.checks],
         }

@@ -37,9 +37,11 @@ MARKERS = (
     "weekly: part of the weekly full diagnosis (pytest -m weekly)",
     "monthly: part of the monthly review (pytest -m monthly)",
     "gate: must pass before a deploy (pytest -m gate); CI trusts the exit status",
-    "aide(component=None, weight=1.0, essential=False, floor=None): the check's component name, its weight in the"
-    " health score; essential=True: its CRITICAL or UNKNOWN makes the verdict CRITICAL; floor='UNHEALTHY': the"
-    " verdict it forces at least when CRITICAL or UNKNOWN",
+    "aide(component=None, weight=1.0, essential=False, floor=None, depends_on=(), reachability=None): the check's"
+    " component name, its weight in the health score; essential=True: its CRITICAL or UNKNOWN makes the verdict"
+    " CRITICAL; floor='UNHEALTHY': the verdict it forces at least when CRITICAL or UNKNOWN; depends_on=['db']:"
+    " when db is down, this check is UNKNOWN 'blocked by' db's root cause (aide_db, aide_cache, aide_app imply"
+    " db, cache, app); reachability='db': this check is db's own reachability check, the root cause when db is down",
 )
 
 PREP_KEY = pytest.StashKey[endpointfeed.ControllerPrep]()
@@ -172,7 +174,8 @@ def pytest_xdist_setupnodes(config: pytest.Config) -> None:
     scope = endpointfeed.scope_from(
         values, args, invocation_dir=config.invocation_params.dir, suite_added=state.suite_added
     )
-    config.stash[PREP_KEY] = endpointfeed.ControllerPrep(state, scope)
+    dependency_for = resilience_fixtures.http_dependencies(config, state.config.settings.app.url or "")
+    config.stash[PREP_KEY] = endpointfeed.ControllerPrep(state, scope, dependency_for)
 
 
 _SCOPE_OPTIONS = (*endpointfeed.NARROWING_OPTIONS, "markexpr", "ignore", "ignore_glob")
@@ -270,6 +273,18 @@ def pytest_pycollect_makeitem(
     if name.startswith("check_") and not checkitem.defined_in(obj, collector):
         return None
     return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
+    """Note the outages the check's probes meet, from its setup to its teardown (one thread, one check)."""
+    if get_state(item.config) is None or not checkitem.is_check(item):
+        return (yield)
+    from pytest_aide.dependencies import watching
+
+    with watching() as outages:
+        item.stash[checkitem.OUTAGES_KEY] = outages
+        return (yield)
 
 
 @pytest.hookimpl(wrapper=True)

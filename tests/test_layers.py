@@ -56,6 +56,8 @@ DOMAIN_MODULES = (
     "faults.processes",
     "faults.files",
     "faults.experiment",
+    "dependencies",
+    "rootcause",
     # the aide command
     "cli",
     "cli_ops",

@@ -19,6 +19,8 @@ from pytest_aide.redact import Redactor
 if TYPE_CHECKING:
     import redis
 
+    from pytest_aide.dependencies import Dependency
+
 _SCHEMES = ("redis://", "rediss://", "unix://")
 T = TypeVar("T")
 
@@ -29,8 +31,11 @@ def hit_rate(hits: int, misses: int) -> float | None:
     return None if total == 0 else hits / total * 100
 
 
-def open_cache(url: str, *, timeout: float = 2.0) -> Cache:
-    """Connect and ``PING`` once, so an unreachable cache fails here with a one-line ProbeError."""
+def open_cache(url: str, *, timeout: float = 2.0, dependency: Dependency | None = None) -> Cache:
+    """Connect and ``PING`` once, so an unreachable cache fails here with a one-line ProbeError.
+
+    With a ``dependency`` (the cache's circuit), that PING and every later command go through it.
+    """
     redactor = url_redactor(url)
     display = redactor.redact(url)
     if not url.lower().startswith(_SCHEMES):
@@ -53,6 +58,7 @@ def open_cache(url: str, *, timeout: float = 2.0) -> Cache:
     except ValueError as exc:
         raise ProbeError(redactor.redact(f"invalid cache URL {display}: {one_line(str(exc))}")) from None
     cache = Cache(client, display_url=display, timeout=timeout, redactor=redactor)
+    cache.dependency = dependency
     try:
         cache.ping()
     except ProbeError:
@@ -69,6 +75,7 @@ class Cache(ClosesOnExit):
         self.timeout = timeout
         self._client = client
         self._redactor = redactor
+        self.dependency: Dependency | None = None  # the cache's circuit: every command goes through it
 
     def __repr__(self) -> str:
         return f"<Cache {self.display_url}>"
@@ -101,6 +108,12 @@ class Cache(ClosesOnExit):
         self._client.close()
 
     def _call(self, command: str, call: Callable[[], T]) -> T:
+        """Run one command (through the cache's circuit, when it has one)."""
+        if self.dependency is None:
+            return self._run(command, call)
+        return self.dependency.call(self._run, command, call)
+
+    def _run(self, command: str, call: Callable[[], T]) -> T:
         """Run one command, turning redis-py's errors into one-line, secret-free ProbeErrors."""
         import redis
 

@@ -20,18 +20,23 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pytest_aide.errors import ProbeError
 from pytest_aide.probes.closing import ClosesOnExit
 from pytest_aide.redact import Redactor
 
+if TYPE_CHECKING:
+    from pytest_aide.dependencies import Dependency
+
 Row = tuple[Any, ...]
 Params = Sequence[Any]
+T = TypeVar("T")
+P = ParamSpec("P")
 
 # Plain ASCII identifiers only: table names end up inside SQL text (they cannot be bound parameters), so
 # anything that would need escaping is refused instead. 63 is PostgreSQL's limit, the smallest of the three.
@@ -128,12 +133,15 @@ class Database(ClosesOnExit, ABC):
         # False: every statement is refused while the role is privileged (open_database sets it).
         self.allow_privileged = True
         self._role: MonitoringRole | None = None
+        # The database's circuit (the aide_db fixture sets it): every statement goes through it, so a server
+        # that stops answering costs the first statements a timeout each and the rest fail at once.
+        self.dependency: Dependency | None = None
 
     @property
     def role(self) -> MonitoringRole | None:
         """The session's role, read from the server once (None for SQLite, which has no roles)."""
         if self._role is None:
-            self._role = self._detect_role()
+            self._role = self._through_circuit(self._detect_role)
         return self._role
 
     def __repr__(self) -> str:
@@ -208,7 +216,13 @@ class Database(ClosesOnExit, ABC):
             if reason:
                 what = f"statement refused before it reached the server ({self._sql_hint(sql)})"
                 raise self._error(what, f"{reason}; a read-only transaction does not stop that")
-        return self._run(sql, params)
+        return self._through_circuit(self._run, sql, params)
+
+    def _through_circuit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A round trip to the server, through the database's circuit when it has one."""
+        if self.dependency is None:
+            return fn(*args, **kwargs)
+        return self.dependency.call(fn, *args, **kwargs)
 
     def _quote(self, identifier: str) -> str:
         return f"{self._quote_char}{identifier}{self._quote_char}"

@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from pytest_aide.errors import ProbeError
+from pytest_aide.errors import ProbeError, ProbeUnreachable
 from pytest_aide.probes.database import (
     Database,
     MonitoringRole,
@@ -217,7 +217,9 @@ class MySQLDatabase(Database):
         import pymysql
 
         if not self._conn.open:
-            raise self._error("query failed", "the connection is closed")
+            raise ProbeUnreachable(
+                self._redactor.redact(f"query failed on {self.display_url}: the connection is closed")
+            )
         try:
             with self._conn.cursor() as cursor:
                 cursor.execute("SET SESSION TRANSACTION READ ONLY")

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from pytest_aide.errors import ProbeError
+from pytest_aide.errors import ProbeError, ProbeUnreachable
 from pytest_aide.probes.database import (
     Database,
     MonitoringRole,
@@ -171,7 +171,9 @@ class PostgresDatabase(Database):
         import psycopg
 
         if self._conn.closed:
-            raise self._error("query failed", "the connection is closed")
+            raise ProbeUnreachable(
+                self._redactor.redact(f"query failed on {self.display_url}: the connection is closed")
+            )
         try:
             with _hard_deadline(self._conn.fileno(), client_deadline(self.timeout)) as cut:
                 try:

@@ -11,10 +11,10 @@ import json as _json
 import re
 import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from http.client import RemoteDisconnected
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -26,6 +26,9 @@ from urllib3.exceptions import HTTPError, NameResolutionError, ProtocolError, Re
 from pytest_aide.errors import ProbeError
 from pytest_aide.probes.closing import ClosesOnExit
 from pytest_aide.redact import Redactor
+
+if TYPE_CHECKING:
+    from pytest_aide.dependencies import Dependency
 
 EXCERPT_CHARS = 2048
 MAX_BODY_BYTES = 1_048_576  # read no more of a body than this; a larger one is not parsed as JSON
@@ -50,6 +53,7 @@ class HttpProbe:
     json: Any
     error: str | None
     complete: bool = False  # a whole response arrived, so elapsed_s is a response time (not a failure's)
+    outage: str = ""  # the circuit (app:host:port) that no response came through: refused, timed out or open
 
     def to_dict(self) -> dict[str, Any]:
         """Builtin types only, so the probe can cross the xdist boundary and go into JSON reports."""
@@ -79,8 +83,10 @@ class HttpClient(ClosesOnExit):
         verify: bool | str = True,
         pool_size: int = 32,
         redactor: Redactor | None = None,
+        dependency_for: Callable[[str], Dependency | None] | None = None,
     ) -> None:
         self.base_url = base_url
+        self._dependency_for = dependency_for
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.pool_size = pool_size
@@ -116,7 +122,7 @@ class HttpClient(ClosesOnExit):
         url = self.url_for(path_or_url)
         shown_name = self._redact(name if name is not None else path_or_url)
         began = time.perf_counter()
-        status, body, error = self._fetch(method.upper(), url)
+        status, body, error, outage = self._guarded_fetch(method.upper(), url)
         elapsed = time.perf_counter() - began
         complete = status is not None and error is None
         if error is None and expect_status is not None and status != expect_status:
@@ -132,7 +138,28 @@ class HttpClient(ClosesOnExit):
             json=self._redactor.redact_data(self._header_redactor.redact_data(_parse_json(body))),
             error=None if error is None else _one_line(self._redact(error)),
             complete=complete,
+            outage=outage,
         )
+
+    def _guarded_fetch(self, method: str, url: str) -> tuple[int | None, bytes, str | None, str]:
+        """``_fetch`` through the circuit of the URL's host; the circuit's name when no response came."""
+        from pytest_aide.dependencies import DependencyDown
+
+        dependency = self._dependency_for(url) if self._dependency_for is not None else None
+        if dependency is None:
+            return (*self._fetch(method, url), "")
+        try:
+            permit = dependency.admit()
+        except DependencyDown as exc:
+            return None, b"", str(exc), exc.circuit
+        try:
+            status, body, error = self._fetch(method, url)
+        except BaseException:
+            dependency.breaker.release(permit)
+            raise
+        unreached = status is None and error is not None  # refused, timed out, reset: no answer at all
+        dependency.settle(permit, self._redact(error) if unreached and error else None)
+        return status, body, error, dependency.circuit if unreached else ""
 
     def _fetch(self, method: str, url: str) -> tuple[int | None, bytes, str | None]:
         """(status, body, error) of one request; the body is cut at MAX_BODY_BYTES."""

@@ -29,6 +29,7 @@ def _probe_ok(app: HttpClient, path: str, health: HealthRecorder) -> HttpProbe:
 
 
 @pytest.mark.gate
+@pytest.mark.aide(reachability="app")  # when app is down, this check is the root cause
 @pytest.mark.aide(essential=True)  # the app down is an emergency, whatever else is healthy
 def check_api_health(aide_app: HttpClient, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
     """GET the health path: 200 with a health document (or the configured conditions), response time in its band.

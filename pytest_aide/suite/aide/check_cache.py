@@ -14,6 +14,7 @@ pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest
 
 
 @pytest.mark.gate
+@pytest.mark.aide(reachability="cache")  # when cache is down, this check is the root cause
 @pytest.mark.aide(floor="UNHEALTHY")  # the app runs without its cache, slowly: act now, not an emergency
 def check_cache_server(aide_cache: Cache, aide_health: HealthRecorder) -> None:
     """PING latency, memory used, key count and the server-wide hit rate."""

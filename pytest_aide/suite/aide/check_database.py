@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(componen
 
 @pytest.mark.daily
 @pytest.mark.gate
+@pytest.mark.aide(reachability="db")  # when db is down, this check is the root cause
 @pytest.mark.aide(essential=True)  # no database, no service: an emergency
 def check_db_reachable(aide_db: Database, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
     """Connect and time a simple query (over 1 s is slow)."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -11,7 +12,10 @@ import pytest
 from pytest_aide.probes.tls import certificate_expiry, certificate_from_url
 
 if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite is collected
+    from collections.abc import Callable
+
     from pytest_aide.config import AideConfig
+    from pytest_aide.dependencies import Dependency
     from pytest_aide.health import HealthRecorder
     from pytest_aide.probes.tls import TlsCertificate
     from pytest_aide.settings import TlsHostItem
@@ -29,14 +33,20 @@ def _record(certificate: TlsCertificate, health: HealthRecorder, where: str) -> 
     )
 
 
-def check_tls_certificate(aide_config: AideConfig, aide_health: HealthRecorder) -> None:
-    """The certificate chain of ``[app] url`` when it is https."""
+@pytest.mark.aide(depends_on=["app"])
+def check_tls_certificate(
+    aide_config: AideConfig, aide_health: HealthRecorder, aide_dependency: Callable[[str, str], Dependency | None]
+) -> None:
+    """The certificate chain of ``[app] url`` when it is https (through the app's circuit: an app that is down
+    makes this check blocked by its health check, at most one timeout)."""
     url = aide_config.settings.app.url
     if not url or urlsplit(url).scheme != "https":
         pytest.skip("not applicable: [app] url is not https")
     verify = aide_config.settings.app.verify_tls
     cafile = str(aide_config.path(verify)) if isinstance(verify, str) else None
-    certificate = certificate_from_url(url, timeout=aide_config.settings.app.timeout, cafile=cafile)
+    fetch = functools.partial(certificate_from_url, url, timeout=aide_config.settings.app.timeout, cafile=cafile)
+    app = aide_dependency("app", url)
+    certificate = app.call(fetch) if app is not None else fetch()
     host = urlsplit(url).hostname
     _record(certificate, aide_health, f"{host}:{certificate.port}")
     assert certificate.verified or verify is False, f"certificate of {host} does not verify: {certificate.verify_error}"
