@@ -287,12 +287,20 @@ def _frame_content_size(path: Path) -> int | None:
 
 def _zstd_copy_sized(path: Path, dest: Path, size: int, progress: Progress | None) -> int:
     """libzstd's own copy loop (no Python buffer in between; the frame checksum is checked by it), and a cut-off
-    archive caught by comparing what came out with the size the header declares."""
+    archive caught by comparing what came out with the size the header declares.
+
+    The loop hands every output block to ``write`` as a new bytes object. Blocks of libzstd's own size (128 KiB)
+    are recycled by malloc; 1 MiB blocks were each a fresh ``mmap`` in a new process, one page fault per 4 KiB
+    restored (262,000 for 1 GiB): restores took 1.35-1.7x ``zstd -d`` + ``cp`` for that alone.
+    """
     try:
         with open(path, "rb") as fh, open(dest, "wb") as out:
             reader = _ProgressReader(fh, f"decompress {path.name}", path.stat().st_size, progress)
             _read, written = zstandard.ZstdDecompressor().copy_stream(
-                cast(IO[bytes], reader), out, read_size=BLOCK, write_size=BLOCK
+                cast(IO[bytes], reader),
+                out,
+                read_size=zstandard.DECOMPRESSION_RECOMMENDED_INPUT_SIZE,
+                write_size=zstandard.DECOMPRESSION_RECOMMENDED_OUTPUT_SIZE,
             )
             out.flush()
             os.fsync(out.fileno())
