@@ -2,7 +2,7 @@
 every cut caught, and no fresh memory per block.
 
 The restore bound of the backup-hardening issue failed (1.35-1.74x ``zstd -d`` + ``cp`` on 1 GiB) because the
-loop handed out 1 MiB blocks: in a new process each was a fresh ``mmap``, one page fault per 4 KiB restored.
+loop moved 1 MiB blocks: in a new process each was a fresh ``mmap``, one page fault per 4 KiB restored.
 Page faults are counted by the kernel, not timed, so the last test holds under any machine load.
 """
 
@@ -19,10 +19,9 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_aide.backup.compress import decompress_to
+from pytest_aide.backup.compress import COPY_BLOCK, decompress_to
 from pytest_aide.errors import BackupError
 
-BLOCK_OUT = zstandard.DECOMPRESSION_RECOMMENDED_OUTPUT_SIZE
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -40,7 +39,7 @@ def write_archive(path: Path, content: bytes) -> None:
 def test_restored_bytes_are_exactly_the_content_around_block_edges(
     tmp_path_factory: pytest.TempPathFactory, blocks: int, extra: int, seed: bytes
 ) -> None:
-    content = (seed * (BLOCK_OUT // len(seed) + 2))[: max(0, blocks * BLOCK_OUT + extra)]
+    content = (seed * (COPY_BLOCK // len(seed) + 2))[: max(0, blocks * COPY_BLOCK + extra)]
     folder = tmp_path_factory.mktemp("edges")
     write_archive(folder / "a.zst", content)
     assert decompress_to(folder / "a.zst", "zstd", folder / "out") == len(content)
@@ -51,7 +50,7 @@ def test_restored_bytes_are_exactly_the_content_around_block_edges(
 @given(cut=st.floats(min_value=0.02, max_value=0.999))
 def test_any_cut_of_a_sized_archive_is_an_error(tmp_path_factory: pytest.TempPathFactory, cut: float) -> None:
     folder = tmp_path_factory.mktemp("cut")
-    content = os.urandom(3 * BLOCK_OUT).hex().encode()  # half-compressible, ~6 output blocks
+    content = os.urandom(3 * COPY_BLOCK).hex().encode()  # half-compressible, ~6 output blocks
     write_archive(folder / "a.zst", content)
     blob = (folder / "a.zst").read_bytes()
     (folder / "a.zst").write_bytes(blob[: int(len(blob) * cut)])
