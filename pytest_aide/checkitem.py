@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from pytest_aide import shipped
+from pytest_aide import checkrun, shipped
+from pytest_aide.deadline import CheckTimedOut
 from pytest_aide.errors import AideError, ProbeError
-from pytest_aide.results import FLOOR, PROPERTY_PREFIX, UNMEASURED, check_properties, status_of
+from pytest_aide.results import ATTEMPT, FLOOR, PROPERTY_PREFIX, TIMEOUT, UNMEASURED, check_properties, status_of
 from pytest_aide.state import RECORDER_KEY, AideState
 from pytest_aide.status import Status, Verdict
 
@@ -34,10 +35,11 @@ def shows_facts(config: pytest.Config, exc: BaseException) -> bool:
     """Whether a failure is shown as health facts instead of pytest's traceback.
 
     Facts are, unless ``--tb`` names a style explicitly (``auto`` is the default); a critical measurement
-    always is, as its traceback would only show the plugin's own frames. Any other exception (TypeError,
-    KeyError...) is a bug in the check and keeps its traceback.
+    always is, as its traceback would only show the plugin's own frames, and so is a time limit reached (its
+    message names the line the check was stopped at). Any other exception (TypeError, KeyError...) is a bug
+    in the check and keeps its traceback.
     """
-    if isinstance(exc, CheckCritical):
+    if isinstance(exc, CheckCritical | CheckTimedOut):
         return True
     return isinstance(exc, FACT_ERRORS) and config.getoption("tbstyle", "auto") in _FACT_STYLES
 
@@ -125,7 +127,7 @@ def one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     """A failure's reason on one line (the exception's first line), for verdicts and summaries."""
     exc = excinfo.value
     # A check's own assertion or pytest.fail message (or our errors) speaks for itself; others keep their type.
-    plain = isinstance(exc, AideError | AssertionError | pytest.fail.Exception) and str(exc).strip()
+    plain = isinstance(exc, AideError | AssertionError | CheckTimedOut | pytest.fail.Exception) and str(exc).strip()
     text = str(exc).strip() if plain else excinfo.exconly().strip()
     first = text.splitlines()[0] if text else type(exc).__name__
     return first if len(first) <= _MESSAGE_LIMIT else first[: _MESSAGE_LIMIT - 1] + "…"
@@ -137,16 +139,14 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
     bad_marker = ""
     if check and call.when == "setup":
         component, weight = item.stash[_PLACE_KEY] = component_and_weight(item)
-        try:
-            floor = floor_of(item, state.config.settings.checks.essential)
-        except BadMarker as exc:
-            floor, bad_marker = None, str(exc)
-        set_properties(
-            item, [("aide.component", component), ("aide.weight", weight), *([(FLOOR, floor.value)] if floor else [])]
-        )
+        checkrun.begin_attempt(item)
+        floor, bad_marker = _marker_settings(item, state)
+        place = [("aide.component", component), ("aide.weight", weight), *([(FLOOR, floor.value)] if floor else [])]
+        set_properties(item, [*place, *checkrun.phase_properties(item, call.excinfo)])
     elif check and call.when == "call":
         unmeasured = call.excinfo is not None and isinstance(call.excinfo.value, ProbeError)
-        set_properties(item, [*call_properties(item), *([(UNMEASURED, True)] if unmeasured else [])])
+        extra = [*([(UNMEASURED, True)] if unmeasured else []), *checkrun.phase_properties(item, call.excinfo)]
+        set_properties(item, [*call_properties(item), *extra])
     report = yield
     if bad_marker and not report.failed:  # the check's own marker is wrong: it cannot be judged as written
         report.outcome, report.longrepr = "failed", bad_marker
@@ -159,6 +159,15 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
         del item.stash[RECORDER_KEY]  # a rerun's setup may fail before it records anything of its own
     redact_report(report, state)
     return report
+
+
+def _marker_settings(item: pytest.Item, state: AideState) -> tuple[Verdict | None, str]:
+    """The check's floor, and its limits kept for its call; a marker keyword it cannot use, as a message."""
+    try:
+        checkrun.limits_of(item, aide_kwargs(item), state.config.settings.resilience.checks)
+        return floor_of(item, state.config.settings.checks.essential), ""
+    except (BadMarker, checkrun.BadLimit) as exc:
+        return None, str(exc)
 
 
 def _warns_with_evidence(item: pytest.Item) -> bool:
@@ -252,6 +261,8 @@ def report_status(report: pytest.TestReport | pytest.CollectReport) -> str | Non
         report.outcome,
         recorded=Status(recorded) if recorded else None,
         unmeasured=bool(props.get(UNMEASURED)),
+        timed_out=TIMEOUT in props,
+        retried=int(props.get(ATTEMPT, 1)) > 1,
     )
     return status.value if status else None
 

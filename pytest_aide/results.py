@@ -10,6 +10,11 @@ A check's status is decided here, by :func:`status_of` from one table of rules (
 terminal letters (``checkitem.report_status``) read the same function. A check body says "I could not read
 my target" by raising :class:`pytest_aide.errors.ProbeError`: its call report then carries
 ``aide.unmeasured`` and the check is UNKNOWN, not CRITICAL. A check with nothing to measure yet skips.
+
+Flaky is news: a check that passed only after a failed attempt — a retry of its own (``aide.tries``) or a
+rerun of pytest-rerunfailures — is WARNING "flaky: passed on attempt N of M", every attempt kept. A check
+whose code ran past its time limit (``aide.timeout``: ours or pytest-timeout's) is UNKNOWN "timed out after
+N s": its target was not read to the end.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ PROPERTY_PREFIX = "aide."
 MEASUREMENT_PREFIX = "aide.m."
 UNMEASURED = "aide.unmeasured"  # set on a call report whose check raised ProbeError: its target was not read
 FLOOR = "aide.floor"  # the verdict a CRITICAL or UNKNOWN check forces at least (essential checks: CRITICAL)
+ATTEMPT = "aide.attempt"  # the number of this attempt (pytest-rerunfailures' reruns and the check's retries)
+MAX_ATTEMPTS = "aide.max_attempts"  # attempts the check was allowed (its retries and pytest-rerunfailures')
+TRIES = "aide.tries"  # JSON list: failed tries of a call before its last one (the check's own retries)
+TIMEOUT = "aide.timeout"  # seconds: the phase ended at a time limit (0: unknown limit)
 
 # (phase, how the phase ended) -> the check's status. A passed call is what the check recorded (OK when
 # nothing was judged); a skip in any phase is no status at all (SKIPPED: not scored, not measured).
@@ -33,17 +42,43 @@ RULES: dict[tuple[str, str], Status] = {
     ("call", "failed"): Status.CRITICAL,  # an assertion or a critical measurement: a fact about the system
     ("call", "unmeasured"): Status.UNKNOWN,  # the body raised ProbeError: its target exists but was not read
     ("teardown", "failed"): Status.UNKNOWN,  # at least: the check's clean-up failed
+    ("call", "timed out"): Status.UNKNOWN,  # its own code ran past its time limit: the target was not read
+    ("call", "flaky"): Status.WARNING,  # at least: passed only after a failed attempt (retry or rerun)
 }
 MEASURED = frozenset({Status.OK, Status.WARNING, Status.CRITICAL})  # statuses that say something was measured
 
 
-def status_of(when: str, outcome: str, *, recorded: Status | None = None, unmeasured: bool = False) -> Status | None:
-    """The status one phase of a check gives it (the one rule table); None: no status from this phase."""
+def status_of(
+    when: str,
+    outcome: str,
+    *,
+    recorded: Status | None = None,
+    unmeasured: bool = False,
+    timed_out: bool = False,
+    retried: bool = False,
+) -> Status | None:
+    """The status one phase of a check gives it (the one rule table); None: no status from this phase.
+
+    ``retried``: an earlier attempt of the check failed; ``timed_out``: the phase ended at its time limit.
+    """
     if outcome == "failed":
-        return RULES[(when, "unmeasured" if unmeasured and when == "call" else "failed")]
+        if when == "call" and (timed_out or unmeasured):
+            return RULES[("call", "timed out" if timed_out else "unmeasured")]
+        return RULES[(when, "failed")]
     if outcome == "passed" and when == "call":
-        return recorded or Status.OK
+        status = recorded or Status.OK
+        return Status.worst([status, RULES[("call", "flaky")]]) if retried else status
     return None
+
+
+def flaky_message(attempt: int, max_attempts: int) -> str:
+    """``flaky: passed on attempt 3 of 3`` (the words of :attr:`pytest_aide.resilience.RetryOutcome.summary`)."""
+    return f"flaky: passed on attempt {attempt} of {max(attempt, max_attempts)}"
+
+
+def timeout_message(seconds: float) -> str:
+    """``timed out after 5 s`` (pytest-timeout's limit when it ended the check; "its time limit" if unknown)."""
+    return f"timed out after {seconds:g} s" if seconds else "timed out at its time limit"
 
 
 @dataclass
@@ -56,9 +91,11 @@ class Attempt:
     measurements: dict[str, dict[str, Any]]
     duration: float
     evidence: list[dict[str, str]]
+    number: int = 0  # 1 for the first attempt
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            **({"number": self.number} if self.number else {}),
             "outcome": self.outcome,
             "status": self.status.value if self.status else "SKIPPED",
             "message": self.message,
@@ -84,6 +121,12 @@ class CheckResult:
     attempts: list[Attempt] = field(default_factory=list)  # earlier attempts, oldest first
     outcome: str = ""  # pytest's word for the current attempt so far: passed, failed, error or skipped
     floor: Verdict | None = None  # essential (CRITICAL) or floor rule: the verdict this check forces when it fails
+    max_attempts: int = 1  # attempts allowed (the check's retries times pytest-rerunfailures' reruns + 1)
+
+    @property
+    def attempt(self) -> int:
+        """The number of the attempt that gave the result (earlier ones are in ``attempts``)."""
+        return len(self.attempts) + 1
 
     @property
     def skipped(self) -> bool:
@@ -97,7 +140,9 @@ class CheckResult:
     def next_attempt(self) -> None:
         """Keep what the attempt that just ended found, and start the next one afresh."""
         spent = self.duration - sum(a.duration for a in self.attempts)
-        self.attempts.append(Attempt(self.outcome, self.status, self.message, self.measurements, spent, self.evidence))
+        self.attempts.append(
+            Attempt(self.outcome, self.status, self.message, self.measurements, spent, self.evidence, self.attempt)
+        )
         self.status, self.message, self.skip_reason, self.outcome = None, "", "", ""
         self.measurements, self.evidence = {}, []
 
@@ -113,6 +158,7 @@ class CheckResult:
             **({"skip_reason": self.skip_reason} if self.skip_reason else {}),
             **({"floor": self.floor.value} if self.floor else {}),
             **({"evidence": self.evidence} if self.evidence else {}),
+            **({"attempt": self.attempt, "max_attempts": self.max_attempts} if self.max_attempts > 1 else {}),
             **({"attempts": [a.to_dict() for a in self.attempts]} if self.attempts else {}),
         }
 
@@ -206,6 +252,8 @@ class RunCollector:
                 result.evidence = json.loads(value)
             elif name == FLOOR:
                 result.floor = Verdict(value)
+            elif name == MAX_ATTEMPTS:
+                result.max_attempts = max(result.max_attempts, int(value))
             elif name.startswith(MEASUREMENT_PREFIX):
                 result.measurements[name[len(MEASUREMENT_PREFIX) :]] = json.loads(value)
 
@@ -213,17 +261,33 @@ class RunCollector:
     def _on_setup(result: CheckResult, facts: ReportFacts) -> None:
         status = status_of("setup", facts.outcome)
         if status is not None:
+            timeout = _timeout(facts.properties)
             result.status = status
-            result.message = f"could not run: {facts.reason}"
+            result.message = f"could not run: {timeout_message(timeout) if timeout is not None else facts.reason}"
 
     @staticmethod
     def _on_call(result: CheckResult, facts: ReportFacts) -> None:
-        recorded = property_status(facts.properties)
-        unmeasured = any(n == UNMEASURED and v for n, v in facts.properties)
-        message = next((str(v) for n, v in facts.properties if n == "aide.message"), "")
-        result.status = status_of("call", facts.outcome, recorded=recorded, unmeasured=unmeasured)
-        if facts.outcome == "failed":
+        props = facts.properties
+        result.attempts.extend(_tries(props, first=result.attempt))
+        recorded = property_status(props)
+        unmeasured = any(n == UNMEASURED and v for n, v in props)
+        timeout = _timeout(props)
+        message = next((str(v) for n, v in props if n == "aide.message"), "")
+        result.status = status_of(
+            "call",
+            facts.outcome,
+            recorded=recorded,
+            unmeasured=unmeasured,
+            timed_out=timeout is not None,
+            retried=bool(result.attempts),
+        )
+        if facts.outcome == "failed" and timeout is not None:
+            result.message = timeout_message(timeout)
+        elif facts.outcome == "failed":
             result.message = message if recorded is Status.CRITICAL and message else facts.reason
+        elif result.attempts and facts.outcome == "passed":  # flaky: say so first, then what it measured
+            flaky = flaky_message(result.attempt, result.max_attempts)
+            result.message = f"{flaky}; {message}" if message else flaky
         else:
             result.message = message
 
@@ -237,3 +301,27 @@ class RunCollector:
 
     def results(self) -> list[CheckResult]:
         return list(self._results.values())
+
+
+def _timeout(properties: Sequence[tuple[str, Any]]) -> float | None:
+    return next((float(v) for n, v in properties if n == TIMEOUT), None)
+
+
+def _tries(properties: Sequence[tuple[str, Any]], *, first: int) -> list[Attempt]:
+    """The failed tries a call report carries (the check's own retries), judged as failed calls."""
+    raw = next((v for n, v in properties if n == TRIES), None)
+    tries: list[dict[str, Any]] = json.loads(raw) if raw else []
+    return [
+        Attempt(
+            outcome=t["outcome"],
+            status=status_of(
+                "call", "failed", recorded=Status(t["recorded"]) if t["recorded"] else None, unmeasured=t["unmeasured"]
+            ),
+            message=t["message"],
+            measurements=t["measurements"],
+            duration=float(t["duration"]),
+            evidence=t["evidence"],
+            number=first + index,
+        )
+        for index, t in enumerate(tries)
+    ]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_aide import checkitem, endpointfeed, fixtures, inventory, resilience_fixtures, shipped, target
+from pytest_aide import checkitem, checkrun, endpointfeed, fixtures, inventory, resilience_fixtures, shipped, target
 from pytest_aide.config import AideConfig, Overrides, load_config
 from pytest_aide.discovery import Found
 from pytest_aide.errors import ConfigError
@@ -28,9 +28,10 @@ MARKERS = (
     "weekly: part of the weekly full diagnosis (pytest -m weekly)",
     "monthly: part of the monthly review (pytest -m monthly)",
     "gate: must pass before a deploy (pytest -m gate); CI trusts the exit status",
-    "aide(component=None, weight=1.0, essential=False, floor=None): the check's component name, its weight in the"
-    " health score; essential=True: its CRITICAL or UNKNOWN makes the verdict CRITICAL; floor='UNHEALTHY': the"
-    " verdict it forces at least when CRITICAL or UNKNOWN",
+    "aide(component=None, weight=1.0, essential=False, floor=None, retries=0, timeout=60): the check's component"
+    " name, its weight in the health score; essential=True: its CRITICAL or UNKNOWN makes the verdict CRITICAL;"
+    " floor='UNHEALTHY': the verdict it forces at least when CRITICAL or UNKNOWN; retries: extra tries of a failing"
+    " body (a pass after one is WARNING 'flaky'); timeout: seconds its body may run (then UNKNOWN; 0: no limit)",
 )
 
 PREP_KEY = pytest.StashKey[endpointfeed.ControllerPrep]()
@@ -264,8 +265,15 @@ def pytest_pycollect_makeitem(
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    yield
+    with checkrun.time_limit(item):
+        yield
     checkitem.enforce_critical(item)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A check with retries: call its function again after a failed try (None: pytest calls it)."""
+    return checkrun.call_with_retries(pyfuncitem)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -292,6 +300,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    checkrun.close(config)
     state = get_state(config)
     if state is None or state.is_worker:
         return

@@ -50,6 +50,7 @@ DOMAIN_MODULES = (
     "resilience.breaker",
     "resilience.registry",
     "resilience.fallback",
+    "deadline",
     # the aide command
     "cli",
     "cli_ops",

@@ -138,7 +138,7 @@ def test_markers_are_listed_with_their_meaning(pytester: pytest.Pytester) -> Non
             "@pytest.mark.weekly: *",
             "@pytest.mark.monthly: *",
             "@pytest.mark.gate: must pass before a deploy*",
-            "@pytest.mark.aide(component=None, weight=1.0, essential=False, floor=None): *",
+            "@pytest.mark.aide(component=None, weight=1.0, essential=False, floor=None, retries=0, timeout=60): *",
         ]
     )
 

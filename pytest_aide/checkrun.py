@@ -1,0 +1,225 @@
+"""A check's call phase: its time limit and its own retries (wiring: pytest hooks call these).
+
+**Retries.** A check that declares retries (``@pytest.mark.aide(retries=2)`` or ``[resilience.checks]
+retries``) has its function called again through pytest's own ``pytest_pyfunc_call`` hook — the public way
+``Item.runtest`` calls it — from a ``tryfirst`` implementation that steps aside when re-entered, so pytest
+(and pytest-asyncio or anyio, if they own the call) still run the function itself. Only the body runs again:
+fixtures are set up once per attempt of the protocol (pytest-rerunfailures, which re-runs the whole protocol
+through pytest internals, is the tool for that), and the ``aide_health`` recorder is emptied before each try.
+Backoff is :class:`pytest_aide.resilience.RetryPolicy`'s (tenacity). Each failed try's facts travel in the call
+report's ``aide.tries`` property; the results decide what they amount to.
+
+**Deadlines.** The body (all its tries) runs under the run's :class:`pytest_aide.deadline.Watchdog`: default
+``[resilience.checks] timeout`` (60 s), the marker's ``timeout``, then a ``timeouts`` entry for the check.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pytest_aide import deadline
+from pytest_aide.errors import ProbeError
+from pytest_aide.results import ATTEMPT, MAX_ATTEMPTS, TIMEOUT, TRIES
+from pytest_aide.settings import CheckLimitsSettings
+from pytest_aide.state import RECORDER_KEY, get_state
+
+WATCHDOG_KEY = pytest.StashKey[deadline.Watchdog]()
+_LIMITS_KEY = pytest.StashKey["Limits"]()
+_COUNT_KEY = pytest.StashKey[int]()  # attempts of this item so far
+_TRIES_KEY = pytest.StashKey[list[dict[str, Any]]]()
+_INNER_KEY = pytest.StashKey[bool]()  # inside one of our tries: pytest_pyfunc_call steps aside
+
+
+class BadLimit(ValueError):
+    """An ``aide(retries=…)`` or ``aide(timeout=…)`` the plugin cannot use."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How often a check is tried and how long its body may run (None: no limit)."""
+
+    retries: int
+    retry_wait: float
+    timeout: float | None
+    reruns: int = 0  # pytest-rerunfailures' for this item
+
+    @property
+    def max_attempts(self) -> int:
+        return (self.retries + 1) * (self.reruns + 1)
+
+
+def limits_of(item: pytest.Item, kwargs: dict[str, Any], settings: CheckLimitsSettings) -> Limits:
+    """The check's limits: marker over ``[resilience.checks]``, and a ``timeouts`` entry over both."""
+    retries = _number(kwargs.get("retries", settings.retries), "retries", integer=True)
+    timeout = _number(kwargs.get("timeout", settings.timeout), "timeout", integer=False)
+    file, name = item.path.name, str(getattr(item, "originalname", item.name)).split("[")[0]
+    for key in (f"{file}::{name}", name, file):
+        if key in settings.timeouts:
+            timeout = settings.timeouts[key]
+            break
+    limits = Limits(int(retries), settings.retry_wait, float(timeout) or None, _reruns(item))
+    item.stash[_LIMITS_KEY] = limits
+    return limits
+
+
+def _number(value: object, key: str, *, integer: bool) -> float:
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or value < 0:
+        what = "a whole number >= 0" if integer else "seconds >= 0 (0: no limit)"
+        raise BadLimit(f"aide({key}={value!r}) is not {what}")
+    return float(value)
+
+
+def _reruns(item: pytest.Item) -> int:
+    """pytest-rerunfailures' reruns for the item (its ``flaky`` marker, else ``--reruns``); 0 without it."""
+    config = item.config
+    forced = config.getoption("force_reruns", None)
+    marker = item.get_closest_marker("flaky")
+    if forced is None and marker is not None:
+        value = marker.kwargs.get("reruns", marker.args[0] if marker.args else 1)
+    else:
+        value = forced if forced is not None else config.getoption("reruns", None)
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def begin_attempt(item: pytest.Item) -> None:
+    """A setup starts an attempt (pytest-rerunfailures sets a check up again for each of its reruns)."""
+    item.stash[_COUNT_KEY] = item.stash.get(_COUNT_KEY, 0) + 1
+    item.stash[_TRIES_KEY] = []
+
+
+def phase_properties(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None) -> list[tuple[str, Any]]:
+    """What a phase's report adds: attempt number and allowance, earlier tries, and a time limit reached."""
+    props: list[tuple[str, Any]] = []
+    limits = item.stash.get(_LIMITS_KEY, None)
+    tries = item.stash.get(_TRIES_KEY, [])
+    if limits is not None and limits.max_attempts > 1:
+        props += [(ATTEMPT, item.stash.get(_COUNT_KEY, 1) + len(tries)), (MAX_ATTEMPTS, limits.max_attempts)]
+    if tries:
+        props.append((TRIES, json.dumps(tries)))
+    seconds = timed_out_after(item, excinfo)
+    if seconds is not None:
+        props.append((TIMEOUT, seconds))
+    return props
+
+
+def timed_out_after(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None) -> float | None:
+    """The limit a failed phase ran into: our watchdog's or pytest-timeout's (read from its failure message)."""
+    if excinfo is None:
+        return None
+    if isinstance(excinfo.value, deadline.CheckTimedOut):
+        limits = item.stash.get(_LIMITS_KEY, None)
+        return limits.timeout if limits is not None and limits.timeout else 0.0
+    if isinstance(excinfo.value, pytest.fail.Exception):
+        return deadline.pytest_timeout_seconds(str(excinfo.value))
+    return None
+
+
+@contextmanager
+def time_limit(item: pytest.Item) -> Iterator[None]:
+    """Run the block (the check's body) under its time limit, if it has one (none while debugging with
+    ``--pdb`` or ``--trace``: a person at the prompt is not a hung check)."""
+    limits = item.stash.get(_LIMITS_KEY, None)
+    debugging = item.config.getoption("usepdb", False) or item.config.getoption("trace", False)
+    if limits is None or limits.timeout is None or debugging:
+        yield
+        return
+    watchdog = item.config.stash.get(WATCHDOG_KEY, None)
+    if watchdog is None:
+        watchdog = item.config.stash[WATCHDOG_KEY] = deadline.Watchdog()
+    arming = watchdog.arm(limits.timeout)
+    try:
+        yield
+    finally:
+        watchdog.disarm(arming)
+
+
+def close(config: pytest.Config) -> None:
+    watchdog = config.stash.get(WATCHDOG_KEY, None)
+    if watchdog is not None:
+        watchdog.close()
+        del config.stash[WATCHDOG_KEY]
+
+
+class _TryFailed(Exception):
+    """One try of the body failed (the original failure is ``__cause__``): what the retry policy retries."""
+
+
+def call_with_retries(item: pytest.Item) -> bool | None:
+    """``pytest_pyfunc_call`` for a check with retries: call the function until a try passes or none is left.
+
+    Returns None (let pytest call it) for any other item and when re-entered from one of our own tries.
+    """
+    limits = item.stash.get(_LIMITS_KEY, None)
+    if limits is None or limits.retries == 0 or item.stash.get(_INNER_KEY, False):
+        return None
+    from pytest_aide.resilience import RetryFailed, RetryPolicy
+
+    wait = limits.retry_wait  # then 2x, 4x...: the check's time limit, not the policy, bounds them all
+    policy = RetryPolicy(
+        attempts=limits.retries + 1, deadline=None, initial_wait=wait, max_wait=max(wait, 60), jitter=0
+    )
+    try:
+        policy.run(lambda: _one_try(item), retry_on=_TryFailed)
+    except RetryFailed as failed:
+        cause = failed.__cause__
+        last = cause.__cause__ if isinstance(cause, _TryFailed) and cause.__cause__ else failed
+    else:
+        return True
+    item.stash[_TRIES_KEY].pop()  # the last try is the check's own result: its report tells it
+    raise last  # outside the handler: the check's own failure, with no retry machinery chained to it
+
+
+def _one_try(item: pytest.Item) -> None:
+    from pytest_aide import checkitem  # a sibling wiring module that imports this one
+
+    recorder = item.stash.get(RECORDER_KEY, None)
+    if recorder is not None:  # each try records afresh
+        recorder.measurements.clear()
+        recorder.evidence.clear()
+    started = time.perf_counter()
+    item.stash[_INNER_KEY] = True
+    try:
+        item.ihook.pytest_pyfunc_call(pyfuncitem=item)
+        checkitem.enforce_critical(item)
+    except pytest.exit.Exception:
+        raise
+    except (Exception, pytest.fail.Exception) as exc:
+        if timed_out_after(item, pytest.ExceptionInfo.from_exception(exc)) is not None:
+            raise  # pytest-timeout ended the check: final
+        item.stash[_TRIES_KEY].append(_try_facts(item, exc, time.perf_counter() - started))
+        raise _TryFailed() from exc
+    finally:
+        item.stash[_INNER_KEY] = False
+
+
+def _try_facts(item: pytest.Item, exc: BaseException, duration: float) -> dict[str, Any]:
+    """A failed try as builtin types: the results judge it with the same rules as a failed call."""
+    from pytest_aide import checkitem
+
+    state = get_state(item.config)
+    redact = state.redactor if state is not None else str
+    recorder = item.stash.get(RECORDER_KEY, None)
+    message = redact(checkitem.one_line(pytest.ExceptionInfo.from_exception(exc)))
+    measured = recorder.message() if recorder is not None else ""
+    if measured and measured != message:
+        message = f"{message}; {redact(measured)}"
+    return {
+        "outcome": "failed",
+        "recorded": recorder.status.value if recorder is not None else None,
+        "unmeasured": isinstance(exc, ProbeError),
+        "message": message,
+        "measurements": {m.name: m.to_dict() for m in recorder.measurements} if recorder is not None else {},
+        "duration": duration,
+        "evidence": [{"title": redact(t), "text": redact(x)} for t, x in recorder.evidence] if recorder else [],
+    }
