@@ -20,15 +20,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_aide import deadline
 from pytest_aide.errors import ProbeError
 from pytest_aide.results import ATTEMPT, MAX_ATTEMPTS, TIMEOUT, TRIES
-from pytest_aide.settings import CheckLimitsSettings
 from pytest_aide.state import RECORDER_KEY, get_state
+
+if TYPE_CHECKING:
+    from pytest_aide.settings import CheckLimitsSettings
 
 WATCHDOG_KEY = pytest.StashKey[deadline.Watchdog]()
 _LIMITS_KEY = pytest.StashKey["Limits"]()
@@ -55,18 +57,42 @@ class Limits:
         return (self.retries + 1) * (self.reruns + 1)
 
 
+@dataclass(frozen=True)
+class _RunDefaults:
+    """What every check of the run shares, read once: pytest-rerunfailures' reruns, and whether a person is
+    debugging (``--pdb``, ``--trace``: no time limit then, a person at the prompt is not a hung check)."""
+
+    forced_reruns: int | None
+    reruns: int
+    debugging: bool
+
+
+_DEFAULTS_KEY = pytest.StashKey[_RunDefaults]()
+
+
 def limits_of(item: pytest.Item, kwargs: dict[str, Any], settings: CheckLimitsSettings) -> Limits:
     """The check's limits: marker over ``[resilience.checks]``, and a ``timeouts`` entry over both."""
     retries = _number(kwargs.get("retries", settings.retries), "retries", integer=True)
     timeout = _number(kwargs.get("timeout", settings.timeout), "timeout", integer=False)
-    file, name = item.path.name, str(getattr(item, "originalname", item.name)).split("[")[0]
-    for key in (f"{file}::{name}", name, file):
-        if key in settings.timeouts:
-            timeout = settings.timeouts[key]
-            break
-    limits = Limits(int(retries), settings.retry_wait, float(timeout) or None, _reruns(item))
+    if settings.timeouts:
+        file, name = item.path.name, str(getattr(item, "originalname", item.name)).split("[")[0]
+        key = next((k for k in (f"{file}::{name}", name, file) if k in settings.timeouts), None)
+        timeout = settings.timeouts[key] if key is not None else timeout
+    defaults = _run_defaults(item.config)
+    limit = None if defaults.debugging or not timeout else float(timeout)
+    limits = Limits(int(retries), settings.retry_wait, limit, _reruns(item, defaults))
     item.stash[_LIMITS_KEY] = limits
     return limits
+
+
+def _run_defaults(config: pytest.Config) -> _RunDefaults:
+    found = config.stash.get(_DEFAULTS_KEY, None)
+    if found is None:
+        forced = config.getoption("force_reruns", None)
+        debugging = bool(config.getoption("usepdb", False) or config.getoption("trace", False))
+        found = _RunDefaults(_count(forced) if forced is not None else None, _count(_global_reruns(config)), debugging)
+        config.stash[_DEFAULTS_KEY] = found
+    return found
 
 
 def _number(value: object, key: str, *, integer: bool) -> float:
@@ -77,18 +103,34 @@ def _number(value: object, key: str, *, integer: bool) -> float:
     return float(value)
 
 
-def _reruns(item: pytest.Item) -> int:
-    """pytest-rerunfailures' reruns for the item (its ``flaky`` marker, else ``--reruns``); 0 without it."""
-    config = item.config
-    forced = config.getoption("force_reruns", None)
+def _reruns(item: pytest.Item, defaults: _RunDefaults) -> int:
+    """pytest-rerunfailures' reruns for the item, as it counts them: ``--force-reruns``, else the item's
+    ``flaky`` marker, else ``--reruns`` or its ini key; 0 without the plugin."""
+    if defaults.forced_reruns is not None:
+        return defaults.forced_reruns
     marker = item.get_closest_marker("flaky")
-    if forced is None and marker is not None:
-        value = marker.kwargs.get("reruns", marker.args[0] if marker.args else 1)
-    else:
-        value = forced if forced is not None else config.getoption("reruns", None)
+    if marker is None:
+        return defaults.reruns
+    return _count(marker.kwargs.get("reruns", marker.args[0] if marker.args else 1))
+
+
+def _global_reruns(config: pytest.Config) -> object:
+    value = config.getoption("reruns", None)
+    if value is None:
+        try:
+            value = config.getini("reruns")
+        except ValueError:  # no such ini key: pytest-rerunfailures is not installed
+            return 0
+    return value
+
+
+def _count(value: object) -> int:
+    """A count from whatever a marker, an option or an ini line holds (pytest-rerunfailures validates them)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return 0
     try:
-        return max(0, int(value or 0))
-    except (TypeError, ValueError):
+        return max(0, int(value))
+    except ValueError:
         return 0
 
 
@@ -127,11 +169,9 @@ def timed_out_after(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExcepti
 
 @contextmanager
 def time_limit(item: pytest.Item) -> Iterator[None]:
-    """Run the block (the check's body) under its time limit, if it has one (none while debugging with
-    ``--pdb`` or ``--trace``: a person at the prompt is not a hung check)."""
+    """Run the block (the check's body) under its time limit, if it has one."""
     limits = item.stash.get(_LIMITS_KEY, None)
-    debugging = item.config.getoption("usepdb", False) or item.config.getoption("trace", False)
-    if limits is None or limits.timeout is None or debugging:
+    if limits is None or limits.timeout is None:
         yield
         return
     watchdog = item.config.stash.get(WATCHDOG_KEY, None)

@@ -20,7 +20,6 @@ that is stuck for good (it ends the process).
 
 from __future__ import annotations
 
-import ctypes
 import re
 import signal
 import threading
@@ -91,11 +90,10 @@ class Watchdog:
 
     def arm(self, seconds: float) -> Arming:
         """Start the deadline of the calling thread's check: ``seconds`` from now."""
-        on_main = threading.current_thread() is threading.main_thread()
-        arming = Arming(seconds, threading.get_ident(), self._clock() + seconds)
-        arming._by_signal = on_main and self._install_handler()
+        ident = threading.get_ident()
+        arming = Arming(seconds, ident, self._clock() + seconds)
+        arming._by_signal = ident == threading.main_thread().ident and self._install_handler()
         with self._cond:
-            self._armed = [a for a in self._armed if not a.done]  # one whose disarm an interruption cut short
             self._armed.append(arming)
             self._start()
             if self._wakes_at is None or arming.due < self._wakes_at:  # else it wakes in time anyway
@@ -151,6 +149,7 @@ class Watchdog:
         check: arming a later deadline than the one it waits for does not wake it)."""
         with self._cond:
             while not self._closed:
+                self._armed = [a for a in self._armed if not a.done]  # a disarm an interruption cut short
                 waiting = [a for a in self._armed if not a.fired]
                 if not waiting:
                     self._wakes_at = None
@@ -183,4 +182,6 @@ def _where(frame: FrameType | None) -> str:
 
 def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
     """CPython's ``PyThreadState_SetAsyncExc``: raise ``exc`` in that thread at its next bytecode (None: withdraw)."""
+    import ctypes  # only on this path: importing it costs an aide run ~7 ms
+
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc else None)

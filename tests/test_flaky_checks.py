@@ -212,7 +212,6 @@ def check_flaky(aide_health):
     assert [(a["number"], a["status"]) for a in check["attempts"]] == [(n, "CRITICAL") for n in (1, 2, 3)]
 
 
-@pytest.mark.slow  # two xdist workers in a subprocess: about 7 s
 def test_flaky_checks_under_xdist(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("xdist")
     monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
