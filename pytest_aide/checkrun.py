@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,11 +48,7 @@ class Limits:
     retries: int
     retry_wait: float
     timeout: float | None
-    reruns: int = 0  # pytest-rerunfailures' for this item
-
-    @property
-    def max_attempts(self) -> int:
-        return (self.retries + 1) * (self.reruns + 1)
+    max_attempts: int = 1  # (retries + 1) x (pytest-rerunfailures' reruns of the item + 1)
 
 
 @dataclass(frozen=True)
@@ -80,7 +74,8 @@ def limits_of(item: pytest.Item, kwargs: dict[str, Any], settings: CheckLimitsSe
         timeout = settings.timeouts[key] if key is not None else timeout
     defaults = _run_defaults(item.config)
     limit = None if defaults.debugging or not timeout else float(timeout)
-    limits = Limits(int(retries), settings.retry_wait, limit, _reruns(item, defaults))
+    max_attempts = (int(retries) + 1) * (_reruns(item, defaults) + 1)
+    limits = Limits(int(retries), settings.retry_wait, limit, max_attempts)
     item.stash[_LIMITS_KEY] = limits
     return limits
 
@@ -135,16 +130,24 @@ def _count(value: object) -> int:
 
 
 def begin_attempt(item: pytest.Item) -> None:
-    """A setup starts an attempt (pytest-rerunfailures sets a check up again for each of its reruns)."""
-    item.stash[_COUNT_KEY] = item.stash.get(_COUNT_KEY, 0) + 1
-    item.stash[_TRIES_KEY] = []
+    """A setup starts an attempt (pytest-rerunfailures sets a check up again for each of its reruns): the
+    attempts so far are the earlier setups and the tries of their calls."""
+    tries = item.stash.get(_TRIES_KEY, _NONE)
+    item.stash[_COUNT_KEY] = item.stash.get(_COUNT_KEY, 0) + 1 + len(tries)
+    if tries:
+        item.stash[_TRIES_KEY] = []
+
+
+_NONE: list[dict[str, Any]] = []  # never appended to: call_with_retries gives each call a list of its own
 
 
 def phase_properties(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None) -> list[tuple[str, Any]]:
     """What a phase's report adds: attempt number and allowance, earlier tries, and a time limit reached."""
-    props: list[tuple[str, Any]] = []
     limits = item.stash.get(_LIMITS_KEY, None)
-    tries = item.stash.get(_TRIES_KEY, [])
+    if excinfo is None and (limits is None or limits.max_attempts == 1):
+        return []  # the common case: one attempt allowed, and it did not run out of time
+    props: list[tuple[str, Any]] = []
+    tries = item.stash.get(_TRIES_KEY, _NONE)
     if limits is not None and limits.max_attempts > 1:
         props += [(ATTEMPT, item.stash.get(_COUNT_KEY, 1) + len(tries)), (MAX_ATTEMPTS, limits.max_attempts)]
     if tries:
@@ -167,21 +170,20 @@ def timed_out_after(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseExcepti
     return None
 
 
-@contextmanager
-def time_limit(item: pytest.Item) -> Iterator[None]:
-    """Run the block (the check's body) under its time limit, if it has one."""
+def start_limit(item: pytest.Item) -> tuple[deadline.Watchdog, deadline.Arming] | None:
+    """Start the check's time limit, if it has one; hand the result to :func:`end_limit` when its body ends."""
     limits = item.stash.get(_LIMITS_KEY, None)
     if limits is None or limits.timeout is None:
-        yield
-        return
+        return None
     watchdog = item.config.stash.get(WATCHDOG_KEY, None)
     if watchdog is None:
         watchdog = item.config.stash[WATCHDOG_KEY] = deadline.Watchdog()
-    arming = watchdog.arm(limits.timeout)
-    try:
-        yield
-    finally:
-        watchdog.disarm(arming)
+    return watchdog, watchdog.arm(limits.timeout)
+
+
+def end_limit(started: tuple[deadline.Watchdog, deadline.Arming] | None) -> None:
+    if started is not None:
+        started[0].disarm(started[1])
 
 
 def close(config: pytest.Config) -> None:
@@ -205,6 +207,7 @@ def call_with_retries(item: pytest.Item) -> bool | None:
         return None
     from pytest_aide.resilience import RetryFailed, RetryPolicy
 
+    item.stash[_TRIES_KEY] = []
     wait = limits.retry_wait  # then 2x, 4x...: the check's time limit, not the policy, bounds them all
     policy = RetryPolicy(
         attempts=limits.retries + 1, deadline=None, initial_wait=wait, max_wait=max(wait, 60), jitter=0

@@ -265,8 +265,11 @@ def pytest_pycollect_makeitem(
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    with checkrun.time_limit(item):
+    started = checkrun.start_limit(item)  # the check's time limit covers its body and all its tries
+    try:
         yield
+    finally:
+        checkrun.end_limit(started)
     checkitem.enforce_critical(item)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from aide_testing import aide_run, junit_case_properties, latest_health, run_dirs
@@ -193,8 +194,6 @@ def test_a_pass_after_reruns_of_pytest_rerunfailures_is_flaky_too(pytester: pyte
     assert (check["attempt"], check["max_attempts"]) == (3, 3)
     assert attempt_facts(check) == EARLIER_TWO
     [run] = run_dirs(pytester.path)
-    from xml.etree import ElementTree
-
     cases = ElementTree.parse(run / "junit.xml").getroot().iter("testcase")
     attempts = [{p.get("name"): p.get("value") for p in case.iter("property")} for case in cases]
     assert [(a["aide.attempt"], a["aide.max_attempts"]) for a in attempts] == [("1", "3"), ("2", "3"), ("3", "3")]
@@ -210,6 +209,10 @@ def check_flaky(aide_health):
     [check] = latest_health(pytester.path)["checks"]
     assert (check["status"], check["message"]) == ("WARNING", "flaky: passed on attempt 4 of 6")
     assert [(a["number"], a["status"]) for a in check["attempts"]] == [(n, "CRITICAL") for n in (1, 2, 3)]
+    [run] = run_dirs(pytester.path)
+    cases = ElementTree.parse(run / "junit.xml").getroot().iter("testcase")
+    numbers = [{p.get("name"): p.get("value") for p in case.iter("property")}["aide.attempt"] for case in cases]
+    assert numbers == ["2", "4"]  # one test case per rerun, each numbered by the last try it made
 
 
 def test_flaky_checks_under_xdist(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
