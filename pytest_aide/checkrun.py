@@ -59,6 +59,7 @@ class _RunDefaults:
     forced_reruns: int | None
     reruns: int
     debugging: bool
+    rerunning: bool  # pytest-rerunfailures is active: a check's ``flaky`` marker may give it reruns
 
 
 _DEFAULTS_KEY = pytest.StashKey[_RunDefaults]()
@@ -85,7 +86,9 @@ def _run_defaults(config: pytest.Config) -> _RunDefaults:
     if found is None:
         forced = config.getoption("force_reruns", None)
         debugging = bool(config.getoption("usepdb", False) or config.getoption("trace", False))
-        found = _RunDefaults(_count(forced) if forced is not None else None, _count(_global_reruns(config)), debugging)
+        rerunning = config.pluginmanager.hasplugin("rerunfailures")
+        reruns = _count(_global_reruns(config)) if rerunning else 0
+        found = _RunDefaults(_count(forced) if forced is not None else None, reruns, debugging, rerunning)
         config.stash[_DEFAULTS_KEY] = found
     return found
 
@@ -101,8 +104,8 @@ def _number(value: object, key: str, *, integer: bool) -> float:
 def _reruns(item: pytest.Item, defaults: _RunDefaults) -> int:
     """pytest-rerunfailures' reruns for the item, as it counts them: ``--force-reruns``, else the item's
     ``flaky`` marker, else ``--reruns`` or its ini key; 0 without the plugin."""
-    if defaults.forced_reruns is not None:
-        return defaults.forced_reruns
+    if defaults.forced_reruns is not None or not defaults.rerunning:
+        return defaults.forced_reruns or 0
     marker = item.get_closest_marker("flaky")
     if marker is None:
         return defaults.reruns
