@@ -8,15 +8,18 @@ from typing import Any
 
 import pytest
 
-from pytest_aide import shipped
+from pytest_aide import checkrun, shipped
+from pytest_aide.deadline import CheckTimedOut
 from pytest_aide.dependencies import FIXTURE_DEPENDENCIES, DependencyDown, Outage
 from pytest_aide.errors import AideError, ProbeError
 from pytest_aide.results import (
+    ATTEMPT,
     DEPENDS_ON,
     DOWN,
     FLOOR,
     PROPERTY_PREFIX,
     REACHABILITY,
+    TIMEOUT,
     UNMEASURED,
     check_properties,
     status_of,
@@ -45,10 +48,11 @@ def shows_facts(config: pytest.Config, exc: BaseException) -> bool:
     """Whether a failure is shown as health facts instead of pytest's traceback.
 
     Facts are, unless ``--tb`` names a style explicitly (``auto`` is the default); a critical measurement
-    always is, as its traceback would only show the plugin's own frames. Any other exception (TypeError,
-    KeyError...) is a bug in the check and keeps its traceback.
+    always is, as its traceback would only show the plugin's own frames, and so is a time limit reached (its
+    message names the line the check was stopped at). Any other exception (TypeError, KeyError...) is a bug
+    in the check and keeps its traceback.
     """
-    if isinstance(exc, CheckCritical):
+    if isinstance(exc, CheckCritical | CheckTimedOut):
         return True
     return isinstance(exc, FACT_ERRORS) and config.getoption("tbstyle", "auto") in _FACT_STYLES
 
@@ -84,8 +88,8 @@ def aide_kwargs(item: pytest.Item) -> dict[str, Any]:
     return merged
 
 
-def component_and_weight(item: pytest.Item) -> tuple[str, float]:
-    kwargs = aide_kwargs(item)
+def component_and_weight(item: pytest.Item, kwargs: dict[str, Any] | None = None) -> tuple[str, float]:
+    kwargs = aide_kwargs(item) if kwargs is None else kwargs
     default = item.path.stem.removeprefix("check_")
     return str(kwargs.get("component", default)), float(kwargs.get("weight", 1.0))
 
@@ -94,10 +98,10 @@ class BadMarker(ValueError):
     """An ``aide`` marker keyword the plugin cannot use: the check cannot run (UNKNOWN, with this message)."""
 
 
-def floor_of(item: pytest.Item, essential: list[str]) -> Verdict | None:
+def floor_of(item: pytest.Item, essential: list[str], kwargs: dict[str, Any] | None = None) -> Verdict | None:
     """The verdict the check forces when CRITICAL or UNKNOWN: CRITICAL for an essential check (marker or
     ``[checks] essential``), else the marker's ``floor``; None for an ordinary check."""
-    kwargs = aide_kwargs(item)
+    kwargs = aide_kwargs(item) if kwargs is None else kwargs
     if kwargs.get("essential") or (essential and shipped.excluded([item], essential)):
         return Verdict.CRITICAL
     floor = kwargs.get("floor")
@@ -110,10 +114,10 @@ def floor_of(item: pytest.Item, essential: list[str]) -> Verdict | None:
         raise BadMarker(f"aide(floor={floor!r}) is not a verdict: use one of {names}") from None
 
 
-def dependency_properties(item: pytest.Item) -> list[tuple[str, Any]]:
+def dependency_properties(item: pytest.Item, kwargs: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
     """What the check depends on (``aide(depends_on=[...])`` and its fixtures: aide_db is "db", aide_cache
     "cache", aide_app "app") and which dependency it is the reachability check of (``aide(reachability="db")``)."""
-    kwargs = aide_kwargs(item)
+    kwargs = aide_kwargs(item) if kwargs is None else kwargs
     declared = kwargs.get("depends_on", ())
     declared = [declared] if isinstance(declared, str) else declared
     if not isinstance(declared, list | tuple) or not all(isinstance(d, str) and d for d in declared):
@@ -166,7 +170,7 @@ def one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     """A failure's reason on one line (the exception's first line), for verdicts and summaries."""
     exc = excinfo.value
     # A check's own assertion or pytest.fail message (or our errors) speaks for itself; others keep their type.
-    plain = isinstance(exc, AideError | AssertionError | pytest.fail.Exception) and str(exc).strip()
+    plain = isinstance(exc, AideError | AssertionError | CheckTimedOut | pytest.fail.Exception) and str(exc).strip()
     text = str(exc).strip() if plain else excinfo.exconly().strip()
     first = text.splitlines()[0] if text else type(exc).__name__
     return first if len(first) <= _MESSAGE_LIMIT else first[: _MESSAGE_LIMIT - 1] + "…"
@@ -177,24 +181,16 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
     check = is_check(item)
     bad_marker = ""
     if check and call.when == "setup":
-        component, weight = item.stash[_PLACE_KEY] = component_and_weight(item)
-        try:
-            floor = floor_of(item, state.config.settings.checks.essential)
-            depends = dependency_properties(item)
-        except BadMarker as exc:
-            floor, depends, bad_marker = None, [], str(exc)
-        set_properties(
-            item,
-            [
-                ("aide.component", component),
-                ("aide.weight", weight),
-                *([(FLOOR, floor.value)] if floor else []),
-                *depends,
-            ],
-        )
+        kwargs = aide_kwargs(item)  # the markers, read once for all of the check's settings
+        component, weight = item.stash[_PLACE_KEY] = component_and_weight(item, kwargs)
+        checkrun.begin_attempt(item)
+        floor, depends, bad_marker = _marker_settings(item, state, kwargs)
+        place = [("aide.component", component), ("aide.weight", weight), *([(FLOOR, floor.value)] if floor else [])]
+        set_properties(item, [*place, *depends, *checkrun.phase_properties(item, call.excinfo)])
     elif check and call.when == "call":
         unmeasured = call.excinfo is not None and isinstance(call.excinfo.value, ProbeError)
-        set_properties(item, [*call_properties(item), *([(UNMEASURED, True)] if unmeasured else [])])
+        extra = [*([(UNMEASURED, True)] if unmeasured else []), *checkrun.phase_properties(item, call.excinfo)]
+        set_properties(item, [*call_properties(item), *extra])
     report = yield
     if bad_marker and not report.failed:  # the check's own marker is wrong: it cannot be judged as written
         report.outcome, report.longrepr = "failed", bad_marker
@@ -209,6 +205,19 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
         del item.stash[RECORDER_KEY]  # a rerun's setup may fail before it records anything of its own
     redact_report(report, state)
     return report
+
+
+def _marker_settings(
+    item: pytest.Item, state: AideState, kwargs: dict[str, Any]
+) -> tuple[Verdict | None, list[tuple[str, Any]], str]:
+    """The check's floor and dependencies, and its limits kept for its call; a marker keyword it cannot use, as
+    a message."""
+    try:
+        checkrun.limits_of(item, kwargs, state.config.settings.resilience.checks)
+        floor = floor_of(item, state.config.settings.checks.essential, kwargs)
+        return floor, dependency_properties(item, kwargs), ""
+    except (BadMarker, checkrun.BadLimit) as exc:
+        return None, [], str(exc)
 
 
 def _warns_with_evidence(item: pytest.Item) -> bool:
@@ -302,6 +311,8 @@ def report_status(report: pytest.TestReport | pytest.CollectReport) -> str | Non
         report.outcome,
         recorded=Status(recorded) if recorded else None,
         unmeasured=bool(props.get(UNMEASURED)),
+        timed_out=TIMEOUT in props,
+        retried=int(props.get(ATTEMPT, 1)) > 1,
     )
     return status.value if status else None
 

@@ -10,6 +10,11 @@ A check's status is decided here, by :func:`status_of` from one table of rules (
 terminal letters (``checkitem.report_status``) read the same function. A check body says "I could not read
 my target" by raising :class:`pytest_aide.errors.ProbeError`: its call report then carries
 ``aide.unmeasured`` and the check is UNKNOWN, not CRITICAL. A check with nothing to measure yet skips.
+
+Flaky is news: a check that passed only after a failed attempt — a retry of its own (``aide.tries``) or a
+rerun of pytest-rerunfailures — is WARNING "flaky: passed on attempt N of M", every attempt kept. A check
+whose code ran past its time limit (``aide.timeout``: ours or pytest-timeout's) is UNKNOWN "timed out after
+N s": its target was not read to the end.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ FLOOR = "aide.floor"  # the verdict a CRITICAL or UNKNOWN check forces at least 
 DEPENDS_ON = "aide.depends_on"  # comma-separated dependencies (db, cache, app): declared or from fixtures
 REACHABILITY = "aide.reachability"  # the dependency this check is the reachability check of
 DOWN = "aide.down"  # comma-separated dependencies a failed phase of the check could not reach
+ATTEMPT = "aide.attempt"  # the number of this attempt (pytest-rerunfailures' reruns and the check's retries)
+MAX_ATTEMPTS = "aide.max_attempts"  # attempts the check was allowed (its retries and pytest-rerunfailures')
+TRIES = "aide.tries"  # JSON list: failed tries of a call before its last one (the check's own retries)
+TIMEOUT = "aide.timeout"  # seconds: the phase ended at a time limit (0: unknown limit)
 
 # (phase, how the phase ended) -> the check's status. A passed call is what the check recorded (OK when
 # nothing was judged); a skip in any phase is no status at all (SKIPPED: not scored, not measured).
@@ -37,17 +46,43 @@ RULES: dict[tuple[str, str], Status] = {
     ("call", "unmeasured"): Status.UNKNOWN,  # the body raised ProbeError: its target exists but was not read
     ("teardown", "failed"): Status.UNKNOWN,  # at least: the check's clean-up failed
     ("dependency", "blocked"): Status.UNKNOWN,  # failed because a dependency is down: its root cause says why
+    ("call", "timed out"): Status.UNKNOWN,  # its own code ran past its time limit: the target was not read
+    ("call", "flaky"): Status.WARNING,  # at least: passed only after a failed attempt (retry or rerun)
 }
 MEASURED = frozenset({Status.OK, Status.WARNING, Status.CRITICAL})  # statuses that say something was measured
 
 
-def status_of(when: str, outcome: str, *, recorded: Status | None = None, unmeasured: bool = False) -> Status | None:
-    """The status one phase of a check gives it (the one rule table); None: no status from this phase."""
+def status_of(
+    when: str,
+    outcome: str,
+    *,
+    recorded: Status | None = None,
+    unmeasured: bool = False,
+    timed_out: bool = False,
+    retried: bool = False,
+) -> Status | None:
+    """The status one phase of a check gives it (the one rule table); None: no status from this phase.
+
+    ``retried``: an earlier attempt of the check failed; ``timed_out``: the phase ended at its time limit.
+    """
     if outcome == "failed":
-        return RULES[(when, "unmeasured" if unmeasured and when == "call" else "failed")]
+        if when == "call" and (timed_out or unmeasured):
+            return RULES[("call", "timed out" if timed_out else "unmeasured")]
+        return RULES[(when, "failed")]
     if outcome == "passed" and when == "call":
-        return recorded or Status.OK
+        status = recorded or Status.OK
+        return Status.worst([status, RULES[("call", "flaky")]]) if retried else status
     return None
+
+
+def flaky_message(attempt: int, max_attempts: int) -> str:
+    """``flaky: passed on attempt 3 of 3`` (the words of :attr:`pytest_aide.resilience.RetryOutcome.summary`)."""
+    return f"flaky: passed on attempt {attempt} of {max(attempt, max_attempts)}"
+
+
+def timeout_message(seconds: float) -> str:
+    """``timed out after 5 s`` (pytest-timeout's limit when it ended the check; "its time limit" if unknown)."""
+    return f"timed out after {seconds:g} s" if seconds else "timed out at its time limit"
 
 
 @dataclass
@@ -60,9 +95,11 @@ class Attempt:
     measurements: dict[str, dict[str, Any]]
     duration: float
     evidence: list[dict[str, str]]
+    number: int = 0  # 1 for the first attempt
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            **({"number": self.number} if self.number else {}),
             "outcome": self.outcome,
             "status": self.status.value if self.status else "SKIPPED",
             "message": self.message,
@@ -93,6 +130,12 @@ class CheckResult:
     down: list[str] = field(default_factory=list)  # dependencies the check could not reach (it failed)
     root_of: str = ""  # the dependency whose outage this check is the root cause of
     blocked_by: str = ""  # the root cause's nodeid: this check failed only because a dependency is down
+    max_attempts: int = 1  # attempts allowed (the check's retries times pytest-rerunfailures' reruns + 1)
+
+    @property
+    def attempt(self) -> int:
+        """The number of the attempt that gave the result (earlier ones are in ``attempts``)."""
+        return len(self.attempts) + 1
 
     @property
     def skipped(self) -> bool:
@@ -106,7 +149,9 @@ class CheckResult:
     def next_attempt(self) -> None:
         """Keep what the attempt that just ended found, and start the next one afresh."""
         spent = self.duration - sum(a.duration for a in self.attempts)
-        self.attempts.append(Attempt(self.outcome, self.status, self.message, self.measurements, spent, self.evidence))
+        self.attempts.append(
+            Attempt(self.outcome, self.status, self.message, self.measurements, spent, self.evidence, self.attempt)
+        )
         self.status, self.message, self.skip_reason, self.outcome = None, "", "", ""
         self.measurements, self.evidence = {}, []
 
@@ -122,6 +167,7 @@ class CheckResult:
             **({"skip_reason": self.skip_reason} if self.skip_reason else {}),
             **({"floor": self.floor.value} if self.floor else {}),
             **({"evidence": self.evidence} if self.evidence else {}),
+            **({"attempt": self.attempt, "max_attempts": self.max_attempts} if self.max_attempts > 1 else {}),
             **({"attempts": [a.to_dict() for a in self.attempts]} if self.attempts else {}),
             **({"depends_on": self.depends_on} if self.depends_on else {}),
             **({"root_cause_of": self.root_of} if self.root_of else {}),
@@ -230,6 +276,8 @@ class RunCollector:
                 setattr(result, "depends_on" if name == DEPENDS_ON else "down", [v for v in str(value).split(",") if v])
             elif name == REACHABILITY:
                 result.reachability = str(value)
+            elif name == MAX_ATTEMPTS:
+                result.max_attempts = max(result.max_attempts, int(value))
             elif name.startswith(MEASUREMENT_PREFIX):
                 result.measurements[name[len(MEASUREMENT_PREFIX) :]] = json.loads(value)
 
@@ -237,17 +285,33 @@ class RunCollector:
     def _on_setup(result: CheckResult, facts: ReportFacts) -> None:
         status = status_of("setup", facts.outcome)
         if status is not None:
+            timeout = _timeout(facts.properties)
             result.status = status
-            result.message = f"could not run: {facts.reason}"
+            result.message = f"could not run: {timeout_message(timeout) if timeout is not None else facts.reason}"
 
     @staticmethod
     def _on_call(result: CheckResult, facts: ReportFacts) -> None:
-        recorded = property_status(facts.properties)
-        unmeasured = any(n == UNMEASURED and v for n, v in facts.properties)
-        message = next((str(v) for n, v in facts.properties if n == "aide.message"), "")
-        result.status = status_of("call", facts.outcome, recorded=recorded, unmeasured=unmeasured)
-        if facts.outcome == "failed":
+        props = facts.properties
+        result.attempts.extend(_tries(props, first=result.attempt))
+        recorded = property_status(props)
+        unmeasured = any(n == UNMEASURED and v for n, v in props)
+        timeout = _timeout(props)
+        message = next((str(v) for n, v in props if n == "aide.message"), "")
+        result.status = status_of(
+            "call",
+            facts.outcome,
+            recorded=recorded,
+            unmeasured=unmeasured,
+            timed_out=timeout is not None,
+            retried=bool(result.attempts),
+        )
+        if facts.outcome == "failed" and timeout is not None:
+            result.message = timeout_message(timeout)
+        elif facts.outcome == "failed":
             result.message = message if recorded is Status.CRITICAL and message else facts.reason
+        elif result.attempts and facts.outcome == "passed":  # flaky: say so first, then what it measured
+            flaky = flaky_message(result.attempt, result.max_attempts)
+            result.message = f"{flaky}; {message}" if message else flaky
         else:
             result.message = message
 
@@ -270,3 +334,27 @@ class RunCollector:
             for check in cause.blocked:
                 check.block(cause.root)
         return results
+
+
+def _timeout(properties: Sequence[tuple[str, Any]]) -> float | None:
+    return next((float(v) for n, v in properties if n == TIMEOUT), None)
+
+
+def _tries(properties: Sequence[tuple[str, Any]], *, first: int) -> list[Attempt]:
+    """The failed tries a call report carries (the check's own retries), judged as failed calls."""
+    raw = next((v for n, v in properties if n == TRIES), None)
+    tries: list[dict[str, Any]] = json.loads(raw) if raw else []
+    return [
+        Attempt(
+            outcome=t["outcome"],
+            status=status_of(
+                "call", "failed", recorded=Status(t["recorded"]) if t["recorded"] else None, unmeasured=t["unmeasured"]
+            ),
+            message=t["message"],
+            measurements=t["measurements"],
+            duration=float(t["duration"]),
+            evidence=t["evidence"],
+            number=first + index,
+        )
+        for index, t in enumerate(tries)
+    ]

@@ -353,10 +353,26 @@ class DependencySettings(Section):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CheckLimitsSettings(Section):
+    """``[resilience.checks]``: how often a failing check is tried again and how long its own code may run.
+
+    A check's marker (``@pytest.mark.aide(retries=2, timeout=5)``) overrides ``retries`` and ``timeout``; an
+    entry of ``timeouts`` (a check's name or file, as in ``[suite] exclude``) overrides the marker, so an
+    operator can give a shipped check more time without forking it.
+    """
+
+    retries: Annotated[int, Bound(ge=0, le=10)] = 0  # extra attempts of a failing check (its pass is then WARNING)
+    retry_wait: Annotated[float, Bound(ge=0)] = 1.0  # seconds before the first retry, doubled for each further one
+    timeout: Annotated[float, Bound(ge=0)] = 60.0  # seconds a check's body may run; 0: no limit
+    timeouts: dict[str, Annotated[float, Bound(ge=0)]] = field(default_factory=dict)  # per check name or file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResilienceSettings(Section):
     retry: RetrySettings = field(default_factory=RetrySettings)
     breakers: BreakerSettings = field(default_factory=BreakerSettings)
     dependencies: DependencySettings = field(default_factory=DependencySettings)
+    checks: CheckLimitsSettings = field(default_factory=CheckLimitsSettings)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

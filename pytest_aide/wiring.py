@@ -17,6 +17,7 @@ import pytest
 
 from pytest_aide import (
     checkitem,
+    checkrun,
     endpointfeed,
     fault_fixtures,
     fixtures,
@@ -37,11 +38,13 @@ MARKERS = (
     "weekly: part of the weekly full diagnosis (pytest -m weekly)",
     "monthly: part of the monthly review (pytest -m monthly)",
     "gate: must pass before a deploy (pytest -m gate); CI trusts the exit status",
-    "aide(component=None, weight=1.0, essential=False, floor=None, depends_on=(), reachability=None): the check's"
-    " component name, its weight in the health score; essential=True: its CRITICAL or UNKNOWN makes the verdict"
-    " CRITICAL; floor='UNHEALTHY': the verdict it forces at least when CRITICAL or UNKNOWN; depends_on=['db']:"
-    " when db is down, this check is UNKNOWN 'blocked by' db's root cause (aide_db, aide_cache, aide_app imply"
-    " db, cache, app); reachability='db': this check is db's own reachability check, the root cause when db is down",
+    "aide(component=None, weight=1.0, essential=False, floor=None, depends_on=(), reachability=None, retries=0,"
+    " timeout=60): the check's component name, its weight in the health score; essential=True: its CRITICAL or"
+    " UNKNOWN makes the verdict CRITICAL; floor='UNHEALTHY': the verdict it forces at least when CRITICAL or"
+    " UNKNOWN; depends_on=['db']: when db is down, this check is UNKNOWN 'blocked by' db's root cause (aide_db,"
+    " aide_cache, aide_app imply db, cache, app); reachability='db': this check is db's own reachability check,"
+    " the root cause when db is down; retries: extra tries of a failing body (a pass after one is WARNING"
+    " 'flaky'); timeout: seconds its body may run (then UNKNOWN; 0: no limit)",
 )
 
 PREP_KEY = pytest.StashKey[endpointfeed.ControllerPrep]()
@@ -289,8 +292,18 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    yield
+    started = checkrun.start_limit(item)  # the check's time limit covers its body and all its tries
+    try:
+        yield
+    finally:
+        checkrun.end_limit(started)
     checkitem.enforce_critical(item)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A check with retries: call its function again after a failed try (None: pytest calls it)."""
+    return checkrun.call_with_retries(pyfuncitem)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -317,6 +330,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    checkrun.close(config)
     state = get_state(config)
     if state is None or state.is_worker:
         return

@@ -58,6 +58,7 @@ DOMAIN_MODULES = (
     "faults.experiment",
     "dependencies",
     "rootcause",
+    "deadline",
     # the aide command
     "cli",
     "cli_ops",

@@ -139,7 +139,7 @@ def test_markers_are_listed_with_their_meaning(pytester: pytest.Pytester) -> Non
             "@pytest.mark.monthly: *",
             "@pytest.mark.gate: must pass before a deploy*",
             "@pytest.mark.aide(component=None, weight=1.0, essential=False, floor=None, depends_on=(),"
-            " reachability=None): *",
+            " reachability=None, retries=0, timeout=60): *",
         ]
     )
 

@@ -105,9 +105,8 @@ def test_health_json_keeps_each_attempt_apart(pytester: pytest.Pytester) -> None
 
 def test_a_setup_error_and_a_failure_before_the_last_attempt_are_kept_apart(pytester: pytest.Pytester) -> None:
     result = aide_run(aide_project(pytester, check_recovers=RECOVERS), "--reruns", "2")
-    result.stdout.fnmatch_lines(["check_recovers.py RR.*", "*1 passed, 2 rerun*"])
+    result.stdout.fnmatch_lines(["check_recovers.py RRW*", "*2 rerun, 1 warned*"])  # a pass after reruns: flaky
     [check] = latest_health(pytester.path)["checks"]
-    # Only the attempts are asserted: what a pass after reruns amounts to is the resilience issue's to decide.
     assert check["measurements"] == {"disk_percent": disk(20.0, "OK")}
     assert [(a["outcome"], a["status"], a["message"], a["measurements"]) for a in check["attempts"]] == [
         ("error", "UNKNOWN", "could not run: ConnectionError: target 127.0.0.1:9 unreachable", {}),

@@ -174,7 +174,7 @@ def test_a_rerun_check_is_its_last_attempt_and_keeps_the_earlier_ones_apart() ->
         *attempt("rerun", Status.CRITICAL, "disk 96", 96.0, setup="rerun"),
         *attempt("passed", Status.OK, "", 20.0),
     )
-    assert (result.status, result.message) == (Status.OK, "")
+    assert (result.status, result.message) == (Status.WARNING, "flaky: passed on attempt 3 of 3")
     assert result.measurements == {"disk_percent": {"value": 20.0, "unit": "%", "status": "OK"}}
     assert [(a.outcome, a.status, a.message, a.measurements) for a in result.attempts] == [
         ("failed", Status.CRITICAL, "disk 95", {"disk_percent": {"value": 95.0, "unit": "%", "status": "CRITICAL"}}),
@@ -201,13 +201,20 @@ _attempt_strategy = st.tuples(
 
 @settings(deadline=None)  # a busy 2-core machine: no wall-clock bound per example
 @given(earlier=st.lists(_attempt_strategy, max_size=4), last=_attempt_strategy)
-def test_the_last_attempt_alone_decides_the_result(
+def test_the_last_attempt_decides_the_result_and_a_pass_after_a_rerun_is_flaky(
     earlier: list[tuple[str, Status, str, float]], last: tuple[str, Status, str, float]
 ) -> None:
     rerun = [report for spec in earlier for report in attempt("rerun", *spec[1:])]
     [result] = run(*rerun, *attempt(*last))
     [alone] = run(*attempt(*last))
-    assert (result.status, result.message, result.measurements) == (alone.status, alone.message, alone.measurements)
+    assert result.measurements == alone.measurements
+    assert alone.status is not None
+    if earlier and last[0] == "passed":  # never silently OK: at least WARNING, and the message says why first
+        flaky = f"flaky: passed on attempt {len(earlier) + 1} of {len(earlier) + 1}"
+        assert result.status is Status.worst([alone.status, Status.WARNING])
+        assert result.message == (f"{flaky}; {alone.message}" if alone.message else flaky)
+    else:
+        assert (result.status, result.message) == (alone.status, alone.message)
     assert [(a.status, a.measurements["disk_percent"]["value"]) for a in result.attempts] == [
         (Status.CRITICAL, value) for _, _, _, value in earlier
     ]
@@ -290,3 +297,73 @@ def test_summary_dict_is_json_and_consistent(checks: list[CheckResult]) -> None:
         (c.status.rank for c in worst if c.status), reverse=True
     )
     assert all(c.status not in (None, Status.OK) for c in worst)
+
+
+def test_a_call_past_its_time_limit_is_unknown_timed_out() -> None:
+    timed_out = [*props(Status.OK), (results.TIMEOUT, 5.0)]
+    [result] = run(facts("setup", "passed"), facts("call", "failed", timed_out, reason="CheckTimedOut: …"))
+    assert (result.status, result.message) == (Status.UNKNOWN, "timed out after 5 s")
+    assert not result.measured
+
+
+def test_a_setup_past_pytest_timeouts_limit_could_not_run() -> None:
+    [result] = run(
+        facts("setup", "failed", [(results.TIMEOUT, 1.0)], reason="Failed: Timeout (>1.0s) from pytest-timeout.")
+    )
+    assert (result.status, result.message) == (Status.UNKNOWN, "could not run: timed out after 1 s")
+
+
+def tries(*specs: tuple[str | None, bool, str]) -> tuple[str, str]:
+    return (
+        results.TRIES,
+        json.dumps(
+            [
+                {
+                    "outcome": "failed",
+                    "recorded": recorded,
+                    "unmeasured": unmeasured,
+                    "message": message,
+                    "measurements": {},
+                    "duration": 0.01,
+                    "evidence": [],
+                }
+                for recorded, unmeasured, message in specs
+            ]
+        ),
+    )
+
+
+def test_a_pass_after_the_checks_own_tries_is_flaky_with_every_try_kept() -> None:
+    call = [
+        *props(Status.OK),
+        tries(("OK", True, "db: refused"), ("CRITICAL", False, "disk 95")),
+        (results.MAX_ATTEMPTS, 3),
+    ]
+    [result] = run(facts("setup", "passed", [(results.MAX_ATTEMPTS, 3)]), facts("call", "passed", call))
+    assert (result.status, result.message) == (Status.WARNING, "flaky: passed on attempt 3 of 3")
+    assert [(a.number, a.outcome, a.status, a.message) for a in result.attempts] == [
+        (1, "failed", Status.UNKNOWN, "db: refused"),  # a ProbeError try: its target was not read
+        (2, "failed", Status.CRITICAL, "disk 95"),
+    ]
+    data = result.to_dict()
+    assert (data["attempt"], data["max_attempts"], [a["number"] for a in data["attempts"]]) == (3, 3, [1, 2])
+
+
+def test_a_warning_pass_after_a_try_says_flaky_first_then_what_it_measured() -> None:
+    call = [*props(Status.WARNING, "disk 85"), tries(("CRITICAL", False, "disk 95")), (results.MAX_ATTEMPTS, 4)]
+    [result] = run(facts("setup", "passed"), facts("call", "passed", call))
+    assert (result.status, result.message) == (Status.WARNING, "flaky: passed on attempt 2 of 4; disk 85")
+
+
+def test_a_check_allowed_several_attempts_that_passed_at_once_is_ok_at_attempt_one() -> None:
+    [result] = run(facts("setup", "passed"), facts("call", "passed", [*props(Status.OK), (results.MAX_ATTEMPTS, 3)]))
+    assert (result.status, result.to_dict()["attempt"], result.to_dict()["max_attempts"]) == (Status.OK, 1, 3)
+    assert "attempts" not in result.to_dict()
+
+
+@given(recorded=st.sampled_from([None, *Status]), retried=st.booleans())
+def test_a_retried_pass_is_never_ok_and_never_better_than_recorded(recorded: Status | None, retried: bool) -> None:
+    status = results.status_of("call", "passed", recorded=recorded, retried=retried)
+    assert status is not None
+    assert status.rank >= (recorded or Status.OK).rank
+    assert (status is Status.OK) == (not retried and recorded in (None, Status.OK))

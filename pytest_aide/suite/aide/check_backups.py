@@ -22,6 +22,7 @@ HISTORY_SETS = 10  # the earlier sets whose median the newest is compared with
 @pytest.mark.daily
 @pytest.mark.weekly
 @pytest.mark.monthly
+@pytest.mark.aide(timeout=1800)  # verifying a set reads all of it: a large set takes minutes
 def check_backup_fresh_and_verified(aide_backup: BackupManager, aide_health: HealthRecorder) -> None:
     """The newest complete set is younger than ``max_age_hours`` and passes verification."""
     sets = aide_backup.list_sets()
@@ -73,6 +74,7 @@ def check_backup_size_and_duration(aide_backup: BackupManager, aide_health: Heal
 
 @pytest.mark.weekly
 @pytest.mark.monthly
+@pytest.mark.aide(timeout=3600)  # a restore of the whole set: its own objective (restore_drill_s) judges the time
 def check_backup_restore_drill(aide_backup: BackupManager, aide_health: HealthRecorder) -> None:
     """Restore the newest set into scratch space and compare it with its manifest (live data untouched); the
     time it takes is judged against the recovery-time objective (``restore_drill_s``)."""

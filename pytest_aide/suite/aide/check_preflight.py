@@ -31,6 +31,7 @@ def check_config_file(aide_config_file: Path, aide_health: HealthRecorder) -> No
 
 @pytest.mark.weekly
 @pytest.mark.monthly
+@pytest.mark.aide(timeout=PIP_CHECK_TIMEOUT_S + 60)  # `pip check` has its own limit; this one only backs it up
 def check_dependencies_consistent(aide_config: AideConfig) -> None:
     """What `pip check` verifies: every installed distribution's requirements are met."""
     if not aide_config.settings.preflight.pip_check:
