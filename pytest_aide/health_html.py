@@ -134,11 +134,30 @@ def page_context(data: Mapping[str, Any]) -> dict[str, Any]:
         "verdict_rule": str(data.get("verdict_rule") or ""),
         "skipped": [c for c in checks if c.status == SKIPPED],
         "root_causes": causes,
+        "circuits": _circuits(data),
+        "flaky": [str(n) for n in dict(data.get("resilience") or {}).get("flaky", [])],
         "attention": sorted(
             (c for c in ran if c.needs_attention and c.nodeid not in blocked), key=lambda c: _group_rank(c.status)
         ),
         "groups": _groups(ran),
     }
+
+
+def _circuits(data: Mapping[str, Any]) -> list[dict[str, str]]:
+    """health.json's circuits, not-closed ones first (none in files older than the key)."""
+    found = dict(dict(data.get("resilience") or {}).get("circuits") or {})
+    rows = [
+        {
+            "name": str(name),
+            "state": str(stats.get("state", "")),
+            "calls": _number(stats.get("calls")),
+            "failures": _number(stats.get("failures")),
+            "rejections": _number(stats.get("rejections")),
+            "last_error": str(stats.get("last_error") or ""),
+        }
+        for name, stats in found.items()
+    ]
+    return sorted(rows, key=lambda row: (row["state"] == "closed", row["name"]))
 
 
 def _root_causes(data: Mapping[str, Any]) -> list[dict[str, Any]]:

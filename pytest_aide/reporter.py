@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_aide import archive_index, gate
+from pytest_aide import archive_index, gate, resilience_fixtures
 from pytest_aide.results import ReportFacts, RunCollector
 from pytest_aide.runs import host_name, prune_runs, write_text_atomic
 from pytest_aide.state import AideState
@@ -139,6 +139,7 @@ class AideReporter:
             host=host_name(),
             target={k: self.state.redactor(v) for k, v in target.items() if v},
             selection=self.config.getoption("markexpr") or "",
+            circuits=resilience_fixtures.run_circuits(self.config),
         )
 
     def _junit_properties(self, summary: RunSummary) -> None:
@@ -193,6 +194,8 @@ class AideReporter:
             terminalreporter.write_line(self.state.redactor(summary.verdict_rule()), bold=True, **markup)
         for line in summary.root_cause_lines():
             terminalreporter.write_line(self.state.redactor(line), bold=line.startswith("root cause"))
+        if summary.circuit_line():
+            terminalreporter.write_line(self.state.redactor(summary.circuit_line()))
         for check in summary.worst(limit=8):
             assert check.status is not None
             line = f"  {check.status.value:<8} {check.nodeid}: {check.message or '(no message)'}"

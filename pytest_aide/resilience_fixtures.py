@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # the helpers (and tenacity) load when a fixture is first use
     from pytest_aide.resilience import BreakerRegistry, Retrier
 
 BREAKERS_KEY = pytest.StashKey["BreakerRegistry"]()
+WORKER_CIRCUITS_KEY = pytest.StashKey[list[dict[str, dict[str, Any]]]]()  # on the controller, one per worker
+_WORKEROUTPUT = "aide_circuits"
 _MAKING = threading.Lock()  # probes may ask for the registry from several threads at once
 
 
@@ -39,6 +41,34 @@ def run_breakers(config: pytest.Config) -> BreakerRegistry:
             registry = BreakerRegistry(defaults, redact=state.redactor if state else None)
             config.stash[BREAKERS_KEY] = registry
         return registry
+
+
+def send_worker_circuits(config: pytest.Config) -> None:
+    """On an xdist worker at session end: its circuits' statistics go to the controller (``workeroutput``)."""
+    registry = config.stash.get(BREAKERS_KEY, None)
+    output = getattr(config, "workeroutput", None)
+    if registry is not None and output is not None:
+        output[_WORKEROUTPUT] = registry.statistics()
+
+
+def take_worker_circuits(config: pytest.Config, workeroutput: dict[str, Any]) -> None:
+    """On the controller when a worker ends: keep its circuits' statistics for the run's report."""
+    found = workeroutput.get(_WORKEROUTPUT)
+    if found:
+        config.stash.setdefault(WORKER_CIRCUITS_KEY, []).append(found)
+
+
+def run_circuits(config: pytest.Config) -> dict[str, dict[str, Any]]:
+    """Every circuit of the run by name: this process's and each worker's, merged (counts added up)."""
+    registry = config.stash.get(BREAKERS_KEY, None)
+    workers: list[dict[str, dict[str, Any]]] = config.stash.get(WORKER_CIRCUITS_KEY, [])
+    parts = [registry.statistics()] if registry is not None else []
+    parts.extend(workers)
+    if not parts:
+        return {}
+    from pytest_aide.resilience.registry import merge_statistics
+
+    return merge_statistics(*parts)
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,7 @@ class RunSummary:
     partial_reason: str = ""  # why the run covered only part of its selection ("-k disk"); "" for a full run
     exit_status: int | None = None  # decided once the gate has been applied
     exit_rule: str = ""  # the rule that decided the exit status, in words
+    circuits: dict[str, dict[str, Any]] = field(default_factory=dict)  # the run's circuits, every process merged
 
     @property
     def partial(self) -> bool:
@@ -119,6 +120,23 @@ class RunSummary:
                     lines.append(f"    ... and {len(cause.blocked) - limit} more (health.json lists them all)")
         return lines
 
+    def resilience(self) -> dict[str, Any]:
+        """What the run's resilience did: every circuit with its statistics, those not closed at the end, and
+        the checks that passed only after a retry or rerun (flaky)."""
+        return {
+            "circuits": self.circuits,
+            "open_circuits": sorted(name for name, stats in self.circuits.items() if stats.get("state") != "closed"),
+            "flaky": [c.nodeid for c in self.checks if c.attempt > 1 and c.outcome == "passed"],
+        }
+
+    def circuit_line(self) -> str:
+        """``circuits: 1 of 3 open at the end (db:127.0.0.1:5432: ...)``; "" when every circuit is closed."""
+        open_ = self.resilience()["open_circuits"]
+        if not open_:
+            return ""
+        errors = [f"{name} ({self.circuits[name].get('last_error') or 'no error recorded'})" for name in open_]
+        return f"circuits: {len(open_)} of {len(self.circuits)} not closed at the end: {', '.join(errors)}"
+
     def counts_line(self) -> str:
         counts = self.counts
         return ", ".join(f"{counts[key]} {key.lower()}" for key in COUNT_KEYS)
@@ -142,5 +160,6 @@ class RunSummary:
             "coverage": self.coverage,
             **({"verdict_rule": self.verdict_rule()} if self.verdict_rule() else {}),
             "root_causes": [cause.to_dict() for cause in self.root_causes()],
+            "resilience": self.resilience(),
             "checks": [c.to_dict() for c in self.checks],
         }

@@ -322,11 +322,19 @@ def pytest_report_teststatus(report: pytest.TestReport) -> Any:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     fixtures.stop_cpu_window(session.config)
     state = get_state(session.config)
+    if state is not None and state.is_worker:
+        resilience_fixtures.send_worker_circuits(session.config)
     if state is not None and not state.is_worker:
         prep = session.config.stash.get(PREP_KEY, None)
         if prep is not None:
             prep.close()
         target.stop_started_target(state)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """A worker ended: keep what its circuits saw for the run's report."""
+    resilience_fixtures.take_worker_circuits(node.config, getattr(node, "workeroutput", None) or {})
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

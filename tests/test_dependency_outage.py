@@ -129,6 +129,9 @@ def test_under_xdist_each_worker_pays_at_most_its_threshold(
     result.stdout.fnmatch_lines_random(
         ["*2 workers*", f"root cause: db is down: UNKNOWN {nodeids[0]}: *", "  blocked by it (19 UNKNOWN):"]
     )
+    # the workers' circuits reach the controller's report: one failed call per connection, from both workers
+    circuit = health["resilience"]["circuits"][f"db:127.0.0.1:{hanging.port}"]
+    assert circuit["failures"] == hanging.connections()
 
 
 def test_the_shipped_database_checks_name_check_db_reachable_as_the_root_cause(
@@ -184,6 +187,14 @@ def check_health(aide_app, aide_health):
     assert len(refused) == 18  # the second check paid the second timeout; the rest never sent a request
     assert all(f"circuit 'app:127.0.0.1:{hanging.port}' is open" in c["message"] for c in refused)
     result.stdout.fnmatch_lines(["root cause: app is down: CRITICAL check_app.py::check_health: *"])
+    name = f"app:127.0.0.1:{hanging.port}"
+    circuit = health["resilience"]["circuits"][name]
+    assert (circuit["state"], circuit["failures"], circuit["rejections"]) == ("open", 2, 18)
+    assert health["resilience"]["open_circuits"] == [name]
+    result.stdout.fnmatch_lines([f"circuits: 1 of 1 not closed at the end: {name} (*timed out*)"])
+    page = (run_dirs(pytester.path)[-1] / "health.html").read_text()
+    assert "<h2>Circuits (1)</h2>" in page
+    assert f"<code>{name}</code></td><td>open</td>" in page
 
 
 def test_a_declared_dependency_is_blocked_and_an_undeclared_failure_is_not(

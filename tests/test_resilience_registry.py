@@ -76,3 +76,20 @@ def test_health_summary_splits_healthy_and_unhealthy_as_plain_json_data() -> Non
 
 def _refused() -> None:
     raise ConnectionError("refused")
+
+
+def test_merging_the_circuits_of_several_processes_adds_counts_and_keeps_the_worst_state() -> None:
+    from pytest_aide.resilience.registry import merge_statistics
+
+    clock = FakeClock()
+    controller, worker = BreakerRegistry(clock=clock), BreakerRegistry(clock=clock)
+    controller.get("db", failure_threshold=1).call(lambda: 1)
+    worker.get("db", failure_threshold=1).record_failure(worker.get("db").before_call(), RuntimeError("timed out"))
+    worker.get("cache").call(lambda: 2)
+    merged = merge_statistics(controller.statistics(), worker.statistics())
+    assert list(merged) == ["cache", "db"]
+    db = merged["db"]
+    assert (db["state"], db["calls"], db["successes"], db["failures"]) == ("open", 2, 1, 1)
+    assert "timed out" in db["last_error"]
+    assert merged["cache"]["state"] == "closed"
+    assert merge_statistics() == {}
