@@ -254,13 +254,18 @@ def safety_dump_folder() -> Path:
     return folder
 
 
+def _dump_folder(backup_set: BackupSet) -> Path:
+    """Where a database restore puts its dumps: beside the sets, or, on read-only media, where this user keeps
+    state."""
+    root = backup_set.path.parent
+    return root if scratch_parent(root) is not None else safety_dump_folder()
+
+
 def _restore_postgres(
     entry: ComponentEntry, archive: Path, backup_set: BackupSet, comp: ComponentConfig, stamp: str
 ) -> RestoredComponent:
     url = component_url(comp)
-    root = backup_set.path.parent
-    if scratch_parent(root) is None:  # read-only media: the safety dump goes where this user keeps state
-        root = safety_dump_folder()
+    root = _dump_folder(backup_set)
     token = secrets.token_hex(4)
     safety = root / f"{comp.name}_before_restore_{stamp}.pgdump{SUFFIX['zstd']}"
     dump_file = root / f".{comp.name}{RESTORE_TEMP_MARK}{token}.pgdump"
@@ -281,10 +286,7 @@ def _restore_mysql(
     entry: ComponentEntry, archive: Path, backup_set: BackupSet, comp: ComponentConfig, stamp: str
 ) -> RestoredComponent:
     url = component_url(comp)
-    root = backup_set.path.parent
-    if scratch_parent(root) is None:  # read-only media: the decompressed dump goes where this user keeps state
-        root = safety_dump_folder()
-    dump_file = root / f".{comp.name}{RESTORE_TEMP_MARK}{secrets.token_hex(4)}.sql"
+    dump_file = _dump_folder(backup_set) / f".{comp.name}{RESTORE_TEMP_MARK}{secrets.token_hex(4)}.sql"
     try:
         decompress_to(archive, backup_set.compression, dump_file)
         kept = mysql_source.restore(url, dump_file, entry.summary.get("tables", {}), stamp)
