@@ -76,6 +76,20 @@ def junit_case_properties(path: Path) -> dict[str, dict[str, str]]:
     return cases
 
 
+# Inner-run source: attempt() counts the tries of a check in a file of the run's folder (1, 2, 3...), so a
+# check can fail on its first tries and pass later (retries, reruns).
+ATTEMPT_COUNTER = """
+import pathlib
+
+import pytest
+
+def attempt():
+    counter = pathlib.Path("attempts.txt")
+    number = int(counter.read_text()) + 1 if counter.exists() else 1
+    counter.write_text(str(number))
+    return number
+"""
+
 SUITE_OFF = "\n[suite]\nenabled = false  # these tests run their own checks, not the shipped suite\n"
 
 

@@ -9,25 +9,13 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
-from aide_testing import aide_run, junit_case_properties, latest_health, run_dirs
+from aide_testing import ATTEMPT_COUNTER, aide_run, junit_case_properties, latest_health, run_dirs
 
 from pytest_aide.metrics import DEFAULT_METRICS
 
 DISK_ACTION = DEFAULT_METRICS["disk_percent"].action
 
-COUNTER = """
-import pathlib
-
-import pytest
-
-from pytest_aide.errors import ProbeError
-
-def attempt():
-    counter = pathlib.Path("attempts.txt")
-    number = int(counter.read_text()) + 1 if counter.exists() else 1
-    counter.write_text(str(number))
-    return number
-"""
+COUNTER = ATTEMPT_COUNTER + "\nfrom pytest_aide.errors import ProbeError\n"
 
 # Attempt 1: a critical value; attempt 2: its own assertion fails; attempt 3: healthy. Each records a value of
 # its own, so an attempt's values cannot hide in another's.

@@ -11,39 +11,26 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
-from aide_testing import aide_run, latest_health, run_dirs
+from aide_testing import ATTEMPT_COUNTER, aide_run, latest_health, run_dirs
 
 from pytest_aide.metrics import DEFAULT_METRICS
 
 DISK_ACTION = DEFAULT_METRICS["disk_percent"].action
 
 # Each attempt records a measurement of its own name and a disk value of its own (91, 92, 93 %).
-FLAKY = """
-import pathlib
-
-def attempt():
-    counter = pathlib.Path("attempts.txt")
-    number = int(counter.read_text()) + 1 if counter.exists() else 1
-    counter.write_text(str(number))
-    return number
-
+FLAKY = (
+    ATTEMPT_COUNTER
+    + """
 def check_flaky(aide_health):
     number = attempt()
     aide_health.record(f"only_in_attempt_{number}", 1.0, "x")
     aide_health.record("disk_percent", 90.0 + number)
 """
+)
 
-RECOVERS = """
-import pathlib
-
-import pytest
-
-def attempt():
-    counter = pathlib.Path("attempts.txt")
-    number = int(counter.read_text()) + 1 if counter.exists() else 1
-    counter.write_text(str(number))
-    return number
-
+RECOVERS = (
+    ATTEMPT_COUNTER
+    + """
 @pytest.fixture
 def target():
     if attempt() == 1:
@@ -53,6 +40,7 @@ def check_recovers(target, aide_health):
     disk = {2: 95.0, 3: 20.0}[int(pathlib.Path("attempts.txt").read_text())]
     aide_health.record("disk_percent", disk)
 """
+)
 
 
 def aide_project(pytester: pytest.Pytester, **files: str) -> pytest.Pytester:
