@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from pytest_aide import checkrun, shipped
+from pytest_aide.checkrun import CheckCritical
 from pytest_aide.deadline import CheckTimedOut
-from pytest_aide.dependencies import FIXTURE_DEPENDENCIES, DependencyDown, Outage
+from pytest_aide.dependencies import FIXTURE_DEPENDENCIES, DependencyDown
 from pytest_aide.errors import AideError, ProbeError
 from pytest_aide.results import (
     ATTEMPT,
@@ -31,12 +32,6 @@ _MESSAGE_LIMIT = 400
 _OUTCOMES = ("passed", "failed", "skipped")  # pytest's own; others (pytest-rerunfailures' "rerun") are theirs
 _FACT_STYLES = ("auto", "no")  # --tb values that leave the failure's presentation to us
 _IS_CHECK_KEY = pytest.StashKey[bool]()
-_PLACE_KEY = pytest.StashKey[tuple[str, float]]()  # the check's component and weight, read at setup
-OUTAGES_KEY = pytest.StashKey[list[Outage]]()  # the dependencies this check could not reach (wiring fills it)
-
-
-class CheckCritical(AssertionError):
-    """Raised after a check's body when one of its measurements is critical."""
 
 
 # Failures that state a fact about the system rather than a bug in the check: the check's own assertion or
@@ -135,7 +130,8 @@ def dependency_properties(item: pytest.Item, kwargs: dict[str, Any] | None = Non
 def outages_met(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None) -> str:
     """The dependencies (comma-separated) a failed phase could not reach: its own error says so, or a probe
     it made met an outage (an HTTP probe answers with an error rather than raising)."""
-    kinds = [o.kind for o in item.stash.get(OUTAGES_KEY, [])]
+    run = item.stash.get(checkrun.RUN_KEY, None)
+    kinds = [o.kind for o in run.outages] if run is not None else []
     current: BaseException | None = excinfo.value if excinfo is not None else None
     while current is not None and len(kinds) < 20:  # the chain, bounded: a cached fixture error re-raised
         if isinstance(current, DependencyDown):
@@ -144,15 +140,7 @@ def outages_met(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] 
     return ",".join(dict.fromkeys(kinds))
 
 
-def enforce_critical(item: pytest.Item) -> None:
-    """Fail the check, after its body ran, if a recorded measurement is critical."""
-    recorder = item.stash.get(RECORDER_KEY, None)
-    if recorder is not None and recorder.status is Status.CRITICAL:
-        raise CheckCritical(recorder.message())
-
-
-def call_properties(item: pytest.Item) -> list[tuple[str, Any]]:
-    place = item.stash.get(_PLACE_KEY, None)
+def call_properties(item: pytest.Item, place: tuple[str, float] | None = None) -> list[tuple[str, Any]]:
     component, weight = place if place is not None else component_and_weight(item)
     recorder = item.stash.get(RECORDER_KEY, None)
     if recorder is None:
@@ -178,30 +166,38 @@ def one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
 
 def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState) -> Generator[None, Any, Any]:
     """Body of the ``pytest_runtest_makereport`` wrapper for check items."""
-    check = is_check(item)
+    when = call.when
+    run = item.stash.get(checkrun.RUN_KEY, None)  # every check has one from its setup on
+    if run is None and when == "setup" and is_check(item):
+        run = checkrun.check_run(item)  # a setup another plugin ended before ours ran (a skip marker, say)
+    check = run is not None
     bad_marker = ""
-    if check and call.when == "setup":
+    if run is not None and when == "setup":
         kwargs = aide_kwargs(item)  # the markers, read once for all of the check's settings
-        component, weight = item.stash[_PLACE_KEY] = component_and_weight(item, kwargs)
-        checkrun.begin_attempt(item)
+        component, weight = run.place = component_and_weight(item, kwargs)
+        checkrun.begin_attempt(run)
         floor, depends, bad_marker = _marker_settings(item, state, kwargs)
         place = [("aide.component", component), ("aide.weight", weight), *([(FLOOR, floor.value)] if floor else [])]
-        set_properties(item, [*place, *depends, *checkrun.phase_properties(item, call.excinfo)])
-    elif check and call.when == "call":
+        set_properties(item, [*place, *depends, *checkrun.phase_properties(run, call.excinfo)])
+    elif run is not None and when == "call":
         unmeasured = call.excinfo is not None and isinstance(call.excinfo.value, ProbeError)
-        extra = [*([(UNMEASURED, True)] if unmeasured else []), *checkrun.phase_properties(item, call.excinfo)]
-        set_properties(item, [*call_properties(item), *extra])
+        extra = [*([(UNMEASURED, True)] if unmeasured else []), *checkrun.phase_properties(run, call.excinfo)]
+        set_properties(item, [*call_properties(item, run.place), *extra])
     report = yield
+    if not check:
+        redact_report(report, state)
+        return report
     if bad_marker and not report.failed:  # the check's own marker is wrong: it cannot be judged as written
         report.outcome, report.longrepr = "failed", bad_marker
         report.user_properties.append(("aide.message", bad_marker))
-    if check and call.excinfo is not None and report.failed:
+    failed = report.outcome == "failed"
+    if call.excinfo is not None and failed:
         explain_failure(item, call.excinfo, report, state)
-    elif check and call.when == "call" and report.passed and _warns_with_evidence(item):
+    elif when == "call" and report.outcome == "passed" and _warns_with_evidence(item):
         attach_evidence(item, report, state, as_sections=False)  # a warning's action reads "(attached)" too
-    if check and report.failed and (down := outages_met(item, call.excinfo)):
+    if failed and (down := outages_met(item, call.excinfo)):
         report.user_properties.append((DOWN, down))  # the controller names the root cause (rootcause.py)
-    if check and call.when == "teardown" and RECORDER_KEY in item.stash:
+    if when == "teardown" and RECORDER_KEY in item.stash:
         del item.stash[RECORDER_KEY]  # a rerun's setup may fail before it records anything of its own
     redact_report(report, state)
     return report
@@ -298,12 +294,13 @@ def redact_report(report: pytest.TestReport, state: AideState) -> None:
 
 def report_status(report: pytest.TestReport | pytest.CollectReport) -> str | None:
     """The check status one report shows (the terminal and the HTML table both use it); None if not a check."""
-    if report.passed and report.when != "call":
+    outcome = report.outcome  # the attribute, not the ``passed``/``skipped`` properties: asked of every report
+    if outcome == "passed" and report.when != "call":
         return None  # a passed setup or teardown shows nothing: two of every check's three reports
     props = dict(getattr(report, "user_properties", ()))  # collect reports have none
-    if "aide.component" not in props or report.outcome not in _OUTCOMES:
+    if "aide.component" not in props or outcome not in _OUTCOMES:
         return None
-    if report.skipped:
+    if outcome == "skipped":
         return "SKIPPED"
     recorded = props.get("aide.status")
     status = status_of(
@@ -326,4 +323,6 @@ _TESTSTATUS = {
 
 def teststatus(report: pytest.TestReport | pytest.CollectReport) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
     """Letters and words: W/WARNING for warning checks, CRITICAL and UNKNOWN for failed ones."""
+    if report.outcome == "passed" and report.when != "call":
+        return None  # two of every check's three reports: pytest's own letters
     return _TESTSTATUS.get(report_status(report) or "")

@@ -2,7 +2,7 @@
 
 **Retries.** A check that declares retries (``@pytest.mark.aide(retries=2)`` or ``[resilience.checks]
 retries``) has its function called again through pytest's own ``pytest_pyfunc_call`` hook — the public way
-``Item.runtest`` calls it — from a ``tryfirst`` implementation that steps aside when re-entered, so pytest
+``Item.runtest`` calls it — from a ``tryfirst`` wrapper of that hook that steps aside when re-entered, so pytest
 (and pytest-asyncio or anyio, if they own the call) still run the function itself. Only the body runs again:
 fixtures are set up once per attempt of the protocol (pytest-rerunfailures, which re-runs the whole protocol
 through pytest internals, is the tool for that), and the ``aide_health`` recorder is emptied before each try.
@@ -17,24 +17,23 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Generator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_aide import deadline
+from pytest_aide.dependencies import Outage
 from pytest_aide.errors import ProbeError
 from pytest_aide.results import ATTEMPT, MAX_ATTEMPTS, TIMEOUT, TRIES
 from pytest_aide.state import RECORDER_KEY, get_state
+from pytest_aide.status import Status
 
 if TYPE_CHECKING:
     from pytest_aide.settings import CheckLimitsSettings
 
 WATCHDOG_KEY = pytest.StashKey[deadline.Watchdog]()
-_LIMITS_KEY = pytest.StashKey["Limits"]()
-_COUNT_KEY = pytest.StashKey[int]()  # attempts of this item so far
-_TRIES_KEY = pytest.StashKey[list[dict[str, Any]]]()
-_INNER_KEY = pytest.StashKey[bool]()  # inside one of our tries: pytest_pyfunc_call steps aside
 
 
 class BadLimit(ValueError):
@@ -65,8 +64,36 @@ class _RunDefaults:
 _DEFAULTS_KEY = pytest.StashKey[_RunDefaults]()
 
 
+@dataclass(slots=True, eq=False)
+class CheckRun:
+    """What one check's phases share, under one key of its stash (every hook of every check reads it)."""
+
+    limits: Limits | None = None  # set at its setup
+    count: int = 0  # attempts so far: earlier setups and the tries of their calls
+    tries: list[dict[str, Any]] = field(default_factory=list)  # the failed tries of the current call
+    inner: bool = False  # inside one of our own tries: the pyfunc wrapper steps aside
+    place: tuple[str, float] | None = None  # the check's component and weight, read at setup
+    outages: list[Outage] = field(default_factory=list)  # the dependencies it could not reach (wiring fills it)
+
+
+RUN_KEY = pytest.StashKey[CheckRun]()
+
+
+def check_run(item: pytest.Item) -> CheckRun:
+    """The check's record, made at its first setup (kept across pytest-rerunfailures' attempts)."""
+    run = item.stash.get(RUN_KEY, None)
+    if run is None:
+        run = item.stash[RUN_KEY] = CheckRun()
+    return run
+
+
 def limits_of(item: pytest.Item, kwargs: dict[str, Any], settings: CheckLimitsSettings) -> Limits:
     """The check's limits: marker over ``[resilience.checks]``, and a ``timeouts`` entry over both."""
+    own = "retries" in kwargs or "timeout" in kwargs or bool(settings.timeouts)
+    common = None if own else item.config.stash.get(_COMMON_KEY, None)
+    if common is not None and common[0] is settings:
+        check_run(item).limits = common[1]  # most checks: the run's defaults, worked out once
+        return common[1]
     retries = _number(kwargs.get("retries", settings.retries), "retries", integer=True)
     timeout = _number(kwargs.get("timeout", settings.timeout), "timeout", integer=False)
     if settings.timeouts:
@@ -77,8 +104,13 @@ def limits_of(item: pytest.Item, kwargs: dict[str, Any], settings: CheckLimitsSe
     limit = None if defaults.debugging or not timeout else float(timeout)
     max_attempts = (int(retries) + 1) * (_reruns(item, defaults) + 1)
     limits = Limits(int(retries), settings.retry_wait, limit, max_attempts)
-    item.stash[_LIMITS_KEY] = limits
+    check_run(item).limits = limits
+    if not own and (defaults.forced_reruns is not None or not defaults.rerunning):  # the same for every such check
+        item.config.stash[_COMMON_KEY] = (settings, limits)
     return limits
+
+
+_COMMON_KEY = pytest.StashKey[tuple["CheckLimitsSettings", Limits]]()
 
 
 def _run_defaults(config: pytest.Config) -> _RunDefaults:
@@ -132,61 +164,48 @@ def _count(value: object) -> int:
         return 0
 
 
-def begin_attempt(item: pytest.Item) -> None:
+def begin_attempt(run: CheckRun) -> None:
     """A setup starts an attempt (pytest-rerunfailures sets a check up again for each of its reruns): the
     attempts so far are the earlier setups and the tries of their calls."""
-    tries = item.stash.get(_TRIES_KEY, _NONE)
-    item.stash[_COUNT_KEY] = item.stash.get(_COUNT_KEY, 0) + 1 + len(tries)
-    if tries:
-        item.stash[_TRIES_KEY] = []
+    run.count += 1 + len(run.tries)
+    if run.tries:
+        run.tries = []
 
 
-_NONE: list[dict[str, Any]] = []  # never appended to: call_with_retries gives each call a list of its own
-
-
-def phase_properties(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None) -> list[tuple[str, Any]]:
+def phase_properties(run: CheckRun, excinfo: pytest.ExceptionInfo[BaseException] | None) -> list[tuple[str, Any]]:
     """What a phase's report adds: attempt number and allowance, earlier tries, and a time limit reached."""
-    limits = item.stash.get(_LIMITS_KEY, None)
+    limits = run.limits
     if excinfo is None and (limits is None or limits.max_attempts == 1):
         return []  # the common case: one attempt allowed, and it did not run out of time
     props: list[tuple[str, Any]] = []
-    tries = item.stash.get(_TRIES_KEY, _NONE)
     if limits is not None and limits.max_attempts > 1:
-        props += [(ATTEMPT, item.stash.get(_COUNT_KEY, 1) + len(tries)), (MAX_ATTEMPTS, limits.max_attempts)]
-    if tries:
-        props.append((TRIES, json.dumps(tries)))
-    seconds = timed_out_after(item, excinfo)
+        props += [(ATTEMPT, max(run.count, 1) + len(run.tries)), (MAX_ATTEMPTS, limits.max_attempts)]
+    if run.tries:
+        props.append((TRIES, json.dumps(run.tries)))
+    seconds = timed_out_after(run, excinfo)
     if seconds is not None:
         props.append((TIMEOUT, seconds))
     return props
 
 
-def timed_out_after(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None) -> float | None:
+def timed_out_after(run: CheckRun, excinfo: pytest.ExceptionInfo[BaseException] | None) -> float | None:
     """The limit a failed phase ran into: our watchdog's or pytest-timeout's (read from its failure message)."""
     if excinfo is None:
         return None
     if isinstance(excinfo.value, deadline.CheckTimedOut):
-        limits = item.stash.get(_LIMITS_KEY, None)
+        limits = run.limits
         return limits.timeout if limits is not None and limits.timeout else 0.0
     if isinstance(excinfo.value, pytest.fail.Exception):
         return deadline.pytest_timeout_seconds(str(excinfo.value))
     return None
 
 
-def start_limit(item: pytest.Item) -> tuple[deadline.Watchdog, deadline.Arming] | None:
-    """Start the check's time limit, if it has one; hand the result to :func:`end_limit` when its body ends."""
-    limits = item.stash.get(_LIMITS_KEY, None)
-    if limits is None or limits.timeout is None:
-        return None
+def _arm(item: pytest.Item, seconds: float) -> tuple[deadline.Watchdog, deadline.Arming]:
+    """Start the check's time limit (the run's one watchdog, started by the first check that has a limit)."""
     watchdog = item.config.stash.get(WATCHDOG_KEY, None)
     if watchdog is None:
         watchdog = item.config.stash[WATCHDOG_KEY] = deadline.Watchdog()
-    return watchdog, watchdog.arm(limits.timeout)
-
-
-def end_limit(started: tuple[deadline.Watchdog, deadline.Arming] | None) -> None:
-    if started is not None:
-        started[0].disarm(started[1])
+    return watchdog, watchdog.arm(seconds)
 
 
 def close(config: pytest.Config) -> None:
@@ -200,53 +219,104 @@ class _TryFailed(Exception):
     """One try of the body failed (the original failure is ``__cause__``): what the retry policy retries."""
 
 
-def call_with_retries(item: pytest.Item) -> bool | None:
-    """``pytest_pyfunc_call`` for a check with retries: call the function until a try passes or none is left.
+def run_body(item: pytest.Item) -> Generator[None, Any, Any]:
+    """Body of the ``pytest_pyfunc_call`` wrapper: the check's function (called by pytest, or by pytest-asyncio
+    or anyio if they own the call) under its time limit, failed when a recorded measurement is critical, and
+    called again after a failed try while the check has retries left.
 
-    Returns None (let pytest call it) for any other item and when re-entered from one of our own tries.
+    One wrapper does all three, as a single hook implementation costs less per check than three. Not a check
+    (no limits were set at its setup), or re-entered from one of our own tries: pytest's call, untouched.
     """
-    limits = item.stash.get(_LIMITS_KEY, None)
-    if limits is None or limits.retries == 0 or item.stash.get(_INNER_KEY, False):
-        return None
+    run = item.stash.get(RUN_KEY, None)
+    limits = run.limits if run is not None else None
+    if run is None or limits is None or run.inner:
+        return (yield)
+    armed = _arm(item, limits.timeout) if limits.timeout is not None else None
+    try:
+        if not limits.retries:
+            result = yield
+            enforce_critical(item)
+            return result
+        return (yield from _tried(item, run, limits))
+    finally:
+        if armed is not None:
+            armed[0].disarm(armed[1])
+
+
+def _tried(item: pytest.Item, run: CheckRun, limits: Limits) -> Generator[None, Any, Any]:
+    """The first try is pytest's own call (the wrapper's ``yield``); the others are :func:`_one_try`'s."""
+    run.tries = []
+    started = time.perf_counter()
+    try:
+        result = yield
+        enforce_critical(item)
+        return result
+    except pytest.exit.Exception:
+        raise
+    except (Exception, pytest.fail.Exception) as exc:
+        if timed_out_after(run, pytest.ExceptionInfo.from_exception(exc)) is not None:
+            raise  # pytest-timeout ended the check: final
+        run.tries.append(_try_facts(item, exc, time.perf_counter() - started))
+        first: BaseException = exc
+    return _retry(item, run, limits, first)
+
+
+def _retry(item: pytest.Item, run: CheckRun, limits: Limits, first: BaseException) -> bool:
+    """Call the function again until a try passes or none is left; the first, failed, try already ran."""
     from pytest_aide.resilience import RetryFailed, RetryPolicy
 
-    item.stash[_TRIES_KEY] = []
     wait = limits.retry_wait  # then 2x, 4x...: the check's time limit, not the policy, bounds them all
     policy = RetryPolicy(
         attempts=limits.retries + 1, deadline=None, initial_wait=wait, max_wait=max(wait, 60), jitter=0
     )
+    pending = [first]
+
+    def attempt() -> None:
+        if pending:  # the policy's first attempt is the try pytest made: its failure, as it was
+            raise _TryFailed() from pending.pop()
+        _one_try(item, run)
+
     try:
-        policy.run(lambda: _one_try(item), retry_on=_TryFailed)
+        policy.run(attempt, retry_on=_TryFailed)
     except RetryFailed as failed:
         cause = failed.__cause__
         last = cause.__cause__ if isinstance(cause, _TryFailed) and cause.__cause__ else failed
     else:
         return True
-    item.stash[_TRIES_KEY].pop()  # the last try is the check's own result: its report tells it
+    run.tries.pop()  # the last try is the check's own result: its report tells it
     raise last  # outside the handler: the check's own failure, with no retry machinery chained to it
 
 
-def _one_try(item: pytest.Item) -> None:
-    from pytest_aide import checkitem  # a sibling wiring module that imports this one
+class CheckCritical(AssertionError):
+    """Raised after a check's body when one of its measurements is critical."""
 
+
+def enforce_critical(item: pytest.Item) -> None:
+    """Fail the check, after its body ran, if a recorded measurement is critical."""
+    recorder = item.stash.get(RECORDER_KEY, None)
+    if recorder is not None and recorder.status is Status.CRITICAL:
+        raise CheckCritical(recorder.message())
+
+
+def _one_try(item: pytest.Item, run: CheckRun) -> None:
     recorder = item.stash.get(RECORDER_KEY, None)
     if recorder is not None:  # each try records afresh
         recorder.measurements.clear()
         recorder.evidence.clear()
     started = time.perf_counter()
-    item.stash[_INNER_KEY] = True
+    run.inner = True
     try:
         item.ihook.pytest_pyfunc_call(pyfuncitem=item)
-        checkitem.enforce_critical(item)
+        enforce_critical(item)
     except pytest.exit.Exception:
         raise
     except (Exception, pytest.fail.Exception) as exc:
-        if timed_out_after(item, pytest.ExceptionInfo.from_exception(exc)) is not None:
+        if timed_out_after(run, pytest.ExceptionInfo.from_exception(exc)) is not None:
             raise  # pytest-timeout ended the check: final
-        item.stash[_TRIES_KEY].append(_try_facts(item, exc, time.perf_counter() - started))
+        run.tries.append(_try_facts(item, exc, time.perf_counter() - started))
         raise _TryFailed() from exc
     finally:
-        item.stash[_INNER_KEY] = False
+        run.inner = False
 
 
 def _try_facts(item: pytest.Item, exc: BaseException, duration: float) -> dict[str, Any]:

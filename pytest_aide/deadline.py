@@ -81,21 +81,27 @@ class Watchdog:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # taken directly on the per-check path: a Condition's ``with`` is Python code
+        self._cond = threading.Condition(self._lock)
         self._armed: list[Arming] = []
         self._thread: threading.Thread | None = None
         self._closed = False
         self._wakes_at: float | None = None  # when the watching thread wakes next (None: only when told)
         self._previous: Any = None  # the handler WAKE_SIGNAL had before ours; None: ours is not installed
+        self._main_ident = threading.main_thread().ident
 
     def arm(self, seconds: float) -> Arming:
         """Start the deadline of the calling thread's check: ``seconds`` from now."""
         ident = threading.get_ident()
         arming = Arming(seconds, ident, self._clock() + seconds)
-        arming._by_signal = ident == threading.main_thread().ident and self._install_handler()
-        with self._cond:
+        if ident == self._main_ident:
+            arming._by_signal = self._previous is not None or self._install_handler()
+        with self._lock:
+            if len(self._armed) >= 64:  # disarmed ones wait for the watching thread; drop them now and then
+                self._armed = [a for a in self._armed if not a.done]
             self._armed.append(arming)
-            self._start()
+            if self._thread is None:
+                self._start()
             if self._wakes_at is None or arming.due < self._wakes_at:  # else it wakes in time anyway
                 self._cond.notify()
         return arming
@@ -103,11 +109,13 @@ class Watchdog:
     def disarm(self, arming: Arming) -> None:
         """End the deadline; a pending interruption that did not reach the check yet is withdrawn."""
         arming.done = True  # first: from here on the signal handler raises nothing for it
-        with self._cond:
-            if arming in self._armed:
-                self._armed.remove(arming)
-            if arming.fired and not arming._by_signal:
-                _set_async_exc(arming.thread_id, None)
+        with self._lock:
+            if arming.fired:
+                if arming in self._armed:
+                    self._armed.remove(arming)
+                if not arming._by_signal:
+                    _set_async_exc(arming.thread_id, None)
+            # else: the watching thread drops it (done) the next time it wakes, without a list search here
 
     def close(self) -> None:
         """Stop the thread and give the signal back to its previous handler (main thread only)."""

@@ -94,6 +94,22 @@ def watching() -> Iterator[list[Outage]]:
         _NOTES.reset(token)
 
 
+def watch_check() -> list[Outage]:
+    """Start collecting, in this thread, the outages of the check about to run; returns its (empty) list.
+
+    The wiring calls it once per check, at its setup: the next check's call replaces the list, so no reset is
+    needed between checks (cheaper than a ``pytest_runtest_protocol`` wrapper around every check).
+    """
+    notes: list[Outage] = []
+    _NOTES.set(notes)
+    return notes
+
+
+def stop_watching() -> None:
+    """Outages met outside any check (a plain test between checks, the session's end) belong to none."""
+    _NOTES.set(None)
+
+
 def note(outage: Outage) -> None:
     """Tell the check running in this thread (if any) that it met ``outage``."""
     notes = _NOTES.get()

@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 
 from pytest_aide.metrics import DEFAULT_METRICS
 from pytest_aide.redact import Redactor
@@ -184,12 +185,26 @@ def _measured(data: Mapping[str, Any], checks: list[CheckView]) -> int:
     return sum(1 for c in checks if c.status in MEASURED)
 
 
-def _groups(checks: list[CheckView]) -> list[tuple[str, list[CheckView]]]:
-    """Checks by status, worst group first; a status this module does not know goes after OK."""
+def _groups(checks: list[CheckView]) -> list[tuple[str, int, Markup]]:
+    """Checks by status, worst group first (a status this module does not know goes after OK): each group's
+    name, size and table rows."""
     groups: dict[str, list[CheckView]] = {}
     for check in checks:
         groups.setdefault(check.status, []).append(check)
-    return sorted(groups.items(), key=lambda item: (_group_rank(item[0]), item[0]))
+    ordered = sorted(groups.items(), key=lambda item: (_group_rank(item[0]), item[0]))
+    return [(name, len(group), Markup("\n".join(map(_row, group)))) for name, group in ordered]
+
+
+def _row(check: CheckView) -> str:
+    """One row of the "All checks" tables, escaped here rather than by the template: a run has thousands of
+    them, and a template loop costs several times as much per row."""
+    nodeid = f"<code>{escape(check.nodeid)}</code>"
+    if check.needs_attention:
+        nodeid = f'<a href="#{escape(check.anchor)}">{nodeid}</a>'
+    return (
+        f"<tr><td>{nodeid}</td><td>{escape(check.component)}</td><td>{escape(check.message)}</td>"
+        f"<td>{escape(check.duration)}&nbsp;s</td></tr>"
+    )
 
 
 def _group_rank(status: str) -> int:

@@ -97,8 +97,10 @@ class AideHtml:
         cells.insert(1, "<th>Status</th>")
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        if report.outcome == "passed" and report.when != "call":
+            return  # a passed setup or teardown: pytest-html drops its row, so it needs no Status cell
         status = report_status(report)
-        if not status:  # not a check, or a passed setup/teardown row (pytest-html does not show those)
+        if not status:  # not a check
             cells.insert(1, _EMPTY_STATUS_CELL)
             return
         lines = [_badge(status)]
@@ -109,7 +111,7 @@ class AideHtml:
 
     def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
         """A skipped check's log is its one-line reason, not the repr of pytest's (path, line, reason) tuple."""
-        if report.skipped and isinstance(report.longrepr, tuple) and data:
+        if report.outcome == "skipped" and isinstance(report.longrepr, tuple) and data:
             data[0] = escape(str(report.longrepr[2])) + "\n"
 
 

@@ -291,12 +291,15 @@ class RunCollector:
 
     @staticmethod
     def _on_call(result: CheckResult, facts: ReportFacts) -> None:
-        props = facts.properties
-        result.attempts.extend(_tries(props, first=result.attempt))
-        recorded = property_status(props)
-        unmeasured = any(n == UNMEASURED and v for n, v in props)
-        timeout = _timeout(props)
-        message = next((str(v) for n, v in props if n == "aide.message"), "")
+        props = dict(facts.properties)  # one pass over them (each name appears once on a call report)
+        raw_tries = props.get(TRIES)
+        if raw_tries:
+            result.attempts.extend(_tries(raw_tries, first=result.attempt))
+        status = props.get("aide.status")
+        recorded = Status(status) if status is not None else None
+        unmeasured = bool(props.get(UNMEASURED))
+        timeout = float(props[TIMEOUT]) if TIMEOUT in props else None
+        message = str(props.get("aide.message", ""))
         result.status = status_of(
             "call",
             facts.outcome,
@@ -340,10 +343,9 @@ def _timeout(properties: Sequence[tuple[str, Any]]) -> float | None:
     return next((float(v) for n, v in properties if n == TIMEOUT), None)
 
 
-def _tries(properties: Sequence[tuple[str, Any]], *, first: int) -> list[Attempt]:
-    """The failed tries a call report carries (the check's own retries), judged as failed calls."""
-    raw = next((v for n, v in properties if n == TRIES), None)
-    tries: list[dict[str, Any]] = json.loads(raw) if raw else []
+def _tries(raw: str, *, first: int) -> list[Attempt]:
+    """The failed tries a call report carries (the check's own retries, as JSON), judged as failed calls."""
+    tries: list[dict[str, Any]] = json.loads(raw)
     return [
         Attempt(
             outcome=t["outcome"],

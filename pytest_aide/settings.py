@@ -17,7 +17,7 @@ from pytest_aide.schema import Bound, Check, Section, StrOrTable
 # for how pydantic validates them and how a configuration validated before loads without pydantic.
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class ThresholdSettings(Section):
     """Per-level change of a metric's thresholds: a level left out keeps its default, ``false`` removes it."""
 
@@ -25,19 +25,19 @@ class ThresholdSettings(Section):
     critical: str | float | bool | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class InstanceSettings(Section):
     """One inventory item given as a table: its key field, and thresholds for this item only."""
 
     thresholds: dict[str, ThresholdSettings] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class PathItem(InstanceSettings):
     path: Annotated[str, Bound(min_length=1)]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class DiskItem(PathItem):
     data: bool = False  # the app's data volume: the seeds' 1 GB free minimum applies to it (and only to it)
 
@@ -85,7 +85,7 @@ def _check_encoding(encoding: str | None) -> str | None:
     return encoding
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class LogItem(PathItem):
     """A log file with its own reading rules; a key left out takes the ``[logs]`` value."""
 
@@ -96,17 +96,17 @@ class LogItem(PathItem):
     encoding: Annotated[str | None, Check(_check_encoding)] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class ProcessItem(InstanceSettings):
     name: Annotated[str, Bound(min_length=1)]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class PortItem(InstanceSettings):
     port: Annotated[int, Bound(ge=1, le=65535)]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class AppSettings(Section):
     url: str | None = None
     health_path: str = "/api/health"
@@ -125,7 +125,7 @@ class AppSettings(Section):
     verify_tls: bool | str = True
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class TlsHostItem(InstanceSettings):
     """A TLS endpoint whose certificate chain is checked, apart from ``[app] url`` (any TLS port: LDAPS, SMTPS...)."""
 
@@ -159,7 +159,7 @@ def parse_host_port(text: str) -> TlsHostItem:
     return TlsHostItem(host=match["ipv6"] or match["host"], port=port)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class DbSettings(Section):
     url: str | None = None
     url_env: str | None = None  # the environment variable holding the URL (its password stays out of the file)
@@ -171,14 +171,14 @@ class DbSettings(Section):
     allow_privileged_role: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class CacheSettings(Section):
     url: str | None = None
     url_env: str | None = None
     timeout: Annotated[float, Bound(gt=0)] = 2.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class ResourcesSettings(Section):
     disk_paths: list[str | DiskItem] = field(default_factory=lambda: list[str | DiskItem](["."]))
     processes: list[str | ProcessItem] = field(default_factory=list)
@@ -190,7 +190,7 @@ class ResourcesSettings(Section):
 LogEntry = Annotated[str | LogItem, StrOrTable()]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class LogsSettings(Section):
     files: list[LogEntry] = field(default_factory=list)
     tail_lines: Annotated[int, Bound(gt=0)] = 100
@@ -232,7 +232,7 @@ def _host_ports(hosts: list[str | TlsHostItem]) -> list[str | TlsHostItem]:
     return hosts
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class TlsSettings(Section):
     """``[tls] hosts``: certificates checked on their own ports, independent of ``[app] url``."""
 
@@ -244,7 +244,7 @@ class TlsSettings(Section):
         return [parse_host_port(h) if isinstance(h, str) else h for h in self.hosts]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class EndpointSettings(Section):
     name: Annotated[str, Bound(min_length=1)]
     path: str | None = None
@@ -256,7 +256,7 @@ class EndpointSettings(Section):
     thresholds: dict[str, ThresholdSettings] = field(default_factory=dict)  # for this endpoint only
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class MetricSettings(Section):
     """An operator's own metric (``[metrics.NAME]``): what it measures in, what to do, optional default levels."""
 
@@ -266,32 +266,32 @@ class MetricSettings(Section):
     critical: str | float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class PreflightSettings(Section):
     config_files: list[str | PathItem] = field(default_factory=list)
     pip_check: bool = True
     python: str | None = None  # the target's interpreter for `pip check` (default: the one running pytest)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class ReportsSettings(Section):
     dir: str = "reports"
     archive: bool = True
     keep_days: Annotated[float, Bound(gt=0)] | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class GateSettings(Section):
     fail_on: Literal["critical", "warning"] = "critical"
     fail_under: Annotated[float, Bound(ge=0, le=100)] | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class RunSettings(Section):
     concurrency: Annotated[int, Bound(ge=1, le=1024)] = 64
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class SuiteSettings(Section):
     """The shipped suite (``pytest_aide/suite``): on by default, beside the operator's own checks."""
 
@@ -314,7 +314,7 @@ def _shipped_check(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class ChecksSettings(Section):
     """How checks weigh in the verdict beyond their score."""
 
@@ -323,7 +323,7 @@ class ChecksSettings(Section):
     essential: list[Annotated[str, Check(_shipped_check)]] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class RetrySettings(Section):
     """Defaults of ``aide_retry`` (pytest_aide.resilience.RetryPolicy): attempts, overall deadline, backoff."""
 
@@ -334,7 +334,7 @@ class RetrySettings(Section):
     jitter: Annotated[float, Bound(ge=0)] = 0.5
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class BreakerSettings(Section):
     """Defaults of the run's circuit breakers (``aide_breakers``; pytest_aide.resilience.BreakerPolicy)."""
 
@@ -344,7 +344,7 @@ class BreakerSettings(Section):
     half_open_max_calls: Annotated[int, Bound(ge=1)] = 1  # trial calls at a time
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class DependencySettings(Section):
     """The circuits every probe of the app, database and cache goes through (pytest_aide.dependencies)."""
 
@@ -352,7 +352,7 @@ class DependencySettings(Section):
     failure_threshold: Annotated[int, Bound(ge=1)] = 2  # calls that get no answer before the rest fail at once
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class CheckLimitsSettings(Section):
     """``[resilience.checks]``: how often a failing check is tried again and how long its own code may run.
 
@@ -367,7 +367,7 @@ class CheckLimitsSettings(Section):
     timeouts: dict[str, Annotated[float, Bound(ge=0)]] = field(default_factory=dict)  # per check name or file
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class ResilienceSettings(Section):
     retry: RetrySettings = field(default_factory=RetrySettings)
     breakers: BreakerSettings = field(default_factory=BreakerSettings)
@@ -375,7 +375,7 @@ class ResilienceSettings(Section):
     checks: CheckLimitsSettings = field(default_factory=CheckLimitsSettings)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class FileSettings(Section):
     """The whole file: every table optional."""
 

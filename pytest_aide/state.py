@@ -49,5 +49,20 @@ STATE_KEY = pytest.StashKey[AideState]()
 RECORDER_KEY = pytest.StashKey[HealthRecorder]()
 
 
+_LAST: list[object] = [None, None]  # the last active run's (config, state): every hook of every check asks
+
+
 def get_state(config: pytest.Config) -> AideState | None:
-    return config.stash.get(STATE_KEY, None)
+    """The run's state, or None when aide is not active for ``config`` (a state, once set, never changes)."""
+    if _LAST[0] is config:
+        return _LAST[1]  # type: ignore[return-value]
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None:
+        _LAST[0], _LAST[1] = config, state
+    return state
+
+
+def forget_state(config: pytest.Config) -> None:
+    """The run ended: let its config and state go."""
+    if _LAST[0] is config:
+        _LAST[0] = _LAST[1] = None

@@ -18,6 +18,7 @@ import pytest
 from pytest_aide import (
     checkitem,
     checkrun,
+    dependencies,
     endpointfeed,
     fault_fixtures,
     fixtures,
@@ -30,7 +31,7 @@ from pytest_aide.config import AideConfig, Overrides, load_config
 from pytest_aide.discovery import Found
 from pytest_aide.errors import ConfigError
 from pytest_aide.runs import create_run_dir, new_run_id
-from pytest_aide.state import STATE_KEY, AideState, get_state
+from pytest_aide.state import STATE_KEY, AideState, forget_state, get_state
 from pytest_aide.thresholds import ThresholdChange
 
 MARKERS = (
@@ -260,11 +261,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item not in excluded]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest sets up the check's fixtures: their outages are the check's
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A check notes the outages its probes meet from its setup to its teardown (one thread, one check)."""
     state = get_state(item.config)
-    if state is not None and checkitem.is_check(item):
-        names = getattr(item, "fixturenames", ())
-        target.ensure_target(state, talks_to_app=not target.APP_FIXTURES.isdisjoint(names))
+    if state is None:
+        return
+    if not checkitem.is_check(item):
+        dependencies.stop_watching()
+        return
+    checkrun.check_run(item).outages = dependencies.watch_check()
+    names = getattr(item, "fixturenames", ())
+    target.ensure_target(state, talks_to_app=not target.APP_FIXTURES.isdisjoint(names))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -278,32 +286,10 @@ def pytest_pycollect_makeitem(
     return result
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
-    """Note the outages the check's probes meet, from its setup to its teardown (one thread, one check)."""
-    if get_state(item.config) is None or not checkitem.is_check(item):
-        return (yield)
-    from pytest_aide.dependencies import watching
-
-    with watching() as outages:
-        item.stash[checkitem.OUTAGES_KEY] = outages
-        return (yield)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    started = checkrun.start_limit(item)  # the check's time limit covers its body and all its tries
-    try:
-        yield
-    finally:
-        checkrun.end_limit(started)
-    checkitem.enforce_critical(item)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """A check with retries: call its function again after a failed try (None: pytest calls it)."""
-    return checkrun.call_with_retries(pyfuncitem)
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, Any, Any]:
+    """A check's body: under its time limit, failed when a measurement is critical, tried again if it may."""
+    return (yield from checkrun.run_body(pyfuncitem))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -314,8 +300,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return (yield from checkitem.make_report(item, call, state))
 
 
-def pytest_report_teststatus(report: pytest.TestReport) -> Any:
-    return checkitem.teststatus(report)
+pytest_report_teststatus = checkitem.teststatus  # asked for every report: no wrapper call around it
 
 
 @pytest.hookimpl(trylast=True)
@@ -340,6 +325,7 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     checkrun.close(config)
     state = get_state(config)
+    forget_state(config)
     if state is None or state.is_worker:
         return
     if state.archive is None or state.summary is None:

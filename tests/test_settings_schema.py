@@ -28,7 +28,7 @@ from pytest_aide import shipped
 from pytest_aide.config import load_config
 from pytest_aide.errors import ConfigError
 from pytest_aide.schema import Bound, Check, build
-from pytest_aide.settings import FileSettings, TlsHostItem
+from pytest_aide.settings import FileSettings, ThresholdSettings, TlsHostItem
 from pytest_aide.validated import ValidatedInputs, cache_folder, schema_context
 
 VALIDATE = TypeAdapter(FileSettings).validate_python
@@ -224,3 +224,34 @@ def test_an_unwritable_cache_only_costs_validation(tmp_path: Path, monkeypatch: 
     path.write_text(textwrap.dedent(CONFIG), encoding="utf-8")
     for _ in range(2):
         assert load_config(path, rootdir=tmp_path).settings.app.url == "http://127.0.0.1:8000"
+
+
+def _as_generated(value: Any) -> Any:
+    """``value`` as a ``@dataclass(eq=True, repr=True)`` twin would compare and print it: a tuple per table."""
+    if dataclasses.is_dataclass(value):
+        return (type(value), tuple(_as_generated(getattr(value, f.name)) for f in dataclasses.fields(value)))
+    if isinstance(value, list):
+        return [_as_generated(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_generated(v) for k, v in value.items()}
+    return value
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])
+@given(table(FileSettings), table(FileSettings))
+def test_tables_compare_and_print_as_generated_dataclasses_would(first: dict[str, Any], second: dict[str, Any]) -> None:
+    """Section writes eq, hash and repr once for every table (the tables say eq=False, repr=False)."""
+    a, b = build(FileSettings, first), build(FileSettings, second)
+    assert (a == b) == (_as_generated(a) == _as_generated(b))
+    again = build(FileSettings, first)
+    assert a == again
+    assert not a.__ne__(again)
+    assert a != object()
+    assert (a == object()) is False
+    fields = dataclasses.fields(a)
+    assert repr(a) == f"FileSettings({', '.join(f'{f.name}={getattr(a, f.name)!r}' for f in fields)})"
+    threshold = ThresholdSettings(warning="2")
+    assert hash(threshold) == hash(ThresholdSettings(warning="2"))
+    assert threshold != ThresholdSettings(warning="3")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        threshold.warning = "3"  # type: ignore[misc]

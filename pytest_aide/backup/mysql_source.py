@@ -374,10 +374,20 @@ def drop_database(conn: Any, name: str) -> None:
     query(conn, f"DROP DATABASE IF EXISTS {quote_name(name)}")
 
 
+def scratch_prefix(url: str) -> str:
+    """``aide_scratch_<database>_``: the start of the scratch databases made for ``url``'s database (the
+    database name cut to 24 characters of ``[A-Za-z0-9_]``, within MySQL's 64-character limit)."""
+    source = re.sub(r"[^A-Za-z0-9_]", "", parse_url(url).database)[:24]
+    return f"aide_scratch_{source}_"
+
+
 @contextmanager
-def scratch_database(url: str, prefix: str = "aide_scratch") -> Iterator[str]:
-    """A new empty database on the server of ``url``, dropped afterwards (also on failure); yields its name."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+def scratch_database(url: str, prefix: str | None = None) -> Iterator[str]:
+    """A new empty database on the server of ``url``, dropped afterwards (also on failure); yields its name.
+
+    The name says whose it is (``aide_scratch_<database>_<random>``): one left by a killed verify is then
+    recognisable, and runs for other databases on the same server are told apart."""
+    name = (scratch_prefix(url) if prefix is None else f"{prefix}_") + uuid.uuid4().hex[:12]
     conn = connect(url)
     try:
         create_database(conn, name, like=parse_url(url).database)
