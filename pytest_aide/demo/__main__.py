@@ -100,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ensure_first_backup(paths)
         upstream = UpstreamServer((args.host, args.upstream_port))
     except (OSError, sqlite3.Error) as exc:
-        print(f"demo: cannot start on {args.host}:{args.upstream_port} with data in {args.data_dir}: {exc}", file=sys.stderr)
+        where = f"{args.host}:{args.upstream_port}"
+        print(f"demo: cannot start on {where} with data in {args.data_dir}: {exc}", file=sys.stderr)
         return 1
     upstream_url = args.upstream_url or upstream.url
     try:

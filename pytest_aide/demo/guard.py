@@ -219,6 +219,6 @@ class Dependencies:
                 "details": summary["circuits"],
             },
             "retry": self.retries.stats(),
-            "fallback": {"calls_needed": needed, "served": rescued, "success_rate": rescued / needed if needed else None},
+            "fallback": {"needed": needed, "served": rescued, "success_rate": rescued / needed if needed else None},
             "fallbacks": fallbacks,
         }

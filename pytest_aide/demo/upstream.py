@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,7 +98,7 @@ def fetch_catalogue(url: str, timeout: float) -> dict[str, Any]:
         conn.request("GET", parts.path.rstrip("/") + TEMPLATES_PATH)
         response = conn.getresponse()
         body = response.read()
-    except (TimeoutError, socket.timeout) as exc:
+    except TimeoutError as exc:
         raise UpstreamError("timeout", f"no answer from the upstream at {url} within {timeout:g} s") from exc
     except (OSError, http.client.HTTPException) as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

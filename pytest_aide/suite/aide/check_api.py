@@ -1,4 +1,4 @@
-"""The target app's HTTP API: health endpoint, response time, cache and task-queue statistics."""
+"""The target app's HTTP API: health endpoint, response time, cache, task-queue and component statistics."""
 
 from __future__ import annotations
 
@@ -84,3 +84,29 @@ def check_task_queue(aide_app: HttpClient, aide_config: AideConfig, aide_health:
     stats = _stats(aide_app, aide_config.settings.app.tasks_stats_path, "tasks_stats_path", aide_health)
     aide_health.record("task_queue_size", float(pick(stats, "queue_size")), "tasks")
     aide_health.record("tasks_total", float(pick(stats, "total_tasks")), "tasks")
+
+
+def check_component_stats(aide_app: HttpClient, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
+    """The app's component health (the AIDE guide's): errors by category and how many resolved themselves, open
+    circuits, retry and fallback success rates. A rate no call has needed yet is not recorded."""
+    stats = _stats(aide_app, aide_config.settings.app.component_stats_path, "component_stats_path", aide_health)
+    total, resolved = float(pick(stats, "errors.total")), float(pick(stats, "errors.auto_resolved"))
+    aide_health.record("component_errors", total, "errors")
+    aide_health.record("component_errors_auto_resolved", resolved, "errors")
+    aide_health.record("component_errors_unresolved", total - resolved, "errors")
+    unhealthy = pick(stats, "circuits.unhealthy")
+    aide_health.record("open_circuits", float(len(unhealthy)), "circuits", action=_open_circuits_action(unhealthy))
+    for metric, path in (
+        ("retry_success_rate_percent", "retry.success_rate"),
+        ("fallback_success_rate_percent", "fallback.success_rate"),
+    ):
+        rate = pick(stats, path)
+        if rate is not None:
+            aide_health.record(metric, 100.0 * float(rate), "%")
+
+
+def _open_circuits_action(unhealthy: Any) -> str | None:
+    if not unhealthy:
+        return None
+    names = ", ".join(str(name) for name in unhealthy)
+    return f"circuits not closed: {names}; fix what they guard (they close by themselves), then reset them"
