@@ -119,13 +119,14 @@ def aide_experiment(request: pytest.FixtureRequest) -> Iterator[Experiments]:
 
 
 @pytest.fixture(scope="session")
-def aide_drill_target(pytestconfig: pytest.Config) -> DrillTarget:
+def aide_drill_target(pytestconfig: pytest.Config, _aide_drill_proxy: FaultProxy | None) -> DrillTarget:
     """The app the drills act on, once they may: a target this run started, or any with ``[drills]
     allow_unstarted_target = true``; otherwise the drill cannot run (UNKNOWN, saying why).
 
     ``observe()`` gives the health word (or ``CRITICAL: ... does not answer`` with the exit status and last
     output lines of the process the run started), ``answer()`` the word and the response time, ``settle(s)``
-    waits for the steady state. Its requests bypass the run's circuits, so a recovery shows at once.
+    waits for the steady state. Its requests bypass the run's circuits, so a recovery shows at once. The
+    upstream proxy of ``[drills]`` is up before it is handed over.
 
     Example::
 
@@ -173,20 +174,29 @@ def aide_drill_target(pytestconfig: pytest.Config) -> DrillTarget:
 
 
 @pytest.fixture(scope="session")
-def aide_drill_upstream(pytestconfig: pytest.Config) -> Iterator[FaultProxy]:
+def aide_drill_upstream(_aide_drill_proxy: FaultProxy | None) -> FaultProxy:
     """The fault proxy between the app and its upstream for the whole run: ``[drills] upstream`` (host:port of
     the dependency) fronted on ``127.0.0.1:[drills] upstream_proxy_port``, where the app is configured to call
-    it. Passes traffic through except while a drill switches it; closed at the end of the run.
+    it. Passes traffic through except while a drill switches it (``blackhole()``, ``latency(2)``...); closed at
+    the end of the run. Skips the drill when those two settings are not given.
     """
+    if _aide_drill_proxy is None:
+        pytest.skip("not configured: [drills] upstream and upstream_proxy_port")
+    return _aide_drill_proxy
+
+
+@pytest.fixture(scope="session")
+def _aide_drill_proxy(pytestconfig: pytest.Config) -> Iterator[FaultProxy | None]:
+    """The run's upstream proxy, up before any drill looks at the app (the app calls its upstream through it)."""
     from pytest_aide.faults import FaultProxy
     from pytest_aide.settings import parse_host_port
     from pytest_aide.state import get_state
 
     state = get_state(pytestconfig)
-    assert state is not None
-    drills = state.config.settings.drills
-    if not drills.upstream or not drills.upstream_proxy_port:
-        pytest.skip("not configured: [drills] upstream and upstream_proxy_port")
+    drills = state.config.settings.drills if state is not None else None
+    if drills is None or not drills.upstream or not drills.upstream_proxy_port:
+        yield None
+        return
     upstream = parse_host_port(drills.upstream)
     proxy = FaultProxy(upstream.host, upstream.port, port=drills.upstream_proxy_port)
     yield proxy
