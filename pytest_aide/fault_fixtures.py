@@ -119,7 +119,7 @@ def aide_experiment(request: pytest.FixtureRequest) -> Iterator[Experiments]:
 
 
 @pytest.fixture(scope="session")
-def aide_drill_target(pytestconfig: pytest.Config, _aide_drill_proxy: FaultProxy | None) -> DrillTarget:
+def aide_drill_target(pytestconfig: pytest.Config, aide_drill_proxy: FaultProxy | None) -> DrillTarget:
     """The app the drills act on, once they may: a target this run started, or any with ``[drills]
     allow_unstarted_target = true``; otherwise the drill cannot run (UNKNOWN, saying why).
 
@@ -174,20 +174,35 @@ def aide_drill_target(pytestconfig: pytest.Config, _aide_drill_proxy: FaultProxy
 
 
 @pytest.fixture(scope="session")
-def aide_drill_upstream(_aide_drill_proxy: FaultProxy | None) -> FaultProxy:
+def aide_drill_upstream(aide_drill_proxy: FaultProxy | None) -> FaultProxy:
     """The fault proxy between the app and its upstream for the whole run: ``[drills] upstream`` (host:port of
     the dependency) fronted on ``127.0.0.1:[drills] upstream_proxy_port``, where the app is configured to call
     it. Passes traffic through except while a drill switches it (``blackhole()``, ``latency(2)``...); closed at
     the end of the run. Skips the drill when those two settings are not given.
+
+    Example::
+
+        @pytest.mark.drill
+        def check_slow_upstream(aide_drill_upstream, aide_drill_target):
+            aide_drill_upstream.latency(2)
+            word, seconds = aide_drill_target.answer()
+            assert seconds < 1, f"the app waited for its slow upstream: {seconds:.1f} s"
     """
-    if _aide_drill_proxy is None:
+    if aide_drill_proxy is None:
         pytest.skip("not configured: [drills] upstream and upstream_proxy_port")
-    return _aide_drill_proxy
+    return aide_drill_proxy
 
 
 @pytest.fixture(scope="session")
-def _aide_drill_proxy(pytestconfig: pytest.Config) -> Iterator[FaultProxy | None]:
-    """The run's upstream proxy, up before any drill looks at the app (the app calls its upstream through it)."""
+def aide_drill_proxy(pytestconfig: pytest.Config) -> Iterator[FaultProxy | None]:
+    """The run's upstream proxy (``aide_drill_upstream``), or None when ``[drills]`` names none: up before any
+    drill looks at the app, which calls its upstream through it.
+
+    Example::
+
+        def check_upstream_passes(aide_drill_proxy):
+            assert aide_drill_proxy is None or aide_drill_proxy.mode == "pass"
+    """
     from pytest_aide.faults import FaultProxy
     from pytest_aide.settings import parse_host_port
     from pytest_aide.state import get_state

@@ -96,13 +96,11 @@ def check_component_stats(aide_app: HttpClient, aide_config: AideConfig, aide_he
     aide_health.record("component_errors_unresolved", total - resolved, "errors")
     unhealthy = pick(stats, "circuits.unhealthy")
     aide_health.record("open_circuits", float(len(unhealthy)), "circuits", action=_open_circuits_action(unhealthy))
-    for metric, path in (
-        ("retry_success_rate_percent", "retry.success_rate"),
-        ("fallback_success_rate_percent", "fallback.success_rate"),
-    ):
-        rate = pick(stats, path)
-        if rate is not None:
-            aide_health.record(metric, 100.0 * float(rate), "%")
+    retry, fallback = pick(stats, "retry.success_rate"), pick(stats, "fallback.success_rate")
+    if retry is not None:
+        aide_health.record("retry_success_rate_percent", 100.0 * float(retry), "%")
+    if fallback is not None:
+        aide_health.record("fallback_success_rate_percent", 100.0 * float(fallback), "%")
 
 
 def _open_circuits_action(unhealthy: Any) -> str | None:
