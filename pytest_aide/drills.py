@@ -62,7 +62,7 @@ class DrillTarget:
     pidfile: Path
     output: Path
     started_pid: Callable[[], int | None]
-    exit_code: Callable[[int], int | None]
+    exit_report: Callable[[], str | None]  # target.exit_report: None while the process the run started runs
     restart: Callable[[], Any]  # starts [app] command again under the run's pidfile; returns its process handle
     verify: bool | str = True
 
@@ -72,7 +72,9 @@ class DrillTarget:
         try:
             response = requests.get(self.health_url, timeout=self.timeout, verify=self.verify)
         except requests.RequestException as exc:
-            return f"{DOWN}: {self._process_report()}{self.health_url} does not answer ({type(exc).__name__})"
+            gone = self.exit_report()
+            ended = f"{gone}; " if gone else ""
+            return f"{DOWN}: {ended}{self.health_url} does not answer ({type(exc).__name__})"
         return _status_word(response)
 
     def answer(self) -> tuple[str, float]:
@@ -94,20 +96,6 @@ class DrillTarget:
             time.sleep(_POLL_S)
             seen = self.observe()
 
-    def _process_report(self) -> str:
-        """``the target exited with status -9 (killed by SIGKILL) ...; last output: ...; `` when the process this
-        run started has ended (first: records cut long observations short)."""
-        pid = self.started_pid()
-        if pid is None:
-            return ""
-        code = self.exit_code(pid)
-        if code is None and _alive(pid):
-            return ""
-        from pytest_aide.process import output_tail
-
-        what = exit_description(code)
-        return f"the target {what} (pid {pid}, started by this run); last output: {output_tail(self.output)}; "
-
 
 def _status_word(response: requests.Response) -> str:
     try:
@@ -118,7 +106,8 @@ def _status_word(response: requests.Response) -> str:
     return str(word) if isinstance(word, str) else f"HTTP {response.status_code} without a status word"
 
 
-def _alive(pid: int) -> bool:
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
     import psutil
 
     try:

@@ -6,6 +6,7 @@ Registered by :func:`pytest_aide.wiring.activate` only, so they exist in aide ru
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -149,10 +150,6 @@ def aide_drill_target(pytestconfig: pytest.Config, aide_drill_proxy: FaultProxy 
         raise ProbeError(reason)
     assert settings.app.url is not None  # refusal() checked it
 
-    def exit_code(pid: int) -> int | None:
-        handle = process.launched(pid)
-        return handle.poll() if handle is not None else None
-
     def restart() -> Any:
         """Start [app] command again, recorded in the run's pidfile, so the run still stops it at its end."""
         pidfile, output = state.work_dir / target.PIDFILE, state.work_dir / target.OUTPUT
@@ -167,7 +164,7 @@ def aide_drill_target(pytestconfig: pytest.Config, aide_drill_proxy: FaultProxy 
         pidfile=state.work_dir / target.PIDFILE,
         output=state.work_dir / target.OUTPUT,
         started_pid=lambda: next(iter(target.started_pids(state)), None),
-        exit_code=exit_code,
+        exit_report=functools.partial(target.exit_report, state),
         restart=restart,
         verify=settings.app.verify_tls,
     )

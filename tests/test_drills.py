@@ -108,7 +108,8 @@ def test_the_drills_pass_against_the_demo_the_run_started(project: tuple[pytest.
     assert phase(records["database unavailable"], "degrade")["observed"] == "'degraded'"
     assert phase(records["database unavailable"], "recover")["observed"] == "'healthy'"
     killed = phase(records["target killed"], "degrade")["observed"]
-    assert killed.startswith("'CRITICAL: the target exited with status -9 (killed by SIGKILL) (pid "), killed
+    assert killed.startswith("'CRITICAL: the target this run started (pid "), killed
+    assert ") exited with status -9 (killed by SIGKILL); last output: " in killed
     assert phase(records["target killed"], "recover")["observed"] == "'healthy'"  # restarted, as configured
     assert (pytester.path / "demo" / "data" / "database.db").exists()  # put back after the drill
     assert not answers(port)  # the restarted target is stopped at the end of the run like the first one
@@ -244,3 +245,27 @@ def test_exit_descriptions_and_sqlite_files() -> None:
     assert sqlite_file("sqlite:////abs/app.db?mode=ro") == "/abs/app.db"
     assert sqlite_file("postgresql://db/app") is None
     assert sqlite_file(None) is None
+
+
+def test_the_health_check_names_the_exit_status_and_last_output_of_a_target_that_died(
+    pytester: pytest.Pytester,
+) -> None:
+    port = free_port()
+    pytester.makefile(".toml", aide=drill_toml(port, free_port(), free_port()))
+    pytester.makepyfile(
+        check_kill="""
+        import os, signal
+
+        def check_a_kill(aide_drill_target, aide_target_exit):
+            assert aide_target_exit() is None  # it runs
+            os.kill(aide_drill_target.started_pid(), signal.SIGKILL)
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "a_kill or check_api_health", timeout=120)
+    result.assert_outcomes(passed=1, failed=1)
+    assert re.search(
+        r"CRITICAL aide/check_api.py::check_api_health: GET http://127\.0\.0\.1:\d+/api/health: connection refused:"
+        r" the target this run started \(pid \d+\) exited with status -9 \(killed by SIGKILL\); last output: demo"
+        r" serving on http://127\.0\.0\.1:\d+ \(data in .*\) \| demo upstream on",
+        result.stdout.str(),
+    ), result.stdout.str()

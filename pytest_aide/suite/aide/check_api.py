@@ -11,6 +11,8 @@ from pytest_aide.probes.http import pick
 from pytest_aide.status import Status
 
 if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite is collected
+    from collections.abc import Callable
+
     from pytest_aide.config import AideConfig
     from pytest_aide.health import HealthRecorder
     from pytest_aide.probes.http import HttpClient, HttpProbe
@@ -18,12 +20,17 @@ if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite i
 pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="api", weight=3)]
 
 
-def _probe_ok(app: HttpClient, path: str, health: HealthRecorder) -> HttpProbe:
+def _probe_ok(
+    app: HttpClient, path: str, health: HealthRecorder, gone: Callable[[], str | None] | None = None
+) -> HttpProbe:
     probe = app.probe(path)
     if probe.complete:  # a refused or timed-out request has no response time, only a failure
         health.record("response_time_s", probe.elapsed_s)
     if not probe.ok:
         health.attach(f"response of {probe.url}", probe.body_excerpt or "(no body)")
+    if not probe.ok and not probe.complete and gone is not None:
+        ended = gone()  # the target this run started has exited: say how, and what it printed last
+        assert ended is None, f"GET {probe.url}: {probe.error}: {ended}"
     assert probe.ok, f"GET {probe.url}: {probe.error}: check that the app runs and read its error log"
     return probe
 
@@ -31,14 +38,19 @@ def _probe_ok(app: HttpClient, path: str, health: HealthRecorder) -> HttpProbe:
 @pytest.mark.gate
 @pytest.mark.aide(reachability="app")  # when app is down, this check is the root cause
 @pytest.mark.aide(essential=True)  # the app down is an emergency, whatever else is healthy
-def check_api_health(aide_app: HttpClient, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
+def check_api_health(
+    aide_app: HttpClient,
+    aide_config: AideConfig,
+    aide_health: HealthRecorder,
+    aide_target_exit: Callable[[], str | None],
+) -> None:
     """GET the health path: 200 with a health document (or the configured conditions), response time in its band.
 
     Without ``[app] health_conditions`` the answer is read as a health document (probes/healthdoc.py): an HTML
     page fails, a ``status``/``state`` word decides, anything else is judged by its status code.
     """
     settings = aide_config.settings.app
-    probe = _probe_ok(aide_app, settings.health_path, aide_health)
+    probe = _probe_ok(aide_app, settings.health_path, aide_health, aide_target_exit)
     if settings.health_conditions:
         _conditions_hold(probe, settings.health_conditions, aide_health)
         return
