@@ -27,10 +27,15 @@ DOWN = "CRITICAL"
 _POLL_S = 0.25
 
 
-def refusal(*, started_by_run: bool, allowed: bool, url: str | None) -> str | None:
+def refusal(*, started_by_run: bool, allowed: bool, url: str | None, workers: int = 1) -> str | None:
     """Why drills must not run against this target (None: they may)."""
     if not url:
         return "drills need a target: [app] url is not set"
+    if workers > 1:
+        return (
+            f"drills run in one process, not {workers} xdist workers: run pytest -m drill without -n (they act on "
+            "one target, one at a time, and their upstream proxy listens on one port)"
+        )
     if started_by_run or allowed:
         return None
     return (

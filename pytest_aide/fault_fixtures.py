@@ -145,7 +145,8 @@ def aide_drill_target(pytestconfig: pytest.Config, aide_drill_proxy: FaultProxy 
     settings = state.config.settings
     started = bool(target.started_pids(state))
     allowed = settings.drills.allow_unstarted_target
-    reason = drills.refusal(started_by_run=started, allowed=allowed, url=settings.app.url)
+    workers = int(getattr(pytestconfig, "workerinput", {}).get("workercount", 1))
+    reason = drills.refusal(started_by_run=started, allowed=allowed, url=settings.app.url, workers=workers)
     if reason is not None:
         raise ProbeError(reason)
     assert settings.app.url is not None  # refusal() checked it
@@ -206,7 +207,8 @@ def aide_drill_proxy(pytestconfig: pytest.Config) -> Iterator[FaultProxy | None]
 
     state = get_state(pytestconfig)
     drills = state.config.settings.drills if state is not None else None
-    if drills is None or not drills.upstream or not drills.upstream_proxy_port:
+    several = int(getattr(pytestconfig, "workerinput", {}).get("workercount", 1)) > 1  # aide_drill_target refuses
+    if drills is None or not drills.upstream or not drills.upstream_proxy_port or several:
         yield None
         return
     upstream = parse_host_port(drills.upstream)

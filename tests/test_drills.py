@@ -185,6 +185,18 @@ def test_drills_refuse_a_target_the_run_did_not_start_unless_allowed(
     assert answers(running_demo)
 
 
+def test_drills_refuse_to_run_under_xdist(
+    project: tuple[pytest.Pytester, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("xdist")
+    pytester, port = project
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    result = run_drills(pytester, "-n", "2")
+    result.assert_outcomes(errors=4)
+    result.stdout.fnmatch_lines_random(["*UNKNOWN*check_drill_*drills run in one process, not 2 xdist workers*"])
+    assert not answers(port)
+
+
 def _collected(pytester: pytest.Pytester, *args: str) -> set[str]:
     result = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider", *args, timeout=120)
     return {re.sub(r"\[.*", "", line.split("::")[-1]) for line in result.stdout.lines if "::" in line}
@@ -235,6 +247,9 @@ def test_refusal_names_the_target_and_the_setting() -> None:
     assert "http://prod:80 was not started by this run" in message
     assert "[drills] allow_unstarted_target = true" in message
     assert refusal(started_by_run=True, allowed=True, url=None) == "drills need a target: [app] url is not set"
+    under_xdist = refusal(started_by_run=True, allowed=False, url="http://a", workers=2)
+    assert under_xdist is not None
+    assert under_xdist.startswith("drills run in one process, not 2 xdist workers: run pytest -m drill without -n")
 
 
 def test_exit_descriptions_and_sqlite_files() -> None:
