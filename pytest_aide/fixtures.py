@@ -99,6 +99,20 @@ def aide_app(pytestconfig: pytest.Config, aide_config: AideConfig) -> Iterator[H
 
 
 @pytest.fixture(scope="session")
+def aide_target_exit(pytestconfig: pytest.Config) -> Callable[[], str | None]:
+    """Why the target this run started (``[app] command``) is gone: its exit status and last output lines; None
+    while it runs or when the run started none (the shipped ``check_api_health`` adds it to its failure).
+
+    Example::
+
+        def check_app_alive(aide_app, aide_target_exit):
+            probe = aide_app.probe("/")
+            assert probe.complete, aide_target_exit() or probe.error
+    """
+    return functools.partial(target.exit_report, _state(pytestconfig))
+
+
+@pytest.fixture(scope="session")
 def aide_db(pytestconfig: pytest.Config, aide_config: AideConfig) -> Iterator[Database]:
     """Read-only session on the target database (``[db] url`` or AIDE_DB_URL): SQLite, PostgreSQL, MySQL.
 

@@ -28,6 +28,7 @@ class MetricSpec:
 _DISK = "free disk space: rotate logs, prune old backups"
 _LOGS = "read the log's recent error entries (attached) and fix their cause"
 _PROCESS = "compare with the process's usual figures; restart it if it leaks"
+_COMPONENTS = "read the app's error statistics by category and component"
 _NETWORK = "compare with the usual traffic; look for a runaway client or a transfer"
 
 DEFAULT_METRICS: dict[str, MetricSpec] = {
@@ -82,6 +83,21 @@ DEFAULT_METRICS: dict[str, MetricSpec] = {
     "cache_memory_mb": MetricSpec("MB", None, None, "check cache sizing, expiry and the eviction policy"),
     "cache_keys": MetricSpec("keys", None, None, "check cache expiry; look for keys written without a TTL"),
     "cache_entries": MetricSpec("entries", None, None, "check cache sizing and expiry"),
+    # the app's own component statistics ([app] component_stats_path; the AIDE guide's component health)
+    "component_errors": MetricSpec("errors", None, None, _COMPONENTS),
+    "component_errors_auto_resolved": MetricSpec("errors", None, None, _COMPONENTS),
+    "component_errors_unresolved": MetricSpec(
+        "errors", "0", None, "a component of the app keeps failing: read its errors by category and fix the cause"
+    ),
+    "open_circuits": MetricSpec(
+        "circuits", "0", None, "a dependency of the app is failing: fix it (its circuit closes by itself), then reset"
+    ),
+    "retry_success_rate_percent": MetricSpec(
+        "%", "90:", "50:", "retries rarely save a call: the dependency is down rather than flaky; fix it"
+    ),
+    "fallback_success_rate_percent": MetricSpec(
+        "%", "90:", "50:", "the fallbacks fail too (no cached data?): the app cannot degrade gracefully; fix them"
+    ),
     "task_queue_size": MetricSpec("tasks", None, None, "check that the background workers are running"),
     "tasks_total": MetricSpec("tasks", None, None, "check that the background workers are running"),
     # pre-flight, TLS, backups

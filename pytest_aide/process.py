@@ -149,6 +149,17 @@ def stop_started(pidfile: Path, *, grace: float = 30.0) -> StopResult:
     return StopResult(outcome, pid, time.monotonic() - began)
 
 
+def launched(pid: int) -> subprocess.Popen[bytes] | None:
+    """The handle of a target this process started with :func:`ensure_running` (None for any other pid): the
+    one way to learn its exit status once it has ended."""
+    return _LAUNCHED.get(pid)
+
+
+def output_tail(output_path: Path) -> str:
+    """The last few non-empty lines of a target's captured output, on one line."""
+    return _output_tail(output_path, 0)
+
+
 def _redactor(env: Mapping[str, str] | None) -> Redactor:
     return Redactor([*secret_env_values(), *secret_env_values(env or {})])
 

@@ -113,6 +113,7 @@ class AppSettings(Section):
     health_conditions: list[str] = field(default_factory=list)  # when given, they replace the health-document rule
     cache_stats_path: str | None = None  # app-specific statistics endpoints: checked only when named
     tasks_stats_path: str | None = None
+    component_stats_path: str | None = None  # errors, circuits, retry and fallback rates (the demo's shape)
     command: list[str] | None = None
     cwd: str | None = None
     pidfile: str = ".aide/app.pid"
@@ -375,6 +376,32 @@ class ResilienceSettings(Section):
     checks: CheckLimitsSettings = field(default_factory=CheckLimitsSettings)
 
 
+def _host_port_text(text: str | None) -> str | None:
+    if text is not None:
+        parse_host_port(text)
+    return text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+class DrillSettings(Section):
+    """``[drills]``: the opt-in fault drills (``pytest -m drill``) and what they may do to the target.
+
+    Drills cut the app's dependencies, hide its database file and kill its process: by default only against a
+    target this run started (``[app] command``). ``allow_unstarted_target`` lets them loose on a target that was
+    already running — possibly production — and is off unless an operator writes it.
+    """
+
+    allow_unstarted_target: bool = False
+    restart_target: bool = False  # after the kill drill, start [app] command again (otherwise the target stays down)
+    upstream: Annotated[str | None, Check(_host_port_text)] = None  # host:port of the app's TCP dependency
+    upstream_proxy_port: Annotated[int, Bound(ge=1, le=65535)] | None = None  # where the app calls it (the proxy)
+    database_file: str | None = None  # made unavailable by the database drill (default: [db] url's SQLite file)
+    latency_s: Annotated[float, Bound(gt=0)] = 2.0  # the latency drill's delay on every upstream connection
+    degrade_within: Annotated[float, Bound(gt=0)] = 5.0  # seconds for the app to report itself degraded
+    recover_within: Annotated[float, Bound(gt=0)] = 10.0  # seconds after the rollback to report itself healthy
+    settle_within: Annotated[float, Bound(gt=0)] = 30.0  # seconds for the app to be healthy before a drill starts
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class FileSettings(Section):
     """The whole file: every table optional."""
@@ -396,3 +423,4 @@ class FileSettings(Section):
     checks: ChecksSettings = field(default_factory=ChecksSettings)
     backup: dict[str, object] | None = None
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
+    drills: DrillSettings = field(default_factory=DrillSettings)

@@ -123,6 +123,26 @@ def started_pids(state: AideState) -> set[int]:
         return set()
 
 
+def exit_report(state: AideState) -> str | None:
+    """Why the target this run started no longer answers: ``the target this run started (pid N) exited with status
+    -9 (killed by SIGKILL); last output: ...`` — None while it runs, or when this run started none."""
+    pids = started_pids(state)
+    if not pids:
+        return None
+    pid = next(iter(pids))
+    from pytest_aide.drills import exit_description, is_running
+    from pytest_aide.process import launched, output_tail
+
+    handle = launched(pid)
+    code = handle.poll() if handle is not None else None
+    if code is None and is_running(pid):
+        return None
+    what = exit_description(code)
+    return state.redactor(
+        f"the target this run started (pid {pid}) {what}; last output: {output_tail(state.work_dir / OUTPUT)}"
+    )
+
+
 def header_lines(state: AideState) -> list[str]:
     """What ``pytest_report_header`` shows: config source, target, thresholds and where reports go."""
     settings = state.config.settings

@@ -39,6 +39,9 @@ MARKERS = (
     "weekly: part of the weekly full diagnosis (pytest -m weekly)",
     "monthly: part of the monthly review (pytest -m monthly)",
     "gate: must pass before a deploy (pytest -m gate); CI trusts the exit status",
+    "drill: a fault drill (pytest -m drill): injects faults into the target; opt-in, left out of any run whose -m"
+    " expression does not name drill, and refused against a target the run did not start unless [drills]"
+    " allow_unstarted_target = true",
     "aide(component=None, weight=1.0, essential=False, floor=None, depends_on=(), reachability=None, retries=0,"
     " timeout=60): the check's component name, its weight in the health score; essential=True: its CRITICAL or"
     " UNKNOWN makes the verdict CRITICAL; floor='UNHEALTHY': the verdict it forces at least when CRITICAL or"
@@ -251,14 +254,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out the shipped checks the configuration excludes (``[suite] exclude``)."""
+    """Leave out the shipped checks the configuration excludes (``[suite] exclude``), and the drills unless the
+    ``-m`` expression names them."""
     state = get_state(config)
-    if state is None or not state.config.settings.suite.exclude:
+    if state is None:
         return
-    excluded = shipped.excluded(items, state.config.settings.suite.exclude)
+    exclude = state.config.settings.suite.exclude
+    excluded = shipped.excluded(items, exclude) if exclude else []
+    gone = set(map(id, excluded))
+    if not drills_chosen(config.getoption("markexpr", "")):
+        excluded += [i for i in items if id(i) not in gone and i.get_closest_marker("drill") is not None]
     if excluded:
         config.hook.pytest_deselected(items=excluded)
-        items[:] = [item for item in items if item not in excluded]
+        gone.update(map(id, excluded))
+        items[:] = [item for item in items if id(item) not in gone]
+
+
+def drills_chosen(markexpr: str) -> bool:
+    """Whether a ``-m`` expression names the drill marker (``drill``, ``drill and not slow``...): drills are opt-in,
+    so ``pytest``, ``-m daily`` or ``-m "not slow"`` never run one."""
+    import re
+
+    return re.search(r"\bdrill\b", markexpr or "") is not None
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest sets up the check's fixtures: their outages are the check's

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -28,7 +29,11 @@ from hypothesis import strategies as st
 from conftest import HANG_S
 from pytest_aide.demo import DemoPaths, ensure_demo_data
 from pytest_aide.demo.data import COST_MARKER, TABLES, build_logs
-from pytest_aide.demo.server import DemoServer, MemoryCache
+from pytest_aide.demo.guard import Dependencies, ErrorStats
+from pytest_aide.demo.server import STATS_PATH, DemoServer, MemoryCache
+from pytest_aide.demo.upstream import UpstreamError, UpstreamServer, fetch_catalogue
+from pytest_aide.faults import FaultProxy
+from pytest_aide.resilience import RetryPolicy
 
 HTTP_TIMEOUT = 5.0
 START_TIMEOUT = HANG_S
@@ -405,3 +410,164 @@ def test_the_demo_has_one_verified_backup_of_what_aide_toml_names(tmp_path: Path
     assert newest is not None
     assert newest.set_id == first.set_id
     assert [c.name for c in newest.components] == ["database", "assets", "config"]
+
+
+# --- resilience: circuits, fallbacks to the last good answer, component statistics ---------------------
+
+
+@contextmanager
+def serving(server: DemoServer) -> Iterator[str]:
+    """An in-process demo served from a thread; its URL."""
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server.url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(HANG_S)
+
+
+def health(url: str) -> tuple[int, dict[str, Any]]:
+    response = requests.get(url + "/api/health", timeout=HTTP_TIMEOUT)
+    return response.status_code, response.json()
+
+
+def until_healthy(url: str) -> dict[str, Any]:
+    """Poll until the demo says healthy again (its circuits wait 1 s before a trial read); only a hang fails."""
+    deadline = time.monotonic() + HANG_S
+    while True:
+        status, body = health(url)
+        if body["status"] == "healthy" or time.monotonic() > deadline:
+            assert (status, body["status"]) == (200, "healthy"), body
+            return body
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def upstream() -> Iterator[UpstreamServer]:
+    server = UpstreamServer(("127.0.0.1", 0)).start()
+    yield server
+    server.stop()
+
+
+def test_a_cut_upstream_degrades_health_to_cached_data_and_recovery_heals_it(
+    tmp_path: Path, upstream: UpstreamServer
+) -> None:
+    with FaultProxy("127.0.0.1", upstream.server_address[1]) as proxy:
+        server = DemoServer(
+            ("127.0.0.1", 0), ensure_demo_data(tmp_path), upstream_url=f"http://{proxy.address[0]}:{proxy.port}"
+        )
+        with serving(server) as url:
+            assert health(url)[1]["upstream"] == "ok"
+            proxy.blackhole()
+            for _ in range(3):  # two timeouts open the circuit; the third read is served without waiting
+                status, body = health(url)
+                assert (status, body["status"], body["upstream"], body["database"]) == (200, "degraded", "cached", "ok")
+            assert "upstream unavailable, serving its last good answer (" in body["reason"]
+            assert body["circuits"] == {"database": "closed", "upstream": "open"}
+            stats = requests.get(url + STATS_PATH, timeout=HTTP_TIMEOUT).json()
+            assert stats["circuits"]["unhealthy"] == ["upstream"]
+            assert stats["errors"]["by_category"] == {"upstream_timeout": {"total": 2, "auto_resolved": 0}}
+            assert (stats["errors"]["total"], stats["errors"]["unresolved"]) == (2, 2)
+            assert stats["fallback"] == {"needed": 3, "served": 3, "success_rate": 1.0}
+            proxy.pass_through()
+            assert until_healthy(url)["upstream"] == "ok"
+            stats = requests.get(url + STATS_PATH, timeout=HTTP_TIMEOUT).json()
+    assert stats["errors"]["by_component"]["upstream"] == {"total": 2, "auto_resolved": 2}
+    assert stats["errors"]["unresolved"] == 0
+    assert stats["circuits"]["unhealthy"] == []
+    changes = [(c["from"], c["to"]) for c in stats["circuits"]["details"]["upstream"]["state_changes"]]
+    assert changes == [("closed", "open"), ("open", "half-open"), ("half-open", "closed")]
+
+
+def test_without_fallback_a_cut_upstream_leaves_health_unhealthy(tmp_path: Path, upstream: UpstreamServer) -> None:
+    with FaultProxy("127.0.0.1", upstream.server_address[1]) as proxy:
+        server = DemoServer(
+            ("127.0.0.1", 0), ensure_demo_data(tmp_path), upstream_url=f"http://127.0.0.1:{proxy.port}", fallback=False
+        )
+        with serving(server) as url:
+            assert health(url)[1]["status"] == "healthy"
+            proxy.refuse()
+            status, body = health(url)
+            stats = requests.get(url + STATS_PATH, timeout=HTTP_TIMEOUT).json()
+    assert (status, body["status"], body["upstream"]) == (503, "unhealthy", "error")
+    assert "ConnectionRefusedError" in body["reason"]
+    assert stats["fallback_enabled"] is False
+    assert stats["fallback"] == {"needed": 1, "served": 0, "success_rate": 0.0}  # nothing could save the call
+    assert stats["retry"] == {"calls": 2, "retried": 1, "recovered": 0, "success_rate": 0.0}  # refused: tried twice
+    assert stats["errors"]["by_category"] == {"upstream_connection": {"total": 1, "auto_resolved": 0}}
+
+
+def test_an_unavailable_database_file_serves_the_cached_counts_then_recovers(tmp_path: Path) -> None:
+    paths = ensure_demo_data(tmp_path)
+    aside = paths.database.with_name("aside.db")
+    with serving(DemoServer(("127.0.0.1", 0), paths)) as url:
+        tables = health(url)[1]["tables"]
+        paths.database.rename(aside)
+        status, body = health(url)
+        assert (status, body["status"], body["database"], body["tables"]) == (200, "degraded", "cached", tables)
+        assert "cannot read data/database.db: OperationalError: unable to open database file" in body["reason"]
+        assert not paths.database.exists(), "the demo must not create an empty database"
+        aside.rename(paths.database)
+        assert until_healthy(url)["tables"] == tables
+        stats = requests.get(url + STATS_PATH, timeout=HTTP_TIMEOUT).json()
+    assert stats["errors"]["by_category"]["database_unavailable"]["total"] >= 1
+    assert stats["errors"]["unresolved"] == 0
+    assert "upstream" not in stats["circuits"]["states"]  # no upstream_url: no such dependency
+
+
+def test_a_read_that_works_on_its_retry_counts_as_a_recovered_retry() -> None:
+    deps = Dependencies()
+    tries = iter([UpstreamError("connection", "reset"), {"templates": []}])
+
+    def read() -> Any:
+        step = next(tries)
+        if isinstance(step, Exception):
+            raise step from ConnectionResetError()
+        return step
+
+    guarded = deps.guard(
+        "upstream",
+        read,
+        retry=RetryPolicy(attempts=2, initial_wait=0, jitter=0),
+        retry_if=lambda exc: isinstance(exc.__cause__, ConnectionResetError),
+    )
+    reading = guarded.read()
+    assert (reading.value, reading.source, reading.error) == ({"templates": []}, "live", None)
+    assert deps.stats()["retry"] == {"calls": 1, "retried": 1, "recovered": 1, "success_rate": 1.0}
+    assert deps.stats()["errors"]["total"] == 0  # the call worked: no error to count
+
+
+def test_error_stats_resolve_a_components_open_errors_only() -> None:
+    errors = ErrorStats()
+    errors.record("upstream", "upstream_timeout")
+    errors.record("upstream", "upstream_connection")
+    errors.record("database", "database_unavailable")
+    assert errors.resolve("upstream") == 2
+    assert errors.resolve("upstream") == 0
+    stats = errors.stats()
+    assert (stats["total"], stats["auto_resolved"], stats["unresolved"]) == (3, 2, 1)
+    assert stats["by_component"] == {
+        "database": {"total": 1, "auto_resolved": 0},
+        "upstream": {"total": 2, "auto_resolved": 2},
+    }
+
+
+def test_the_command_line_starts_the_upstream_and_takes_the_broken_mode_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_aide.demo.__main__ import NO_FALLBACK_ENV, build_parser
+
+    assert build_parser().parse_args([]).no_fallback is False
+    monkeypatch.setenv(NO_FALLBACK_ENV, "1")
+    assert build_parser().parse_args([]).no_fallback is True
+    monkeypatch.delenv(NO_FALLBACK_ENV)
+    with run_demo(tmp_path) as demo:
+        assert demo.proc.stdout is not None
+        second = demo.proc.stdout.readline().strip()
+        match = re.fullmatch(r"demo upstream on (http://127\.0\.0\.1:(\d+)), called at (\S+)", second)
+        assert match, second
+        assert match[1] == match[3]
+        assert fetch_catalogue(match[1], HTTP_TIMEOUT)["templates"]
+        assert demo.get("/api/health").json()["upstream"] == "ok"

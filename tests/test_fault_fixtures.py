@@ -129,3 +129,7 @@ def test_the_fixtures_are_listed_with_their_examples(project: pytest.Pytester) -
     result = aide_run(project, "--fixtures", "-v")
     for name in ("aide_proxy", "aide_process_faults", "aide_file_faults", "aide_experiment"):
         result.stdout.fnmatch_lines([f"{name} -- *pytest_aide/fault_fixtures.py:*", "    *", "", "    Example::"])
+    for name in ("aide_drill_target", "aide_drill_upstream", "aide_drill_proxy"):
+        result.stdout.fnmatch_lines(
+            [f"{name} [[]session scope] -- *pytest_aide/fault_fixtures.py:*", "    *", "", "    Example::"]
+        )

@@ -474,3 +474,19 @@ def test_a_real_postgresql_client_times_out_connecting_through_the_blackhole_and
         proxy.pass_through()
         with psycopg.connect(url, connect_timeout=5) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_fixed_port_is_listened_on_and_a_taken_one_refused_in_one_line(echo: EchoServer) -> None:
+    port = free_port()
+    with FaultProxy("127.0.0.1", echo.port, port=port) as proxy:
+        assert proxy.address == ("127.0.0.1", port)
+        with connect(proxy) as sock:
+            assert roundtrip(sock) == b"ping"
+        proxy.refuse()
+        proxy.pass_through()  # listens again on the same fixed port
+        with connect(proxy) as sock:
+            assert roundtrip(sock) == b"ping"
+        with pytest.raises(FaultError, match=rf"^proxy cannot listen on 127\.0\.0\.1:{port}: Address already in use"):
+            FaultProxy("127.0.0.1", echo.port, port=port)
+    with pytest.raises(FaultError, match="proxy port must be 0-65535"):
+        FaultProxy("127.0.0.1", echo.port, port=70000)

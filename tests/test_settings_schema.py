@@ -39,6 +39,7 @@ CHECKED = {
     "error_pattern": st.sampled_from(["ERROR", r"\b5\d\d\b"]),
     "encoding": st.sampled_from(["utf-8", "latin-1", "ascii"]),
     "essential": st.sampled_from(sorted(shipped.known_names())),  # each entry of the list
+    "upstream": st.sampled_from(["127.0.0.1:5001", "[::1]:8080", "upstream.internal"]),
     "hosts": st.lists(
         st.one_of(st.sampled_from(["db.example.com:5432", "[::1]:443", "h"]), st.deferred(lambda: table(TlsHostItem))),
         max_size=2,

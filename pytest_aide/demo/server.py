@@ -25,9 +25,13 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from pytest_aide.demo.data import TABLES, DemoPaths, format_log_line
+from pytest_aide.demo.guard import Dependencies, Reading
+from pytest_aide.demo.upstream import UpstreamError, fetch_catalogue
 
 JSON = dict[str, Any]
 Route = Callable[[], tuple[int, JSON]]
+UPSTREAM_TIMEOUT_S = 0.5  # one call to the upstream: well inside the 1 s response-time warning of the health path
+STATS_PATH = "/api/components/stats"
 _CONTROL_CHARS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)}
 _MAX_LOGGED_PATH = 200
 
@@ -147,19 +151,38 @@ class TaskQueue:
 
 
 class DemoApp:
-    """The application behind the HTTP layer: routes, their state and the request log."""
+    """The application behind the HTTP layer: routes, their state and the request log.
 
-    def __init__(self, paths: DemoPaths) -> None:
+    Its dependencies — the SQLite database and, when ``upstream_url`` is given, the upstream catalogue service —
+    are read through circuit breakers with a fallback to the last good answer (:mod:`pytest_aide.demo.guard`);
+    ``fallback=False`` is the broken mode drills must catch.
+    """
+
+    def __init__(self, paths: DemoPaths, *, upstream_url: str | None = None, fallback: bool = True) -> None:
         self.paths = paths
         self.log = AppLog(paths)
         self.cache = MemoryCache()
         self.tasks = TaskQueue()
+        self.dependencies = Dependencies(fallback=fallback)
+        self._database = self.dependencies.guard("database", lambda: count_rows(paths), category=_db_category)
+        self._upstream = None
+        if upstream_url:
+            from pytest_aide.resilience import RetryPolicy
+
+            self._upstream = self.dependencies.guard(
+                "upstream",
+                lambda: fetch_catalogue(upstream_url, UPSTREAM_TIMEOUT_S),
+                retry=RetryPolicy(attempts=2, deadline=1.0, initial_wait=0.05, max_wait=0.1, jitter=0.05),
+                retry_if=_refused_or_reset,
+                category=_upstream_category,
+            )
         self._by_status: dict[int, int] = {}
         self._by_status_lock = threading.Lock()
         self._routes: dict[str, Route] = {
             "/api/health": self.health,
             "/api/cache/stats": self.cache_stats,
             "/api/tasks/stats": self.task_stats,
+            STATS_PATH: self.component_stats,
         }
 
     def dispatch(self, path: str) -> tuple[int, JSON]:
@@ -170,20 +193,35 @@ class DemoApp:
         return status, body
 
     def health(self) -> tuple[int, JSON]:
-        """Count the rows of each table in the app's own database: 503 when it cannot be read."""
+        """``healthy`` when every dependency answered; ``degraded`` (200) while one is served from the last good
+        answer; ``unhealthy`` (503) when one has nothing to serve."""
         stamp = datetime.now().astimezone().isoformat(timespec="seconds")
-        try:
-            tables = count_rows(self.paths)
-        except sqlite3.Error as exc:
-            reason = f"cannot read {self._relative(self.paths.database)}: {exc}".replace("\n", " ")
-            self.log.write("ERROR", "app.health", f"database check failed: {reason}")
-            return HTTPStatus.SERVICE_UNAVAILABLE, {
-                "status": "unhealthy",
-                "database": "error",
-                "reason": reason,
-                "timestamp": stamp,
-            }
-        return HTTPStatus.OK, {"status": "healthy", "database": "ok", "timestamp": stamp, "tables": tables}
+        readings = {"database": self._database.read()}
+        if self._upstream is not None:
+            readings["upstream"] = self._upstream.read()
+        body: JSON = {name: reading.word for name, reading in readings.items()}
+        body["timestamp"] = stamp
+        body["circuits"] = {name: reading.circuit for name, reading in readings.items()}
+        database = readings["database"]
+        if database.value is not None:
+            body["tables"] = database.value
+        failed = {name: r for name, r in readings.items() if r.error is not None}
+        for name, reading in failed.items():
+            self.log.write("ERROR", f"app.{name}", f"{name} check failed: {self._reason(name, reading)}")
+        if any(r.value is None for r in readings.values()):
+            reason = "; ".join(self._reason(n, r) for n, r in failed.items() if r.value is None)
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "unhealthy", **body, "reason": reason}
+        if any(r.source == "cache" for r in readings.values()):
+            reason = "; ".join(
+                f"{n} unavailable, serving its last good answer ({self._reason(n, r)})"
+                for n, r in readings.items()
+                if r.source == "cache"
+            )
+            return HTTPStatus.OK, {"status": "degraded", **body, "reason": reason}
+        return HTTPStatus.OK, {"status": "healthy", **body}
+
+    def component_stats(self) -> tuple[int, JSON]:
+        return HTTPStatus.OK, self.dependencies.stats()
 
     def cache_stats(self) -> tuple[int, JSON]:
         return HTTPStatus.OK, self.cache.stats()
@@ -202,6 +240,28 @@ class DemoApp:
 
     def _relative(self, path: Path) -> str:
         return str(path.relative_to(self.paths.root))
+
+    def _reason(self, name: str, reading: Reading) -> str:
+        error = (reading.error or "").replace("\n", " ")
+        if name == "database":
+            return f"cannot read {self._relative(self.paths.database)}: {error}"
+        return error
+
+
+def _refused_or_reset(exc: BaseException) -> bool:
+    """Worth one quick retry: the connection was refused or reset (a restart, a dropped connection), not a
+    timeout, whose retry would double the wait of the request being served."""
+    return isinstance(exc, UpstreamError) and isinstance(exc.__cause__, ConnectionRefusedError | ConnectionResetError)
+
+
+def _upstream_category(exc: Exception) -> str:
+    return f"upstream_{exc.category}" if isinstance(exc, UpstreamError) else "upstream_error"
+
+
+def _db_category(exc: Exception) -> str:
+    if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
+        return "database_unavailable"
+    return "database_error" if isinstance(exc, sqlite3.Error) else "database_other"
 
 
 def count_rows(paths: DemoPaths, timeout: float = 2.0) -> dict[str, int]:
@@ -289,10 +349,19 @@ class DemoServer(ThreadingHTTPServer):
     daemon_threads = True  # idle keep-alive connections must not delay shutdown
     request_queue_size = 2048  # listen backlog: 1,000 clients connecting at once are all accepted
 
-    def __init__(self, address: tuple[str, int], paths: DemoPaths, *, delay_ms: float = 0.0, threads: int = 0) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        paths: DemoPaths,
+        *,
+        delay_ms: float = 0.0,
+        threads: int = 0,
+        upstream_url: str | None = None,
+        fallback: bool = True,
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        self.app = DemoApp(paths)
+        self.app = DemoApp(paths, upstream_url=upstream_url, fallback=fallback)
         self.delay_seconds = delay_ms / 1000.0
         self._pool = _HandlerPool(self, threads) if threads > 0 else None
         super().__init__(address, DemoHandler)  # on a bind error it calls server_close(), ending workers

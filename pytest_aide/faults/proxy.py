@@ -133,7 +133,9 @@ def close_gracefully(sock: socket.socket) -> None:
 
 
 class FaultProxy:
-    """A TCP proxy on 127.0.0.1 (an ephemeral port) in front of ``upstream_host:upstream_port``.
+    """A TCP proxy on 127.0.0.1 (``port``, by default an ephemeral one) in front of ``upstream_host:upstream_port``.
+
+    A fixed ``port`` is for a target configured to reach its dependency there (the drills' upstream proxy).
 
     Example::
 
@@ -151,9 +153,12 @@ class FaultProxy:
         connect_timeout: float = 5.0,
         io_timeout: float = 10.0,
         join_timeout: float = 5.0,
+        port: int = 0,
     ) -> None:
         if not isinstance(upstream_port, int) or not 0 < upstream_port < 65536:
             raise FaultError(f"proxy upstream port must be 1-65535, got {upstream_port!r}")
+        if not isinstance(port, int) or not 0 <= port < 65536:
+            raise FaultError(f"proxy port must be 0-65535 (0: a free one), got {port!r}")
         self.upstream = (upstream_host, upstream_port)
         self._connect_timeout = connect_timeout
         self._io_timeout = io_timeout
@@ -173,7 +178,10 @@ class FaultProxy:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._closed = False
-        self._listener: socket.socket | None = self._listen(0)
+        try:
+            self._listener: socket.socket | None = self._listen(port)
+        except OSError as exc:
+            raise FaultError(f"proxy cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
         self.port: int = self._listener.getsockname()[1]
         self._acceptor = threading.Thread(target=self._accept_loop, name=f"aide-proxy-{self.port}", daemon=True)
         self._acceptor.start()

@@ -1,4 +1,4 @@
-"""The target app's HTTP API: health endpoint, response time, cache and task-queue statistics."""
+"""The target app's HTTP API: health endpoint, response time, cache, task-queue and component statistics."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pytest_aide.probes.http import pick
 from pytest_aide.status import Status
 
 if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite is collected
+    from collections.abc import Callable
+
     from pytest_aide.config import AideConfig
     from pytest_aide.health import HealthRecorder
     from pytest_aide.probes.http import HttpClient, HttpProbe
@@ -18,12 +20,17 @@ if TYPE_CHECKING:  # annotations only: nothing more is imported when the suite i
 pytestmark = [pytest.mark.daily, pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(component="api", weight=3)]
 
 
-def _probe_ok(app: HttpClient, path: str, health: HealthRecorder) -> HttpProbe:
+def _probe_ok(
+    app: HttpClient, path: str, health: HealthRecorder, gone: Callable[[], str | None] | None = None
+) -> HttpProbe:
     probe = app.probe(path)
     if probe.complete:  # a refused or timed-out request has no response time, only a failure
         health.record("response_time_s", probe.elapsed_s)
     if not probe.ok:
         health.attach(f"response of {probe.url}", probe.body_excerpt or "(no body)")
+    if not probe.ok and not probe.complete and gone is not None:
+        ended = gone()  # the target this run started has exited: say how, and what it printed last
+        assert ended is None, f"GET {probe.url}: {probe.error}: {ended}"
     assert probe.ok, f"GET {probe.url}: {probe.error}: check that the app runs and read its error log"
     return probe
 
@@ -31,14 +38,19 @@ def _probe_ok(app: HttpClient, path: str, health: HealthRecorder) -> HttpProbe:
 @pytest.mark.gate
 @pytest.mark.aide(reachability="app")  # when app is down, this check is the root cause
 @pytest.mark.aide(essential=True)  # the app down is an emergency, whatever else is healthy
-def check_api_health(aide_app: HttpClient, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
+def check_api_health(
+    aide_app: HttpClient,
+    aide_config: AideConfig,
+    aide_health: HealthRecorder,
+    aide_target_exit: Callable[[], str | None],
+) -> None:
     """GET the health path: 200 with a health document (or the configured conditions), response time in its band.
 
     Without ``[app] health_conditions`` the answer is read as a health document (probes/healthdoc.py): an HTML
     page fails, a ``status``/``state`` word decides, anything else is judged by its status code.
     """
     settings = aide_config.settings.app
-    probe = _probe_ok(aide_app, settings.health_path, aide_health)
+    probe = _probe_ok(aide_app, settings.health_path, aide_health, aide_target_exit)
     if settings.health_conditions:
         _conditions_hold(probe, settings.health_conditions, aide_health)
         return
@@ -84,3 +96,27 @@ def check_task_queue(aide_app: HttpClient, aide_config: AideConfig, aide_health:
     stats = _stats(aide_app, aide_config.settings.app.tasks_stats_path, "tasks_stats_path", aide_health)
     aide_health.record("task_queue_size", float(pick(stats, "queue_size")), "tasks")
     aide_health.record("tasks_total", float(pick(stats, "total_tasks")), "tasks")
+
+
+def check_component_stats(aide_app: HttpClient, aide_config: AideConfig, aide_health: HealthRecorder) -> None:
+    """The app's component health (the AIDE guide's): errors by category and how many resolved themselves, open
+    circuits, retry and fallback success rates. A rate no call has needed yet is not recorded."""
+    stats = _stats(aide_app, aide_config.settings.app.component_stats_path, "component_stats_path", aide_health)
+    total, resolved = float(pick(stats, "errors.total")), float(pick(stats, "errors.auto_resolved"))
+    aide_health.record("component_errors", total, "errors")
+    aide_health.record("component_errors_auto_resolved", resolved, "errors")
+    aide_health.record("component_errors_unresolved", total - resolved, "errors")
+    unhealthy = pick(stats, "circuits.unhealthy")
+    aide_health.record("open_circuits", float(len(unhealthy)), "circuits", action=_open_circuits_action(unhealthy))
+    retry, fallback = pick(stats, "retry.success_rate"), pick(stats, "fallback.success_rate")
+    if retry is not None:
+        aide_health.record("retry_success_rate_percent", 100.0 * float(retry), "%")
+    if fallback is not None:
+        aide_health.record("fallback_success_rate_percent", 100.0 * float(fallback), "%")
+
+
+def _open_circuits_action(unhealthy: Any) -> str | None:
+    if not unhealthy:
+        return None
+    names = ", ".join(str(name) for name in unhealthy)
+    return f"circuits not closed: {names}; fix what they guard (they close by themselves), then reset them"
