@@ -59,6 +59,7 @@ def health(index: int, checks: int, rng: random.Random) -> dict[str, Any]:
         if name == "new_log_errors" and index % 9 == 0:
             continue  # the log check did not run
         value = typical * (1 + index / 2000) * rng.uniform(0.6, 1.4) * (2.5 if rng.random() < 0.03 else 1)
+        value = min(value, 99.5) if unit == "%" else value
         if name == "response_time_s" and index % 211 == 3:
             value = math.nan
         status = "CRITICAL" if math.isnan(value) or (critical and value > float(critical)) else "OK"

@@ -219,7 +219,11 @@ def chart_section(runs: list[dict[str, Any]]) -> str:
 
 def chart_figures(runs: list[dict[str, Any]]) -> list[str]:
     """One ``<figure>`` for the score and one per key metric, from run records (any order)."""
-    timed = [(time, run) for run in runs if (time := _time(run)) is not None]
+    # Oldest first; runs started in the same second (health.json keeps seconds) in the order of their run ids.
+    timed = sorted(
+        ((time, run) for run in runs if (time := _time(run)) is not None),
+        key=lambda pair: (pair[0], str(pair[1].get("run_id", ""))),
+    )
     if not timed:
         return []
     score = [
@@ -228,11 +232,10 @@ def chart_figures(runs: list[dict[str, Any]]) -> list[str]:
     ]
     bands = [charts.Threshold(lower, "band", f"{verdict.value} from {lower:g}") for lower, verdict in BANDS if lower]
     figures = [_figure("score", "Score", "", score, bands, domain=(0.0, 100.0))]
-    newest_first = sorted(timed, key=lambda pair: pair[0], reverse=True)
     for name, title in KEY_METRICS:
-        measured = [(time, run, _key(run).get(name)) for time, run in newest_first]
-        found = [(time, run, m) for time, run, m in measured if isinstance(m, dict)]
-        latest = found[0][2] if found else {}
+        measured = [(time, run, _key(run).get(name)) for time, run in timed]
+        found = [m for _time, _run, m in measured if isinstance(m, dict)]
+        latest = found[-1] if found else {}
         lines = charts.thresholds_of("warning", latest.get("warning")) + charts.thresholds_of(
             "critical", latest.get("critical")
         )
@@ -272,6 +275,9 @@ def _caption(title: str, unit: str, points: list[charts.Point], plot: charts.Lay
     partial = sum(p.partial for p in measured)
     if partial:
         text += f", {partial} partial"
+    grouped = max((marker.runs for marker in plot.markers), default=1)
+    if grouped > 1:
+        text += f"; in groups of {grouped} runs: the line is a group's mean, its dot its worst run"
     if plot.lines or plot.off_scale:
         drawn = [line.text for _y, line in plot.lines]
         text += "; " + ", ".join(drawn + [f"{line.text} (off the chart)" for line in plot.off_scale])

@@ -6,9 +6,10 @@ partial run, a cross on the axis for a value that is not a number), dashed lines
 thresholds in effect and a few labelled ticks. Every marker has a hover title.
 
 The geometry (:func:`layout`) is separate from the markup (:func:`render`), so tests check where things land
-without parsing SVG. With many runs the line keeps every point while markers are grouped into at most
-``max_markers`` runs of consecutive points, each drawn at its worst point: a red run never hides behind
-neighbours, and the page of 1,000 runs stays small.
+without parsing SVG. With more than ``max_markers`` runs, consecutive runs are grouped (at most ``max_markers``
+groups): the line goes through each group's mean (of its complete runs) and the group's marker sits at its
+worst run, so the line shows the trend, a red run never hides behind its neighbours, and the page of 1,000 runs
+stays small and legible.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from html import escape
+import re
+from html import escape as _escape
 
 from pytest_aide.ranges import NagiosRange
 
@@ -33,8 +35,9 @@ _LOOK: dict[str, tuple[int, str]] = {
     "CRITICAL": (4, "#82071e"),
 }
 LEVEL_COLOURS = {"warning": "#9a6700", "critical": "#d1242f", "band": "#6e7781"}
-MAX_MARKERS = 200
+MAX_MARKERS = 80  # about 6 SVG units apart: markers of radius 4 barely touch
 _Scale = Callable[[float], float]
+LABEL_GAP, LABEL_SHIFT = 10.0, 90.0  # threshold labels closer than the gap are moved left by the shift
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,14 @@ class Layout:
     measured: int = 0  # points with a value (a number or NaN)
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def escape(text: str) -> str:
+    """HTML-escaped text without the control characters that XML (and so inline SVG) refuses."""
+    return _escape(_NOT_XML.sub("\ufffd", text))
+
+
 def rank(status: str) -> int:
     return _LOOK.get(status, (1, ""))[0]
 
@@ -141,7 +152,9 @@ def layout(
     domain: tuple[float, float] | None = None,
     max_markers: int = MAX_MARKERS,
 ) -> Layout:
-    """Place ``points`` (any order) and ``thresholds`` in ``box``; ``domain`` fixes the value axis (a score)."""
+    """Place ``points`` and ``thresholds`` in ``box``; ``domain`` fixes the value axis (a score).
+
+    Points are ordered by time; points of the same time keep their order (give them oldest first)."""
     box = box or Box()
     ordered = sorted((p for p in points if p.value is not None), key=lambda p: p.time)
     numbers = [p.value for p in ordered if p.value is not None and math.isfinite(p.value)]
@@ -151,6 +164,7 @@ def layout(
     ticks = nice_ticks(low, high)
     low, high = min(low, ticks[0]), max(high, ticks[-1])
     t0, t1 = ordered[0].time, ordered[-1].time
+    groups = group(ordered, max_markers)
 
     def x_of(time: float) -> float:
         return (box.x0 + box.x1) / 2 if t1 == t0 else box.x0 + (time - t0) / (t1 - t0) * (box.x1 - box.x0)
@@ -160,8 +174,8 @@ def layout(
 
     return Layout(
         box=box,
-        segments=_segments(ordered, x_of, y_of),
-        markers=_markers(ordered, x_of, y_of, box, max_markers),
+        segments=_segments(groups, x_of, y_of),
+        markers=_markers(groups, x_of, y_of, box),
         y_ticks=[(y_of(tick), _number(tick)) for tick in ticks],
         x_ticks=[(x_of(time), text) for time, text in time_ticks(t0, t1)],
         lines=[(y_of(t.value), t) for t in shown],
@@ -195,7 +209,8 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     magnitude = 10.0 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1.0, 2.0, 5.0, 10.0) if m * magnitude >= raw)
     first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
-    return [round(n * step, 12) for n in range(first, last + 1)]
+    decimals = max(0, 1 - math.floor(math.log10(step)))  # 0.2 -> 0.2, not 0.20000000000000001
+    return [round(n * step, decimals) for n in range(first, last + 1)]
 
 
 def time_ticks(t0: float, t1: float, count: int = 4) -> list[tuple[float, str]]:
@@ -210,31 +225,39 @@ def _when(time: float, shape: str) -> str:
     return datetime.fromtimestamp(time, UTC).strftime(shape)
 
 
-def _segments(ordered: list[Point], x_of: _Scale, y_of: _Scale) -> list[list[tuple[float, float]]]:
-    """The line through the complete runs' numbers, broken where a run measured "not a number"."""
+def group(ordered: list[Point], max_groups: int) -> list[list[Point]]:
+    """Consecutive points in at most ``max_groups`` groups of equal size (the last may be smaller)."""
+    size = max(1, math.ceil(len(ordered) / max(1, max_groups)))
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+
+
+def _segments(groups: list[list[Point]], x_of: _Scale, y_of: _Scale) -> list[list[tuple[float, float]]]:
+    """The line through the complete runs' numbers (each group's mean), broken where a value is not a number.
+
+    A group of several runs breaks the line only when none of its complete runs has a number."""
     segments: list[list[tuple[float, float]]] = [[]]
-    for point in ordered:
-        if point.partial or point.value is None:
-            continue
-        if math.isfinite(point.value):
-            segments[-1].append((x_of(point.time), y_of(point.value)))
-        elif segments[-1]:
+    for members in groups:
+        complete = [p for p in members if not p.partial and p.value is not None]
+        numbers = [p for p in complete if math.isfinite(p.value or 0.0)]
+        if numbers:
+            time = sum(p.time for p in numbers) / len(numbers)
+            value = sum(p.value or 0.0 for p in numbers) / len(numbers)
+            segments[-1].append((x_of(time), y_of(value)))
+        elif complete and segments[-1]:
             segments.append([])
     return [segment for segment in segments if segment]
 
 
-def _markers(ordered: list[Point], x_of: _Scale, y_of: _Scale, box: Box, max_markers: int) -> list[Marker]:
-    """One marker per run, or per group of consecutive runs at the worst of them when there are many."""
-    size = max(1, math.ceil(len(ordered) / max(1, max_markers)))
+def _markers(groups: list[list[Point]], x_of: _Scale, y_of: _Scale, box: Box) -> list[Marker]:
+    """One marker per group, at its worst point (worst status, then not a number, then the highest value)."""
     markers = []
-    for start in range(0, len(ordered), size):
-        group = ordered[start : start + size]
-        worst = max(group, key=lambda p: (rank(p.status), not _finite(p), _magnitude(p)))
+    for members in groups:
+        worst = max(members, key=lambda p: (rank(p.status), not _finite(p), _magnitude(p)))
         finite = _finite(worst)
         title = worst.label
-        if len(group) > 1:
-            partial = sum(p.partial for p in group)
-            title = f"worst of {len(group)} runs{f' ({partial} partial)' if partial else ''}: {title}"
+        if len(members) > 1:
+            partial = sum(p.partial for p in members)
+            title = f"worst of {len(members)} runs{f' ({partial} partial)' if partial else ''}: {title}"
         markers.append(
             Marker(
                 x=x_of(worst.time),
@@ -243,7 +266,7 @@ def _markers(ordered: list[Point], x_of: _Scale, y_of: _Scale, box: Box, max_mar
                 partial=worst.partial,
                 not_a_number=not finite,
                 title=title,
-                runs=len(group),
+                runs=len(members),
             )
         )
     return markers
@@ -276,12 +299,15 @@ def render(chart_id: str, title: str, desc: str, plot: Layout, unit: str = "") -
         f'<rect class="plot" x="{box.x0:g}" y="{box.y0:g}" width="{box.x1 - box.x0:g}" height="{box.y1 - box.y0:g}"/>',
     ]
     parts += _axes(plot, unit)
+    placed: list[tuple[float, float]] = []
     for y, line in plot.lines:
         stroke = LEVEL_COLOURS.get(line.level, "#6e7781")
+        x = box.x1 - 3 - LABEL_SHIFT * sum(1 for _x, other in placed if abs(other - y) < LABEL_GAP)
+        placed.append((x, y))
         parts.append(
             f'<line class="th" x1="{box.x0:g}" x2="{box.x1:g}" y1="{_fixed(y)}" y2="{_fixed(y)}" '
             f'stroke="{stroke}"><title>{escape(line.text)}</title></line>'
-            f'<text class="th-l" x="{box.x1 - 3:g}" y="{_fixed(y - 3)}" fill="{stroke}">{escape(line.text)}</text>'
+            f'<text class="th-l" x="{x:g}" y="{_fixed(y - 3)}" fill="{stroke}">{escape(line.text)}</text>'
         )
     for segment in plot.segments:
         coords = " ".join(f"{_fixed(x)},{_fixed(y)}" for x, y in segment)
