@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from pytest_aide import charts
-from pytest_aide.runs import write_text_atomic
+from pytest_aide.runs import run_started, write_text_atomic
 from pytest_aide.scoring import BANDS
 
 OPERATOR_REPORT = "health.html"
@@ -158,7 +158,7 @@ td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left;white-space
 figure{margin:0}figcaption{font-size:.9em;color:#57606a}figcaption b{color:#1f2328;font-size:1.1em}
 svg.chart{width:100%;height:auto;display:block}.plot{fill:#f6f8fa;stroke:#d0d7de}.grid{stroke:#eaeef2}
 .yl{font-size:10px;text-anchor:end;fill:#57606a}.xl{font-size:10px;fill:#57606a}.unit{font-size:10px;fill:#57606a}
-.th{stroke-dasharray:6 3;stroke-width:1.3}.th-l{font-size:9px;text-anchor:end}
+.th{stroke-dasharray:6 3;stroke-width:1.3}.th-l{font-size:9px;text-anchor:start}
 .line{fill:none;stroke:#57606a;stroke-width:1.3}.nan{stroke-width:2.5;fill:none}
 .empty{text-anchor:middle;fill:#57606a;font-size:12px}.legend span{margin-right:1.2em;white-space:nowrap}
 .dot{display:inline-block;width:.7em;height:.7em;border-radius:50%;margin-right:.3em;vertical-align:baseline}"""
@@ -212,7 +212,7 @@ def chart_section(runs: list[dict[str, Any]]) -> str:
     legend = (
         f'<p class="legend">{swatches}<span>○ hollow: partial run (not on the line)</span>'
         "<span>&times; on the axis: not a number</span><span>dashed: thresholds now in effect</span>"
-        "<span>hover a point for its run</span></p>"
+        "<span>hover a point for its run; times in UTC</span></p>"
     )
     return f'<h2>Over time</h2>{legend}<div class="charts">{"".join(figures)}</div>'
 
@@ -319,11 +319,14 @@ def _score(run: dict[str, Any]) -> float | None:
 
 
 def _time(run: dict[str, Any]) -> float | None:
+    """When the run started: ``started`` keeps seconds, its run id (the same moment) microseconds."""
     try:
         started = datetime.fromisoformat(str(run.get("started")))
     except ValueError:
         return None
-    return (started if started.tzinfo else started.replace(tzinfo=UTC)).timestamp()
+    seconds = (started if started.tzinfo else started.replace(tzinfo=UTC)).timestamp()
+    precise = run_started(str(run.get("run_id", "")))
+    return precise.timestamp() if precise and 0 <= precise.timestamp() - seconds < 1 else seconds
 
 
 def _started(run: dict[str, Any]) -> str:

@@ -37,7 +37,7 @@ _LOOK: dict[str, tuple[int, str]] = {
 LEVEL_COLOURS = {"warning": "#9a6700", "critical": "#d1242f", "band": "#6e7781"}
 MAX_MARKERS = 80  # about 6 SVG units apart: markers of radius 4 barely touch
 _Scale = Callable[[float], float]
-LABEL_GAP, LABEL_SHIFT = 10.0, 90.0  # threshold labels closer than the gap are moved left by the shift
+LABEL_GAP, LABEL_SHIFT = 10.0, 90.0  # threshold labels (at the left, over the oldest runs) this close: shifted
 
 
 @dataclass(frozen=True)
@@ -216,9 +216,16 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 def time_ticks(t0: float, t1: float, count: int = 4) -> list[tuple[float, str]]:
     """Evenly spaced times with a label as long as the span needs (a time of day within two days)."""
     if t1 <= t0:
-        return [(t0, _when(t0, "%Y-%m-%d %H:%M"))]
-    shape = "%m-%d %H:%M" if t1 - t0 < 2 * 86400 else "%Y-%m-%d"
-    return [(t0 + (t1 - t0) * i / count, _when(t0 + (t1 - t0) * i / count, shape)) for i in range(count + 1)]
+        return [(t0, _when(t0, "%Y-%m-%d %H:%M:%S"))]
+    span = t1 - t0
+    shape = "%H:%M:%S" if span < 600 else "%m-%d %H:%M" if span < 2 * 86400 else "%Y-%m-%d"
+    ticks: list[tuple[float, str]] = []
+    for i in range(count + 1):
+        time = t0 + span * i / count
+        label = _when(time, shape)
+        if not ticks or ticks[-1][1] != label:  # a span of a few seconds: no label twice
+            ticks.append((time, label))
+    return ticks
 
 
 def _when(time: float, shape: str) -> str:
@@ -302,7 +309,7 @@ def render(chart_id: str, title: str, desc: str, plot: Layout, unit: str = "") -
     placed: list[tuple[float, float]] = []
     for y, line in plot.lines:
         stroke = LEVEL_COLOURS.get(line.level, "#6e7781")
-        x = box.x1 - 3 - LABEL_SHIFT * sum(1 for _x, other in placed if abs(other - y) < LABEL_GAP)
+        x = box.x0 + 3 + LABEL_SHIFT * sum(1 for _x, other in placed if abs(other - y) < LABEL_GAP)
         placed.append((x, y))
         parts.append(
             f'<line class="th" x1="{box.x0:g}" x2="{box.x1:g}" y1="{_fixed(y)}" y2="{_fixed(y)}" '

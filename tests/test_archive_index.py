@@ -50,7 +50,8 @@ def charts_of(html: str) -> dict[str, ElementTree.Element]:
     for svg in re.findall(r"<svg .*?</svg>", html, flags=re.S):
         root = ElementTree.fromstring(svg)
         title = root.find(f"{SVG}title")
-        assert title is not None and title.text
+        assert title is not None
+        assert title.text
         found[title.text] = root
     return found
 
@@ -136,7 +137,8 @@ def test_the_index_opens_on_a_score_chart_and_one_chart_per_key_metric(tmp_path:
     assert any("partial: -k memory" in title for title in hover_titles(score))
     assert len(score.findall(f"{SVG}polyline")) == 1
     polyline = score.find(f"{SVG}polyline")
-    assert polyline is not None and len((polyline.get("points") or "").split()) == 2  # the complete runs only
+    assert polyline is not None
+    assert len((polyline.get("points") or "").split()) == 2
 
     cpu = found["CPU over time"]
     assert [t.text for t in cpu.findall(f"{SVG}text") if t.get("class") == "th-l"] == ["warning > 70", "critical > 85"]
@@ -145,7 +147,8 @@ def test_the_index_opens_on_a_score_chart_and_one_chart_per_key_metric(tmp_path:
     assert "latest 80 % (warning); 2 run(s), lowest 40, highest 80" in html
 
     assert "not measured in any archived run" in ElementTree.tostring(found["Disk used over time"], encoding="unicode")
-    assert "Latest run:" in html and ">DEGRADED</span> score 88/100" in html
+    assert "Latest run:" in html
+    assert ">DEGRADED</span> score 88/100" in html
 
 
 def test_the_index_needs_nothing_from_outside_the_page(tmp_path: Path) -> None:
@@ -203,5 +206,6 @@ def test_real_runs_write_an_index_charting_their_measurements(
         "response_time_s 2.5 s (warning)",
     ]
     cpu = hover_titles(found["CPU over time"])
-    assert cpu[-1].startswith("cpu_percent 90 % (critical)") and "partial: " in cpu[-1]
+    assert cpu[-1].startswith("cpu_percent 90 % (critical)")
+    assert "partial: " in cpu[-1]
     assert [c.get("fill") for c in found["CPU over time"].findall(f"{SVG}circle")] == ["#1a7f37", "#9a6700", "#fff"]

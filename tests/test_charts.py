@@ -58,7 +58,8 @@ def test_every_mark_lands_inside_the_plot(series: list[Point], lines: list[Thres
         assert all(inside(box, x, y) for x, y in segment)
     for marker in plot.markers:
         assert inside(box, marker.x, marker.y)
-        assert math.isfinite(marker.x) and math.isfinite(marker.y)
+        assert math.isfinite(marker.x)
+        assert math.isfinite(marker.y)
     assert all(box.y0 - 1e-6 <= y <= box.y1 + 1e-6 for y, _label in plot.y_ticks)
     assert all(box.x0 - 1e-6 <= x <= box.x1 + 1e-6 for x, _label in plot.x_ticks)
     assert all(inside(box, box.x0, y) for y, _line in plot.lines)
@@ -95,7 +96,8 @@ def test_markers_cover_every_measured_run_once_at_the_worst_of_their_group(
 def test_a_higher_value_is_drawn_higher(series: list[Point]) -> None:
     plot = layout(series, max_markers=100)
     ordered = sorted(series, key=lambda p: p.time)
-    for low, high in ((a, b) for a in zip(ordered, plot.markers) for b in zip(ordered, plot.markers)):
+    pairs = list(zip(ordered, plot.markers, strict=True))
+    for low, high in ((a, b) for a in pairs for b in pairs):
         if low[0].value is not None and high[0].value is not None and low[0].value < high[0].value:
             assert high[1].y <= low[1].y
 
@@ -134,7 +136,8 @@ def test_missing_values_leave_no_mark_and_the_line_joins_their_neighbours() -> N
     plot = layout(series)
     assert plot.measured == 2
     assert len(plot.markers) == 2
-    assert len(plot.segments) == 1 and len(plot.segments[0]) == 2
+    assert len(plot.segments) == 1
+    assert len(plot.segments[0]) == 2
 
 
 def test_not_a_number_breaks_the_line_and_is_marked_on_the_axis() -> None:
@@ -144,21 +147,25 @@ def test_not_a_number_breaks_the_line_and_is_marked_on_the_axis() -> None:
     plot = layout(series)
     assert len(plot.segments) == 2
     nan = plot.markers[1]
-    assert nan.not_a_number and nan.y == plot.box.y1 and nan.status == "CRITICAL"
+    assert nan.not_a_number
+    assert nan.y == plot.box.y1
+    assert nan.status == "CRITICAL"
 
 
 def test_a_partial_run_is_a_hollow_marker_off_the_line() -> None:
     series = [Point(T0, 10.0, "OK", "a"), Point(T0 + 1, 50.0, "OK", "b", partial=True), Point(T0 + 2, 12.0, "OK", "c")]
     plot = layout(series)
     assert [m.partial for m in plot.markers] == [False, True, False]
-    assert len(plot.segments) == 1 and len(plot.segments[0]) == 2
+    assert len(plot.segments) == 1
+    assert len(plot.segments[0]) == 2
     svg = charts.render("c", "t", "d", plot)
     assert svg.count('fill="#fff"') == 1
 
 
 def test_a_series_that_was_never_measured_says_so() -> None:
     plot = layout([Point(T0, None, "SKIPPED", "a")], [Threshold(80.0, "warning", "warning > 80")])
-    assert plot.markers == [] and plot.segments == []
+    assert plot.markers == []
+    assert plot.segments == []
     assert plot.off_scale == [Threshold(80.0, "warning", "warning > 80")]
     assert "not measured in any archived run" in charts.render("c", "t", "d", plot)
 
@@ -175,7 +182,8 @@ def test_far_thresholds_are_named_off_the_chart_and_near_ones_drawn() -> None:
 def test_a_fixed_domain_keeps_the_score_axis_from_0_to_100() -> None:
     plot = layout([Point(T0, 97.0, "HEALTHY", "")], domain=(0.0, 100.0))
     assert [label for _y, label in plot.y_ticks] == ["0", "20", "40", "60", "80", "100"]
-    assert plot.y_ticks[0][0] == plot.box.y1 and plot.y_ticks[-1][0] == plot.box.y0
+    assert plot.y_ticks[0][0] == plot.box.y1
+    assert plot.y_ticks[-1][0] == plot.box.y0
 
 
 @pytest.mark.parametrize(
@@ -203,7 +211,8 @@ def test_nice_ticks_cover_the_range_in_a_few_round_steps(low: float, span: float
     assert 2 <= len(ticks) <= 12
     step = ticks[1] - ticks[0]
     slack = step * 1e-6 + 4 * math.ulp(max(abs(low), abs(high)))  # a step of a few ulps: float rounding
-    assert ticks[0] <= low + slack and ticks[-1] >= high - slack  # (and layout widens its axis to the ticks)
+    assert ticks[0] <= low + slack
+    assert ticks[-1] >= high - slack
     assert ticks == sorted(set(ticks))
 
 
@@ -218,4 +227,5 @@ def test_the_svg_is_well_formed_with_a_title_and_description(series: list[Point]
     assert root.find(f"{SVG}title").text == f"{words} over time"  # type: ignore[union-attr]
     assert root.find(f"{SVG}desc").text == f"desc {words}"  # type: ignore[union-attr]
     hover = [el.find(f"{SVG}title") for el in root if el.tag in (f"{SVG}circle", f"{SVG}path")]
-    assert len(hover) == len(plot.markers) and all(title is not None for title in hover)
+    assert len(hover) == len(plot.markers)
+    assert all(title is not None for title in hover)
