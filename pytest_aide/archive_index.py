@@ -227,7 +227,7 @@ def chart_figures(runs: list[dict[str, Any]]) -> list[str]:
     if not timed:
         return []
     score = [
-        charts.Point(time, _score(run), str(run.get("status", "?")), _run_label(run), bool(run.get("partial")))
+        charts.Point(time, _score(run), str(run.get("status", "?")), "", bool(run.get("partial")), ref=run)
         for time, run in timed
     ]
     bands = [charts.Threshold(lower, "band", f"{verdict.value} from {lower:g}") for lower, verdict in BANDS if lower]
@@ -252,7 +252,7 @@ def _figure(
     lines: list[charts.Threshold],
     domain: tuple[float, float] | None = None,
 ) -> str:
-    plot = charts.layout(points, lines, domain=domain)
+    plot = charts.layout(points, lines, domain=domain, describe=_hover)
     caption = _caption(title, unit, points, plot)
     svg = charts.render(f"chart-{ident}", f"{title} over time", caption, plot, unit)
     return f"<figure><figcaption><b>{escape(title)}</b> {escape(caption)}</figcaption>{svg}</figure>"
@@ -286,12 +286,18 @@ def _caption(title: str, unit: str, points: list[charts.Point], plot: charts.Lay
 
 def _metric_point(time: float, run: dict[str, Any], name: str, measured: Any) -> charts.Point:
     if not isinstance(measured, dict) or not _is_number(measured.get("value")):
-        return charts.Point(time, None, "SKIPPED", _run_label(run), bool(run.get("partial")))
-    value = float(measured["value"])
+        return charts.Point(time, None, "SKIPPED", "", bool(run.get("partial")), ref=run)
     status = str(measured.get("status") or "UNKNOWN")
+    return charts.Point(time, float(measured["value"]), status, "", bool(run.get("partial")), ref=(name, measured, run))
+
+
+def _hover(point: charts.Point) -> str:
+    """A marker's title: the measurement (for a metric's chart) and the run."""
+    if not isinstance(point.ref, tuple):
+        return _run_label(point.ref)
+    name, measured, run = point.ref
     unit = f" {measured['unit']}" if measured.get("unit") else ""
-    label = f"{name} {_value(value)}{unit} ({status.lower()}) · {_run_label(run)}"
-    return charts.Point(time, value, status, label, bool(run.get("partial")))
+    return f"{name} {_value(point.value)}{unit} ({point.status.lower()}) · {_run_label(run)}"
 
 
 def _run_label(run: dict[str, Any]) -> str:

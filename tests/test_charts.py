@@ -229,3 +229,17 @@ def test_the_svg_is_well_formed_with_a_title_and_description(series: list[Point]
     hover = [el.find(f"{SVG}title") for el in root if el.tag in (f"{SVG}circle", f"{SVG}path")]
     assert len(hover) == len(plot.markers)
     assert all(title is not None for title in hover)
+
+
+def test_hover_titles_are_made_only_for_the_points_drawn() -> None:
+    """With 1,000 runs only the markers' titles are built (``describe``), not one per run."""
+    calls: list[Point] = []
+
+    def describe(point: Point) -> str:
+        calls.append(point)
+        return f"run {point.ref}"
+
+    series = [Point(T0 + i, float(i % 7), "OK", "", ref=i) for i in range(1000)]
+    plot = layout(series, max_markers=80, describe=describe)
+    assert len(calls) == len(plot.markers) <= 80
+    assert plot.markers[0].title == "worst of 13 runs: run 6"
