@@ -209,3 +209,18 @@ def test_real_runs_write_an_index_charting_their_measurements(
     assert cpu[-1].startswith("cpu_percent 90 % (critical)")
     assert "partial: " in cpu[-1]
     assert [c.get("fill") for c in found["CPU over time"].findall(f"{SVG}circle")] == ["#1a7f37", "#9a6700", "#fff"]
+
+
+def test_the_index_benchmark_runs(tmp_path: Path) -> None:
+    """``bench/bench_index.py`` keeps working (a small archive; no speed bound here: those belong to bench/)."""
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[1] / "bench" / "bench_index.py"
+    args = ["--runs", "30", "--checks", "5", "--rounds", "1", "--bound-s", "600", "--bound-cold-s", "600"]
+    done = subprocess.run(
+        [sys.executable, str(bench), *args], capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS size" in done.stdout
+    assert "30 archived runs of 5 checks each" in done.stdout
