@@ -224,6 +224,7 @@ def time_ticks(t0: float, t1: float, count: int = 4) -> list[tuple[float, str]]:
         return [(t0, _when(t0, "%Y-%m-%d %H:%M:%S"))]
     span = t1 - t0
     shape = "%H:%M:%S" if span < 600 else "%m-%d %H:%M" if span < 2 * 86400 else "%Y-%m-%d"
+    count = 1 if span < 600 else count  # runs minutes apart at most: the first and the last
     ticks: list[tuple[float, str]] = []
     for i in range(count + 1):
         time = t0 + span * i / count

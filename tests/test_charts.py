@@ -243,3 +243,18 @@ def test_hover_titles_are_made_only_for_the_points_drawn() -> None:
     plot = layout(series, max_markers=80, describe=describe)
     assert len(calls) == len(plot.markers) <= 80
     assert plot.markers[0].title == "worst of 13 runs: run 6"
+
+
+@pytest.mark.parametrize(
+    ("span", "labels"),
+    [
+        (0.0, ["2026-09-21 14:13:20"]),  # one run
+        (1.2, ["14:13:20", "14:13:21"]),  # runs seconds apart: the first and the last
+        (300.0, ["14:13:20", "14:18:20"]),
+        (6 * 3600.0, ["09-21 14:13", "09-21 15:43", "09-21 17:13", "09-21 18:43", "09-21 20:13"]),
+        (40 * 86400.0, ["2026-09-21", "2026-10-01", "2026-10-11", "2026-10-21", "2026-10-31"]),
+    ],
+)
+def test_time_ticks_are_labelled_as_finely_as_their_span_needs(span: float, labels: list[str]) -> None:
+    ticks = charts.time_ticks(T0, T0 + span)
+    assert [label for _time, label in ticks] == labels
