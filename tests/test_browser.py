@@ -8,6 +8,7 @@ catches each kind. Every socket read and subprocess wait has a timeout; the brow
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -100,8 +101,12 @@ class Chromium:
                 events.append(reply)
         raise TimeoutError(f"no reply to {method} within {CALL_TIMEOUT_S} s")
 
-    def visit(self, url: str, *, javascript: bool = True, expression: str = BODY_TEXT) -> tuple[PageVisit, Any]:
-        """Load ``url`` in a new tab; return what it did and the value of ``expression`` (its rendered text)."""
+    def visit(
+        self, url: str, *, javascript: bool = True, expression: str = BODY_TEXT, screenshot: Path | None = None
+    ) -> tuple[PageVisit, Any]:
+        """Load ``url`` in a new tab; return what it did and the value of ``expression`` (its rendered text).
+
+        ``screenshot``: also save the page as a PNG there (a 1280 px wide window, as tall as the page)."""
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         events: list[dict[str, Any]] = []
@@ -109,9 +114,14 @@ class Chromium:
             self.call(f"{domain}.enable", session, events)
         if not javascript:
             self.call("Emulation.setScriptExecutionDisabled", session, events, value=True)
+        metrics = {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False}
+        self.call("Emulation.setDeviceMetricsOverride", session, events, **metrics)
         self.call("Page.navigate", session, events, url=url)
         self._wait_loaded(session, events)
         text = self.evaluate(session, expression, events)
+        if screenshot is not None:
+            shot = self.call("Page.captureScreenshot", session, events, format="png", captureBeyondViewport=True)
+            screenshot.write_bytes(base64.b64decode(shot["data"]))
         visit = PageVisit(url)
         for event in events:
             _note(visit, event)
@@ -221,6 +231,68 @@ def test_reports_of_a_real_run_open_without_console_errors(chromium: Chromium, p
     assert set(links[1:]) == {
         (run / name).as_uri() for name in ("health.html", "report.html", "junit.xml", "health.json")
     }
+
+
+CHARTED_CHECKS = """
+import os
+
+def check_app(aide_health):
+    aide_health.record("response_time_s", float(os.environ["AIDE_TEST_RT"]))
+
+def check_host(aide_health):
+    aide_health.record("cpu_percent", float(os.environ["AIDE_TEST_CPU"]))
+    aide_health.record("memory_percent", float(os.environ["AIDE_TEST_CPU"]) - 10)
+    aide_health.record("disk_percent", 61.5)
+"""
+# What the page shows of its charts: each SVG's accessible name and size, and what sits under each marker.
+CHARTS_SEEN = """[...document.querySelectorAll('svg.chart')].map(svg => {
+  const box = svg.getBoundingClientRect();
+  const marks = [...svg.querySelectorAll('circle')].map(c => {
+    const r = c.getBoundingClientRect();
+    const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+    return {title: c.querySelector('title').textContent, onTop: top === c, fill: c.getAttribute('fill')};
+  });
+  return {title: svg.querySelector('title').textContent, desc: svg.querySelector('desc').textContent,
+          width: box.width, height: box.height, marks};
+})"""
+
+
+def test_the_archive_index_charts_open_without_console_errors(
+    chromium: Chromium, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few real runs (one partial): the index draws its charts, each marker visible, and needs nothing else."""
+    pytester.makefile(".toml", aide="")
+    pytester.makepyfile(check_charted=CHARTED_CHECKS)
+    runs = (("0.2", "30", ()), ("1.8", "78", ()), ("0.9", "71", ()), ("1.4", "92", ("-k", "host")))  # apart
+    for rt, cpu, args in runs:
+        monkeypatch.setenv("AIDE_TEST_RT", rt)
+        monkeypatch.setenv("AIDE_TEST_CPU", cpu)
+        aide_run(pytester, "check_charted.py", *args)
+    assert len(run_dirs(pytester.path)) == 4
+    screenshot = pytester.path / "index.png"
+    index = (pytester.path / "reports" / "index.html").as_uri()
+
+    page, seen = chromium.visit(index, expression=CHARTS_SEEN, screenshot=screenshot)
+
+    assert page.errors == []
+    assert {url.split(":", 1)[0] for url in page.requests} == {"file"}  # nothing from the network
+    titles = [chart["title"] for chart in seen]
+    assert titles == [f"{name} over time" for name in ("Score", "Response time", "CPU", "Memory", "Disk used")] + [
+        "New log errors per run over time"
+    ]
+    for chart in seen[:-1]:  # the last: no run measured new log errors
+        assert chart["width"] > 300, chart
+        assert chart["height"] > 90, chart
+        assert chart["desc"].startswith("latest ")
+        assert chart["marks"], chart
+    for chart in seen[:4]:  # values far enough apart that no marker covers another (disk: one value, 4 runs)
+        assert all(mark["onTop"] for mark in chart["marks"]), chart
+    assert "new log errors" not in seen[-1]["desc"]
+    assert seen[-1]["desc"] == "not measured in any archived run."
+    assert [mark["fill"] for mark in seen[2]["marks"]] == ["#1a7f37", "#9a6700", "#9a6700", "#fff"]  # partial: hollow
+    assert "partial: " in seen[2]["marks"][-1]["title"]
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    print(f"screenshot: {screenshot}")
 
 
 def test_health_html_reads_the_same_without_javascript(chromium: Chromium, pytester: pytest.Pytester) -> None:

@@ -31,6 +31,7 @@ DOMAIN_MODULES = (
     # archive
     "runs",
     "archive_index",
+    "charts",
     "runshare",
     # probes, backup, process
     "probes",

@@ -65,7 +65,9 @@ def test_index_lists_every_run_newest_first(suite: pytest.Pytester) -> None:
     aide_run(suite, "-k", "critical")
     first, second = run_dirs(suite.path)
     assert first.name < second.name
-    index = (suite.path / "reports" / "index.html").read_text()
+    page = (suite.path / "reports" / "index.html").read_text()
+    headline, index = page.split("<h2>Runs</h2>")  # the latest run's verdict and the charts, then the table
+    assert ">CRITICAL</span> score 0/100" in headline
     assert index.index(second.name) < index.index(first.name)
     assert f'href="{second.name}/report.html"' in index
     assert index.count(">CRITICAL<") == 1
