@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pytest_aide import cli_ops
+from pytest_aide import cli_history, cli_ops
 from pytest_aide.backup import BackupConfig, BackupManager, BackupSet
 from pytest_aide.config import AideConfig, load_config
 from pytest_aide.errors import AideError, ConfigError, UnwritablePlaceError
@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     prune.set_defaults(run=_backup_command(_cmd_prune))
     cli_ops.add_commands(sub)
+    cli_history.add_commands(sub)
     return parser
 
 

@@ -16,6 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import combinations
+from typing import TYPE_CHECKING
+
+from pytest_aide.ranges import NagiosRange
+
+if TYPE_CHECKING:
+    from pytest_aide.history import History
 
 DAY_S = 86400.0
 
@@ -124,3 +130,73 @@ def forecast(
         slope_per_day=per_day,
         points=fit.points,
     )
+
+
+@dataclass(frozen=True)
+class Limit:
+    """What a series is forecast to reach: ``value``, from below when ``rising``."""
+
+    value: float
+    rising: bool
+    why: str  # "100 % (a used share)", "critical threshold 5:"
+
+
+def limit_for(unit: str, critical: NagiosRange | None) -> Limit | None:
+    """A used percentage fills at 100 %; any other metric at its critical threshold (a lower bound such as
+    ``5:`` is reached from above); None when there is neither."""
+    if critical is not None and not critical.inside and math.isinf(critical.end) and math.isfinite(critical.start):
+        return Limit(critical.start, False, f"its critical threshold {critical.text}")
+    if unit == "%":
+        return Limit(100.0, True, "100 %")
+    if critical is not None and not critical.inside and math.isfinite(critical.end):
+        return Limit(critical.end, True, f"its critical threshold {critical.text}")
+    return None
+
+
+@dataclass(frozen=True)
+class SeriesForecast:
+    """The forecast of one check's series of one metric (``forecast`` None: ``reason`` says why)."""
+
+    metric: str
+    nodeid: str
+    points: int
+    limit: Limit | None
+    forecast: Forecast | None
+    reason: str = ""
+
+    @property
+    def label(self) -> str:
+        """``disk_percent@check_disk_usage[reports]``: the metric and the check's name with its case."""
+        return f"{self.metric}@{self.nodeid.rpartition('::')[2] or self.nodeid}"
+
+
+def forecast_series(
+    history: History,
+    metric: str,
+    *,
+    unit: str,
+    critical: NagiosRange | None,
+    now: datetime,
+    window: int = 30,
+    min_points: int = 5,
+    confidence: float = 0.95,
+) -> list[SeriesForecast]:
+    """A forecast for each check that measured ``metric`` in the history (one series per check)."""
+    limit = limit_for(unit, critical)
+    found = []
+    for nodeid in history.checks_measuring(metric):
+        samples = history.series(metric, window, check=nodeid)
+        if limit is None:
+            reason = f"no limit to forecast: give [thresholds.{metric}] a critical level"
+            found.append(SeriesForecast(metric, nodeid, len(samples), None, None, reason))
+        elif len(samples) < min_points or len({s.time for s in samples}) < 2:
+            found.append(SeriesForecast(metric, nodeid, len(samples), limit, None, _short(len(samples), min_points)))
+        else:
+            times, values = [s.time for s in samples], [s.value for s in samples]
+            result = forecast(times, values, limit.value, now=now, rising=limit.rising, confidence=confidence)
+            found.append(SeriesForecast(metric, nodeid, len(samples), limit, result, result.reason))
+    return found
+
+
+def _short(found: int, wanted: int) -> str:
+    return f"not enough history ({found} of {wanted} runs)"

@@ -354,6 +354,13 @@ def last_complete(con: sqlite3.Connection, schedule: str | None = None) -> list[
     return [LastRun(name, run_id, datetime.fromisoformat(finished)) for name, run_id, finished in rows]
 
 
+def history_keep_days(history_days: float | None, archive_days: float | None) -> float | None:
+    """How long history rows stay: ``[history] keep_days``, never less than the run folders' (None: forever)."""
+    if history_days is None or archive_days is None:
+        return history_days
+    return max(history_days, archive_days)
+
+
 def prune(con: sqlite3.Connection, keep_days: float, *, now: datetime | None = None) -> int:
     """Delete runs started more than ``keep_days`` ago with their checks and measurements; return how many.
 

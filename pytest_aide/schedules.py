@@ -7,13 +7,14 @@ schedule (:func:`pytest_aide.history.last_complete`) and compare it with how oft
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pytest_aide.durations import describe, parse_duration
-from pytest_aide.history import LastRun
+from pytest_aide.history import LastRun, last_complete, schedule_of
 
 DEFAULT_INTERVALS = {"daily": "24h", "weekly": "7d", "monthly": "31d"}
 
@@ -71,3 +72,19 @@ class Gap:
             "age_s": None if self.age is None else round(self.age.total_seconds()),
             "allowed_s": round((self.interval + self.grace).total_seconds()),
         }
+
+
+def gap_before(
+    con: sqlite3.Connection, selection: str, started: datetime, configured: Mapping[str, str], grace: str
+) -> Gap | None:
+    """The gap a run of ``selection`` started at ``started`` finds since its schedule's previous complete run,
+    when that is longer than the interval plus the grace; None when on time, unnamed or never run before."""
+    schedule = schedule_of(selection)
+    every = intervals(configured).get(schedule or "")
+    if schedule is None or every is None:
+        return None
+    found = last_complete(con, schedule)
+    if not found:
+        return None
+    gap = Gap(schedule, found[0], every, parse_duration(grace), started)
+    return gap if gap.overdue else None
