@@ -20,6 +20,7 @@ DOMAIN_MODULES = (
     "summary",
     "metrics",
     "trends",
+    "forecast",
     "evidence",
     # configuration and secrets
     "config",
@@ -32,6 +33,9 @@ DOMAIN_MODULES = (
     "runs",
     "archive_index",
     "runshare",
+    "history",
+    "schedules",
+    "durations",
     # probes, backup, process
     "probes",
     "probes.http",
@@ -62,6 +66,7 @@ DOMAIN_MODULES = (
     # the aide command
     "cli",
     "cli_ops",
+    "cli_history",
     "diagnostics",
 )
 
