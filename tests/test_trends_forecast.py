@@ -175,7 +175,9 @@ def _growing_disk(pytester: pytest.Pytester, days_left: float, points: int = 8) 
     now = datetime.now(UTC)
     start = now - timedelta(days=points - 1)
     values = [100.0 - 2 * (days_left + points - 1 - i) for i in range(points)]
-    seed(pytester.path / "reports", "disk_percent", values, nodeid="aide/check_resources.py::check_disk[x]", start=start)
+    seed(
+        pytester.path / "reports", "disk_percent", values, nodeid="aide/check_resources.py::check_disk[x]", start=start
+    )
 
 
 @pytest.mark.parametrize(("days_left", "status"), [(60.0, "OK"), (20.0, "WARNING"), (5.0, "CRITICAL")])
