@@ -94,7 +94,8 @@ def test_a_lower_limit_is_reached_from_above() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     times = [start + timedelta(days=i) for i in range(6)]
     limit = forecast.limit_for("%", NagiosRange.parse("5:"))
-    assert limit is not None and (limit.value, limit.rising) == (5.0, False)
+    assert limit is not None
+    assert (limit.value, limit.rising) == (5.0, False)
     result = forecast.forecast(times, [55.0 - 2 * i for i in range(6)], 5.0, now=times[-1], rising=False)
     assert result.days == pytest.approx(20.0)
     assert result.slope_per_day == pytest.approx(-2.0)
@@ -103,7 +104,8 @@ def test_a_lower_limit_is_reached_from_above() -> None:
 def test_limits_a_used_share_fills_at_100_others_at_their_critical_level() -> None:
     assert forecast.limit_for("%", NagiosRange.parse("90")) == forecast.Limit(100.0, True, "100 %")
     limit = forecast.limit_for("MB", NagiosRange.parse("5000"))
-    assert limit is not None and (limit.value, limit.rising) == (5000.0, True)
+    assert limit is not None
+    assert (limit.value, limit.rising) == (5000.0, True)
     assert forecast.limit_for("MB", None) is None
 
 
@@ -116,7 +118,8 @@ def test_forecast_series_per_check_with_too_few_points(tmp_path: Path) -> None:
     by_label = {series.label: series for series in found}
     assert by_label["disk_percent@check_disk[data]"].reason == "not enough history (2 of 5 runs)"
     root = by_label["disk_percent@check_disk[root]"].forecast
-    assert root is not None and root.days == pytest.approx(45.0)
+    assert root is not None
+    assert root.days == pytest.approx(45.0)
 
 
 # --- the shipped checks on seeded history ------------------------------------------------------------------
@@ -160,8 +163,10 @@ def test_trends_with_too_little_history_skip_and_count_in_coverage(pytester: pyt
     assert checks["check_trends[db_query_s]"]["skip_reason"] == "not enough history (0 of 10 runs)"
     run = checks["_run"]
     assert isinstance(run, dict)
-    assert run["coverage"]["selected"] == 5 and run["coverage"]["measured"] == 0
-    assert run["status"] == "HEALTHY" and run["counts"]["UNKNOWN"] == 0
+    assert run["coverage"]["selected"] == 5
+    assert run["coverage"]["measured"] == 0
+    assert run["status"] == "HEALTHY"
+    assert run["counts"]["UNKNOWN"] == 0
 
 
 def test_the_number_of_trend_samples_is_configurable(pytester: pytest.Pytester) -> None:
