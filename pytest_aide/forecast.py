@@ -184,7 +184,7 @@ def forecast_series(
     """A forecast for each check that measured ``metric`` in the history (one series per check)."""
     limit = limit_for(unit, critical)
     found = []
-    for nodeid in history.checks_measuring(metric):
+    for nodeid in history.checks_measuring(metric, window):
         samples = history.series(metric, window, check=nodeid)
         if limit is None:
             reason = f"no limit to forecast: give [thresholds.{metric}] a critical level"

@@ -309,31 +309,36 @@ class Sample(NamedTuple):
     value: float
 
 
+def _value_in_run(nodeid: str | None) -> str:
+    """The worst value of measurement ``?`` in run ``r`` (of one check when ``nodeid``): an index lookup."""
+    check = " AND m.nodeid = ?" if nodeid is not None else ""
+    return f"(SELECT MAX(m.value) FROM measurements m WHERE m.name = ? AND m.run_id = r.run_id{check})"
+
+
 def series(con: sqlite3.Connection, name: str, *, last: int = 10, nodeid: str | None = None) -> list[Sample]:
     """The newest ``last`` samples of measurement ``name``, oldest first: one per complete run that measured
-    it, its worst (highest) value when several checks did, or check ``nodeid``'s only when given."""
+    it, its worst (highest) value when several checks did, or check ``nodeid``'s only when given.
+
+    Runs are walked newest first and each is looked up by index, so the cost follows ``last``, not the size
+    of the history."""
     query = (
-        "SELECT r.run_id, r.started, MAX(m.value) FROM measurements m JOIN runs r ON r.run_id = m.run_id"
-        " WHERE m.name = ? AND r.complete = 1 AND m.value IS NOT NULL"
+        f"SELECT run_id, started, value FROM (SELECT r.run_id, r.started, {_value_in_run(nodeid)} AS value"
+        " FROM runs r WHERE r.complete = 1 ORDER BY r.started DESC, r.run_id DESC)"
+        " WHERE value IS NOT NULL LIMIT ?"
     )
-    params: list[object] = [name]
-    if nodeid is not None:
-        query += " AND m.nodeid = ?"
-        params.append(nodeid)
-    query += " GROUP BY r.run_id ORDER BY r.started DESC, r.run_id DESC LIMIT ?"
-    params.append(last)
+    params: list[object] = [name, *([nodeid] if nodeid is not None else []), last]
     rows = con.execute(query, params).fetchall()
     return [Sample(run_id, datetime.fromisoformat(started), value) for run_id, started, value in reversed(rows)]
 
 
-def measured_by(con: sqlite3.Connection, name: str) -> list[str]:
-    """The checks (node ids) that recorded measurement ``name`` in a complete run, in name order."""
-    rows = con.execute(
-        "SELECT DISTINCT m.nodeid FROM measurements m JOIN runs r ON r.run_id = m.run_id"
-        " WHERE m.name = ? AND r.complete = 1 ORDER BY m.nodeid",
-        (name,),
-    )
-    return [nodeid for (nodeid,) in rows]
+def measured_by(con: sqlite3.Connection, name: str, *, last: int = 30) -> list[str]:
+    """The checks (node ids) that recorded measurement ``name`` in its newest ``last`` samples, in name order."""
+    runs = [sample.run_id for sample in series(con, name, last=last)]
+    found: set[str] = set()
+    for run_id in runs:
+        rows = con.execute("SELECT nodeid FROM measurements WHERE name = ? AND run_id = ?", (name, run_id))
+        found.update(nodeid for (nodeid,) in rows)
+    return sorted(found)
 
 
 @dataclass(frozen=True)
@@ -411,10 +416,10 @@ class History:
         """The values of :meth:`series`, oldest first."""
         return [sample.value for sample in self.series(name, last, check=check)]
 
-    def checks_measuring(self, name: str) -> list[str]:
-        """The node ids of the checks that recorded ``name`` in a complete run."""
+    def checks_measuring(self, name: str, last: int = 30) -> list[str]:
+        """The node ids of the checks that recorded ``name`` in its newest ``last`` complete runs."""
         con = self._connection()
-        return [] if con is None else measured_by(con, name)
+        return [] if con is None else measured_by(con, name, last=last)
 
     def close(self) -> None:
         if self._con is not None:
