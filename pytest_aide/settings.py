@@ -302,7 +302,7 @@ class ForecastSettings(Section):
     metrics: list[Annotated[str, Bound(min_length=1)]] = field(default_factory=lambda: ["disk_percent"])
     min_points: Annotated[int, Bound(ge=3)] = 5  # fewer complete runs: skipped, "not enough history"
     window: Annotated[int, Bound(ge=3, le=500)] = 30  # the newest samples fitted
-    confidence: Annotated[float, Bound(gt=0, le=0.999)] = 0.95  # of the range (the slope's interval)
+    confidence: Annotated[float, Bound(ge=50, le=99.9)] = 95.0  # percent: of the range (the slope's interval)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -243,3 +243,16 @@ def test_trend_sources_are_the_manuals_four() -> None:
     }
     assert trends.not_enough(3, 10) == "not enough history (3 of 10 runs)"
     assert math.isclose(1.0, 1.0)
+
+
+def test_trends_under_xdist_read_the_history_and_the_controller_records_once(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("xdist")
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    seed(pytester.path / "reports", "memory_percent", [90.0] * 10)
+    checks = _run_shipped(pytester, "", "-n", "2")
+    assert checks["check_trends[memory_percent]"]["status"] == "WARNING"
+    with history.opened(pytester.path / "reports") as con:
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 11
+        assert con.execute("SELECT count(*) FROM runs WHERE source = 'run'").fetchone()[0] == 11

@@ -49,7 +49,7 @@ def check_capacity_forecast(aide_config: AideConfig, aide_history: History, aide
             now=datetime.now(UTC),
             window=settings.window,
             min_points=settings.min_points,
-            confidence=settings.confidence,
+            confidence=settings.confidence / 100,
         )
     if not any(series.points >= settings.min_points for series in found):
         most = max((series.points for series in found), default=0)
