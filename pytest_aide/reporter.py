@@ -97,6 +97,19 @@ class AideReporter:
         if any(name == "aide.component" for name, _ in report.user_properties):
             self.collector.add(report_facts(report))
 
+    @pytest.hookimpl(tryfirst=True)  # before xdist starts its workers (trylast): they find it imported
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Import the archive's older runs into a new history once, here, rather than in whichever check or
+        xdist worker opens it first (a large archive takes seconds, and the others would wait for it)."""
+        archive = self.state.archive
+        if archive is None or self.config.getoption("collectonly"):
+            return
+        if not history.history_path(archive).exists() and next(archive.glob("*/health.json"), None) is None:
+            return  # a new archive: nothing to import, and a run without checks leaves no history file
+        con = self._open_history(archive)
+        if con is not None:
+            con.close()
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         checks = self.collector.results()
