@@ -268,3 +268,18 @@ def test_the_module_does_not_import_pytest() -> None:
     code = "import sys, pytest_aide.history; print('pytest' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_controller_imports_at_session_start_and_a_new_archive_gets_no_file_without_checks(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(check_one="import pytest\n@pytest.mark.daily\ndef check_one():\n    pass\n")
+    aide_run(pytester, "-m", "weekly")  # selects nothing
+    assert not history.history_path(pytester.path / "reports").exists()
+    _archive_run(pytester.path / "reports", "20261101-000000-000000", 10.0)
+    aide_run(pytester, "-m", "weekly")
+    con = sqlite3.connect(history.history_path(pytester.path / "reports"))
+    try:
+        assert con.execute("SELECT run_id FROM runs").fetchall() == [("20261101-000000-000000",)]
+    finally:
+        con.close()
