@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from pytest_aide.errors import ProbeError
 from pytest_aide.runs import run_started
 
 HISTORY_NAME = "history.sqlite3"
@@ -317,7 +318,8 @@ def _value_in_run(nodeid: str | None) -> str:
 
 def series(con: sqlite3.Connection, name: str, *, last: int = 10, nodeid: str | None = None) -> list[Sample]:
     """The newest ``last`` samples of measurement ``name``, oldest first: one per complete run that measured
-    it, its worst (highest) value when several checks did, or check ``nodeid``'s only when given.
+    it, its highest value when several checks did (the trend metrics are all worse when higher), or check
+    ``nodeid``'s only when given.
 
     Runs are walked newest first and each is looked up by index, so the cost follows ``last``, not the size
     of the history."""
@@ -398,19 +400,32 @@ class History:
 
     def _connection(self) -> sqlite3.Connection | None:
         if self._con is None and self.archive is not None:
-            con = connect(history_path(self.archive))
-            try:
-                import_archive(con, self.archive)
-            except BaseException:
-                con.close()
-                raise
+            with self._unreadable():
+                con = connect(history_path(self.archive))
+                try:
+                    import_archive(con, self.archive)
+                except BaseException:
+                    con.close()
+                    raise
             self._con = con
         return self._con
+
+    @contextlib.contextmanager
+    def _unreadable(self) -> Iterator[None]:
+        """A history that cannot be read is a probe failure (the check is UNKNOWN), not a fact about the system."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            assert self.archive is not None
+            raise ProbeError(f"run history {history_path(self.archive)}: {exc}") from None
 
     def series(self, name: str, last: int = 10, *, check: str | None = None) -> list[Sample]:
         """The newest ``last`` samples of measurement ``name`` (of check node id ``check`` only), oldest first."""
         con = self._connection()
-        return [] if con is None else series(con, name, last=last, nodeid=check)
+        if con is None:
+            return []
+        with self._unreadable():
+            return series(con, name, last=last, nodeid=check)
 
     def values(self, name: str, last: int = 10, *, check: str | None = None) -> list[float]:
         """The values of :meth:`series`, oldest first."""
@@ -419,7 +434,10 @@ class History:
     def checks_measuring(self, name: str, last: int = 30) -> list[str]:
         """The node ids of the checks that recorded ``name`` in its newest ``last`` complete runs."""
         con = self._connection()
-        return [] if con is None else measured_by(con, name, last=last)
+        if con is None:
+            return []
+        with self._unreadable():
+            return measured_by(con, name, last=last)
 
     def close(self) -> None:
         if self._con is not None:

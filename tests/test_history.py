@@ -283,3 +283,17 @@ def test_the_controller_imports_at_session_start_and_a_new_archive_gets_no_file_
         assert con.execute("SELECT run_id FROM runs").fetchall() == [("20261101-000000-000000",)]
     finally:
         con.close()
+
+
+def test_an_unreadable_history_makes_its_checks_unknown(pytester: pytest.Pytester) -> None:
+    """Not a database (a damaged file): the check reading it could not read its target, it is not CRITICAL."""
+    (pytester.path / "reports").mkdir()
+    history.history_path(pytester.path / "reports").write_bytes(b"this is not a database" * 100)
+    pytester.makepyfile(check_read="def check_read(aide_history):\n    aide_history.values('memory_percent')\n")
+    result = aide_run(pytester)
+    health = json.loads((sorted((pytester.path / "reports").glob("2*/health.json"))[-1]).read_text())
+    [check] = health["checks"]
+    assert check["status"] == "UNKNOWN"
+    assert "run history " in check["message"]
+    assert "file is not a database" in check["message"]
+    result.stdout.fnmatch_lines(["history: not recorded: file is not a database"])
