@@ -256,3 +256,12 @@ def test_trends_under_xdist_read_the_history_and_the_controller_records_once(
     with history.opened(pytester.path / "reports") as con:
         assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 11
         assert con.execute("SELECT count(*) FROM runs WHERE source = 'run'").fetchone()[0] == 11
+
+
+def test_a_misspelt_forecast_metric_stops_the_run(pytester: pytest.Pytester) -> None:
+    (pytester.path / "aide.toml").write_text('[forecast]\nmetrics = ["disk_pecent"]\n')
+    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(
+        ["ERROR: *aide.toml: [[]forecast[]] metrics: unknown metric 'disk_pecent'*did you mean 'disk_percent'*"]
+    )
