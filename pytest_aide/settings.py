@@ -286,7 +286,8 @@ class ReportsSettings(Section):
 class HistorySettings(Section):
     """The run history (``<archive>/history.sqlite3``): how long its rows stay, trends and schedules."""
 
-    keep_days: Annotated[float, Bound(gt=0)] | None = 400.0  # None: forever; never less than [reports] keep_days
+    # None: forever (the rows outlive the run folders); a number is never less than [reports] keep_days
+    keep_days: Annotated[float, Bound(gt=0)] | None = None
     trend_samples: Annotated[int, Bound(ge=1)] = 10  # the manual: the mean of the last 10 samples
     grace: Annotated[str, Check(check_duration)] = "1h"  # a schedule is overdue after its interval + this
     # schedule (the -m marker) -> how often it runs; added to daily 24h, weekly 7d, monthly 31d

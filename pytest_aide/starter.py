@@ -141,7 +141,7 @@ def render(options: StarterOptions, *, version: str) -> str:
         "",
         "# The run history (reports/history.sqlite3): trends, forecasts and `aide overdue` read it.",
         "[history]",
-        _key("keep_days", None, "400"),
+        _key("keep_days", None, "400", "default: keep every row (never less than [reports] keep_days)"),
         _key("grace", None, '"1h"', "a schedule is overdue after its interval plus this"),
         _key("intervals", None, '{ hourly = "1h" }', "besides daily 24h, weekly 7d, monthly 31d"),
         "",
