@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pytest_aide.errors import AideError, BackupError, ConfigError, ProbeError
     from pytest_aide.faults import ExperimentFailed, Experiments, FaultError, FaultProxy, FileFaults, ProcessFaults
     from pytest_aide.health import HealthRecorder, Measurement
+    from pytest_aide.history import History
     from pytest_aide.probes.cache import Cache
     from pytest_aide.probes.database import Database
     from pytest_aide.probes.http import HttpClient, HttpProbe
@@ -51,6 +52,7 @@ _EXPORTS = {  # name -> module under pytest_aide; the fixtures' types are here s
     "ProbeError": "errors",
     "HealthRecorder": "health",
     "Measurement": "health",
+    "History": "history",
     "NagiosRange": "ranges",
     "Redactor": "redact",
     "redact_url": "redact",
@@ -79,6 +81,7 @@ __all__ = [  # noqa: RUF022 - the lazy names, then the version
     "BackupError",
     "ConfigError",
     "HealthRecorder",
+    "History",
     "Measurement",
     "NagiosRange",
     "ProbeError",

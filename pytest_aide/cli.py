@@ -2,8 +2,8 @@
 diagnostics, from a shell, cron or systemd.
 
 Exit codes: 0 done, 1 the operation failed (a partial backup, a failed verification, a target that does
-not answer...), 2 usage or configuration error. ``aide check`` becomes pytest, whose exit codes then apply.
-Errors are one line, ``aide: error: ...``; progress goes to stderr.
+not answer, a schedule overdue...), 2 usage or configuration error. ``aide check`` becomes pytest, whose exit
+codes then apply. Errors are one line, ``aide: error: ...``; progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pytest_aide import cli_ops
+from pytest_aide import cli_history, cli_ops
 from pytest_aide.backup import BackupConfig, BackupManager, BackupSet
 from pytest_aide.config import AideConfig, load_config
 from pytest_aide.errors import AideError, ConfigError, UnwritablePlaceError
@@ -72,8 +72,8 @@ def _backup_command(run: Callable[[BackupManager, argparse.Namespace], int]) -> 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aide",
-        description="Write a starter configuration; run scheduled checks; back up, verify, restore and prune; "
-        "start, stop and diagnose the target.",
+        description="Write a starter configuration; run scheduled checks and watch that they still run; back up, "
+        "verify, restore and prune; start, stop and diagnose the target.",
     )
     parser.add_argument(
         "--config",
@@ -104,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     prune.set_defaults(run=_backup_command(_cmd_prune))
     cli_ops.add_commands(sub)
+    cli_history.add_commands(sub)
     return parser
 
 

@@ -257,6 +257,9 @@ def _thresholds(settings: FileSettings, overrides: Overrides, where: str) -> Thr
     for number, endpoint in enumerate(settings.endpoints, start=1):
         if not thresholds.knows(endpoint.metric):
             raise ConfigError(f"{where}: [[endpoints]] #{number} metric: {unknown_metric(endpoint.metric, known)}")
+    for metric in settings.forecast.metrics:
+        if not thresholds.knows(metric):
+            raise ConfigError(f"{where}: [forecast] metrics: {unknown_metric(metric, known)}")
     for metric in overrides.thresholds:
         if not thresholds.knows(metric):
             raise ConfigError(f"--aide-threshold {metric}: {unknown_metric(metric, known)}")

@@ -18,6 +18,7 @@ from pytest_aide.state import RECORDER_KEY, AideState, get_state
 
 if TYPE_CHECKING:  # annotations only: the probes, drivers and backup code load when a fixture is first used
     from pytest_aide.backup import BackupManager
+    from pytest_aide.history import History
     from pytest_aide.probes.cache import Cache
     from pytest_aide.probes.database import Database
     from pytest_aide.probes.endpoints import EndpointSpec
@@ -57,6 +58,25 @@ def aide_health(request: pytest.FixtureRequest, aide_config: AideConfig) -> Heal
     recorder = HealthRecorder(aide_config.thresholds_for(_instance_thresholds(request)))
     request.node.stash[RECORDER_KEY] = recorder
     return recorder
+
+
+@pytest.fixture(scope="session")
+def aide_history(pytestconfig: pytest.Config) -> Iterator[History]:
+    """Earlier complete runs from the archive's history (``reports/history.sqlite3``), oldest first.
+
+    Example::
+
+        def check_memory_trend(aide_history, aide_health):
+            values = aide_history.values("memory_percent", last=10)
+            if len(values) < 10:
+                pytest.skip(f"not enough history ({len(values)} of 10 runs)")
+            aide_health.record("trend_memory_percent", sum(values) / len(values))
+    """
+    from pytest_aide.history import History
+
+    history = History(_state(pytestconfig).archive)
+    yield history
+    history.close()
 
 
 def _instance_thresholds(request: pytest.FixtureRequest) -> dict[str, ThresholdSettings]:

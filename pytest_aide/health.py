@@ -60,6 +60,7 @@ class HealthRecorder:
     thresholds: ThresholdSet = field(default_factory=ThresholdSet.defaults)
     measurements: list[Measurement] = field(default_factory=list)
     evidence: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def record(
         self,
@@ -102,6 +103,10 @@ class HealthRecorder:
         """Keep evidence (a response excerpt, log lines...) for the report if the check goes wrong."""
         self.evidence.append((title, text))
 
+    def note(self, text: str) -> None:
+        """Say something the measurements do not (``no forecast: flat``): it ends the check's message."""
+        self.notes.append(text)
+
     @property
     def status(self) -> Status:
         return Status.worst([m.status for m in self.measurements])
@@ -112,5 +117,5 @@ class HealthRecorder:
         return [m for m in self.measurements if m.status is wanted and wanted is not Status.OK]
 
     def message(self) -> str:
-        """The check's one-line message: its worst measurements, or '' when all are OK."""
-        return "; ".join(m.describe() for m in self.problems())
+        """The check's one-line message: its worst measurements, then its notes; '' when all are OK without notes."""
+        return "; ".join([*(m.describe() for m in self.problems()), *self.notes])

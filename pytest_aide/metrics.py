@@ -125,6 +125,8 @@ DEFAULT_METRICS: dict[str, MetricSpec] = {
     "trend_memory_percent": MetricSpec("%", "85", None, "clear caches or restart the app"),
     "trend_api_s": MetricSpec("s", "5", None, "check the app's rate limits, upstream calls and the network"),
     "trend_db_query_s": MetricSpec("s", "1", None, "the database is slow: consider VACUUM / ANALYZE"),
+    # capacity forecast: days until a growing metric reaches its limit (100 % for a used share)
+    "forecast_days": MetricSpec("days", "30:", "7:", "plan capacity now: free space, archive data or grow the volume"),
 }
 
 

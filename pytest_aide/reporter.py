@@ -7,13 +7,14 @@ written exactly once per run whatever ``-n`` is.
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_aide import archive_index, gate, resilience_fixtures
+from pytest_aide import archive_index, gate, history, resilience_fixtures, schedules
 from pytest_aide.results import ReportFacts, RunCollector
 from pytest_aide.runs import host_name, prune_runs, write_text_atomic
 from pytest_aide.state import AideState
@@ -98,6 +99,19 @@ class AideReporter:
         if "aide.component" in named:
             self.collector.add(report_facts(report, named))
 
+    @pytest.hookimpl(tryfirst=True)  # before xdist starts its workers (trylast): they find it imported
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """Import the archive's older runs into a new history once, here, rather than in whichever check or
+        xdist worker opens it first (a large archive takes seconds, and the others would wait for it)."""
+        archive = self.state.archive
+        if archive is None or self.config.getoption("collectonly"):
+            return
+        if not history.history_path(archive).exists() and next(archive.glob("*/health.json"), None) is None:
+            return  # a new archive: nothing to import, and a run without checks leaves no history file
+        con = self._open_history(archive)
+        if con is not None:
+            con.close()
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         checks = self.collector.results()
@@ -156,17 +170,61 @@ class AideReporter:
             xml.add_global_property(f"aide.count.{key.lower()}", str(count))
 
     def _write_archive(self, summary: RunSummary) -> None:
-        data = self.state.redactor.redact_data(summary.to_dict())
-        write_text_atomic(self.state.work_dir / "health.json", json.dumps(data) + "\n")
-        from pytest_aide import health_html  # jinja2 only when a run is archived
-
-        page = health_html.render_summary(summary, self.state.redactor, data)
-        write_text_atomic(self.state.work_dir / "health.html", page)
         assert self.state.archive is not None
-        keep_days = self.state.config.settings.reports.keep_days
-        if keep_days is not None:
-            prune_runs(self.state.archive, keep_days)
-        archive_index.write_index(self.state.archive, known={self.state.work_dir.name: data})
+        archive, settings = self.state.archive, self.state.config.settings
+        con = self._open_history(archive)
+        try:
+            if con is not None:
+                self._note_schedule_gap(con, summary)
+            data = self.state.redactor.redact_data(summary.to_dict())
+            write_text_atomic(self.state.work_dir / "health.json", json.dumps(data) + "\n")
+            from pytest_aide import health_html  # jinja2 only when a run is archived
+
+            page = health_html.render_summary(summary, self.state.redactor, data)
+            write_text_atomic(self.state.work_dir / "health.html", page)
+            if con is not None:
+                self._record_history(con, data)
+        finally:
+            if con is not None:
+                con.close()
+        reports = settings.reports
+        if reports.keep_days is not None or reports.keep_runs is not None:
+            prune_runs(archive, reports.keep_days, keep_runs=reports.keep_runs, protect=self.state.work_dir.name)
+        archive_index.write_index(archive, known={self.state.work_dir.name: data})
+
+    def _open_history(self, archive: Path) -> sqlite3.Connection | None:
+        """The archive's history; a run that cannot reach it is still archived, and says why."""
+        try:
+            con = history.connect(history.history_path(archive))
+        except sqlite3.Error as exc:
+            self.state.history_note = f"history: not recorded: {exc}"
+            return None
+        try:
+            history.import_archive(con, archive)
+        except sqlite3.Error as exc:
+            self.state.history_note = f"history: older runs not imported: {exc}"
+        return con
+
+    def _note_schedule_gap(self, con: sqlite3.Connection, summary: RunSummary) -> None:
+        """The dead-man's switch, from inside: the runs this schedule missed before this one."""
+        settings = self.state.config.settings.history
+        try:
+            gap = schedules.gap_before(con, summary.selection, self.state.started, settings.intervals, settings.grace)
+        except sqlite3.Error as exc:
+            self.state.history_note = f"history: schedule gap not read: {exc}"
+            return
+        if gap is not None:
+            summary.schedule_gap = {**gap.to_dict(), "message": gap.gap_line()}
+
+    def _record_history(self, con: sqlite3.Connection, data: dict[str, Any]) -> None:
+        settings = self.state.config.settings
+        keep = history.history_keep_days(settings.history.keep_days, settings.reports.keep_days)
+        try:
+            history.record_run(con, data)
+            if keep is not None:
+                history.prune(con, keep)
+        except sqlite3.Error as exc:
+            self.state.history_note = f"history: not recorded: {exc}"
 
     def _gate(self) -> gate.Gate:
         """The gate settings, each named by where it came from (the command line wins over the file)."""
@@ -198,6 +256,10 @@ class AideReporter:
             terminalreporter.write_line(self.state.redactor(line), bold=line.startswith("root cause"))
         if summary.circuit_line():
             terminalreporter.write_line(self.state.redactor(summary.circuit_line()))
+        if summary.schedule_gap:
+            terminalreporter.write_line(str(summary.schedule_gap["message"]), bold=True, yellow=True)
+        if self.state.history_note:
+            terminalreporter.write_line(self.state.history_note, yellow=True)
         for check in summary.worst(limit=8):
             assert check.status is not None
             line = f"  {check.status.value:<8} {check.nodeid}: {check.message or '(no message)'}"

@@ -54,19 +54,37 @@ def run_started(name: str) -> datetime | None:
         return None
 
 
-def prune_runs(archive: Path, keep_days: float, *, now: datetime | None = None) -> list[str]:
-    """Delete archived runs older than ``keep_days``; return their names.
+def prune_runs(
+    archive: Path,
+    keep_days: float | None = None,
+    *,
+    keep_runs: int | None = None,
+    now: datetime | None = None,
+    protect: str = "",
+) -> list[str]:
+    """Delete archived runs older than ``keep_days`` and beyond the newest ``keep_runs``; return their names.
 
-    Only folders that are runs of ours (a run-id name and a ``health.json``) are ever removed: anything else
-    an operator keeps in the archive stays.
+    Only folders that are runs of ours (a run-id name, a real folder rather than a symlink, a ``health.json``)
+    are ever removed, and ``shutil.rmtree`` removes a symlink inside one without following it: nothing outside
+    the archive is touched, and anything else an operator keeps in the archive stays. ``protect`` (the run in
+    progress) is never removed.
     """
-    cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
-    removed = []
-    for folder in sorted(archive.iterdir()):
-        started = run_started(folder.name)
-        if started is None or started >= cutoff or not folder.is_dir() or folder.is_symlink():
-            continue
-        if (folder / "health.json").is_file():
-            shutil.rmtree(folder)
-            removed.append(folder.name)
-    return removed
+    runs = sorted(
+        folder
+        for folder in archive.iterdir()
+        if run_started(folder.name) is not None
+        and not folder.is_symlink()
+        and folder.is_dir()
+        and folder.name != protect
+        and (folder / "health.json").is_file()
+    )
+    doomed: set[Path] = set()
+    if keep_days is not None:
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
+        doomed.update(folder for folder in runs if (run_started(folder.name) or cutoff) < cutoff)
+    if keep_runs is not None:
+        kept = max(keep_runs - (1 if protect else 0), 0)  # the run in progress is one of the kept
+        doomed.update(runs[: max(len(runs) - kept, 0)])
+    for folder in sorted(doomed):
+        shutil.rmtree(folder)
+    return [folder.name for folder in sorted(doomed)]

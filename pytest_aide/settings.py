@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Literal
 
+from pytest_aide.durations import check_duration
 from pytest_aide.schema import Bound, Check, Section, StrOrTable
 
 # Every table is a frozen dataclass deriving from Section (strict, unknown keys refused): see pytest_aide.schema
@@ -278,7 +279,32 @@ class PreflightSettings(Section):
 class ReportsSettings(Section):
     dir: str = "reports"
     archive: bool = True
+    keep_days: Annotated[float, Bound(gt=0)] | None = None  # run folders older than this are removed
+    keep_runs: Annotated[int, Bound(ge=1)] | None = None  # only the newest N run folders are kept
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+class HistorySettings(Section):
+    """The run history (``<archive>/history.sqlite3``): how long its rows stay, trends and schedules."""
+
+    # None: forever (the rows outlive the run folders); a number is never less than [reports] keep_days
     keep_days: Annotated[float, Bound(gt=0)] | None = None
+    trend_samples: Annotated[int, Bound(ge=1)] = 10  # the manual: the mean of the last 10 samples
+    grace: Annotated[str, Check(check_duration)] = "1h"  # a schedule is overdue after its interval + this
+    # schedule (the -m marker) -> how often it runs; added to daily 24h, weekly 7d, monthly 31d
+    intervals: dict[str, Annotated[str, Check(check_duration)]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+class ForecastSettings(Section):
+    """``check_capacity_forecast``: which metrics are fitted and how much history a fit needs.
+
+    Its WARNING and CRITICAL levels are the metric ``forecast_days`` (``[thresholds.forecast_days]``)."""
+
+    metrics: list[Annotated[str, Bound(min_length=1)]] = field(default_factory=lambda: ["disk_percent"])
+    min_points: Annotated[int, Bound(ge=3)] = 5  # fewer complete runs: skipped, "not enough history"
+    window: Annotated[int, Bound(ge=3, le=500)] = 30  # the newest samples fitted
+    confidence: Annotated[float, Bound(ge=50, le=99.9)] = 95.0  # percent: of the range (the slope's interval)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
@@ -417,6 +443,8 @@ class FileSettings(Section):
     thresholds: dict[str, ThresholdSettings] = field(default_factory=dict)
     preflight: PreflightSettings = field(default_factory=PreflightSettings)
     reports: ReportsSettings = field(default_factory=ReportsSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
     gate: GateSettings = field(default_factory=GateSettings)
     run: RunSettings = field(default_factory=RunSettings)
     suite: SuiteSettings = field(default_factory=SuiteSettings)

@@ -43,6 +43,7 @@ class AideState:
     instance_thresholds: dict[tuple[str, str], dict[str, ThresholdSettings]] = field(default_factory=dict)
     cpu_window: CpuWindow | None = None  # sampling since collection ended, when a selected check reads it
     own_cpu_seconds: Callable[[], float] | None = None  # the run's own CPU, which the window leaves out
+    history_note: str = ""  # why the run could not be recorded in the history, when it could not
 
 
 STATE_KEY = pytest.StashKey[AideState]()

@@ -37,6 +37,7 @@ class RunSummary:
     exit_status: int | None = None  # decided once the gate has been applied
     exit_rule: str = ""  # the rule that decided the exit status, in words
     circuits: dict[str, dict[str, Any]] = field(default_factory=dict)  # the run's circuits, every process merged
+    schedule_gap: dict[str, Any] = field(default_factory=dict)  # the dead-man's gap this run found (schedules.Gap)
 
     @property
     def partial(self) -> bool:
@@ -163,5 +164,6 @@ class RunSummary:
             **({"verdict_rule": self.verdict_rule()} if self.verdict_rule() else {}),
             "root_causes": [cause.to_dict() for cause in self.root_causes()],
             "resilience": self.resilience(),
+            **({"schedule_gap": self.schedule_gap} if self.schedule_gap else {}),
             "checks": [c.to_dict() for c in self.checks],
         }

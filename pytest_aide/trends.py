@@ -1,14 +1,17 @@
-"""Trend analysis over the report archive: the mean of a measurement over the last runs.
+"""Trend analysis over the run history: the mean of a measurement over the last complete runs.
 
-The manual's trend rule looks at the mean of the last 10 samples; every archived ``health.json`` is one
-sample, so the archive already holds the history and nothing else needs to be stored.
+The manual's trend rule looks at the mean of the last 10 samples (CPU > 80 %, memory > 85 %, API > 5 s,
+DB query > 1 s warn; thresholds in metrics.py). A sample is a measurement's worst value in one complete run
+(not partial, not interrupted) of any schedule that measured it, read from the history database
+(:mod:`pytest_aide.history`). Fewer samples than the rule needs is no trend: the check skips and says how
+many runs there are, never OK and never UNKNOWN.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from pathlib import Path
+from dataclasses import dataclass
+
+from pytest_aide.history import History
 
 # measurement recorded by the checks -> trend metric it feeds (thresholds in metrics.py)
 TREND_SOURCES: dict[str, str] = {
@@ -19,42 +22,27 @@ TREND_SOURCES: dict[str, str] = {
 }
 
 
-def recent_samples(archive: Path, measurement: str, *, last: int = 10, exclude: str | None = None) -> list[float]:
-    """Values of ``measurement`` in the newest ``last`` full archived runs that recorded it (max per run).
-
-    Partial runs (narrowed with ``-k``, ``--lf``, node ids...) are no samples: they chose their checks."""
-    samples: list[float] = []
-    for health in sorted(archive.glob("*/health.json"), reverse=True):
-        if health.parent.name == exclude:
-            continue
-        value = _max_value(health, measurement)
-        if value is not None:
-            samples.append(value)
-        if len(samples) == last:
-            break
-    return samples
+def not_enough(found: int, wanted: int) -> str:
+    """The skip reason of a rule short of history: ``not enough history (3 of 10 runs)``."""
+    return f"not enough history ({found} of {wanted} runs)"
 
 
-def _max_value(path: Path, measurement: str) -> float | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("partial"):
-            return None
-        values = [
-            float(check["measurements"][measurement]["value"])
-            for check in data.get("checks", [])
-            if isinstance(check.get("measurements"), Mapping) and measurement in check["measurements"]
-        ]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return max(values) if values else None
+@dataclass(frozen=True)
+class Trend:
+    """The mean of a measurement's last ``wanted`` samples, or None with the number found when short."""
+
+    source: str
+    mean: float | None
+    found: int
+    wanted: int
+
+    @property
+    def metric(self) -> str:
+        return TREND_SOURCES[self.source]
 
 
-def means(archive: Path, *, last: int = 10, exclude: str | None = None) -> dict[str, tuple[float, int]]:
-    """Trend metric -> (mean, number of samples) for every source with at least one sample."""
-    result = {}
-    for measurement, trend in TREND_SOURCES.items():
-        samples = recent_samples(archive, measurement, last=last, exclude=exclude)
-        if samples:
-            result[trend] = (sum(samples) / len(samples), len(samples))
-    return result
+def trend(history: History, source: str, *, last: int = 10) -> Trend:
+    """The trend of measurement ``source`` over the last ``last`` complete runs that measured it."""
+    values = history.values(source, last)
+    mean = sum(values) / len(values) if len(values) >= last else None
+    return Trend(source, mean, len(values), last)

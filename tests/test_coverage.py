@@ -101,7 +101,11 @@ def test_shipped_checks_with_nothing_to_measure_yet_skip_and_count(pytester: pyt
     reasons = {c["nodeid"].split("::")[-1]: (c["status"], c.get("skip_reason", "")) for c in health["checks"]}
     backups = pytester.path / "backups"
     assert reasons == {
-        "check_trends": ("SKIPPED", "not enough history yet: trends need 3 archived runs"),
+        **{
+            f"check_trends[{source}]": ("SKIPPED", "not enough history (0 of 10 runs)")
+            for source in ("cpu_percent", "memory_percent", "response_time_s", "db_query_s")
+        },
+        "check_capacity_forecast": ("SKIPPED", "not enough history (0 of 5 runs)"),
         "check_backup_fresh_and_verified": ("SKIPPED", f"no backup set yet in {backups}: run `aide backup`"),
         "check_backup_restore_drill": ("SKIPPED", f"no backup set yet in {backups}: run `aide backup`"),
         "check_backup_size_and_duration": (
@@ -110,7 +114,7 @@ def test_shipped_checks_with_nothing_to_measure_yet_skip_and_count(pytester: pyt
         ),
         "check_table_rows[not-configured]": ("SKIPPED", "not configured: [db] tables lists nothing"),
     }
-    assert health["coverage"] == {"measured": 0, "selected": 5}
+    assert health["coverage"] == {"measured": 0, "selected": 9}
     assert (health["status"], health["score"], result.ret) == ("HEALTHY", None, 0)
 
 

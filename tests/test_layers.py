@@ -20,6 +20,7 @@ DOMAIN_MODULES = (
     "summary",
     "metrics",
     "trends",
+    "forecast",
     "evidence",
     # configuration and secrets
     "config",
@@ -33,6 +34,9 @@ DOMAIN_MODULES = (
     "archive_index",
     "charts",
     "runshare",
+    "history",
+    "schedules",
+    "durations",
     # probes, backup, process
     "probes",
     "probes.http",
@@ -63,6 +67,7 @@ DOMAIN_MODULES = (
     # the aide command
     "cli",
     "cli_ops",
+    "cli_history",
     "diagnostics",
 )
 

@@ -9,6 +9,7 @@ import pytest
 from aide_testing import activate, aide_run, latest_health
 
 from pytest_aide import gate, trends
+from pytest_aide.history import History
 from pytest_aide.results import CheckResult
 from pytest_aide.status import Status
 from pytest_aide.summary import RunSummary
@@ -73,8 +74,12 @@ def test_partial_runs_are_not_trend_samples(tmp_path: Path) -> None:
     _write_run(tmp_path, "20261130-010000-000001", 10.0, partial=False)
     _write_run(tmp_path, "20261130-020000-000001", 99.0, partial=True)
     _write_run(tmp_path, "20261130-030000-000001", 30.0, partial=False)
-    assert trends.recent_samples(tmp_path, "cpu_percent") == [30.0, 10.0]
-    assert trends.means(tmp_path)["trend_cpu_percent"] == (20.0, 2)
+    runs = History(tmp_path)
+    try:
+        assert runs.values("cpu_percent") == [10.0, 30.0]
+        assert trends.trend(runs, "cpu_percent", last=2).mean == 20.0
+    finally:
+        runs.close()
 
 
 def _summary(*statuses: Status, score: float | None = None) -> RunSummary:

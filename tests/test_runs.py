@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -135,23 +136,29 @@ def test_index_shows_scores_statuses_and_counts() -> None:
 
 
 def test_trend_means_use_the_newest_runs_and_the_worst_value_per_run(tmp_path: Path) -> None:
-    from pytest_aide.trends import means, recent_samples
+    """Runs archived before the history existed are imported; a trend is the mean of the last N runs' worst."""
+    from pytest_aide.history import History
+    from pytest_aide.trends import trend
 
     for index, cpu in enumerate([10.0, 20.0, 30.0, 90.0]):
-        run = tmp_path / f"2026010{index}-000000-000000"
+        run = tmp_path / f"2026010{index + 1}-000000-000000"
         run.mkdir()
         checks = [
-            {"measurements": {"cpu_percent": {"value": cpu}}},
-            {"measurements": {"cpu_percent": {"value": cpu / 2}, "db_query_s": {"value": 0.5}}},
+            {"nodeid": "a", "measurements": {"cpu_percent": {"value": cpu}}},
+            {"nodeid": "b", "measurements": {"cpu_percent": {"value": cpu / 2}, "db_query_s": {"value": 0.5}}},
         ]
         (run / "health.json").write_text(json.dumps({"checks": checks}))
     (tmp_path / "20260109-000000-000000").mkdir()
     (tmp_path / "20260109-000000-000000" / "health.json").write_text("{broken")
-    assert recent_samples(tmp_path, "cpu_percent", last=2) == [90.0, 30.0]
-    result = means(tmp_path, last=3, exclude="20260103-000000-000000")
-    assert result["trend_cpu_percent"] == (20.0, 3)
-    assert result["trend_db_query_s"] == (0.5, 3)
-    assert "trend_api_s" not in result
+    runs = History(tmp_path)
+    try:
+        assert runs.values("cpu_percent", 2) == [30.0, 90.0]
+        assert trend(runs, "cpu_percent", last=3).mean == pytest.approx(140 / 3)
+        assert trend(runs, "db_query_s", last=4).mean == 0.5
+        short = trend(runs, "response_time_s", last=3)
+        assert (short.mean, short.found, short.wanted) == (None, 0, 3)
+    finally:
+        runs.close()
 
 
 def test_prune_runs_removes_only_our_old_runs(tmp_path: Path) -> None:

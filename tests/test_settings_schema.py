@@ -40,6 +40,8 @@ CHECKED = {
     "encoding": st.sampled_from(["utf-8", "latin-1", "ascii"]),
     "essential": st.sampled_from(sorted(shipped.known_names())),  # each entry of the list
     "upstream": st.sampled_from(["127.0.0.1:5001", "[::1]:8080", "upstream.internal"]),
+    "grace": st.sampled_from(["0s", "90m", "2h", "1.5d"]),
+    "intervals": st.sampled_from(["1h", "24h", "7d", "1w"]),  # each value of the table
     "hosts": st.lists(
         st.one_of(st.sampled_from(["db.example.com:5432", "[::1]:443", "h"]), st.deferred(lambda: table(TlsHostItem))),
         max_size=2,
