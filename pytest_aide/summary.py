@@ -35,6 +35,8 @@ class RunSummary:
     exit_status: int | None = None  # decided once the gate has been applied
     exit_rule: str = ""  # the rule that decided the exit status, in words
     circuits: dict[str, dict[str, Any]] = field(default_factory=dict)  # the run's circuits, every process merged
+    alerts: dict[str, Any] | None = None  # the run's alerting (pytest_aide.alerts.engine.AlertReport.to_dict)
+    alert_lines: list[str] = field(default_factory=list)  # its lines in the verdict block
 
     @property
     def partial(self) -> bool:
@@ -161,5 +163,6 @@ class RunSummary:
             **({"verdict_rule": self.verdict_rule()} if self.verdict_rule() else {}),
             "root_causes": [cause.to_dict() for cause in self.root_causes()],
             "resilience": self.resilience(),
+            **({"alerts": self.alerts} if self.alerts is not None else {}),
             "checks": [c.to_dict() for c in self.checks],
         }
