@@ -1,6 +1,6 @@
 """A real webhook receiver for the alert tests: a standard-library HTTP server on 127.0.0.1, in a thread of
-the test, recording every POST. It answers ``status`` (204 by default), or never answers while ``hang`` is set
-(until the test ends)."""
+the test, recording every POST. It answers ``status`` (204 by default; ``answers`` first, one per post), or
+never answers while ``hang`` is set (until the test ends)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class Receiver:
 
     port: int = 0
     status: int = 204
+    answers: list[int] = field(default_factory=list)  # given first, one per post, before ``status``
     hang: bool = False
     posts: list[dict[str, Any]] = field(default_factory=list)
     released: threading.Event = field(default_factory=threading.Event)
@@ -49,7 +50,9 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             if receiver.hang:
                 receiver.released.wait(60)  # never answer while the test runs
                 return
-            self.send_response(receiver.status)
+            with receiver.lock:
+                status = receiver.answers.pop(0) if receiver.answers else receiver.status
+            self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 

@@ -46,6 +46,7 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 _CONDITION = re.compile(r"\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*")
 _SHOWN_VALUES = 3  # values named in one observation's detail
+_MESSAGE_CHARS = 200  # of a check's message, in a status rule's detail
 
 
 class Subject(StrEnum):
@@ -160,7 +161,7 @@ class AlertRule:
             return self._judge([(value, summary.verdict.rank, "the run's verdict")], "")
         checks = [c for c in summary.checks if self.check is None or names_check(self.check, c.nodeid)]
         if self.subject is Subject.STATUS:
-            read = [(c.status.value, c.status.rank, c.nodeid) for c in checks if c.status is not None]
+            read = [(_status_text(c), c.status.rank, c.nodeid) for c in checks if c.status is not None]
             return self._judge(read, f"no check named {self.check} has a status in this run")
         return self._judge(list(_values(checks, str(self.metric))), f"nothing measured {self.watches} in this run")
 
@@ -182,6 +183,15 @@ def _values(checks: Iterable[CheckResult], metric: str) -> Iterable[tuple[str, f
         if isinstance(value, int | float) and not math.isnan(value):
             unit = data.get("unit") if isinstance(data, dict) else ""
             yield (f"{value:g}{' ' + unit if unit else ''}", float(value), check.nodeid)
+
+
+def _status_text(check: CheckResult) -> str:
+    """``CRITICAL (connection refused)``: the decided status, with the check's message when it has one."""
+    status = check.status.value if check.status else "SKIPPED"
+    message = " ".join(check.message.split())
+    if len(message) > _MESSAGE_CHARS:
+        message = message[: _MESSAGE_CHARS - 1] + "…"
+    return f"{status} ({message})" if message else status
 
 
 def names_check(name: str, nodeid: str) -> bool:
