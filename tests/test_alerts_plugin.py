@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from aide_testing import aide_run, latest_health
@@ -260,7 +261,8 @@ def test_warnings_go_to_the_digest_sent_by_the_first_run_after_its_time(
     configure(
         project,
         AIDE_EXAMPLE
-        + '\n[alerts.rules.disk]\nmetric = "disk_percent"\ncondition = "> 80"\nseverity = "warning"\ncooldown_minutes = 1440\n'
+        + '\n[alerts.rules.disk]\nmetric = "disk_percent"\ncondition = "> 80"\nseverity = "warning"\n'
+        + "cooldown_minutes = 1440\n"
         + '\n[alerts.digest]\nseverities = ["warning"]\nsend_at = "08:00"\n'
         + webhook(receiver.url()),
     )
@@ -327,3 +329,26 @@ def test_without_rules_a_run_has_no_alerts(project: pytest.Pytester) -> None:
     configure(project, "")
     assert "alerts:" not in aide_run(project).stdout.str()
     assert "alerts" not in latest_health(project.path)
+
+
+def readme_block(language: str) -> str:
+    """The first ``language`` code block of the README's "Alert rules" section."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Alert rules\n", 1)[1].split("\n## ", 1)[0]
+    return section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readmes_rules_and_notifier_work_as_written(
+    project: pytest.Pytester, receiver: Receiver, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIDE_ALERT_WEBHOOK", receiver.url())
+    notifier = readme_block("python").replace('with smtplib.SMTP("localhost", timeout=10) as smtp:', "if True:")
+    notifier = notifier.replace("smtp.send_message(mail)", 'open("mailed.txt", "a").write(mail["Subject"] + "\\n")')
+    project.makeconftest(notifier)
+    configure(project, readme_block("toml"))
+    disk(project, 95)
+    result = aide_run(project)
+    result.stdout.fnmatch_lines(["alerts: 4 rule(s): low_health_score firing: notified; disk_filling pending: *"])
+    assert receiver.texts[0].splitlines()[1:] == ["[CRITICAL] low_health_score: health_score < 50 (the run's score: 0)"]
+    assert (project.path / "mailed.txt").read_text().startswith("pytest-aide: 1 alert(s) firing")
+    assert [e["rule"] for e in latest_health(project.path)["alerts"]["queued"]] == ["unhealthy"]  # a warning
