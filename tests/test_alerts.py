@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -438,3 +439,57 @@ def test_rules_are_read_in_the_files_order() -> None:
         }
     )
     assert [r.name for r in rules_of(settings)] == ["b", "a"]
+
+
+CONCURRENT_RUN = """
+import sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+from pytest_aide.alerts.engine import run_alerts
+from pytest_aide.alerts.rules import AlertRule
+from pytest_aide.alerts.store import AlertStore
+from pytest_aide.settings import AlertRuleSettings
+from pytest_aide.status import Verdict
+from pytest_aide.summary import RunSummary
+
+folder, name = Path(sys.argv[1]), sys.argv[2]
+
+class FileNotifier:
+    name = "file"
+    def send(self, message):
+        with (folder / "sent.txt").open("a") as out:
+            out.write(name + "\\n")
+
+rule = AlertRule.from_settings("low", AlertRuleSettings(metric="health_score", condition="< 50", cooldown_minutes=2))
+summary = RunSummary(name, "", "", "host", [], verdict=Verdict.CRITICAL, score=10.0)
+while not (folder / "go").exists():  # both processes start their run at the same moment
+    time.sleep(0.001)
+report = run_alerts([rule], summary, AlertStore(folder / "history.sqlite3"), [FileNotifier()])
+print(report.error or report.rules[0].step.note)
+"""
+
+
+def test_two_runs_at_once_send_one_notification(tmp_path: Path) -> None:
+    """Overlapping cron runs: real processes judge the same rule at the same moment; one claims the
+    notification, the other finds it claimed (in its cooldown), and neither fails on the busy database."""
+    import subprocess
+    import sys
+
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT_RUN, str(tmp_path), f"run{n}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(2)
+    ]
+    time.sleep(0.5)  # let both import and wait at the start line (an early one only makes the race milder)
+    (tmp_path / "go").touch()
+    notes = []
+    for process in runs:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        notes.append(out.strip())
+    assert sorted(n.split(",")[0] for n in notes) == ["firing", "firing: notified"]
+    assert len((tmp_path / "sent.txt").read_text().splitlines()) == 1
