@@ -138,6 +138,9 @@ def test_a_failing_webhook_never_fails_the_health_run(
     assert len(receiver.posts) == 2
     delivery = latest_health(project.path)["alerts"]["deliveries"][0]
     assert (delivery["ok"], delivery["error"]) == (False, "HTTP 500 on each of 2 attempts")
+    page = sorted((project.path / "reports").glob("2*/health.html"))[-1].read_text()
+    assert "<code>low_health_score</code>" in page
+    assert "Notifier <code>ops</code> failed (alerts): HTTP 500 on each of 2 attempts" in page
 
     receiver.status = 204
     clock.advance(1)  # within the cooldown: but nothing went out, so this run sends it
