@@ -415,7 +415,7 @@ def _webhook(hook: WebhookSettings) -> WebhookSettings:
 class WebhookSettings(Section):
     """``[alerts.webhooks.NAME]``: a URL that gets each notification as JSON with a Slack-compatible ``text``."""
 
-    url: Annotated[str, Bound(min_length=1)] | None = None  # a secret: never printed (it often holds a token)
+    url: Annotated[str, Bound(min_length=1)] | None = field(default=None, repr=False)  # a secret (it holds a token)
     url_env: Annotated[str, Bound(min_length=1)] | None = None  # or the environment variable that holds it
     timeout: Annotated[float, Bound(gt=0)] = 5.0  # seconds per attempt (connect and answer)
     attempts: Annotated[int, Bound(ge=1, le=10)] = 3  # tries of a failed post (no answer, 5xx, 429)

@@ -324,6 +324,7 @@ def test_a_failed_notification_is_reported_and_sent_again_by_the_next_run(store:
     report = runs.run(scored(20))
     assert report.deliveries[0].to_dict()["error"] == "ConnectionError: receiver down"
     assert report.given_back == ["alerts"]
+    assert report.rules[0].step.note == "firing: not delivered, the next run sends it again"
     assert "alerts: notifier 'recorder' failed (alerts): ConnectionError: receiver down" in report.lines()
     runs.notifier.fail = False
     runs.run(scored(20), after_minutes=1)  # within the cooldown, but nothing went out: sent now

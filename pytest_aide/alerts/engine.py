@@ -16,6 +16,7 @@ which the verdict block and ``health.json`` show.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import zoneinfo
 from collections.abc import Callable, Sequence
@@ -138,7 +139,11 @@ class AlertReport:
         lines.extend(
             f"alerts: notifier {d.notifier!r} failed ({d.message}): {d.error}" for d in self.deliveries if not d.ok
         )
-        lines.extend(f"alerts: {kind} not delivered: the next run tries again" for kind in self.given_back)
+        lines.extend(
+            f"alerts: {'the notification' if kind == 'alerts' else 'the digest'} reached no notifier: the next run"
+            " sends it again"
+            for kind in self.given_back
+        )
         lines.extend(f"alerts: {problem}" for problem in self.problems)
         return lines
 
@@ -254,11 +259,17 @@ def _give_back(
                 for rule, before in claims.items():
                     tx.undo_claim(rule, stamp, before)
                 report.given_back.append("alerts")
+                report.rules = [_undelivered(r) if r.rule.name in claims else r for r in report.rules]
             if undo_digest and digest_claim is not None:
                 tx.undo_digest(digest_claim[0], stamp, digest_claim[1])
                 report.given_back.append("digest")
     except sqlite3.Error as exc:
         report.problems.append(f"could not give back the undelivered notifications: {exc}")
+
+
+def _undelivered(report: RuleReport) -> RuleReport:
+    step_ = dataclasses.replace(report.step, note="firing: not delivered, the next run sends it again")
+    return RuleReport(report.rule, report.observation, step_)
 
 
 def _event(
