@@ -42,15 +42,18 @@ def judge(config: pytest.Config, state: AideState, summary: RunSummary) -> Alert
         notifiers.extend(notifier for batch in batches for notifier in batch or [])
     except Exception as exc:  # a plugin's hook failed: the webhooks still go
         problems.append(f"pytest_aide_notifiers failed: {error_line(exc, state.redactor)}")
-    report = run_alerts(
-        rules_of(settings),
-        summary,
-        AlertStore(database_path(state.archive)),
-        notifiers,
-        schedule=DigestSchedule.from_settings(settings.digest),
-        now=NOW,
-        redact=state.redactor,
-        timeout=settings.notify_timeout,
-    )
+    try:
+        report = run_alerts(
+            rules_of(settings),
+            summary,
+            AlertStore(database_path(state.archive)),
+            notifiers,
+            schedule=DigestSchedule.from_settings(settings.digest),
+            now=NOW,
+            redact=state.redactor,
+            timeout=settings.notify_timeout,
+        )
+    except Exception as exc:  # a bug of ours must not cost the run its reports and exit status either
+        report = AlertReport(error=f"alerting failed: {error_line(exc, state.redactor)}")
     report.problems.extend(problems)
     return report

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 def pytest_aide_verdict(summary: RunSummary, config: pytest.Config) -> None:
     """Called on the controller once the run's verdict is known, before reports are written.
 
-    Use it to alert or to export figures elsewhere; ``summary.to_dict()`` is what ``health.json`` holds.
+    Use it to export figures elsewhere; ``summary.to_dict()`` is what ``health.json`` holds (with the run's
+    ``alerts``, judged just before). For alerting, ``[alerts.rules.*]`` with cooldowns, thresholds and a digest
+    deliver through ``pytest_aide_notifiers``.
 
     .. code-block:: python
 

@@ -174,9 +174,8 @@ def run_alerts(
     observed = [(rule, rule.observe(summary)) for rule in rules]
     try:
         claims, digest_claim = _decide(report, observed, store, at, summary, redact)
-    except sqlite3.Error as exc:
-        report.error = f"history database {store.path.name}: {exc}"
-        return report
+    except sqlite3.Error as exc:  # rolled back: nothing of this run's judging holds
+        return AlertReport(schedule=schedule, error=f"history database {store.path.name}: {exc}")
     batches: list[tuple[MessageKind, list[AlertEvent]]] = [("alerts", report.sent), ("digest", report.digest)]
     messages = [
         AlertMessage(kind, tuple(events), summary.run_id, summary.verdict.value, summary.score, iso(stamp))
