@@ -99,6 +99,8 @@ class AideConfig:
             if url and redact_url(url) != url:
                 found.extend(_url_password(url))
         found.extend(os.environ.get(var, "") for var in self.settings.app.headers_env.values())
+        for hook in self.settings.alerts.webhooks.values():  # a webhook's URL holds its token: all of it is secret
+            found.append(hook.url if hook.url is not None else os.environ.get(hook.url_env or "", ""))
         return [s for s in found if s]
 
 

@@ -136,6 +136,7 @@ def page_context(data: Mapping[str, Any]) -> dict[str, Any]:
         "skipped": [c for c in checks if c.status == SKIPPED],
         "root_causes": causes,
         "circuits": _circuits(data),
+        "alerts": _alerts(data),
         "flaky": [str(n) for n in dict(data.get("resilience") or {}).get("flaky", [])],
         "attention": sorted(
             (c for c in ran if c.needs_attention and c.nodeid not in blocked), key=lambda c: _group_rank(c.status)
@@ -159,6 +160,22 @@ def _circuits(data: Mapping[str, Any]) -> list[dict[str, str]]:
         for name, stats in found.items()
     ]
     return sorted(rows, key=lambda row: (row["state"] == "closed", row["name"]))
+
+
+def _alerts(data: Mapping[str, Any]) -> dict[str, list[dict[str, str]]] | None:
+    """health.json's ``alerts`` as the page shows them: each rule, and each delivery that failed (None: no rule)."""
+    alerts = data.get("alerts")
+    if not isinstance(alerts, Mapping):
+        return None
+    keys = ("rule", "severity", "watches", "condition", "value", "state", "note")
+    rules = [{key: str(rule.get(key) or "") for key in keys} for rule in alerts.get("rules", [])]
+    failed = [
+        {"notifier": str(d.get("notifier", "")), "message": str(d.get("message", "")), "error": str(d.get("error", ""))}
+        for d in alerts.get("deliveries", [])
+        if isinstance(d, Mapping) and not d.get("ok")
+    ]
+    problems = [{"text": str(p)} for p in [alerts.get("error"), *alerts.get("problems", [])] if p]
+    return {"rules": rules, "failed": failed, "problems": problems}
 
 
 def _root_causes(data: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -122,11 +122,22 @@ class AideReporter:
         summary.partial_reason = partial_reason(self.config, session)
         summary.exit_status, summary.exit_rule = gate.decide(summary, self._gate(), int(session.exitstatus))
         self.state.summary = summary
+        self._alerts(summary)
         self.config.hook.pytest_aide_verdict(summary=summary, config=self.config)
         self._junit_properties(summary)
         if self.state.archive is not None:
             self._write_archive(summary)
         session.exitstatus = summary.exit_status
+
+    def _alerts(self, summary: RunSummary) -> None:
+        """Judge the alert rules on the decided run (only when some are configured: the import is lazy)."""
+        if not self.state.config.settings.alerts.rules:
+            return
+        from pytest_aide import alerting
+
+        report = alerting.judge(self.config, self.state, summary)
+        if report is not None:
+            summary.alerts, summary.alert_lines = report.to_dict(), report.lines()
 
     def _unroute_reports(self) -> None:
         """No check ran (e.g. the plugin's own unit tests): write no HTML/JUnit into a run folder."""
@@ -264,6 +275,8 @@ class AideReporter:
             assert check.status is not None
             line = f"  {check.status.value:<8} {check.nodeid}: {check.message or '(no message)'}"
             terminalreporter.write_line(self.state.redactor(line))
+        for line in summary.alert_lines:
+            terminalreporter.write_line(self.state.redactor(line), bold=line.startswith("alerts: notifier"))
         if summary.partial:
             terminalreporter.write_line(f"partial run ({summary.partial_reason}): archived, but not a trend sample")
         terminalreporter.write_line(summary.exit_rule, bold=summary.exit_status != 0)

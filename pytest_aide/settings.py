@@ -428,6 +428,88 @@ class DrillSettings(Section):
     settle_within: Annotated[float, Bound(gt=0)] = 30.0  # seconds for the app to be healthy before a drill starts
 
 
+AlertSeverity = Literal["critical", "warning", "info"]
+
+
+def _alert_rule(rule: AlertRuleSettings) -> AlertRuleSettings:
+    """A rule whose condition cannot fit what it watches must stop the run at load time, not never fire."""
+    from pytest_aide.alerts.rules import check_rule
+
+    check_rule(rule)
+    return rule
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+class AlertRuleSettings(Section):
+    """``[alerts.rules.NAME]``: the AIDE guide's alert rule (a metric, a condition, a severity, a cooldown).
+
+    ``metric`` is a measurement name, or the run's ``health_score`` or ``verdict``; ``check`` names checks (a
+    function, a file or ``file::function``) whose status the condition reads, or whose ``metric`` it reads.
+    """
+
+    metric: Annotated[str, Bound(min_length=1)] | None = None
+    check: Annotated[str, Bound(min_length=1)] | None = None
+    condition: Annotated[str, Bound(min_length=1)]  # "< 50", "> 85", ">= CRITICAL", ">= UNHEALTHY"
+    severity: AlertSeverity = "warning"
+    cooldown_minutes: Annotated[float, Bound(ge=0)] = 60.0  # between two notifications of the rule
+    failure_threshold: Annotated[int, Bound(ge=1)] = 1  # consecutive runs the condition holds before it fires
+    success_threshold: Annotated[int, Bound(ge=1)] = 1  # consecutive runs it does not before it is resolved
+    send_on_resolved: bool = True
+    description: str = ""  # said in every notification of the rule (what to do, who owns it)
+
+
+def _webhook(hook: WebhookSettings) -> WebhookSettings:
+    if (hook.url is None) == (hook.url_env is None):
+        raise ValueError("give the webhook's url, or url_env naming the environment variable that holds it")
+    return hook
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+class WebhookSettings(Section):
+    """``[alerts.webhooks.NAME]``: a URL that gets each notification as JSON with a Slack-compatible ``text``."""
+
+    url: Annotated[str, Bound(min_length=1)] | None = field(default=None, repr=False)  # a secret (it holds a token)
+    url_env: Annotated[str, Bound(min_length=1)] | None = None  # or the environment variable that holds it
+    timeout: Annotated[float, Bound(gt=0)] = 5.0  # seconds per attempt (connect and answer)
+    attempts: Annotated[int, Bound(ge=1, le=10)] = 3  # tries of a failed post (no answer, 5xx, 429)
+
+
+def _clock_time(text: str) -> str:
+    if re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text) is None:
+        raise ValueError("not a time of day as HH:MM (for example '08:00')")
+    return text
+
+
+def _time_zone(name: str) -> str:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not a time zone name (for example 'UTC' or 'Europe/Berlin')") from None
+    return name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+class DigestSettings(Section):
+    """``[alerts.digest]``: notifications of these severities wait for one digest a day, sent by the first run
+    after ``send_at``; the others go out at once."""
+
+    severities: list[AlertSeverity] = field(default_factory=list)
+    send_at: Annotated[str, Check(_clock_time)] = "08:00"
+    timezone: Annotated[str, Check(_time_zone)] = "UTC"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+class AlertsSettings(Section):
+    """``[alerts]``: rules judged once per run on its verdict, score, statuses and values; where they go."""
+
+    rules: dict[str, Annotated[AlertRuleSettings, Check(_alert_rule)]] = field(default_factory=dict)
+    webhooks: dict[str, Annotated[WebhookSettings, Check(_webhook)]] = field(default_factory=dict)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    notify_timeout: Annotated[float, Bound(gt=0)] = 60.0  # seconds all notifiers of a run may take together
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class FileSettings(Section):
     """The whole file: every table optional."""
@@ -452,3 +534,4 @@ class FileSettings(Section):
     backup: dict[str, object] | None = None
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
     drills: DrillSettings = field(default_factory=DrillSettings)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)

@@ -38,6 +38,8 @@ class RunSummary:
     exit_rule: str = ""  # the rule that decided the exit status, in words
     circuits: dict[str, dict[str, Any]] = field(default_factory=dict)  # the run's circuits, every process merged
     schedule_gap: dict[str, Any] = field(default_factory=dict)  # the dead-man's gap this run found (schedules.Gap)
+    alerts: dict[str, Any] | None = None  # the run's alerting (pytest_aide.alerts.engine.AlertReport.to_dict)
+    alert_lines: list[str] = field(default_factory=list)  # its lines in the verdict block
 
     @property
     def partial(self) -> bool:
@@ -165,5 +167,6 @@ class RunSummary:
             "root_causes": [cause.to_dict() for cause in self.root_causes()],
             "resilience": self.resilience(),
             **({"schedule_gap": self.schedule_gap} if self.schedule_gap else {}),
+            **({"alerts": self.alerts} if self.alerts is not None else {}),
             "checks": [c.to_dict() for c in self.checks],
         }

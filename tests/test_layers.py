@@ -64,6 +64,14 @@ DOMAIN_MODULES = (
     "dependencies",
     "rootcause",
     "deadline",
+    # alert rules, their state, notifiers
+    "alerts",
+    "alerts.rules",
+    "alerts.state",
+    "alerts.store",
+    "alerts.engine",
+    "alerts.notify",
+    "alerts.webhook",
     # the aide command
     "cli",
     "cli_ops",

@@ -46,6 +46,16 @@ CHECKED = {
         st.one_of(st.sampled_from(["db.example.com:5432", "[::1]:443", "h"]), st.deferred(lambda: table(TlsHostItem))),
         max_size=2,
     ),
+    "rules": st.sampled_from(  # one [alerts.rules.NAME] table
+        [
+            {"metric": "health_score", "condition": "< 50", "severity": "critical", "cooldown_minutes": 2},
+            {"check": "check_api_health", "condition": ">= CRITICAL", "failure_threshold": 3},
+            {"metric": "disk_percent", "check": "check_disk", "condition": "> 85.5", "send_on_resolved": False},
+        ]
+    ),
+    "webhooks": st.sampled_from([{"url": "https://hooks.example.test/x"}, {"url_env": "HOOK", "timeout": 2.5}]),
+    "send_at": st.sampled_from(["08:00", "23:59"]),
+    "timezone": st.sampled_from(["UTC", "Europe/Berlin"]),
 }
 WORDS = st.text(alphabet="abcxyz_./", min_size=1, max_size=6)
 
