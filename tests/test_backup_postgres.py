@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pytest_aide.backup import BackupManager, parse_backup_config
+from pytest_aide.backup import BackupManager, parse_backup_config, postgres_source
 from pytest_aide.backup.postgres_source import run_tool, tool_env
 from pytest_aide.errors import BackupError
 from pytest_aide.redact import Redactor
@@ -42,7 +42,8 @@ def test_backup_verify_restore_round_trip(tmp_path: Path, pg_database: str, monk
     result = manager.verify(created.set_id)
     assert result.ok, result.problems
     with psycopg.connect(pg_database, autocommit=True) as conn:
-        scratch = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE 'aide_scratch_%'").fetchone()
+        mine = postgres_source.scratch_prefix(pg_database).replace("_", "\\_") + "%"  # others verify meanwhile
+        scratch = conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s", (mine,)).fetchone()
         conn.execute("UPDATE accounts SET balance = 0 WHERE id <= 10")
         conn.execute('DROP TABLE billing."Invoices"')
         conn.execute("CREATE TABLE added_later (x int)")

@@ -177,10 +177,17 @@ def restore_into(url: str, dump_file: Path, *, clean: bool, timeout: float = TIM
     run_tool([*args, str(dump_file)], url, timeout=timeout)
 
 
+def scratch_prefix(url: str) -> str:
+    """``aide_scratch_<database>_``: the start of the scratch databases made for ``url``'s database (its name cut
+    to 24 characters of ``[A-Za-z0-9_]``), so one left by a killed verify says whose it was."""
+    dbname = str(_psycopg_conninfo().conninfo_to_dict(url).get("dbname") or "")
+    return f"aide_scratch_{re.sub(r'[^A-Za-z0-9_]', '', dbname)[:24]}_"
+
+
 @contextmanager
 def scratch_database(url: str) -> Iterator[str]:
     """A new empty database on the same server as ``url``, dropped afterwards; yields its URL."""
-    name = f"aide_scratch_{uuid.uuid4().hex[:12]}"
+    name = scratch_prefix(url) + uuid.uuid4().hex[:12]
     with connect(url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
