@@ -24,7 +24,7 @@ from pytest_aide.results import (
     check_properties,
     status_of,
 )
-from pytest_aide.state import RECORDER_KEY, AideState
+from pytest_aide.state import CHECK_RECORDS_KEY, RECORDER_KEY, AideState
 from pytest_aide.status import Status, Verdict
 
 _MESSAGE_LIMIT = 400
@@ -166,6 +166,15 @@ def call_properties(item: pytest.Item) -> list[tuple[str, Any]]:
     )
 
 
+def fixture_records(item: pytest.Item) -> list[tuple[str, str]]:
+    """The properties the check's fixtures keep for its call report (``CHECK_RECORDS_KEY``)."""
+    producers = item.stash.get(CHECK_RECORDS_KEY, None)
+    if not producers:
+        return []
+    found = ((name, produce()) for name, produce in producers.items())
+    return [(name, text) for name, text in found if text is not None]
+
+
 def one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     """A failure's reason on one line (the exception's first line), for verdicts and summaries."""
     exc = excinfo.value
@@ -190,7 +199,7 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
     elif check and call.when == "call":
         unmeasured = call.excinfo is not None and isinstance(call.excinfo.value, ProbeError)
         extra = [*([(UNMEASURED, True)] if unmeasured else []), *checkrun.phase_properties(item, call.excinfo)]
-        set_properties(item, [*call_properties(item), *extra])
+        set_properties(item, [*call_properties(item), *extra, *fixture_records(item)])
     report = yield
     if bad_marker and not report.failed:  # the check's own marker is wrong: it cannot be judged as written
         report.outcome, report.longrepr = "failed", bad_marker

@@ -37,6 +37,8 @@ ATTEMPT = "aide.attempt"  # the number of this attempt (pytest-rerunfailures' re
 MAX_ATTEMPTS = "aide.max_attempts"  # attempts the check was allowed (its retries and pytest-rerunfailures')
 TRIES = "aide.tries"  # JSON list: failed tries of a call before its last one (the check's own retries)
 TIMEOUT = "aide.timeout"  # seconds: the phase ended at a time limit (0: unknown limit)
+RETRY_CALLS = "aide.retry_calls"  # JSON: the check's aide_retry calls (counts; each retried or failed call in full)
+EXPERIMENTS = "aide.experiments"  # JSON list: the records of the chaos experiments the check ran (aide_experiment)
 
 # (phase, how the phase ended) -> the check's status. A passed call is what the check recorded (OK when
 # nothing was judged); a skip in any phase is no status at all (SKIPPED: not scored, not measured).
@@ -131,6 +133,8 @@ class CheckResult:
     root_of: str = ""  # the dependency whose outage this check is the root cause of
     blocked_by: str = ""  # the root cause's nodeid: this check failed only because a dependency is down
     max_attempts: int = 1  # attempts allowed (the check's retries times pytest-rerunfailures' reruns + 1)
+    retry_calls: dict[str, Any] = field(default_factory=dict)  # its aide_retry calls (RetryLog.to_dict), if any
+    experiments: list[dict[str, Any]] = field(default_factory=list)  # its chaos experiments' records, if any
 
     @property
     def attempt(self) -> int:
@@ -172,6 +176,8 @@ class CheckResult:
             **({"depends_on": self.depends_on} if self.depends_on else {}),
             **({"root_cause_of": self.root_of} if self.root_of else {}),
             **({"blocked_by": self.blocked_by} if self.blocked_by else {}),
+            **({"retry_calls": self.retry_calls} if self.retry_calls else {}),
+            **({"experiments": self.experiments} if self.experiments else {}),
         }
 
     def block(self, root: CheckResult) -> None:
@@ -280,6 +286,10 @@ class RunCollector:
                 result.max_attempts = max(result.max_attempts, int(value))
             elif name.startswith(MEASUREMENT_PREFIX):
                 result.measurements[name[len(MEASUREMENT_PREFIX) :]] = json.loads(value)
+            elif name == RETRY_CALLS:  # each report carries all so far: the latest replaces
+                result.retry_calls = json.loads(value)
+            elif name == EXPERIMENTS:
+                result.experiments = json.loads(value)
 
     @staticmethod
     def _on_setup(result: CheckResult, facts: ReportFacts) -> None:

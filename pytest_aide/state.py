@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,8 +17,6 @@ from pytest_aide.settings import ThresholdSettings
 from pytest_aide.summary import RunSummary
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from pytest_aide.probes.resources import CpuWindow
 
 
@@ -47,7 +46,16 @@ class AideState:
 
 STATE_KEY = pytest.StashKey[AideState]()
 RECORDER_KEY = pytest.StashKey[HealthRecorder]()
+CHECK_RECORDS_KEY = pytest.StashKey[dict[str, Callable[[], str | None]]]()
+"""What a check's fixtures add to its call report: property name -> the property's JSON text, read when the
+report is made (None: nothing to add). Only checks that use such a fixture (``aide_retry``,
+``aide_experiment``) have it, so other checks pay one stash look-up."""
 
 
 def get_state(config: pytest.Config) -> AideState | None:
     return config.stash.get(STATE_KEY, None)
+
+
+def keep_for_report(item: pytest.Item, name: str, produce: Callable[[], str | None]) -> None:
+    """Have the check's call report carry the property ``name``, its value read from ``produce`` then."""
+    item.stash.setdefault(CHECK_RECORDS_KEY, {})[name] = produce
