@@ -21,6 +21,8 @@ DOMAIN_MODULES = (
     "metrics",
     "trends",
     "evidence",
+    "resilience_summary",
+    "health_html_resilience",
     # configuration and secrets
     "config",
     "settings",
