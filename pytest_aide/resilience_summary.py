@@ -37,8 +37,8 @@ def retries(checks: Sequence[CheckResult]) -> dict[str, Any]:
     """Every retried attempt of the run: checks run more than once (their own retries, pytest-rerunfailures)
     and ``aide_retry`` calls, counted, with each retried check and each retried or failed call listed."""
     retried = [c for c in checks if c.attempts]
-    calls = [c for c in checks if c.retry_calls]
-    retried_calls = [{"nodeid": c.nodeid, **record} for c in calls for record in c.retry_calls.get("retried", [])]
+    calls = [(c.nodeid, log) for c in checks for log in _records(c, "retry_calls")]
+    retried_calls = [{"nodeid": nodeid, **record} for nodeid, log in calls for record in log.get("retried", [])]
     failed_calls = sum(1 for record in retried_calls if not record.get("passed"))
     return {
         "checks": {
@@ -48,11 +48,11 @@ def retries(checks: Sequence[CheckResult]) -> dict[str, Any]:
             "attempts": sum(c.attempt for c in retried),
         },
         "calls": {
-            "calls": sum(int(c.retry_calls.get("calls", 0)) for c in calls),
-            "passed_first_try": sum(int(c.retry_calls.get("passed_first_try", 0)) for c in calls),
+            "calls": sum(int(log.get("calls", 0)) for _, log in calls),
+            "passed_first_try": sum(int(log.get("passed_first_try", 0)) for _, log in calls),
             "passed_after_retry": len(retried_calls) - failed_calls,
             "failed": failed_calls,
-            "attempts": sum(int(c.retry_calls.get("attempts", 0)) for c in calls),
+            "attempts": sum(int(log.get("attempts", 0)) for _, log in calls),
         },
         "retried_checks": [_retried_check(c) for c in retried],
         "retried_calls": retried_calls,
@@ -70,8 +70,15 @@ def _retried_check(check: CheckResult) -> dict[str, Any]:
 
 
 def experiments(checks: Sequence[CheckResult]) -> list[dict[str, Any]]:
-    """Every chaos experiment of the run, with the check that ran it (its record as the runner kept it)."""
-    return [{"nodeid": c.nodeid, **record} for c in checks for record in c.experiments]
+    """Every chaos experiment of the run (in every attempt of a rerun check), with the check that ran it (its
+    record as the runner kept it)."""
+    return [{"nodeid": c.nodeid, **record} for c in checks for runs in _records(c, "experiments") for record in runs]
+
+
+def _records(check: CheckResult, name: str) -> list[Any]:
+    """A check's ``retry_calls`` or ``experiments``: each attempt's (pytest-rerunfailures' reruns), oldest first."""
+    found = [getattr(attempt, name) for attempt in check.attempts]
+    return [records for records in [*found, getattr(check, name)] if records]
 
 
 def resilience_lines(section: Mapping[str, Any]) -> list[str]:

@@ -98,6 +98,8 @@ class Attempt:
     duration: float
     evidence: list[dict[str, str]]
     number: int = 0  # 1 for the first attempt
+    retry_calls: dict[str, Any] = field(default_factory=dict)  # the attempt's aide_retry calls, if any
+    experiments: list[dict[str, Any]] = field(default_factory=list)  # the attempt's chaos experiments, if any
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -108,6 +110,8 @@ class Attempt:
             "measurements": self.measurements,
             "duration": round(self.duration, 4),
             **({"evidence": self.evidence} if self.evidence else {}),
+            **({"retry_calls": self.retry_calls} if self.retry_calls else {}),
+            **({"experiments": self.experiments} if self.experiments else {}),
         }
 
 
@@ -154,10 +158,20 @@ class CheckResult:
         """Keep what the attempt that just ended found, and start the next one afresh."""
         spent = self.duration - sum(a.duration for a in self.attempts)
         self.attempts.append(
-            Attempt(self.outcome, self.status, self.message, self.measurements, spent, self.evidence, self.attempt)
+            Attempt(
+                self.outcome,
+                self.status,
+                self.message,
+                self.measurements,
+                spent,
+                self.evidence,
+                self.attempt,
+                self.retry_calls,
+                self.experiments,
+            )
         )
         self.status, self.message, self.skip_reason, self.outcome = None, "", "", ""
-        self.measurements, self.evidence = {}, []
+        self.measurements, self.evidence, self.retry_calls, self.experiments = {}, [], {}, []
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -363,3 +363,37 @@ def test_the_page_is_the_same_whatever_reads_it(project: pytest.Pytester) -> Non
     page, written = Page(again), Page((run / "health.html").read_text())
     for section in ("fallbacks", "retries", "experiments"):
         assert page.words(section) == written.words(section)
+
+
+RERUN = (
+    ATTEMPT_COUNTER
+    + """
+def check_recovers(aide_retry, aide_experiment):
+    number = attempt()
+    assert aide_retry(lambda: number).value == number
+    aide_experiment(
+        f"drill {number}",
+        probe=lambda: "healthy",
+        steady=lambda status: status == "healthy",
+        inject=lambda: None,
+        degraded=lambda status: True,
+        rollback=lambda: None,
+    )
+    assert number >= 2, "first attempt fails"
+"""
+)
+
+
+def test_each_rerun_attempt_keeps_its_own_retry_calls_and_experiments(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(check_recovers=RERUN)
+    result = aide_run(pytester, "--reruns", "1")
+    result.stdout.fnmatch_lines(["*1 rerun, 1 warned*"])
+    health = latest_health(pytester.path)
+    [check] = health["checks"]
+    [first] = check["attempts"]
+    assert (first["retry_calls"]["calls"], first["experiments"][0]["name"]) == (1, "drill 1")
+    assert (check["retry_calls"]["calls"], check["experiments"][0]["name"]) == (1, "drill 2")
+    section = health["resilience"]
+    assert section["retries"]["calls"]["calls"] == 2  # neither attempt's call is dropped
+    assert [e["name"] for e in section["experiments"]] == ["drill 1", "drill 2"]
+    assert section["retries"]["retried_checks"][0]["outcomes"] == ["failed", "passed"]
