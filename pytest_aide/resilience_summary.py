@@ -18,13 +18,14 @@ def resilience_section(
     checks: Sequence[CheckResult], circuits: Mapping[str, Any], fallbacks: Mapping[str, Any]
 ) -> dict[str, Any]:
     """``health.json`` ``resilience``: circuits, fallbacks, retries (of checks and of calls) and experiments."""
+    used = [c for c in checks if c.attempts or c.retry_calls or c.experiments]  # one look at each check
     return {
         "circuits": dict(circuits),
         "open_circuits": open_circuits(circuits),
-        "flaky": [c.nodeid for c in checks if c.attempt > 1 and c.outcome == "passed"],
+        "flaky": [c.nodeid for c in used if c.attempts and c.outcome == "passed"],
         "fallbacks": dict(fallbacks),
-        "retries": retries(checks),
-        "experiments": experiments(checks),
+        "retries": retries(used),
+        "experiments": experiments(used),
     }
 
 
