@@ -25,7 +25,7 @@ from pytest_aide.results import (
     check_properties,
     status_of,
 )
-from pytest_aide.state import RECORDER_KEY, AideState
+from pytest_aide.state import CHECK_RECORDS_KEY, RECORDER_KEY, AideState
 from pytest_aide.status import Status, Verdict
 
 _MESSAGE_LIMIT = 400
@@ -154,6 +154,15 @@ def call_properties(item: pytest.Item, place: tuple[str, float] | None = None) -
     )
 
 
+def fixture_records(item: pytest.Item) -> list[tuple[str, str]]:
+    """The properties the check's fixtures keep for its call report (``CHECK_RECORDS_KEY``)."""
+    producers = item.stash.get(CHECK_RECORDS_KEY, None)
+    if not producers:
+        return []
+    found = ((name, produce()) for name, produce in producers.items())
+    return [(name, text) for name, text in found if text is not None]
+
+
 def one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     """A failure's reason on one line (the exception's first line), for verdicts and summaries."""
     exc = excinfo.value
@@ -182,7 +191,7 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
     elif run is not None and when == "call":
         unmeasured = call.excinfo is not None and isinstance(call.excinfo.value, ProbeError)
         extra = [*([(UNMEASURED, True)] if unmeasured else []), *checkrun.phase_properties(run, call.excinfo)]
-        set_properties(item, [*call_properties(item, run.place), *extra])
+        set_properties(item, [*call_properties(item, run.place), *extra, *fixture_records(item)])
     report = yield
     if not check:
         redact_report(report, state)

@@ -7,17 +7,18 @@ Registered by :func:`pytest_aide.wiring.activate` only, so they exist in aide ru
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_aide.results import EXPERIMENTS
+from pytest_aide.state import keep_for_report
+
 if TYPE_CHECKING:  # the fault helpers load when a fixture is first used
     from pytest_aide.drills import DrillTarget
     from pytest_aide.faults import Experiments, FaultProxy, FileFaults, ProcessFaults
-
-EXPERIMENTS_KEY = pytest.StashKey[list[dict[str, Any]]]()
-"""The records of the experiments a check ran (plain data), on ``item.stash``, for the reports."""
 
 
 @pytest.fixture
@@ -91,12 +92,14 @@ def aide_file_faults() -> Iterator[FileFaults]:
 
 
 @pytest.fixture
-def aide_experiment(request: pytest.FixtureRequest) -> Iterator[Experiments]:
+def aide_experiment(request: pytest.FixtureRequest) -> Experiments:
     """Run chaos experiments: steady state → inject → degraded within a bound → roll back → recovered.
 
     Rollback always runs once the injection started; a phase that does not hold fails the check with one line
     (``upstream cut: did not degrade within 5 s: /api/health stayed 'healthy'``). Every record (phases, their
-    timing and observations, plain data) is kept in ``aide_experiment.results``.
+    timing and observations, plain data) is kept in ``aide_experiment.results`` and goes into the check's
+    report: its ``aide.experiments`` property (JUnit), ``health.json`` (the check's ``experiments`` and
+    ``resilience.experiments``) and ``health.html``.
 
     Example::
 
@@ -115,8 +118,8 @@ def aide_experiment(request: pytest.FixtureRequest) -> Iterator[Experiments]:
     from pytest_aide.faults import Experiments
 
     experiments = Experiments()
-    yield experiments
-    request.node.stash[EXPERIMENTS_KEY] = list(experiments.results)
+    keep_for_report(request.node, EXPERIMENTS, lambda: json.dumps(experiments.results) if experiments.results else None)
+    return experiments
 
 
 @pytest.fixture(scope="session")

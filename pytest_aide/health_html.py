@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from pytest_aide.health_html_resilience import resilience_views
 from pytest_aide.metrics import DEFAULT_METRICS
 from pytest_aide.redact import Redactor
 from pytest_aide.status import Verdict
@@ -137,7 +138,7 @@ def page_context(data: Mapping[str, Any]) -> dict[str, Any]:
         "root_causes": causes,
         "circuits": _circuits(data),
         "alerts": _alerts(data),
-        "flaky": [str(n) for n in dict(data.get("resilience") or {}).get("flaky", [])],
+        **resilience_views(dict(data.get("resilience") or {})),
         "attention": sorted(
             (c for c in ran if c.needs_attention and c.nodeid not in blocked), key=lambda c: _group_rank(c.status)
         ),

@@ -20,6 +20,7 @@ import pytest
 
 from pytest_aide.checkitem import report_status
 from pytest_aide.health_html import optional_fields
+from pytest_aide.resilience_summary import resilience_lines
 from pytest_aide.results import MEASUREMENT_PREFIX
 from pytest_aide.state import AideState
 
@@ -79,6 +80,7 @@ class AideHtml:
                 if rows
                 else ""
             )
+            + _resilience_html([redact(line) for line in resilience_lines(run.resilience())])
         )
 
     def _operator_report_link(self, config: pytest.Config) -> str:
@@ -113,6 +115,14 @@ class AideHtml:
         """A skipped check's log is its one-line reason, not the repr of pytest's (path, line, reason) tuple."""
         if report.outcome == "skipped" and isinstance(report.longrepr, tuple) and data:
             data[0] = escape(str(report.longrepr[2])) + "\n"
+
+
+def _resilience_html(lines: list[str]) -> str:
+    """Circuits, fallbacks, retries and experiments of the run, one line each (health.html has the tables)."""
+    if not lines:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+    return f'<div id="aide-resilience"><h3>Resilience</h3><ul>{items}</ul></div>'
 
 
 def _measurement_html(name: str, data: dict[str, Any]) -> str:

@@ -167,6 +167,7 @@ class AideReporter:
             target={k: self.state.redactor(v) for k, v in target.items() if v},
             selection=self.config.getoption("markexpr") or "",
             circuits=resilience_fixtures.run_circuits(self.config),
+            fallbacks=resilience_fixtures.run_fallback_statistics(self.config),
         )
 
     def _junit_properties(self, summary: RunSummary) -> None:

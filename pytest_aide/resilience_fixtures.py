@@ -1,14 +1,16 @@
 """The resilience helpers as fixtures (registered by :func:`pytest_aide.wiring.activate`, so only in an aide run).
 
-Thin: read ``[resilience]``, build the domain object, hand it over. The run's breaker registry lives in
-``config.stash`` so hooks can reach the same circuits as the checks (one registry per process: under xdist,
-one per worker).
+Thin: read ``[resilience]``, build the domain object, hand it over. The run's breaker and fallback registries
+live in ``config.stash`` so hooks can reach the same circuits as the checks (one registry per process: under
+xdist, one per worker; each worker's statistics reach the controller through ``workeroutput``). A check's
+``aide_retry`` calls travel with the check itself, in its call report's ``aide.retry_calls`` property.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -16,15 +18,18 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_aide.config import AideConfig
-from pytest_aide.state import get_state
+from pytest_aide.results import RETRY_CALLS
+from pytest_aide.state import get_state, keep_for_report
 
 if TYPE_CHECKING:  # the helpers (and tenacity) load when a fixture is first used
     from pytest_aide.dependencies import Dependency
-    from pytest_aide.resilience import BreakerRegistry, Retrier
+    from pytest_aide.resilience import BreakerRegistry, Fallback, FallbackRegistry, Retrier
 
 BREAKERS_KEY = pytest.StashKey["BreakerRegistry"]()
-WORKER_CIRCUITS_KEY = pytest.StashKey[list[dict[str, dict[str, Any]]]]()  # on the controller, one per worker
-_WORKEROUTPUT = "aide_circuits"
+FALLBACKS_KEY = pytest.StashKey["FallbackRegistry"]()
+# On the controller, what each worker's registries saw: workeroutput key -> one statistics dict per worker.
+WORKER_STATISTICS_KEY = pytest.StashKey[dict[str, list[dict[str, dict[str, Any]]]]]()
+_CIRCUITS, _FALLBACKS = "aide_circuits", "aide_fallbacks"  # their workeroutput keys
 _MAKING = threading.Lock()  # probes may ask for the registry from several threads at once
 
 
@@ -43,32 +48,64 @@ def run_breakers(config: pytest.Config) -> BreakerRegistry:
         return registry
 
 
-def send_worker_circuits(config: pytest.Config) -> None:
-    """On an xdist worker at session end: its circuits' statistics go to the controller (``workeroutput``)."""
-    registry = config.stash.get(BREAKERS_KEY, None)
+def run_fallbacks(config: pytest.Config) -> FallbackRegistry:
+    """The run's fallbacks by name (this process's), made on first use."""
+    from pytest_aide.resilience import FallbackRegistry
+
+    with _MAKING:
+        registry = config.stash.get(FALLBACKS_KEY, None)
+        if registry is None:
+            state = get_state(config)
+            registry = config.stash[FALLBACKS_KEY] = FallbackRegistry(redact=state.redactor if state else None)
+        return registry
+
+
+def send_worker_statistics(config: pytest.Config) -> None:
+    """On an xdist worker at session end: its circuits' and fallbacks' statistics go to the controller
+    (``workeroutput``: builtin types only)."""
     output = getattr(config, "workeroutput", None)
-    if registry is not None and output is not None:
-        output[_WORKEROUTPUT] = registry.statistics()
+    if output is None:
+        return
+    for key, registry in (
+        (_CIRCUITS, config.stash.get(BREAKERS_KEY, None)),
+        (_FALLBACKS, config.stash.get(FALLBACKS_KEY, None)),
+    ):
+        if registry is not None:
+            output[key] = registry.statistics()
 
 
-def take_worker_circuits(config: pytest.Config, workeroutput: dict[str, Any]) -> None:
-    """On the controller when a worker ends: keep its circuits' statistics for the run's report."""
-    found = workeroutput.get(_WORKEROUTPUT)
-    if found:
-        config.stash.setdefault(WORKER_CIRCUITS_KEY, []).append(found)
+def take_worker_statistics(config: pytest.Config, workeroutput: dict[str, Any]) -> None:
+    """On the controller when a worker ends: keep its circuits' and fallbacks' statistics for the report."""
+    for key in (_CIRCUITS, _FALLBACKS):
+        found = workeroutput.get(key)
+        if found:
+            config.stash.setdefault(WORKER_STATISTICS_KEY, {}).setdefault(key, []).append(found)
 
 
 def run_circuits(config: pytest.Config) -> dict[str, dict[str, Any]]:
     """Every circuit of the run by name: this process's and each worker's, merged (counts added up)."""
-    registry = config.stash.get(BREAKERS_KEY, None)
-    workers: list[dict[str, dict[str, Any]]] = config.stash.get(WORKER_CIRCUITS_KEY, [])
-    parts = [registry.statistics()] if registry is not None else []
-    parts.extend(workers)
+    parts = _statistics(config, _CIRCUITS, config.stash.get(BREAKERS_KEY, None))
     if not parts:
         return {}
     from pytest_aide.resilience.registry import merge_statistics
 
     return merge_statistics(*parts)
+
+
+def run_fallback_statistics(config: pytest.Config) -> dict[str, dict[str, Any]]:
+    """Every fallback of the run by name: this process's and each worker's, merged (counts added up)."""
+    parts = _statistics(config, _FALLBACKS, config.stash.get(FALLBACKS_KEY, None))
+    if not parts:
+        return {}
+    from pytest_aide.resilience.fallback import merge_fallback_statistics
+
+    return merge_fallback_statistics(*parts)
+
+
+def _statistics(config: pytest.Config, key: str, registry: Any) -> list[dict[str, dict[str, Any]]]:
+    """This process's registry's statistics (when it made one), then each worker's."""
+    workers = config.stash.get(WORKER_STATISTICS_KEY, {}).get(key, [])
+    return [*([registry.statistics()] if registry is not None else []), *workers]
 
 
 @pytest.fixture(scope="session")
@@ -106,8 +143,28 @@ def aide_dependency(pytestconfig: pytest.Config) -> Callable[[str, str], Depende
 
 
 @pytest.fixture(scope="session")
-def aide_retry(pytestconfig: pytest.Config, aide_config: AideConfig) -> Retrier:
-    """Call a function until it works, with the ``[resilience.retry]`` defaults; every attempt is recorded.
+def aide_fallback(pytestconfig: pytest.Config) -> Callable[..., Fallback[Any]]:
+    """A named fallback (a primary, then alternatives) counted in the run's report: ``health.json``
+    ``resilience.fallbacks`` and ``health.html`` give each name's calls and each option's attempts, successes
+    and success rate, every process (xdist worker) added up. Calls with one name add to one record, however
+    many checks make it.
+
+    Example::
+
+        def check_settings(aide_fallback, aide_app, aide_health):
+            settings = aide_fallback("settings", {"live": fetch_live, "cached": read_cached})
+            served = settings.call()                # FallbackFailed when every option failed
+            aide_health.record("settings_age_s", served.value.age)
+            # served.option ("cached" when the live service failed), served.fell_back, served.errors
+    """
+    return run_fallbacks(pytestconfig).make
+
+
+@pytest.fixture
+def aide_retry(request: pytest.FixtureRequest, aide_config: AideConfig) -> Retrier:
+    """Call a function until it works, with the ``[resilience.retry]`` defaults; every attempt is recorded, in
+    the outcome and in the check's report (``health.json``: the check's ``retry_calls`` and
+    ``resilience.retries``).
 
     Example::
 
@@ -123,11 +180,13 @@ def aide_retry(pytestconfig: pytest.Config, aide_config: AideConfig) -> Retrier:
 
     All attempts failing raises ``RetryFailed`` (its ``attempts`` hold the record).
     """
-    from pytest_aide.resilience import Retrier, RetryPolicy
+    from pytest_aide.resilience import Retrier, RetryLog, RetryPolicy
 
-    state = get_state(pytestconfig)
+    state = get_state(request.config)
     policy = RetryPolicy(**dataclasses.asdict(aide_config.settings.resilience.retry))
-    return Retrier(policy, redact=state.redactor if state else None)
+    log = RetryLog()
+    keep_for_report(request.node, RETRY_CALLS, lambda: json.dumps(log.to_dict()) if log.calls else None)
+    return Retrier(policy, redact=state.redactor if state else None, log=log)
 
 
 def dependency(config: pytest.Config, kind: str, url: str) -> Dependency | None:

@@ -37,6 +37,8 @@ ATTEMPT = "aide.attempt"  # the number of this attempt (pytest-rerunfailures' re
 MAX_ATTEMPTS = "aide.max_attempts"  # attempts the check was allowed (its retries and pytest-rerunfailures')
 TRIES = "aide.tries"  # JSON list: failed tries of a call before its last one (the check's own retries)
 TIMEOUT = "aide.timeout"  # seconds: the phase ended at a time limit (0: unknown limit)
+RETRY_CALLS = "aide.retry_calls"  # JSON: the check's aide_retry calls (counts; each retried or failed call in full)
+EXPERIMENTS = "aide.experiments"  # JSON list: the records of the chaos experiments the check ran (aide_experiment)
 
 # (phase, how the phase ended) -> the check's status. A passed call is what the check recorded (OK when
 # nothing was judged); a skip in any phase is no status at all (SKIPPED: not scored, not measured).
@@ -96,6 +98,8 @@ class Attempt:
     duration: float
     evidence: list[dict[str, str]]
     number: int = 0  # 1 for the first attempt
+    retry_calls: dict[str, Any] = field(default_factory=dict)  # the attempt's aide_retry calls, if any
+    experiments: list[dict[str, Any]] = field(default_factory=list)  # the attempt's chaos experiments, if any
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +110,8 @@ class Attempt:
             "measurements": self.measurements,
             "duration": round(self.duration, 4),
             **({"evidence": self.evidence} if self.evidence else {}),
+            **({"retry_calls": self.retry_calls} if self.retry_calls else {}),
+            **({"experiments": self.experiments} if self.experiments else {}),
         }
 
 
@@ -131,6 +137,8 @@ class CheckResult:
     root_of: str = ""  # the dependency whose outage this check is the root cause of
     blocked_by: str = ""  # the root cause's nodeid: this check failed only because a dependency is down
     max_attempts: int = 1  # attempts allowed (the check's retries times pytest-rerunfailures' reruns + 1)
+    retry_calls: dict[str, Any] = field(default_factory=dict)  # its aide_retry calls (RetryLog.to_dict), if any
+    experiments: list[dict[str, Any]] = field(default_factory=list)  # its chaos experiments' records, if any
 
     @property
     def attempt(self) -> int:
@@ -150,10 +158,20 @@ class CheckResult:
         """Keep what the attempt that just ended found, and start the next one afresh."""
         spent = self.duration - sum(a.duration for a in self.attempts)
         self.attempts.append(
-            Attempt(self.outcome, self.status, self.message, self.measurements, spent, self.evidence, self.attempt)
+            Attempt(
+                self.outcome,
+                self.status,
+                self.message,
+                self.measurements,
+                spent,
+                self.evidence,
+                self.attempt,
+                self.retry_calls,
+                self.experiments,
+            )
         )
         self.status, self.message, self.skip_reason, self.outcome = None, "", "", ""
-        self.measurements, self.evidence = {}, []
+        self.measurements, self.evidence, self.retry_calls, self.experiments = {}, [], {}, []
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -172,6 +190,8 @@ class CheckResult:
             **({"depends_on": self.depends_on} if self.depends_on else {}),
             **({"root_cause_of": self.root_of} if self.root_of else {}),
             **({"blocked_by": self.blocked_by} if self.blocked_by else {}),
+            **({"retry_calls": self.retry_calls} if self.retry_calls else {}),
+            **({"experiments": self.experiments} if self.experiments else {}),
         }
 
     def block(self, root: CheckResult) -> None:
@@ -280,6 +300,10 @@ class RunCollector:
                 result.max_attempts = max(result.max_attempts, int(value))
             elif name.startswith(MEASUREMENT_PREFIX):
                 result.measurements[name[len(MEASUREMENT_PREFIX) :]] = json.loads(value)
+            elif name == RETRY_CALLS:  # each report carries all so far: the latest replaces
+                result.retry_calls = json.loads(value)
+            elif name == EXPERIMENTS:
+                result.experiments = json.loads(value)
 
     @staticmethod
     def _on_setup(result: CheckResult, facts: ReportFacts) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -16,8 +17,6 @@ from pytest_aide.settings import ThresholdSettings
 from pytest_aide.summary import RunSummary
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from pytest_aide.probes.resources import CpuWindow
 
 
@@ -48,6 +47,10 @@ class AideState:
 
 STATE_KEY = pytest.StashKey[AideState]()
 RECORDER_KEY = pytest.StashKey[HealthRecorder]()
+CHECK_RECORDS_KEY = pytest.StashKey[dict[str, Callable[[], str | None]]]()
+"""What a check's fixtures add to its call report: property name -> the property's JSON text, read when the
+report is made (None: nothing to add). Only checks that use such a fixture (``aide_retry``,
+``aide_experiment``) have it, so other checks pay one stash look-up."""
 
 
 _LAST: list[object] = [None, None]  # the last active run's (config, state): every hook of every check asks
@@ -67,3 +70,8 @@ def forget_state(config: pytest.Config) -> None:
     """The run ended: let its config and state go."""
     if _LAST[0] is config:
         _LAST[0] = _LAST[1] = None
+
+
+def keep_for_report(item: pytest.Item, name: str, produce: Callable[[], str | None]) -> None:
+    """Have the check's call report carry the property ``name``, its value read from ``produce`` then."""
+    item.stash.setdefault(CHECK_RECORDS_KEY, {})[name] = produce

@@ -11,6 +11,7 @@ from operator import attrgetter
 from typing import Any
 
 from pytest_aide import scoring
+from pytest_aide.resilience_summary import open_circuits, resilience_section
 from pytest_aide.results import CheckResult
 from pytest_aide.rootcause import RootCause, root_causes
 from pytest_aide.status import Status, Verdict
@@ -40,6 +41,7 @@ class RunSummary:
     schedule_gap: dict[str, Any] = field(default_factory=dict)  # the dead-man's gap this run found (schedules.Gap)
     alerts: dict[str, Any] | None = None  # the run's alerting (pytest_aide.alerts.engine.AlertReport.to_dict)
     alert_lines: list[str] = field(default_factory=list)  # its lines in the verdict block
+    fallbacks: dict[str, dict[str, Any]] = field(default_factory=dict)  # the run's fallbacks, every process merged
 
     @property
     def partial(self) -> bool:
@@ -126,17 +128,15 @@ class RunSummary:
         return lines
 
     def resilience(self) -> dict[str, Any]:
-        """What the run's resilience did: every circuit with its statistics, those not closed at the end, and
-        the checks that passed only after a retry or rerun (flaky)."""
-        return {
-            "circuits": self.circuits,
-            "open_circuits": sorted(name for name, stats in self.circuits.items() if stats.get("state") != "closed"),
-            "flaky": [c.nodeid for c in self.checks if c.attempt > 1 and c.outcome == "passed"],
-        }
+        """What the run's resilience did: every circuit with its statistics and those not closed at the end,
+        the checks that passed only after a retry or rerun (flaky), every fallback's success rates, every
+        retried attempt (checks and ``aide_retry`` calls) and every chaos experiment (see
+        :mod:`pytest_aide.resilience_summary`)."""
+        return resilience_section(self.checks, self.circuits, self.fallbacks)
 
     def circuit_line(self) -> str:
         """``circuits: 1 of 3 open at the end (db:127.0.0.1:5432: ...)``; "" when every circuit is closed."""
-        open_ = self.resilience()["open_circuits"]
+        open_ = open_circuits(self.circuits)
         if not open_:
             return ""
         errors = [f"{name} ({self.circuits[name].get('last_error') or 'no error recorded'})" for name in open_]

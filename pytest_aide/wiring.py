@@ -325,7 +325,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     fixtures.stop_cpu_window(session.config)
     state = get_state(session.config)
     if state is not None and state.is_worker:
-        resilience_fixtures.send_worker_circuits(session.config)
+        resilience_fixtures.send_worker_statistics(session.config)
     if state is not None and not state.is_worker:
         prep = session.config.stash.get(PREP_KEY, None)
         if prep is not None:
@@ -335,8 +335,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """A worker ended: keep what its circuits saw for the run's report."""
-    resilience_fixtures.take_worker_circuits(node.config, getattr(node, "workeroutput", None) or {})
+    """A worker ended: keep what its circuits and fallbacks saw for the run's report."""
+    resilience_fixtures.take_worker_statistics(node.config, getattr(node, "workeroutput", None) or {})
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -34,15 +34,16 @@ DRILLS = {
 RECORDER = """
 import json
 import pytest
-from pytest_aide.fault_fixtures import EXPERIMENTS_KEY
+from pytest_aide.results import EXPERIMENTS
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item):
     yield
-    for record in item.stash.get(EXPERIMENTS_KEY, []):
-        with open("experiments.jsonl", "a", encoding="utf-8") as out:
-            out.write(json.dumps(record) + "\\n")
+    for name, value in item.user_properties:  # what the check's call report carries (aide_experiment's records)
+        for record in json.loads(value) if name == EXPERIMENTS else []:
+            with open("experiments.jsonl", "a", encoding="utf-8") as out:
+                out.write(json.dumps(record) + "\\n")
 """
 
 

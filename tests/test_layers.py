@@ -22,6 +22,8 @@ DOMAIN_MODULES = (
     "trends",
     "forecast",
     "evidence",
+    "resilience_summary",
+    "health_html_resilience",
     # configuration and secrets
     "config",
     "settings",

@@ -85,7 +85,14 @@ def test_fixture_docstrings_show_usage(pytester: pytest.Pytester) -> None:
     result = aide_run(pytester, "--fixtures", "-v")
     # pytest lists a module's fixtures in the string order of "file:line": not the order they are written in
     result.stdout.fnmatch_lines_random(
-        ["aide_breakers*", '*aide_breakers.get("db").call(*', "aide_retry*", "*outcome = aide_retry(*"]
+        [
+            "aide_breakers*",
+            '*aide_breakers.get("db").call(*',
+            "aide_retry*",
+            "*outcome = aide_retry(*",
+            "aide_fallback*",
+            '*settings = aide_fallback("settings", *',
+        ]
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -9,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_aide.redact import Redactor
-from pytest_aide.resilience import FakeClock, Retrier, RetryFailed, RetryPolicy, retry_call
+from pytest_aide.resilience import FakeClock, Retrier, RetryFailed, RetryLog, RetryPolicy, retry_call
 
 
 def failing(times: int, clock: FakeClock, *, takes: float = 0.0, error: Exception | None = None) -> Callable[[], str]:
@@ -178,6 +180,44 @@ def test_retrier_binds_defaults_and_changes_them_per_call() -> None:
     assert retrier(failing(2, clock), attempts=3).summary == "passed on attempt 3 of 3"
     with pytest.raises(TypeError, match="attmpts"):
         retrier(failing(0, clock), attmpts=3)
+
+
+def test_a_retrier_with_a_log_counts_every_call_and_keeps_each_retried_or_failed_one() -> None:
+    clock, log = FakeClock(), RetryLog()
+    retrier = Retrier(RetryPolicy(attempts=3, initial_wait=1, jitter=0), clock=clock, log=log)
+    for _ in range(5):
+        retrier(failing(0, clock))  # passed at once: counted, not kept
+    retrier(failing(1, clock))
+    with pytest.raises(RetryFailed):
+        retrier(failing(9, clock), attempts=2)
+    found = log.to_dict()
+    assert (found["calls"], found["passed_first_try"], found["attempts"]) == (7, 5, 5 + 2 + 2)
+    passed, failed = found["retried"]
+    assert (passed["passed"], passed["summary"]) == (True, "passed on attempt 2 of 3")
+    assert [a["outcome"] for a in passed["attempts"]] == ["error", "ok"]
+    assert passed["attempts"][1]["waited"] == 1
+    assert (failed["passed"], failed["reason"], failed["summary"]) == (
+        False,
+        "exhausted",
+        "failed on attempt 2 of 2 (no attempt left): ConnectionError: refused #2",
+    )
+    assert json.loads(json.dumps(found)) == found  # builtin types: it travels in user_properties
+
+
+def test_a_log_shared_by_threads_loses_no_call() -> None:
+    log = RetryLog()
+    retrier = Retrier(RetryPolicy(attempts=2, initial_wait=0, jitter=0), clock=FakeClock(), log=log)
+
+    def work() -> None:
+        for _ in range(100):
+            retrier(lambda: "ok")
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (log.calls, log.to_dict()["passed_first_try"]) == (800, 800)
 
 
 @pytest.mark.parametrize(

@@ -2,16 +2,24 @@
 
 Importable without pytest. Every wait goes through an injectable :class:`Clock`; :func:`instant` (or
 ``AIDE_RESILIENCE_INSTANT=1``) makes the real clock's waits instant for tests. Checks get them as the
-``aide_retry`` and ``aide_breakers`` fixtures (:mod:`pytest_aide.resilience_fixtures`).
+``aide_retry``, ``aide_breakers`` and ``aide_fallback`` fixtures (:mod:`pytest_aide.resilience_fixtures`).
 """
 
 from __future__ import annotations
 
 from pytest_aide.resilience.breaker import BreakerPolicy, CircuitBreaker, CircuitOpenError, State
 from pytest_aide.resilience.clock import Clock, FakeClock, SystemClock, instant, is_instant
-from pytest_aide.resilience.fallback import Fallback, FallbackFailed, Served
+from pytest_aide.resilience.fallback import Fallback, FallbackFailed, FallbackRegistry, FallbackStats, Served
 from pytest_aide.resilience.registry import BreakerRegistry
-from pytest_aide.resilience.retry import Attempt, Retrier, RetryFailed, RetryOutcome, RetryPolicy, retry_call
+from pytest_aide.resilience.retry import (
+    Attempt,
+    Retrier,
+    RetryFailed,
+    RetryLog,
+    RetryOutcome,
+    RetryPolicy,
+    retry_call,
+)
 
 __all__ = [
     "Attempt",
@@ -23,8 +31,11 @@ __all__ = [
     "FakeClock",
     "Fallback",
     "FallbackFailed",
+    "FallbackRegistry",
+    "FallbackStats",
     "Retrier",
     "RetryFailed",
+    "RetryLog",
     "RetryOutcome",
     "RetryPolicy",
     "Served",

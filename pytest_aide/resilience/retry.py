@@ -15,6 +15,7 @@ is the caller's timeout's job.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Generic, Literal, TypeVar
@@ -148,6 +149,7 @@ class Retrier:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Clock | None = None
     redact: Redact | None = None
+    log: RetryLog | None = None  # where every call's outcome is kept (the ``aide_retry`` fixture: the check's)
 
     def __call__(
         self,
@@ -159,7 +161,59 @@ class Retrier:
         **changes: Any,
     ) -> RetryOutcome[T]:
         policy = replace(self.policy, **changes) if changes else self.policy
-        return policy.run(fn, retry_on=retry_on, retry_if=retry_if, clock=self.clock, redact=self.redact)
+        try:
+            outcome = policy.run(fn, retry_on=retry_on, retry_if=retry_if, clock=self.clock, redact=self.redact)
+        except RetryFailed as exc:
+            if self.log is not None:
+                self.log.add(exc)
+            raise
+        if self.log is not None:
+            self.log.add(outcome)
+        return outcome
+
+
+class RetryLog:
+    """The retried calls of one check, for its report: every call counted, and the full record (each attempt)
+    of every call that took more than one attempt or failed. A call that passed at once is only counted, so a
+    check looping over a thousand healthy calls adds three numbers, not a thousand records. Thread-safe.
+
+    Example::
+
+        log = RetryLog()
+        Retrier(log=log)(probe)
+        log.to_dict()   # {"calls": 1, "passed_first_try": 1, "attempts": 1, "retried": []}
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls = self._first_try = self._attempts = 0
+        self._retried: list[dict[str, Any]] = []
+
+    def add(self, result: RetryOutcome[Any] | RetryFailed) -> None:
+        """Count one call's outcome; keep its record when it was retried or failed."""
+        retried = isinstance(result, RetryFailed) or len(result.attempts) > 1
+        with self._lock:
+            self._calls += 1
+            self._attempts += len(result.attempts)
+            if retried:
+                self._retried.append(result.to_dict())
+            else:
+                self._first_try += 1
+
+    @property
+    def calls(self) -> int:
+        with self._lock:
+            return self._calls
+
+    def to_dict(self) -> dict[str, Any]:
+        """Builtin types only: it travels in the check's ``user_properties``."""
+        with self._lock:
+            return {
+                "calls": self._calls,
+                "passed_first_try": self._first_try,
+                "attempts": self._attempts,
+                "retried": list(self._retried),
+            }
 
 
 @dataclass(frozen=True)
