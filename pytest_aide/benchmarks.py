@@ -93,6 +93,11 @@ def find_regressions(rows: Iterable[Mapping[str, Any]], checks: Sequence[Compare
     return found
 
 
+def saved_runs(archive: Path) -> list[Path]:
+    """The benchmark runs saved in the archive's storage (pytest-benchmark keeps one folder per machine)."""
+    return sorted((archive / STORAGE_FOLDER).glob("*/*.json"))
+
+
 def default_storage(archive: Path) -> str:
     """pytest-benchmark's storage URI inside the report archive."""
     return f"file://{archive / STORAGE_FOLDER}"

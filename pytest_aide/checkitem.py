@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_aide import checkrun, shipped
+from pytest_aide import benchmark_hooks, checkrun, shipped
 from pytest_aide.deadline import CheckTimedOut
 from pytest_aide.dependencies import FIXTURE_DEPENDENCIES, DependencyDown, Outage
 from pytest_aide.errors import AideError, ProbeError
@@ -145,7 +145,8 @@ def outages_met(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] 
 
 
 def enforce_critical(item: pytest.Item) -> None:
-    """Fail the check, after its body ran, if a recorded measurement is critical."""
+    """Fail the check, after its body ran, if a recorded measurement is critical (its benchmark's too)."""
+    benchmark_hooks.judge(item)
     recorder = item.stash.get(RECORDER_KEY, None)
     if recorder is not None and recorder.status is Status.CRITICAL:
         raise CheckCritical(recorder.message())
@@ -184,6 +185,7 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
         kwargs = aide_kwargs(item)  # the markers, read once for all of the check's settings
         component, weight = item.stash[_PLACE_KEY] = component_and_weight(item, kwargs)
         checkrun.begin_attempt(item)
+        benchmark_hooks.watch_check(item, state)
         floor, depends, bad_marker = _marker_settings(item, state, kwargs)
         place = [("aide.component", component), ("aide.weight", weight), *([(FLOOR, floor.value)] if floor else [])]
         set_properties(item, [*place, *depends, *checkrun.phase_properties(item, call.excinfo)])

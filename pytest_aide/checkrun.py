@@ -233,6 +233,7 @@ def _one_try(item: pytest.Item) -> None:
     if recorder is not None:  # each try records afresh
         recorder.measurements.clear()
         recorder.evidence.clear()
+        recorder.notes.clear()
     started = time.perf_counter()
     item.stash[_INNER_KEY] = True
     try:

@@ -60,6 +60,7 @@ class HealthRecorder:
     thresholds: ThresholdSet = field(default_factory=ThresholdSet.defaults)
     measurements: list[Measurement] = field(default_factory=list)
     evidence: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said in the message even when every measurement is OK
 
     def record(
         self,
@@ -98,6 +99,11 @@ class HealthRecorder:
         self.measurements.append(measurement)
         return measurement
 
+    def note(self, text: str) -> None:
+        """Say something about how the check measured (e.g. "self-timed: pytest-benchmark is off under xdist")."""
+        if text not in self.notes:
+            self.notes.append(text)
+
     def attach(self, title: str, text: str) -> None:
         """Keep evidence (a response excerpt, log lines...) for the report if the check goes wrong."""
         self.evidence.append((title, text))
@@ -112,5 +118,5 @@ class HealthRecorder:
         return [m for m in self.measurements if m.status is wanted and wanted is not Status.OK]
 
     def message(self) -> str:
-        """The check's one-line message: its worst measurements, or '' when all are OK."""
-        return "; ".join(m.describe() for m in self.problems())
+        """The check's one-line message: its worst measurements and its notes, or '' when all are OK (no notes)."""
+        return "; ".join([*(m.describe() for m in self.problems()), *self.notes])

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_aide import archive_index, gate, resilience_fixtures
+from pytest_aide import archive_index, benchmark_hooks, gate, resilience_fixtures
 from pytest_aide.results import ReportFacts, RunCollector
 from pytest_aide.runs import host_name, prune_runs, write_text_atomic
 from pytest_aide.state import AideState
@@ -98,6 +98,7 @@ class AideReporter:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        benchmark_hooks.apply_regressions(self.config, self.collector, self.state)  # pytest-benchmark compared
         checks = self.collector.results()
         if not checks:
             self._unroute_reports()

@@ -1,0 +1,122 @@
+"""pytest-benchmark wiring: where its runs are saved, thresholds on a check's statistics, regressions at the end.
+
+Only pytest-benchmark's public options and hooks are used:
+
+- Storage. aide's ``pytest_configure`` runs before pytest-benchmark's (``trylast``), which reads its options:
+  in an archived run whose ``--benchmark-storage`` is pytest-benchmark's default, the storage becomes the
+  archive's ``benchmarks/`` folder and each run is saved there (``--benchmark-save=aide-<run id>``, unless
+  ``--benchmark-save``/``--benchmark-autosave`` chose otherwise), so ``--benchmark-compare`` finds last week's
+  run. ``--benchmark-compare-fail`` alone implies ``--benchmark-compare`` (the latest saved run).
+- Thresholds. A check whose ``benchmark`` fixture timed rounds records ``benchmark_mean_s``,
+  ``benchmark_p95_s`` and ``benchmark_ops`` after its body (:mod:`pytest_aide.benchmarks`). Only checks that
+  use the fixture pay anything: one dictionary look-up at setup finds them.
+- Regressions. ``pytest_benchmark_group_stats`` (a wrapper that leaves the grouping alone) receives the
+  compared rows when pytest-benchmark finishes its session, before aide's ``pytest_sessionfinish`` decides the
+  verdict; the regressions found there become the checks' status through the results' rule table.
+
+Under xdist pytest-benchmark disables itself: the fixture calls the function once and times nothing. The check
+then says so in its message (and the shipped throughput check times its calls itself); it is never UNKNOWN
+for that alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from pytest_aide import benchmarks
+from pytest_aide.health import HealthRecorder
+from pytest_aide.results import RunCollector
+from pytest_aide.state import RECORDER_KEY, AideState
+from pytest_aide.status import Status
+
+PLUGIN = "benchmark"  # pytest-benchmark's entry-point name
+PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"  # its documented default: anything else is a choice
+NOT_TIMED = "not timed by pytest-benchmark (it is off under xdist or --benchmark-disable)"
+_FIXTURE_KEY = pytest.StashKey[Any]()
+_WATCH_KEY = pytest.StashKey["RegressionWatch"]()
+
+
+def configure(config: pytest.Config, state: AideState) -> None:
+    """Point pytest-benchmark at the archive and watch for regressions (aide's configure, before its own)."""
+    if not config.pluginmanager.hasplugin(PLUGIN) or state.is_worker:
+        return
+    option = config.option
+    note = ""
+    archived = state.archive is not None and option.benchmark_storage == PYTEST_BENCHMARK_DEFAULT_STORAGE
+    if archived and state.archive is not None:
+        option.benchmark_storage = benchmarks.default_storage(state.archive)
+        if not (option.benchmark_save or option.benchmark_autosave):
+            option.benchmark_save = f"aide-{state.run_id}"
+            # a run without benchmarks (the daily one) has nothing to save: pytest-benchmark's note is no news
+            config.addinivalue_line("filterwarnings", "ignore:Not saving anything, no benchmarks have been run")
+    if option.benchmark_compare_fail and not option.benchmark_compare:
+        if archived and state.archive is not None and not benchmarks.saved_runs(state.archive):
+            # the archive's first benchmark run: nothing to compare with yet (not a usage error every first week)
+            option.benchmark_compare_fail = None
+            note = f"benchmarks: no saved run in {state.archive / benchmarks.STORAGE_FOLDER} to compare with yet"
+        else:
+            option.benchmark_compare = True  # the latest saved run (pytest-benchmark's bare --benchmark-compare)
+    watch = config.stash[_WATCH_KEY] = RegressionWatch(list(option.benchmark_compare_fail or []), note)
+    config.pluginmanager.register(watch, "aide-benchmark-regressions")
+
+
+class RegressionWatch:
+    """Keeps the regressions pytest-benchmark's comparison finds (controller only)."""
+
+    def __init__(self, checks: list[benchmarks.CompareCheck], note: str = "") -> None:
+        self.checks = checks
+        self.note = note
+        self.found: list[benchmarks.Regression] = []
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.note:
+            terminalreporter.write_line(self.note)
+
+    @pytest.hookimpl(wrapper=True, optionalhook=True)
+    def pytest_benchmark_group_stats(
+        self, config: pytest.Config, benchmarks: list[dict[str, Any]], group_by: str
+    ) -> Generator[None, Any, Any]:
+        if self.checks:
+            self.found.extend(_find(benchmarks, self.checks))
+        return (yield)
+
+
+def _find(rows: list[dict[str, Any]], checks: list[benchmarks.CompareCheck]) -> list[benchmarks.Regression]:
+    return benchmarks.find_regressions(rows, checks)
+
+
+def apply_regressions(config: pytest.Config, collector: RunCollector, state: AideState) -> None:
+    """Give each regressed benchmark's check the status of a regression (``[benchmark] regression``)."""
+    watch = config.stash.get(_WATCH_KEY, None)
+    if watch is None or not watch.found:
+        return
+    severity = Status(state.config.settings.benchmark.regression.upper())
+    for regression in watch.found:
+        collector.add_regression(regression.nodeid, state.redactor(regression.message), severity)
+
+
+def watch_check(item: pytest.Item, state: AideState) -> None:
+    """At a check's setup: a user of ``benchmark`` gets its statistics judged after its body."""
+    fixture = getattr(item, "funcargs", {}).get("benchmark")
+    if fixture is None:
+        return
+    item.stash[_FIXTURE_KEY] = fixture
+    if RECORDER_KEY not in item.stash:  # a check without aide_health: its statistics still count
+        item.stash[RECORDER_KEY] = HealthRecorder(state.config.thresholds)
+
+
+def judge(item: pytest.Item) -> None:
+    """After a check's body: record its benchmark's statistics (or say that nothing was timed)."""
+    fixture = item.stash.get(_FIXTURE_KEY, None)
+    recorder = item.stash.get(RECORDER_KEY, None)
+    if fixture is None or recorder is None:
+        return
+    metadata = getattr(fixture, "stats", None)
+    rounds = list(getattr(getattr(metadata, "stats", None), "data", None) or [])
+    if rounds:
+        benchmarks.record_statistics(recorder, rounds)
+    elif getattr(fixture, "disabled", False):
+        recorder.note(NOT_TIMED)
