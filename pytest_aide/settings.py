@@ -309,8 +309,8 @@ class LoadSettings(Section):
     path: Annotated[str, Bound(min_length=1)]
     concurrency: Annotated[int, Bound(ge=1, le=256)] = 8
     requests: Annotated[int, Bound(ge=1, le=100_000)] = 200
-    deadline: Annotated[float, Bound(gt=0, le=3600)] = 60.0
-    timeout: Annotated[float, Bound(gt=0)] | None = None
+    deadline: Annotated[float, Bound(gt=0, le=600)] = 60.0  # the check's own limit is 900 s (deadline + timeout)
+    timeout: Annotated[float, Bound(gt=0, le=120)] | None = None
     expect_status: Annotated[int, Bound(ge=100, le=599)] = 200
 
 
