@@ -21,25 +21,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pytest_aide.health import HealthRecorder
+from pytest_aide.percentiles import percentile
 
 STORAGE_FOLDER = "benchmarks"  # in the report archive, beside the run folders (never taken for a run)
 MEAN, P95, OPS = "benchmark_mean_s", "benchmark_p95_s", "benchmark_ops"
-
-
-def percentile(data: Sequence[float], fraction: float) -> float:
-    """The ``fraction`` (0..1) percentile of ``data`` by linear interpolation (the one value for one sample)."""
-    if not data:
-        raise ValueError("no data")
-    ordered = sorted(data)
-    if len(ordered) == 1:
-        return ordered[0]
-    cuts = statistics.quantiles(ordered, n=100, method="inclusive")  # 99 cut points: 1st..99th percentile
-    index = round(fraction * 100)
-    if index <= 0:
-        return ordered[0]
-    if index >= 100:
-        return ordered[-1]
-    return cuts[index - 1]
 
 
 def record_statistics(recorder: HealthRecorder, rounds: Sequence[float]) -> None:

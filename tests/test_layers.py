@@ -20,6 +20,8 @@ DOMAIN_MODULES = (
     "summary",
     "metrics",
     "trends",
+    "benchmarks",
+    "percentiles",
     "evidence",
     # configuration and secrets
     "config",
@@ -41,6 +43,7 @@ DOMAIN_MODULES = (
     "probes.endpoints",
     "probes.tls",
     "probes.logs",
+    "probes.load",
     "process",
     "backup",
     # resilience helpers

@@ -15,13 +15,13 @@ The probe returns facts (:class:`LoadResult`); the check records them against th
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from pytest_aide.percentiles import percentile
 from pytest_aide.probes.http import HttpClient, HttpProbe
 
 _GRACE_S = 1.0  # beyond deadline + one request's budget before the probe stops waiting for its threads
@@ -59,13 +59,7 @@ class LoadResult:
 
     def percentile(self, fraction: float) -> float | None:
         """The latency at ``fraction`` (0.5, 0.95, 0.99); None when no response came back whole."""
-        data = sorted(self.latencies_s)
-        if not data:
-            return None
-        if len(data) == 1:
-            return data[0]
-        cuts = statistics.quantiles(data, n=100, method="inclusive")
-        return cuts[min(98, max(0, round(fraction * 100) - 1))]
+        return percentile(self.latencies_s, fraction) if self.latencies_s else None
 
     @property
     def bound_ops(self) -> float | None:
