@@ -184,7 +184,9 @@ def test_a_bad_regression_setting_names_the_key(pytester: pytest.Pytester) -> No
     result.stderr.fnmatch_lines(["ERROR: *aide.toml*benchmark*regression*"])
 
 
-def test_under_xdist_the_check_says_it_was_not_timed_and_is_not_unknown(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_under_xdist_the_check_says_it_was_not_timed_and_is_not_unknown(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("xdist")
     monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     _project(pytester)
@@ -196,7 +198,9 @@ def test_under_xdist_the_check_says_it_was_not_timed_and_is_not_unknown(pytester
     assert not list((pytester.path / "reports").glob("benchmarks/*/*.json"))  # nothing timed, nothing saved
 
 
-def test_the_shipped_throughput_check_times_itself_under_xdist(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_shipped_throughput_check_times_itself_under_xdist(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("xdist")
     monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     server = _Server(("127.0.0.1", 0), _Handler)
