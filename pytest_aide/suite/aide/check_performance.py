@@ -72,10 +72,11 @@ def check_api_load(aide_config: AideConfig, aide_health: HealthRecorder, aide_lo
         timeout=load.timeout,
         expect_status=load.expect_status,
     )
-    for name, fraction in (("load_p50_s", 0.5), ("load_p95_s", 0.95), ("load_p99_s", 0.99)):
-        value = result.percentile(fraction)
-        if value is not None:  # no whole response came back: the error rate says so
-            aide_health.record(name, value)
+    p50, p95, p99 = (result.percentile(fraction) for fraction in (0.5, 0.95, 0.99))
+    if p50 is not None and p95 is not None and p99 is not None:  # else no whole response: the error rate says so
+        aide_health.record("load_p50_s", p50)
+        aide_health.record("load_p95_s", p95)
+        aide_health.record("load_p99_s", p99)
     throughput = aide_health.record("load_throughput_ops", result.throughput_ops)
     aide_health.record("load_error_rate_percent", result.error_rate_percent)
     aide_health.note(f"GET {result.url}: {result.summary()}")
