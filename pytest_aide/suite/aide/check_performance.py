@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.weekly, pytest.mark.monthly, pytest.mark.aide(componen
 ROUNDS = 30
 
 
-@pytest.mark.aide(timeout=600)  # the load probe: ROUNDS requests, each up to [app] timeout
+@pytest.mark.aide(timeout=600)  # the benchmark: ROUNDS requests (and a warm-up), each up to [app] timeout
 def check_api_throughput(
     aide_app: HttpClient, aide_config: AideConfig, benchmark: BenchmarkFixture, aide_health: HealthRecorder
 ) -> None:
