@@ -21,6 +21,7 @@ for that alone.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Generator
 from typing import Any
 
@@ -35,6 +36,7 @@ from pytest_aide.status import Status
 PLUGIN = "benchmark"  # pytest-benchmark's entry-point name
 PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"  # its documented default: anything else is a choice
 NOT_TIMED = "not timed by pytest-benchmark (it is off under xdist or --benchmark-disable)"
+_NOTHING_SAVED = "Not saving anything, no benchmarks have been run"  # pytest-benchmark's warning
 _FIXTURE_KEY = pytest.StashKey[Any]()
 _WATCH_KEY = pytest.StashKey["RegressionWatch"]()
 
@@ -45,13 +47,13 @@ def configure(config: pytest.Config, state: AideState) -> None:
         return
     option = config.option
     note = ""
+    quiet = False
     archived = state.archive is not None and option.benchmark_storage == PYTEST_BENCHMARK_DEFAULT_STORAGE
     if archived and state.archive is not None:
         option.benchmark_storage = benchmarks.default_storage(state.archive)
         if not (option.benchmark_save or option.benchmark_autosave):
             option.benchmark_save = f"aide-{state.run_id}"
-            # a run without benchmarks (the daily one) has nothing to save: pytest-benchmark's note is no news
-            config.addinivalue_line("filterwarnings", "ignore:Not saving anything, no benchmarks have been run")
+            quiet = True
     if option.benchmark_compare_fail and not option.benchmark_compare:
         if archived and state.archive is not None and not benchmarks.saved_runs(state.archive):
             # the archive's first benchmark run: nothing to compare with yet (not a usage error every first week)
@@ -59,17 +61,26 @@ def configure(config: pytest.Config, state: AideState) -> None:
             note = f"benchmarks: no saved run in {state.archive / benchmarks.STORAGE_FOLDER} to compare with yet"
         else:
             option.benchmark_compare = True  # the latest saved run (pytest-benchmark's bare --benchmark-compare)
-    watch = config.stash[_WATCH_KEY] = RegressionWatch(list(option.benchmark_compare_fail or []), note)
+    watch = config.stash[_WATCH_KEY] = RegressionWatch(list(option.benchmark_compare_fail or []), note, quiet=quiet)
     config.pluginmanager.register(watch, "aide-benchmark-regressions")
 
 
 class RegressionWatch:
     """Keeps the regressions pytest-benchmark's comparison finds (controller only)."""
 
-    def __init__(self, checks: list[benchmarks.CompareCheck], note: str = "") -> None:
+    def __init__(self, checks: list[benchmarks.CompareCheck], note: str = "", *, quiet: bool = False) -> None:
         self.checks = checks
         self.note = note
+        self.quiet = quiet  # aide asked for the save: a run without benchmarks (the daily one) has nothing to save
         self.found: list[benchmarks.Regression] = []
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)  # around pytest-benchmark's wrapper, which saves
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        if not self.quiet:
+            return (yield)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_NOTHING_SAVED, category=pytest.PytestWarning)
+            return (yield)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.note:

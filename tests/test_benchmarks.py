@@ -141,6 +141,15 @@ def test_benchmark_runs_are_saved_in_the_archive(pytester: pytest.Pytester) -> N
     assert not (pytester.path / ".benchmarks").exists()
 
 
+def test_a_run_without_benchmarks_saves_nothing_and_says_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", aide='[reports]\ndir = "reports"\n[suite]\nenabled = false\n')
+    pytester.makepyfile(check_daily="def check_plain(aide_health):\n    aide_health.record('memory_percent', 5)\n")
+    result = _run(pytester)
+    result.assert_outcomes(passed=1)
+    assert "Not saving anything" not in result.stdout.str() + result.stderr.str()
+    assert not list((pytester.path / "reports").glob("benchmarks/*/*.json"))
+
+
 def test_a_chosen_benchmark_storage_is_left_alone(pytester: pytest.Pytester) -> None:
     _project(pytester)
     _run(pytester, "--benchmark-storage=mine", "--benchmark-autosave").assert_outcomes(passed=2)
