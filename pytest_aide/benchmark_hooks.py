@@ -122,8 +122,10 @@ def watch_check(item: pytest.Item, state: AideState) -> None:
 def judge(item: pytest.Item) -> None:
     """After a check's body: record its benchmark's statistics (or say that nothing was timed)."""
     fixture = item.stash.get(_FIXTURE_KEY, None)
+    if fixture is None:  # the common case: a check that does not use benchmark
+        return
     recorder = item.stash.get(RECORDER_KEY, None)
-    if fixture is None or recorder is None:
+    if recorder is None:
         return
     metadata = getattr(fixture, "stats", None)
     rounds = list(getattr(getattr(metadata, "stats", None), "data", None) or [])
