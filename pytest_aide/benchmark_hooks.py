@@ -6,7 +6,9 @@ Only pytest-benchmark's public options and hooks are used:
   in an archived run whose ``--benchmark-storage`` is pytest-benchmark's default, the storage becomes the
   archive's ``benchmarks/`` folder and each run is saved there (``--benchmark-save=aide-<run id>``, unless
   ``--benchmark-save``/``--benchmark-autosave`` chose otherwise), so ``--benchmark-compare`` finds last week's
-  run. ``--benchmark-compare-fail`` alone implies ``--benchmark-compare`` (the latest saved run).
+  run. ``--benchmark-compare-fail`` alone implies ``--benchmark-compare`` (the latest saved run); aide takes
+  its expressions over (pytest-benchmark's option is emptied), so the verdict and aide's gate decide the exit
+  status instead of pytest-benchmark's exception after the verdict.
 - Thresholds. A check whose ``benchmark`` fixture timed rounds records ``benchmark_mean_s``,
   ``benchmark_p95_s`` and ``benchmark_ops`` after its body (:mod:`pytest_aide.benchmarks`). Only checks that
   use the fixture pay anything: one dictionary look-up at setup finds them.
@@ -54,14 +56,17 @@ def configure(config: pytest.Config, state: AideState) -> None:
         if not (option.benchmark_save or option.benchmark_autosave):
             option.benchmark_save = f"aide-{state.run_id}"
             quiet = True
-    if option.benchmark_compare_fail and not option.benchmark_compare:
+    checks = list(option.benchmark_compare_fail or [])
+    if checks and not option.benchmark_compare:
         if archived and state.archive is not None and not benchmarks.saved_runs(state.archive):
             # the archive's first benchmark run: nothing to compare with yet (not a usage error every first week)
-            option.benchmark_compare_fail = None
             note = f"benchmarks: no saved run in {state.archive / benchmarks.STORAGE_FOLDER} to compare with yet"
         else:
             option.benchmark_compare = True  # the latest saved run (pytest-benchmark's bare --benchmark-compare)
-    watch = config.stash[_WATCH_KEY] = RegressionWatch(list(option.benchmark_compare_fail or []), note, quiet=quiet)
+    # aide judges the expressions (pytest-benchmark's own objects) and its gate decides the exit status: left to
+    # pytest-benchmark, a regression would end the run with its exception after the verdict, whatever it said
+    option.benchmark_compare_fail = None
+    watch = config.stash[_WATCH_KEY] = RegressionWatch(checks, note, quiet=quiet)
     config.pluginmanager.register(watch, "aide-benchmark-regressions")
 
 
@@ -92,6 +97,8 @@ class RegressionWatch:
     ) -> Generator[None, Any, Any]:
         if self.checks:
             self.found.extend(_find(benchmarks, self.checks))
+            if not self.note and not any(row.get("path") for row in benchmarks):
+                self.note = "benchmarks: no saved run to compare with: --benchmark-compare-fail judged nothing"
         return (yield)
 
 

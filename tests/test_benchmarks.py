@@ -170,7 +170,8 @@ def test_a_compare_fail_regression_is_in_the_verdict(pytester: pytest.Pytester) 
             "*CRITICAL*check_bench.py::check_timed: benchmark regressed against 0001_aide-*: Field 'mean' has failed*",
         ]
     )
-    assert slow.ret != 0
+    assert slow.ret == 1  # aide's gate: a CRITICAL check (not pytest-benchmark's exception after the verdict)
+    assert "Traceback" not in slow.stdout.str() + slow.stderr.str()
     health = latest_health(pytester.path)
     assert health["status"] != "HEALTHY"
     timed = _check(pytester, "check_timed")
@@ -181,7 +182,9 @@ def test_a_compare_fail_regression_is_in_the_verdict(pytester: pytest.Pytester) 
 def test_a_regression_can_be_configured_to_warn(pytester: pytest.Pytester) -> None:
     _project(pytester, '[benchmark]\nregression = "warning"\n' + NO_SPEED_BOUNDS)
     _run(pytester).assert_outcomes(passed=2)
-    _run(pytester, "--benchmark-compare", "--benchmark-compare-fail=mean:100%", delay=0.05)
+    warned = _run(pytester, "--benchmark-compare", "--benchmark-compare-fail=mean:100%", delay=0.05)
+    assert warned.ret == 0  # [gate] fail_on = "critical": a warning passes, as the exit rule line says
+    warned.stdout.fnmatch_lines(["exit 0: *"])
     assert _check(pytester, "check_timed")["status"] == "WARNING"
     assert latest_health(pytester.path)["status"] == "DEGRADED"  # never HEALTHY beside a failed comparison
 
