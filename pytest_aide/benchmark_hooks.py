@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from pytest_aide import benchmarks
+from pytest_aide.benchmarks import find_regressions  # the hook's argument is named ``benchmarks`` too
 from pytest_aide.health import HealthRecorder
 from pytest_aide.results import RunCollector
 from pytest_aide.state import RECORDER_KEY, AideState
@@ -96,14 +97,10 @@ class RegressionWatch:
         self, config: pytest.Config, benchmarks: list[dict[str, Any]], group_by: str
     ) -> Generator[None, Any, Any]:
         if self.checks:
-            self.found.extend(_find(benchmarks, self.checks))
+            self.found.extend(find_regressions(benchmarks, self.checks))
             if not self.note and not any(row.get("path") for row in benchmarks):
                 self.note = "benchmarks: no saved run to compare with: --benchmark-compare-fail judged nothing"
         return (yield)
-
-
-def _find(rows: list[dict[str, Any]], checks: list[benchmarks.CompareCheck]) -> list[benchmarks.Regression]:
-    return benchmarks.find_regressions(rows, checks)
 
 
 def apply_regressions(config: pytest.Config, collector: RunCollector, state: AideState) -> None:
