@@ -25,17 +25,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_aide import benchmarks
-from pytest_aide.benchmarks import find_regressions  # the hook's argument is named ``benchmarks`` too
 from pytest_aide.health import HealthRecorder
 from pytest_aide.results import RunCollector
 from pytest_aide.state import RECORDER_KEY, AideState
 from pytest_aide.status import Status
 
+if TYPE_CHECKING:  # the model's half loads when a benchmark is judged or compared: a daily run never needs it
+    from pytest_aide import benchmarks
+
+STORAGE_FOLDER = "benchmarks"  # in the report archive, beside the run folders (never taken for a run)
 PLUGIN = "benchmark"  # pytest-benchmark's entry-point name
 PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"  # its documented default: anything else is a choice
 NOT_TIMED = "not timed by pytest-benchmark (it is off under xdist or --benchmark-disable)"
@@ -53,15 +55,15 @@ def configure(config: pytest.Config, state: AideState) -> None:
     quiet = False
     archived = state.archive is not None and option.benchmark_storage == PYTEST_BENCHMARK_DEFAULT_STORAGE
     if archived and state.archive is not None:
-        option.benchmark_storage = benchmarks.default_storage(state.archive)
+        option.benchmark_storage = f"file://{state.archive / STORAGE_FOLDER}"
         if not (option.benchmark_save or option.benchmark_autosave):
             option.benchmark_save = f"aide-{state.run_id}"
             quiet = True
     checks = list(option.benchmark_compare_fail or [])
     if checks and not option.benchmark_compare:
-        if archived and state.archive is not None and not benchmarks.saved_runs(state.archive):
+        if archived and state.archive is not None and not any((state.archive / STORAGE_FOLDER).glob("*/*.json")):
             # the archive's first benchmark run: nothing to compare with yet (not a usage error every first week)
-            note = f"benchmarks: no saved run in {state.archive / benchmarks.STORAGE_FOLDER} to compare with yet"
+            note = f"benchmarks: no saved run in {state.archive / STORAGE_FOLDER} to compare with yet"
         else:
             option.benchmark_compare = True  # the latest saved run (pytest-benchmark's bare --benchmark-compare)
     # aide judges the expressions (pytest-benchmark's own objects) and its gate decides the exit status: left to
@@ -97,6 +99,8 @@ class RegressionWatch:
         self, config: pytest.Config, benchmarks: list[dict[str, Any]], group_by: str
     ) -> Generator[None, Any, Any]:
         if self.checks:
+            from pytest_aide.benchmarks import find_regressions
+
             self.found.extend(find_regressions(benchmarks, self.checks))
             if not self.note and not any(row.get("path") for row in benchmarks):
                 self.note = "benchmarks: no saved run to compare with: --benchmark-compare-fail judged nothing"
@@ -134,6 +138,8 @@ def judge(item: pytest.Item) -> None:
     metadata = getattr(fixture, "stats", None)
     rounds = list(getattr(getattr(metadata, "stats", None), "data", None) or [])
     if rounds:
-        benchmarks.record_statistics(recorder, rounds)
+        from pytest_aide.benchmarks import record_statistics
+
+        record_statistics(recorder, rounds)
     elif getattr(fixture, "disabled", False) and not recorder.measurements:  # else it timed itself (and says so)
         recorder.note(NOT_TIMED)

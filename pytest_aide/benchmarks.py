@@ -14,7 +14,7 @@ No pytest here: the wiring (:mod:`pytest_aide.benchmark_hooks`) hands in plain n
 
 from __future__ import annotations
 
-import statistics
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +23,6 @@ from typing import Any, Protocol
 from pytest_aide.health import HealthRecorder
 from pytest_aide.percentiles import percentile
 
-STORAGE_FOLDER = "benchmarks"  # in the report archive, beside the run folders (never taken for a run)
 MEAN, P95, OPS = "benchmark_mean_s", "benchmark_p95_s", "benchmark_ops"
 
 
@@ -32,7 +31,7 @@ def record_statistics(recorder: HealthRecorder, rounds: Sequence[float]) -> None
     per operation each); nothing when it timed none (pytest-benchmark disabled, e.g. under xdist)."""
     if not rounds:
         return
-    mean = statistics.fmean(rounds)
+    mean = math.fsum(rounds) / len(rounds)
     recorder.record(MEAN, mean, "s")
     recorder.record(P95, percentile(rounds, 0.95), "s")
     recorder.record(OPS, 1.0 / mean if mean > 0 else float("inf"), "ops/s")
@@ -76,13 +75,3 @@ def find_regressions(rows: Iterable[Mapping[str, Any]], checks: Sequence[Compare
                 against = str(saved.get("source") or Path(str(saved["path"])).stem)
                 found.append(Regression(str(saved["fullname"]), reason, against))
     return found
-
-
-def saved_runs(archive: Path) -> list[Path]:
-    """The benchmark runs saved in the archive's storage (pytest-benchmark keeps one folder per machine)."""
-    return sorted((archive / STORAGE_FOLDER).glob("*/*.json"))
-
-
-def default_storage(archive: Path) -> str:
-    """pytest-benchmark's storage URI inside the report archive."""
-    return f"file://{archive / STORAGE_FOLDER}"
