@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pytest_aide.probes.cache import Cache
     from pytest_aide.probes.database import Database
     from pytest_aide.probes.http import HttpClient, HttpProbe
+    from pytest_aide.probes.load import LoadProbe, LoadResult
     from pytest_aide.probes.resources import ResourceSampler
     from pytest_aide.ranges import NagiosRange
     from pytest_aide.redact import Redactor, redact_url
@@ -43,6 +44,8 @@ _EXPORTS = {  # name -> module under pytest_aide; the fixtures' types are here s
     "ProcessFaults": "faults",
     "HttpClient": "probes.http",
     "HttpProbe": "probes.http",
+    "LoadProbe": "probes.load",
+    "LoadResult": "probes.load",
     "ResourceSampler": "probes.resources",
     "AideConfig": "config",
     "load_config": "config",
@@ -76,6 +79,8 @@ __all__ = [  # noqa: RUF022 - the lazy names, then the version
     "FileFaults",
     "HttpClient",
     "HttpProbe",
+    "LoadProbe",
+    "LoadResult",
     "ResourceSampler",
     "AideError",
     "BackupError",

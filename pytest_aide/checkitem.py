@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_aide import checkrun, shipped
+from pytest_aide import benchmark_hooks, checkrun, shipped
 from pytest_aide.checkrun import CheckCritical
 from pytest_aide.deadline import CheckTimedOut
 from pytest_aide.dependencies import FIXTURE_DEPENDENCIES, DependencyDown
@@ -185,6 +185,7 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
         kwargs = aide_kwargs(item)  # the markers, read once for all of the check's settings
         component, weight = run.place = component_and_weight(item, kwargs)
         checkrun.begin_attempt(run)
+        run.benchmark = benchmark_hooks.watch_check(item, state)
         floor, depends, bad_marker = _marker_settings(item, state, kwargs)
         place = [("aide.component", component), ("aide.weight", weight), *([(FLOOR, floor.value)] if floor else [])]
         set_properties(item, [*place, *depends, *checkrun.phase_properties(run, call.excinfo)])

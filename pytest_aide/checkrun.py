@@ -74,6 +74,7 @@ class CheckRun:
     inner: bool = False  # inside one of our own tries: the pyfunc wrapper steps aside
     place: tuple[str, float] | None = None  # the check's component and weight, read at setup
     outages: list[Outage] = field(default_factory=list)  # the dependencies it could not reach (wiring fills it)
+    benchmark: Any = None  # pytest-benchmark's fixture, when the check uses it: its statistics are judged
 
 
 RUN_KEY = pytest.StashKey[CheckRun]()
@@ -235,7 +236,7 @@ def run_body(item: pytest.Item) -> Generator[None, Any, Any]:
     try:
         if not limits.retries:
             result = yield
-            enforce_critical(item)
+            enforce_critical(item, run)
             return result
         return (yield from _tried(item, run, limits))
     finally:
@@ -249,7 +250,7 @@ def _tried(item: pytest.Item, run: CheckRun, limits: Limits) -> Generator[None, 
     started = time.perf_counter()
     try:
         result = yield
-        enforce_critical(item)
+        enforce_critical(item, run)
         return result
     except pytest.exit.Exception:
         raise
@@ -291,8 +292,12 @@ class CheckCritical(AssertionError):
     """Raised after a check's body when one of its measurements is critical."""
 
 
-def enforce_critical(item: pytest.Item) -> None:
-    """Fail the check, after its body ran, if a recorded measurement is critical."""
+def enforce_critical(item: pytest.Item, run: CheckRun | None = None) -> None:
+    """Fail the check, after its body ran, if a recorded measurement is critical (its benchmark's too)."""
+    if run is not None and run.benchmark is not None:
+        from pytest_aide import benchmark_hooks  # only for a check that used pytest-benchmark's fixture
+
+        benchmark_hooks.judge(item, run.benchmark)
     recorder = item.stash.get(RECORDER_KEY, None)
     if recorder is not None and recorder.status is Status.CRITICAL:
         raise CheckCritical(recorder.message())
@@ -303,11 +308,12 @@ def _one_try(item: pytest.Item, run: CheckRun) -> None:
     if recorder is not None:  # each try records afresh
         recorder.measurements.clear()
         recorder.evidence.clear()
+        recorder.notes.clear()
     started = time.perf_counter()
     run.inner = True
     try:
         item.ihook.pytest_pyfunc_call(pyfuncitem=item)
-        enforce_critical(item)
+        enforce_critical(item, run)
     except pytest.exit.Exception:
         raise
     except (Exception, pytest.fail.Exception) as exc:

@@ -103,10 +103,16 @@ def endpoint_spec(endpoint: EndpointSettings) -> EndpointSpec:
 
 
 def app_client(
-    settings: FileSettings, redactor: Redactor, dependency_for: Callable[[str], Dependency | None] | None = None
+    settings: FileSettings,
+    redactor: Redactor,
+    dependency_for: Callable[[str], Dependency | None] | None = None,
+    *,
+    pool_size: int | None = None,
+    read_timeout: float | None = None,
 ) -> HttpClient:
     """The HTTP client of ``[app]`` (its requests through the circuits ``dependency_for`` gives); ConfigError
-    when a ``headers_env`` variable is not set."""
+    when a ``headers_env`` variable is not set. ``pool_size``/``read_timeout`` replace ``[run] concurrency`` and
+    ``[app] timeout`` (the load probe's own)."""
     from pytest_aide.probes.http import HttpClient
 
     headers_env = settings.app.headers_env
@@ -116,10 +122,10 @@ def app_client(
     return HttpClient(
         settings.app.url or "",
         connect_timeout=settings.app.connect_timeout,
-        read_timeout=settings.app.timeout,
+        read_timeout=read_timeout or settings.app.timeout,
         headers={header: os.environ[var] for header, var in headers_env.items()},
         verify=settings.app.verify_tls,
-        pool_size=settings.run.concurrency,
+        pool_size=pool_size or settings.run.concurrency,
         redactor=redactor,
         dependency_for=dependency_for,
     )

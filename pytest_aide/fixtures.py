@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # annotations only: the probes, drivers and backup code load 
     from pytest_aide.probes.database import Database
     from pytest_aide.probes.endpoints import EndpointSpec
     from pytest_aide.probes.http import HttpClient, HttpProbe
+    from pytest_aide.probes.load import LoadProbe
     from pytest_aide.probes.resources import ResourceSampler
     from pytest_aide.settings import EndpointSettings, ThresholdSettings
 
@@ -116,6 +117,30 @@ def aide_app(pytestconfig: pytest.Config, aide_config: AideConfig) -> Iterator[H
         pytest.fail(str(exc), pytrace=False)
     with client:
         yield client
+
+
+@pytest.fixture
+def aide_load(pytestconfig: pytest.Config, aide_config: AideConfig, aide_app: HttpClient) -> LoadProbe:
+    """Load probe of the app: latency percentiles, throughput and error rate at a concurrency (threads, one
+    pooled client per run; every request bounded by its timeout, none started after the deadline).
+
+    It depends on ``aide_app`` (the target is started, the check depends on "app"). The shipped weekly
+    ``check_api_load`` runs it only when ``[load]`` is configured. Example::
+
+        def check_search_under_load(aide_load, aide_health):
+            result = aide_load.run("/api/search?q=a", concurrency=4, requests=100, deadline=30)
+            aide_health.record("load_p95_s", result.percentile(0.95) or 0.0)
+            aide_health.record("load_error_rate_percent", result.error_rate_percent)
+    """
+    from pytest_aide.endpointfeed import app_client
+    from pytest_aide.probes.load import LoadProbe
+
+    redactor = _state(pytestconfig).redactor
+
+    def make_client(pool_size: int, timeout: float | None) -> HttpClient:
+        return app_client(aide_config.settings, redactor, pool_size=pool_size, read_timeout=timeout)
+
+    return LoadProbe(make_client)
 
 
 @pytest.fixture(scope="session")

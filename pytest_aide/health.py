@@ -60,7 +60,7 @@ class HealthRecorder:
     thresholds: ThresholdSet = field(default_factory=ThresholdSet.defaults)
     measurements: list[Measurement] = field(default_factory=list)
     evidence: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said in the message even when every measurement is OK
 
     def record(
         self,
@@ -99,13 +99,15 @@ class HealthRecorder:
         self.measurements.append(measurement)
         return measurement
 
+    def note(self, text: str) -> None:
+        """Say what the measurements do not (``self-timed: pytest-benchmark is off under xdist``, ``no forecast:
+        flat``): it ends the check's message, once however often it is said."""
+        if text not in self.notes:
+            self.notes.append(text)
+
     def attach(self, title: str, text: str) -> None:
         """Keep evidence (a response excerpt, log lines...) for the report if the check goes wrong."""
         self.evidence.append((title, text))
-
-    def note(self, text: str) -> None:
-        """Say something the measurements do not (``no forecast: flat``): it ends the check's message."""
-        self.notes.append(text)
 
     @property
     def status(self) -> Status:
@@ -117,5 +119,5 @@ class HealthRecorder:
         return [m for m in self.measurements if m.status is wanted and wanted is not Status.OK]
 
     def message(self) -> str:
-        """The check's one-line message: its worst measurements, then its notes; '' when all are OK without notes."""
+        """The check's one-line message: its worst measurements and its notes, or '' when all are OK (no notes)."""
         return "; ".join([*(m.describe() for m in self.problems()), *self.notes])

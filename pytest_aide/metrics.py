@@ -29,6 +29,8 @@ _DISK = "free disk space: rotate logs, prune old backups"
 _LOGS = "read the log's recent error entries (attached) and fix their cause"
 _PROCESS = "compare with the process's usual figures; restart it if it leaks"
 _COMPONENTS = "read the app's error statistics by category and component"
+_SLOW_BENCHMARK = "compare with the saved benchmark runs (pytest-benchmark compare); profile the slow path"
+_LOAD = "the app is slow under load: check its workers, pool sizes and upstream calls"
 _NETWORK = "compare with the usual traffic; look for a runaway client or a transfer"
 
 DEFAULT_METRICS: dict[str, MetricSpec] = {
@@ -37,6 +39,17 @@ DEFAULT_METRICS: dict[str, MetricSpec] = {
     "health_status": MetricSpec("", None, None, "read the app's health document: it names the part that is degraded"),
     "throughput_ops": MetricSpec("ops/s", "100:", "50:", "look for a bottleneck (run the weekly benchmark)"),
     "error_rate_percent": MetricSpec("%", "1", "5", "read the error log and fix the failing component"),
+    # a check's pytest-benchmark statistics (judged like a response time and a throughput: the seeds' figures)
+    "benchmark_mean_s": MetricSpec("s", "1", "3", _SLOW_BENCHMARK),
+    "benchmark_p95_s": MetricSpec("s", "1", "3", _SLOW_BENCHMARK),
+    "benchmark_ops": MetricSpec("ops/s", "100:", "50:", _SLOW_BENCHMARK),
+    # the load probe ([load]): latency percentiles, throughput and error rate at the configured concurrency
+    "load_p50_s": MetricSpec("s", "1", "3", _LOAD),
+    "load_p95_s": MetricSpec("s", "1", "3", _LOAD),
+    "load_p99_s": MetricSpec("s", "1", "3", _LOAD),
+    # measured throughput is at most concurrency / latency: fit these to [load] concurrency (README)
+    "load_throughput_ops": MetricSpec("ops/s", "100:", "50:", _LOAD),
+    "load_error_rate_percent": MetricSpec("%", "1", "5", "read the app's error log for the failed requests"),
     # the host
     "cpu_percent": MetricSpec("%", "70", "85", "stop needless processes or add CPU"),
     "load_per_cpu": MetricSpec("", "2", "4", "find the busy processes; add capacity if the load persists"),

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_aide import archive_index, gate, history, resilience_fixtures, schedules
+from pytest_aide import archive_index, benchmark_hooks, gate, history, resilience_fixtures, schedules
 from pytest_aide.results import ReportFacts, RunCollector
 from pytest_aide.runs import host_name, prune_runs, write_text_atomic
 from pytest_aide.state import AideState
@@ -114,6 +114,7 @@ class AideReporter:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        benchmark_hooks.apply_regressions(self.config, self.collector, self.state)  # pytest-benchmark compared
         checks = self.collector.results()
         if not checks:
             self._unroute_reports()

@@ -50,6 +50,8 @@ RULES: dict[tuple[str, str], Status] = {
     ("dependency", "blocked"): Status.UNKNOWN,  # failed because a dependency is down: its root cause says why
     ("call", "timed out"): Status.UNKNOWN,  # its own code ran past its time limit: the target was not read
     ("call", "flaky"): Status.WARNING,  # at least: passed only after a failed attempt (retry or rerun)
+    # at least: its benchmark failed --benchmark-compare-fail, known at session end ([benchmark] regression)
+    ("session", "regressed"): Status.CRITICAL,
 }
 MEASURED = frozenset({Status.OK, Status.WARNING, Status.CRITICAL})  # statuses that say something was measured
 
@@ -62,11 +64,16 @@ def status_of(
     unmeasured: bool = False,
     timed_out: bool = False,
     retried: bool = False,
+    severity: Status | None = None,
 ) -> Status | None:
     """The status one phase of a check gives it (the one rule table); None: no status from this phase.
 
     ``retried``: an earlier attempt of the check failed; ``timed_out``: the phase ended at its time limit.
+    ``("session", "regressed")``: the check's benchmark regressed; ``severity`` is the configured status of a
+    regression (``[benchmark] regression``), the table's by default; ``recorded`` is what the check had.
     """
+    if outcome == "regressed":
+        return Status.worst([recorded or Status.OK, severity or RULES[(when, outcome)]])
     if outcome == "failed":
         if when == "call" and (timed_out or unmeasured):
             return RULES[("call", "timed out" if timed_out else "unmeasured")]
@@ -139,6 +146,7 @@ class CheckResult:
     max_attempts: int = 1  # attempts allowed (the check's retries times pytest-rerunfailures' reruns + 1)
     retry_calls: dict[str, Any] = field(default_factory=dict)  # its aide_retry calls (RetryLog.to_dict), if any
     experiments: list[dict[str, Any]] = field(default_factory=list)  # its chaos experiments' records, if any
+    regressions: list[str] = field(default_factory=list)  # its benchmark's failed comparisons (session end)
 
     @property
     def attempt(self) -> int:
@@ -192,6 +200,7 @@ class CheckResult:
             **({"blocked_by": self.blocked_by} if self.blocked_by else {}),
             **({"retry_calls": self.retry_calls} if self.retry_calls else {}),
             **({"experiments": self.experiments} if self.experiments else {}),
+            **({"regressions": self.regressions} if self.regressions else {}),
         }
 
     def block(self, root: CheckResult) -> None:
@@ -349,6 +358,15 @@ class RunCollector:
         result.status = Status.worst([s for s in (result.status, status) if s is not None])
         extra = f"teardown failed: {facts.reason}"
         result.message = f"{result.message}; {extra}" if result.message else extra
+
+    def add_regression(self, nodeid: str, message: str, severity: Status | None = None) -> None:
+        """The check's benchmark failed a comparison (known only at session end): its status is the rule's."""
+        result = self._results.get(nodeid)
+        if result is None:  # a benchmark outside the checks: still never a healthy verdict beside it
+            result = self._results[nodeid] = CheckResult(nodeid, component="performance", outcome="passed")
+        result.status = status_of("session", "regressed", recorded=result.status, severity=severity)
+        result.regressions.append(message)
+        result.message = f"{message}; {result.message}" if result.message else message
 
     def results(self) -> list[CheckResult]:
         """Every check's result; a check that failed only because a dependency is down is blocked by that

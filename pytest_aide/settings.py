@@ -319,6 +319,29 @@ class RunSettings(Section):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+class BenchmarkSettings(Section):
+    """``[benchmark]``: what a benchmark that fails ``--benchmark-compare-fail`` makes of its check."""
+
+    regression: Literal["critical", "warning"] = "critical"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+class LoadSettings(Section):
+    """``[load]``: the weekly load probe of one app path (opt-in: without this table it is skipped).
+
+    ``concurrency`` requests at a time, ``requests`` in all; each request ends within ``timeout`` seconds (default
+    ``[app] timeout``) and no request starts after ``deadline`` seconds, so the probe ends by deadline + timeout.
+    """
+
+    path: Annotated[str, Bound(min_length=1)]
+    concurrency: Annotated[int, Bound(ge=1, le=256)] = 8
+    requests: Annotated[int, Bound(ge=1, le=100_000)] = 200
+    deadline: Annotated[float, Bound(gt=0, le=600)] = 60.0  # the check's own limit is 900 s (deadline + timeout)
+    timeout: Annotated[float, Bound(gt=0, le=120)] | None = None
+    expect_status: Annotated[int, Bound(ge=100, le=599)] = 200
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
 class SuiteSettings(Section):
     """The shipped suite (``pytest_aide/suite``): on by default, beside the operator's own checks."""
 
@@ -529,6 +552,8 @@ class FileSettings(Section):
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
     gate: GateSettings = field(default_factory=GateSettings)
     run: RunSettings = field(default_factory=RunSettings)
+    benchmark: BenchmarkSettings = field(default_factory=BenchmarkSettings)
+    load: LoadSettings | None = None
     suite: SuiteSettings = field(default_factory=SuiteSettings)
     checks: ChecksSettings = field(default_factory=ChecksSettings)
     backup: dict[str, object] | None = None

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_aide import (
+    benchmark_hooks,
     checkitem,
     checkrun,
     dependencies,
@@ -74,6 +75,7 @@ def activate(config: pytest.Config, found: Found) -> None:
     config.pluginmanager.register(resilience_fixtures, "aide-resilience-fixtures")
     config.pluginmanager.register(fault_fixtures, "aide-fault-fixtures")
     _add_suite(config, state)
+    benchmark_hooks.configure(config, state)
     if state.is_worker:
         return
     if state.archive is not None:

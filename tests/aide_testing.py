@@ -41,9 +41,11 @@ def check_assertion(aide_health):
 
 
 def run_dirs(root: Path, reports: str = "reports") -> list[Path]:
-    """Archived run folders, oldest first."""
+    """Archived run folders, oldest first (not pytest-benchmark's storage beside them)."""
     base = root / reports
-    return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")) if base.exists() else []
+    if not base.exists():
+        return []
+    return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != "benchmarks")
 
 
 def latest_health(root: Path, reports: str = "reports") -> dict[str, Any]:

@@ -147,6 +147,7 @@ def check_fine(aide_health):
         (check_backups.check_backup_fresh_and_verified, 600),
         (check_preflight.check_dependencies_consistent, check_preflight.PIP_CHECK_TIMEOUT_S + 1),
         (check_performance.check_api_throughput, 300),
+        (check_performance.check_api_load, 600 + 120),  # [load] deadline (at most 600 s) + one request's timeout
     ],
 )
 def test_the_long_shipped_checks_have_longer_limits_of_their_own(check: object, at_least: float) -> None:

@@ -151,3 +151,14 @@ def test_status_is_the_worst_measurement_and_all_are_kept(values: list[tuple[str
     for measurement in recorded:
         assert _only_builtins(measurement.to_dict())
         assert "\n" not in measurement.describe()
+
+
+def test_a_note_is_said_even_when_every_measurement_is_ok() -> None:
+    health = HealthRecorder()
+    health.record("memory_percent", 10)
+    health.note("self-timed")
+    health.note("self-timed")  # said once
+    assert health.message() == "self-timed"
+    health.record("memory_percent", 95)
+    assert health.message().startswith("memory_percent = 95 % (critical > 90")
+    assert health.message().endswith("; self-timed")

@@ -21,6 +21,8 @@ DOMAIN_MODULES = (
     "metrics",
     "trends",
     "forecast",
+    "benchmarks",
+    "percentiles",
     "evidence",
     "resilience_summary",
     "health_html_resilience",
@@ -48,6 +50,7 @@ DOMAIN_MODULES = (
     "probes.endpoints",
     "probes.tls",
     "probes.logs",
+    "probes.load",
     "process",
     "backup",
     # resilience helpers

@@ -12,6 +12,7 @@ WEEKLY_ONLY = {
     "check_log_rotation",
     "check_dependencies_consistent",
     "check_api_throughput",
+    "check_api_load",
     "check_backup_restore_drill",
 }
 GATE = {"check_api_health", "check_db_reachable", "check_cache_server", "check_memory", "check_disk"}
