@@ -7,12 +7,8 @@ computed while writing instead of re-reading the archive.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
-import mmap
 import os
-import queue
 import shutil
 import subprocess
 import tempfile
@@ -26,6 +22,7 @@ from typing import IO, Any, BinaryIO, cast
 
 import zstandard
 
+from pytest_aide.backup import direct_io
 from pytest_aide.errors import BackupError
 
 BLOCK = 1 << 20
@@ -351,17 +348,20 @@ def _zstd_copy_sized(path: Path, dest: Path, size: int, progress: Progress | Non
     archive is caught by comparing what came out with the size the header declares.
 
     Where the file system takes ``O_DIRECT`` the blocks go straight to the disk from a thread beside the
-    decompression (:func:`_copy_direct`); elsewhere through the page cache (:func:`_copy_buffered`).
+    decompression (:func:`direct_io.write_from`); elsewhere through the page cache (:func:`_copy_buffered`).
     """
     try:
         with open(path, "rb") as fh:
             reader = _ProgressReader(fh, f"decompress {path.name}", path.stat().st_size, progress)
-            fd = _open_direct(dest)
+            fd = direct_io.create(dest)
             if fd is None:
                 written = _copy_buffered(reader, dest)
             else:
                 try:
-                    written = _copy_direct(reader, fd)
+                    stream = zstandard.ZstdDecompressor().stream_reader(
+                        cast(IO[bytes], reader), read_size=COPY_BLOCK, read_across_frames=True
+                    )
+                    written = direct_io.write_from(stream.readinto, fd)
                     os.fsync(fd)  # little left to write: the file's metadata and the device's cache
                 finally:
                     os.close(fd)
@@ -370,25 +370,6 @@ def _zstd_copy_sized(path: Path, dest: Path, size: int, progress: Progress | Non
     if written != size:
         raise BackupError(f"{path.name}: truncated: {written} of the {size} bytes its zstd frame declares")
     return written
-
-
-DIRECT_BLOCK = 1 << 20  # a multiple of any file system's O_DIRECT alignment
-DIRECT_BUFFERS = 4
-_DIRECT_ALIGN = 4096
-
-
-def _open_direct(dest: Path) -> int | None:
-    """``dest`` created for ``O_DIRECT`` writes, or None where the platform or file system refuses them."""
-    flag = getattr(os, "O_DIRECT", 0)
-    if not flag:
-        return None
-    try:
-        return os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | flag | getattr(os, "O_CLOEXEC", 0), 0o666)
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:
-            raise
-        dest.unlink(missing_ok=True)
-        return None
 
 
 def _copy_buffered(reader: _ProgressReader, dest: Path) -> int:
@@ -406,95 +387,6 @@ def _copy_buffered(reader: _ProgressReader, dest: Path) -> int:
         out.flush()
         os.fsync(out.fileno())
     return int(written)
-
-
-def _copy_direct(reader: _ProgressReader, fd: int) -> int:
-    """Decompress into :data:`DIRECT_BUFFERS` recycled page-aligned buffers while a writer thread writes the
-    full ones to ``fd`` (opened ``O_DIRECT``); returns the bytes decompressed.
-
-    Why: copying a restored database into the page cache cost more than decompressing it (1 GiB: ~1.8 s of
-    system time on the development VM, where every fresh page-cache page is a fault on the host), and the
-    final fsync then wrote it all out (~0.35 s). Written directly, the disk works while libzstd decompresses
-    (it and ``os.write`` both release the GIL), and the fsync has only metadata left. A write error stops the
-    decompression and is raised here, after the writer has stopped: nothing writes to ``fd`` once this returns.
-    """
-    buffers = [_aligned_buffer(DIRECT_BLOCK) for _ in range(DIRECT_BUFFERS)]
-    free: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
-    full: queue.SimpleQueue[tuple[mmap.mmap, int] | None] = queue.SimpleQueue()
-    for buffer in buffers:
-        free.put(buffer)
-    failure: list[BaseException] = []
-    writer = threading.Thread(
-        target=_write_blocks, args=(fd, full, free, failure), name="aide restore writer", daemon=True
-    )
-    writer.start()
-    total = 0
-    try:
-        stream = zstandard.ZstdDecompressor().stream_reader(
-            cast(IO[bytes], reader), read_size=COPY_BLOCK, read_across_frames=True
-        )
-        while not failure:
-            buffer = free.get()
-            count = stream.readinto(buffer)
-            if not count:
-                break
-            total += count
-            full.put((buffer, count))
-    finally:
-        full.put(None)
-        writer.join()
-    if failure:
-        raise failure[0]
-    return total
-
-
-def _aligned_buffer(size: int) -> mmap.mmap:
-    """Anonymous memory is page-aligned, as ``O_DIRECT`` needs; populated up front (no fault per page)."""
-    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_POPULATE", 0))
-
-
-def _write_blocks(
-    fd: int,
-    full: queue.SimpleQueue[tuple[mmap.mmap, int] | None],
-    free: queue.SimpleQueue[mmap.mmap],
-    failure: list[BaseException],
-) -> None:
-    """The writer thread: writes each full buffer and hands it back. After a failure it only hands buffers back
-    (so the decompressing side never waits for one), until the end marker."""
-    direct = True
-    while (item := full.get()) is not None:
-        buffer, count = item
-        if not failure:
-            try:
-                direct = _write_block(fd, buffer, count, direct=direct)
-            except BaseException as exc:  # raised again by the decompressing thread
-                failure.append(exc)
-        free.put(buffer)
-
-
-def _write_block(fd: int, buffer: mmap.mmap, count: int, *, direct: bool) -> bool:
-    """Write ``buffer[:count]`` to ``fd``; returns whether ``fd`` is still ``O_DIRECT``.
-
-    A block whose length is not aligned (the last one) or one the file system refuses (``EINVAL``) is written
-    through the page cache instead: ``O_DIRECT`` is cleared on ``fd`` for it and what follows.
-    """
-    with memoryview(buffer) as whole, whole[:count] as view:
-        if direct and count % _DIRECT_ALIGN:
-            direct = _buffered(fd)
-        done = 0
-        while done < count:
-            try:
-                done += os.write(fd, view[done:])
-            except OSError as exc:
-                if not direct or exc.errno != errno.EINVAL:
-                    raise
-                direct = _buffered(fd)
-    return direct
-
-
-def _buffered(fd: int) -> bool:
-    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
-    return False
 
 
 def drain(path: Path, compression: str) -> int:
