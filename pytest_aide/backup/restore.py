@@ -135,7 +135,7 @@ def _restore_sqlite(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(target)
     try:
-        _decompress_beside(archive, compression, target, tmp, progress)
+        _decompress_beside(archive, compression, target, tmp, progress, cached=check)
         problems = sqlite_source.check(tmp)[0] if check else []  # even --force never installs a broken one
         if problems:
             raise BackupError(f"{archive.name}: restored copy fails its check ({problems[0]}); {target} untouched")
@@ -169,11 +169,14 @@ def _restore_sqlite(
 _NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-def _decompress_beside(archive: Path, compression: str, target: Path, tmp: Path, progress: Progress | None) -> None:
-    """Decompress into the temp copy ``tmp`` beside ``target``. A full disk surfaces from a bare ``write`` that
-    names no file: say where, and that the target was not touched (the caller removes ``tmp``)."""
+def _decompress_beside(
+    archive: Path, compression: str, target: Path, tmp: Path, progress: Progress | None, *, cached: bool = False
+) -> None:
+    """Decompress into the temp copy ``tmp`` beside ``target`` (``cached``: it is checked before it is installed).
+    A full disk surfaces from a bare ``write`` that names no file: say where, and that the target was not
+    touched (the caller removes ``tmp``)."""
     try:
-        decompress_to(archive, compression, tmp, progress=progress)
+        decompress_to(archive, compression, tmp, progress=progress, cached=cached)
     except OSError as exc:
         if exc.errno not in _NO_ROOM:
             raise
@@ -289,7 +292,7 @@ def _restore_postgres(
     dump_file = root / f".{comp.name}{RESTORE_TEMP_MARK}{token}.pgdump"
     safety_raw = root / f".{comp.name}{RESTORE_TEMP_MARK}{token}-safety.pgdump"
     try:
-        decompress_to(archive, backup_set.compression, dump_file)
+        decompress_to(archive, backup_set.compression, dump_file, cached=True)  # read back at once
         postgres_source.dump(url, safety_raw)
         # compressed like the sets, and counted by [backup.retention] keep_safety_copies
         compress_file(safety_raw, safety, "zstd", safety_raw.name, discard_source=True)
@@ -306,7 +309,7 @@ def _restore_mysql(
     url = component_url(comp)
     dump_file = _dump_folder(backup_set) / f".{comp.name}{RESTORE_TEMP_MARK}{secrets.token_hex(4)}.sql"
     try:
-        decompress_to(archive, backup_set.compression, dump_file)
+        decompress_to(archive, backup_set.compression, dump_file, cached=True)  # read back at once
         kept = mysql_source.restore(url, dump_file, entry.summary.get("tables", {}), stamp)
     finally:
         dump_file.unlink(missing_ok=True)
