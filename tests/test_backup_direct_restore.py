@@ -208,3 +208,20 @@ def test_a_forced_restore_of_a_corrupt_big_set_leaves_the_target(tmp_path: Path)
     assert not list(tmp_path.glob(".app.db.aide-restore-*"))
     assert not list(tmp_path.glob("app_before_restore_*"))
     assert not writers()
+
+
+def test_a_verified_restore_installs_a_copy_written_around_the_page_cache(tmp_path: Path) -> None:
+    """Through the manager, as ``aide restore`` runs it: the installed database never passed through the page
+    cache (but its last, unaligned page), and it is the backed-up one."""
+    require_direct_io(tmp_path)
+    big_db(tmp_path / "app.db", "backed up", 4)
+    manager = manager_for(tmp_path, [{"name": "db", "kind": "sqlite", "source": "app.db"}])
+    created = manager.create()
+    assert manager.verify(created.set_id).ok
+    make_db(tmp_path / "app.db", "live")
+
+    manager.restore(created.set_id)
+
+    assert resident_bytes(tmp_path / "app.db") <= direct_io.ALIGN
+    assert read_marker(tmp_path / "app.db") == "backed up"
+    assert read_marker(next(tmp_path.glob("app_before_restore_*"))) == "live"
