@@ -196,6 +196,11 @@ def run(work: Path, size_mb: int, rounds: int = 2) -> bool:
         f"{median(r_ours):.2f} s | ratios {median(r_ours) / median(r_pipes):.2f} and "
         f"{median(r_ours) / median(r_durable):.2f}"
     )
+    paired = [o / p for o, p in zip(r_ours, r_pipes, strict=True)]  # each pair ran back to back, same load
+    print(
+        f"restore per-round ratios: {', '.join(f'{x:.2f}' for x in paired)} | median {median(paired):.2f}"
+        f" (against pipeline+fsync: {median([o / d for o, d in zip(r_ours, r_durable, strict=True)]):.2f})"
+    )
     print(f"restore CPU (medians): pipeline {pipe_cpu:.2f} s, aide {ours_cpu:.2f} s | ratio {ours_cpu / pipe_cpu:.2f}")
     print(f"verify : aide {verify_s:6.2f} s (scratch restore + integrity_check) | peak RSS {verify_rss:.0f} MB")
     bounds = {

@@ -1,5 +1,6 @@
-"""Restoring a file-like archive (SQLite snapshot, file, dump) goes through libzstd's copy loop: exact bytes,
-every cut caught, and no fresh memory per block.
+"""Restoring a file-like archive (SQLite snapshot, file, dump) goes through libzstd (its copy loop, or its
+stream reader into the recycled buffers of ``direct_io``): exact bytes, every cut caught, and no fresh memory
+per block. The ``O_DIRECT`` writer has its own tests in ``test_backup_direct_restore.py``.
 
 The restore bound of the backup-hardening issue failed (1.35-1.74x ``zstd -d`` + ``cp`` on 1 GiB) because the
 loop moved 1 MiB blocks: in a new process each was a fresh ``mmap``, one page fault per 4 KiB restored.

@@ -29,7 +29,7 @@ from pytest_aide.backup.config import DEFAULT_EXCLUDES, ComponentConfig
 from pytest_aide.backup.locking import scratch_parent
 from pytest_aide.backup.manifest import BackupSet, ComponentEntry, fsync_dir
 from pytest_aide.backup.sets import component_url
-from pytest_aide.errors import BackupError
+from pytest_aide.errors import BackupError, UnwritablePlaceError
 from pytest_aide.redact import redact_url
 
 _AT_FDCWD = -100
@@ -135,7 +135,7 @@ def _restore_sqlite(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(target)
     try:
-        decompress_to(archive, compression, tmp, progress=progress)
+        _decompress_beside(archive, compression, target, tmp, progress, cached=check)
         problems = sqlite_source.check(tmp)[0] if check else []  # even --force never installs a broken one
         if problems:
             raise BackupError(f"{archive.name}: restored copy fails its check ({problems[0]}); {target} untouched")
@@ -166,6 +166,27 @@ def _restore_sqlite(
     return safety
 
 
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _decompress_beside(
+    archive: Path, compression: str, target: Path, tmp: Path, progress: Progress | None, *, cached: bool = False
+) -> None:
+    """Decompress into the temp copy ``tmp`` beside ``target`` (``cached``: it is checked before it is installed).
+    A full disk surfaces from a bare ``write`` that names no file: say where, and that the target was not
+    touched (the caller removes ``tmp``)."""
+    try:
+        decompress_to(archive, compression, tmp, progress=progress, cached=cached)
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            raise
+        why = (exc.strerror or str(exc)).lower()
+        raise UnwritablePlaceError(
+            f"{target.parent}: cannot write the restored copy of {archive.name}: {why}; "
+            f"{target} is untouched: make room there and restore again"
+        ) from None
+
+
 def _copy_journals(target: Path, beside: Path) -> dict[str, Path]:
     """Byte copies of ``target``'s non-empty ``-wal``/``-shm``, named after the temp file ``beside``."""
     copies = {}
@@ -181,7 +202,7 @@ def _restore_file(archive: Path, compression: str, target: Path, stamp: str, pro
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_sibling(target)
     try:
-        decompress_to(archive, compression, tmp, progress=progress)
+        _decompress_beside(archive, compression, target, tmp, progress)
         safety = None
         if target.exists():
             safety = safety_path(target, stamp)
@@ -271,7 +292,7 @@ def _restore_postgres(
     dump_file = root / f".{comp.name}{RESTORE_TEMP_MARK}{token}.pgdump"
     safety_raw = root / f".{comp.name}{RESTORE_TEMP_MARK}{token}-safety.pgdump"
     try:
-        decompress_to(archive, backup_set.compression, dump_file)
+        decompress_to(archive, backup_set.compression, dump_file, cached=True)  # read back at once
         postgres_source.dump(url, safety_raw)
         # compressed like the sets, and counted by [backup.retention] keep_safety_copies
         compress_file(safety_raw, safety, "zstd", safety_raw.name, discard_source=True)
@@ -288,7 +309,7 @@ def _restore_mysql(
     url = component_url(comp)
     dump_file = _dump_folder(backup_set) / f".{comp.name}{RESTORE_TEMP_MARK}{secrets.token_hex(4)}.sql"
     try:
-        decompress_to(archive, backup_set.compression, dump_file)
+        decompress_to(archive, backup_set.compression, dump_file, cached=True)  # read back at once
         kept = mysql_source.restore(url, dump_file, entry.summary.get("tables", {}), stamp)
     finally:
         dump_file.unlink(missing_ok=True)

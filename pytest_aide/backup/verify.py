@@ -104,7 +104,7 @@ def _content_problems(
 ) -> list[str]:
     if entry.kind == "sqlite":
         copy = scratch / f"{entry.name}.sqlite"
-        decompress_to(archive, compression, copy, progress=progress)
+        decompress_to(archive, compression, copy, progress=progress, durable=False)
         problems, counts = sqlite_source.check(copy)
         copy.unlink()
         return problems or sqlite_source.compare_counts(entry.summary.get("tables", {}), counts)
@@ -141,7 +141,7 @@ def _postgres_problems(
     entry: ComponentEntry, archive: Path, compression: str, scratch: Path, pg_url: str | None
 ) -> list[str]:
     dump_file = scratch / f"{entry.name}.pgdump"
-    decompress_to(archive, compression, dump_file)
+    decompress_to(archive, compression, dump_file, durable=False)
     postgres_source.list_archive(dump_file)
     if pg_url is None:
         return ["no PostgreSQL server configured to restore the dump into a scratch database"]
@@ -158,7 +158,7 @@ def _mysql_problems(
     """Replay the dump into a scratch database (always dropped) and compare its row counts."""
     dump_file = scratch / f"{entry.name}.sql"
     try:
-        decompress_to(archive, compression, dump_file)  # proves the archive whole even without a server
+        decompress_to(archive, compression, dump_file, durable=False)  # proves the archive whole even without a server
         if url is None:
             return ["no MySQL server configured to restore the dump into a scratch database"]
         counts = mysql_source.count_dump(url, dump_file)
