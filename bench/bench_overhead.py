@@ -21,6 +21,7 @@ does not depend on the load of a shared machine, so it tells a real change from 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import statistics
 import sys
@@ -41,6 +42,7 @@ def {prefix}_trivial(i):
     assert i >= 0
 """
 RUN_ID_FORMAT = "%Y%m%d-%H%M%S-%f"
+RUN_FOLDER = re.compile(r"\d{8}-\d{6}-\d{6}")
 
 
 def write_projects(root: Path, checks: int) -> tuple[Path, Path]:
@@ -54,7 +56,10 @@ def write_projects(root: Path, checks: int) -> tuple[Path, Path]:
 
 
 def run_folders(reports: Path) -> set[Path]:
-    return {p for p in reports.iterdir() if p.is_dir()} if reports.is_dir() else set()
+    """The archive's run folders (named by run id), not what else it holds (pytest-benchmark's storage...)."""
+    if not reports.is_dir():
+        return set()
+    return {p for p in reports.iterdir() if p.is_dir() and RUN_FOLDER.fullmatch(p.name)}
 
 
 def seed_history(reports: Path, template: Path, count: int) -> None:

@@ -255,11 +255,16 @@ def _tried(item: pytest.Item, run: CheckRun, limits: Limits) -> Generator[None, 
     except pytest.exit.Exception:
         raise
     except (Exception, pytest.fail.Exception) as exc:
-        if timed_out_after(run, pytest.ExceptionInfo.from_exception(exc)) is not None:
-            raise  # pytest-timeout ended the check: final
-        run.tries.append(_try_facts(item, exc, time.perf_counter() - started))
+        _keep_failed_try(item, run, exc, started)
         first: BaseException = exc
     return _retry(item, run, limits, first)
+
+
+def _keep_failed_try(item: pytest.Item, run: CheckRun, exc: BaseException, started: float) -> None:
+    """Keep a failed try's facts for the report; one that pytest-timeout ended is final (raised again)."""
+    if timed_out_after(run, pytest.ExceptionInfo.from_exception(exc)) is not None:
+        raise exc
+    run.tries.append(_try_facts(item, exc, time.perf_counter() - started))
 
 
 def _retry(item: pytest.Item, run: CheckRun, limits: Limits, first: BaseException) -> bool:
@@ -317,9 +322,7 @@ def _one_try(item: pytest.Item, run: CheckRun) -> None:
     except pytest.exit.Exception:
         raise
     except (Exception, pytest.fail.Exception) as exc:
-        if timed_out_after(run, pytest.ExceptionInfo.from_exception(exc)) is not None:
-            raise  # pytest-timeout ended the check: final
-        run.tries.append(_try_facts(item, exc, time.perf_counter() - started))
+        _keep_failed_try(item, run, exc, started)
         raise _TryFailed() from exc
     finally:
         run.inner = False

@@ -30,6 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+IDLE_WAKE_S = 10.0  # the watching thread's sleep with nothing armed: shorter limits than this wake it at once
 WAKE_SIGNAL = signal.SIGUSR2  # not SIGALRM (pytest-timeout's) nor SIGINT/SIGTERM (the operator's)
 _PYTEST_TIMEOUT = re.compile(r"Timeout \(>([0-9.]+)s\) from pytest-timeout")
 
@@ -154,14 +155,19 @@ class Watchdog:
 
     def _watch(self) -> None:
         """Sleep until the soonest deadline; a disarmed one is simply not found when it wakes (no wake-up per
-        check: arming a later deadline than the one it waits for does not wake it)."""
+        check: arming a later deadline than the one it waits for does not wake it).
+
+        With nothing armed it still sleeps to a set time (:data:`IDLE_WAKE_S` ahead), not until told: a quick
+        check is often over before this thread runs, and waking it for every next check's arming cost a
+        thread switch per check (thousands in a run of trivial checks, each taking the GIL from the checks).
+        """
         with self._cond:
             while not self._closed:
                 self._armed = [a for a in self._armed if not a.done]  # a disarm an interruption cut short
                 waiting = [a for a in self._armed if not a.fired]
                 if not waiting:
-                    self._wakes_at = None
-                    self._cond.wait()
+                    self._wakes_at = self._clock() + IDLE_WAKE_S  # an arming due before then wakes it
+                    self._cond.wait(IDLE_WAKE_S)
                     continue
                 soonest = min(waiting, key=lambda a: a.due)
                 left = soonest.due - self._clock()

@@ -301,3 +301,31 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def running_demo(tmp_path: Path) -> Iterator[int]:
+    """A demo app this test started (not the aide run): the port it answers on; stopped by pid afterwards."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    def answers(port: int) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    port = free_port()
+    command = [sys.executable, "-m", "pytest_aide.demo", "--port", str(port), "--data-dir", str(tmp_path / "own-demo")]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + HANG_S
+        while not answers(port):
+            assert time.monotonic() < deadline, "the demo did not start"
+            time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from conftest import HANG_S, free_port
+from conftest import free_port
 from pytest_aide.drills import exit_description, refusal, sqlite_file
 from pytest_aide.wiring import drills_chosen
 
@@ -149,29 +145,12 @@ def test_the_kill_drill_without_restart_is_critical_with_the_exit_status_and_las
     assert not answers(app)
 
 
-@pytest.fixture
-def running_demo(tmp_path: Path) -> Iterator[int]:
-    """A demo this test started, not the run."""
-    port = free_port()
-    command = [sys.executable, "-m", "pytest_aide.demo", "--port", str(port), "--data-dir", str(tmp_path / "demo")]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + HANG_S
-        while not answers(port):
-            assert time.monotonic() < deadline, "the demo did not start"
-            time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def test_drills_refuse_a_target_the_run_did_not_start_unless_allowed(
     pytester: pytest.Pytester, running_demo: int, tmp_path: Path
 ) -> None:
     config = (
         f'[app]\nurl = "http://127.0.0.1:{running_demo}"\n[reports]\narchive = false\n'
-        f'[drills]\ndatabase_file = "{tmp_path / "demo" / "data" / "database.db"}"\n'
+        f'[drills]\ndatabase_file = "{tmp_path / "own-demo" / "data" / "database.db"}"\n'
     )
     pytester.makefile(".toml", aide=config)
     pytester.makepyfile(drillrec=RECORDER)

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 from aide_testing import activate
 
-from conftest import HANG_S, free_port
+from conftest import free_port
 
 CHECK = """
 def check_target_answers(aide_app, aide_health):
@@ -35,24 +30,6 @@ def demo_toml(port: int) -> str:
         f'[app]\nurl = "http://127.0.0.1:{port}"\nstop_grace = 5\n'
         f'command = ["{{python}}", "-m", "pytest_aide.demo", "--port", "{port}", "--data-dir", "demo"]\n'
     )
-
-
-@pytest.fixture
-def running_demo(tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_aide.demo", "--port", str(port), "--data-dir", str(tmp_path / "own-demo")],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + HANG_S
-        while not answers(port):
-            assert time.monotonic() < deadline, "the demo did not start"
-            time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])
