@@ -90,6 +90,7 @@ class Watchdog:
         self._wakes_at: float | None = None  # when the watching thread wakes next (None: only when told)
         self._previous: Any = None  # the handler WAKE_SIGNAL had before ours; None: ours is not installed
         self._main_ident = threading.main_thread().ident
+        self.wakeups = 0  # how often the watching thread woke: once per deadline, not once per check
 
     def arm(self, seconds: float) -> Arming:
         """Start the deadline of the calling thread's check: ``seconds`` from now."""
@@ -163,6 +164,7 @@ class Watchdog:
         """
         with self._cond:
             while not self._closed:
+                self.wakeups += 1
                 self._armed = [a for a in self._armed if not a.done]  # a disarm an interruption cut short
                 waiting = [a for a in self._armed if not a.fired]
                 if not waiting:

@@ -56,6 +56,15 @@ def test_a_check_that_ends_in_time_is_never_interrupted_later(watchdog: Watchdog
     time.sleep(0.3)  # every deadline has passed: none may fire now
 
 
+def test_quick_checks_one_after_another_do_not_wake_the_watching_thread(watchdog: Watchdog) -> None:
+    """Each arming of a later deadline than the thread waits for leaves it asleep, even when every check ended
+    before the thread ran (it used to go back to "wake me at the next arming" then: a thread switch per check)."""
+    for _ in range(200):
+        watchdog.disarm(watchdog.arm(60))
+        time.sleep(0.001)  # the watching thread gets its turn between two checks
+    assert watchdog.wakeups < 20
+
+
 def test_another_thread_is_interrupted_at_its_next_bytecode(watchdog: Watchdog) -> None:
     outcome: list[str] = []
 
