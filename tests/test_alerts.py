@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from pytest_aide.alerts import AlertMessage
 from pytest_aide.alerts.engine import AlertReport, DigestSchedule, run_alerts
-from pytest_aide.alerts.rules import AlertRule, Condition, Subject, names_check, rules_of
+from pytest_aide.alerts.rules import AlertRule, Condition, Observation, Subject, names_check, rules_of
 from pytest_aide.alerts.state import RuleState, step
 from pytest_aide.alerts.store import AlertStore, database_path
 from pytest_aide.redact import Redactor
@@ -494,3 +494,15 @@ def test_two_runs_at_once_send_one_notification(tmp_path: Path) -> None:
         notes.append(out.strip())
     assert sorted(n.split(",")[0] for n in notes) == ["firing", "firing: notified"]
     assert len((tmp_path / "sent.txt").read_text().splitlines()) == 1
+
+
+def test_an_overlapping_run_whose_clock_reads_just_before_the_notification_stays_quiet() -> None:
+    """Two cron runs at once: the second read its clock, then waited for the first's transaction, so its time
+    is a little before the notification the first just sent; that is the cooldown, not a clock set back."""
+    watched = aide_example()
+    sent = step(watched, RuleState(), Observation(True, "", ""), 1000.0)
+    assert sent.event == "firing"
+    overlapping = step(watched, sent.state, Observation(True, "", ""), 999.99)
+    assert overlapping.event is None
+    set_back = step(watched, sent.state, Observation(True, "", ""), 1000.0 - watched.cooldown_s - 1)
+    assert set_back.event == "firing"  # a clock set back by more than the cooldown: notify again

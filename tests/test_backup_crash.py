@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import unavailable
+from conftest import HANG_S, unavailable
 from pytest_aide.backup import BackupManager, parse_backup_config
+from pytest_aide.backup.restore import RESTORE_TEMP_MARK
 from pytest_aide.errors import BackupError
 from pytest_aide.redact import Redactor
 
@@ -114,7 +115,7 @@ def test_kill_9_during_restore_leaves_old_or_new_content(tmp_path: Path) -> None
     backup_set = manager.create()
     assert manager.verify(backup_set.set_id).ok
     outcomes = set()
-    for delay in (0.0, 0.1, 0.25, 0.6):
+    for delay in (0.0, 0.01, 0.05, 0.3):  # after the restore's temp copy appears: kills land however fast it is
         (tmp_path / "app.db").unlink()
         for extra in (*tmp_path.glob("app.db-*"), *tmp_path.glob("*_before_restore_*")):
             shutil.rmtree(extra) if extra.is_dir() else extra.unlink()
@@ -122,7 +123,11 @@ def test_kill_9_during_restore_leaves_old_or_new_content(tmp_path: Path) -> None
         make_db(tmp_path / "app.db", "old")
         make_folder(tmp_path / "conf", "old", 100)
         proc = aide(config, "restore", backup_set.set_id, "--yes")
-        time.sleep(0.3 + delay)  # interpreter start-up, then somewhere in the restore
+        deadline = time.monotonic() + HANG_S
+        while proc.poll() is None and not any(tmp_path.glob(f".*{RESTORE_TEMP_MARK}*")):
+            assert time.monotonic() < deadline, "the restore never started writing"
+            time.sleep(0.001)
+        time.sleep(delay)
         kill(proc)
         conn = sqlite3.connect(tmp_path / "app.db")
         try:

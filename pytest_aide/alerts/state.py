@@ -93,8 +93,12 @@ def _clear(rule: AlertRule, state: RuleState) -> Step:
 
 
 def cooldown_end(rule: AlertRule, last_sent: float | None, now: float) -> float | None:
-    """When the rule's cooldown ends, or None when it may notify now (a clock set back counts as ended)."""
-    if last_sent is None or not 0 <= now - last_sent < rule.cooldown_s:
+    """When the rule's cooldown ends, or None when it may notify now.
+
+    A run whose time is a little *before* the last notification is an overlapping run (it read its clock,
+    then waited for the other's transaction): still in the cooldown. Only a clock set back by more than the
+    cooldown counts as having ended it."""
+    if last_sent is None or abs(now - last_sent) >= rule.cooldown_s:
         return None
     return last_sent + rule.cooldown_s
 
