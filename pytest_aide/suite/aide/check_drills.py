@@ -27,20 +27,33 @@ DRILL_TIMEOUT_S = 180  # settle (30 s) + degrade (5 s) + recover (10 s) + a targ
 pytestmark = [pytest.mark.drill, pytest.mark.aide(component="drills", timeout=DRILL_TIMEOUT_S)]
 
 
-def _run(experiments: Experiments, name: str, expectation: str | Callable[[], str], **options: Any) -> dict[str, Any]:
-    """Run one experiment; a phase that did not hold fails the drill with what was expected of it."""
+def _run(
+    experiments: Experiments,
+    target: DrillTarget,
+    config: AideConfig,
+    name: str,
+    expectation: str | Callable[[], str],
+    **options: Any,
+) -> dict[str, Any]:
+    """Run one drill's experiment once the target is healthy: its health word observed (``options`` may say
+    otherwise), steady when ``healthy``, within ``[drills]``' bounds; a phase that did not hold fails the drill
+    with what was expected of it."""
     from pytest_aide.faults import ExperimentFailed
 
+    drills = config.settings.drills
+    target.settle(drills.settle_within)
+    defaults = {
+        "probe": target.observe,
+        "steady": lambda word: word == "healthy",
+        "what": "the health status",
+        "degrade_within": drills.degrade_within,
+        "recover_within": drills.recover_within,
+    }
     try:
-        return experiments(name, **options)
+        return experiments(name, **{**defaults, **options})
     except ExperimentFailed as exc:
         expected = expectation if isinstance(expectation, str) else expectation()
         pytest.fail(f"{exc} ({expected})", pytrace=False)
-
-
-def _bounds(config: AideConfig) -> dict[str, float]:
-    drills = config.settings.drills
-    return {"degrade_within": drills.degrade_within, "recover_within": drills.recover_within}
 
 
 def check_drill_upstream_cut(
@@ -50,18 +63,15 @@ def check_drill_upstream_cut(
     aide_config: AideConfig,
 ) -> None:
     """The upstream blackholed at the proxy: the app says ``degraded`` (serving cached data), then ``healthy``."""
-    aide_drill_target.settle(aide_config.settings.drills.settle_within)
     _run(
         aide_experiment,
+        aide_drill_target,
+        aide_config,
         "upstream cut",
         "expected 'degraded': the app should serve its cached upstream data while the upstream is cut",
-        probe=aide_drill_target.observe,
-        steady=lambda word: word == "healthy",
         inject=aide_drill_upstream.blackhole,
         degraded=lambda word: word == "degraded",
         rollback=aide_drill_upstream.pass_through,
-        what="the health status",
-        **_bounds(aide_config),
     )
 
 
@@ -78,18 +88,15 @@ def check_drill_database_unavailable(
     if not name:
         pytest.skip("not configured: [drills] database_file (or an sqlite:/// [db] url)")
     database = aide_config.path(name)
-    aide_drill_target.settle(aide_config.settings.drills.settle_within)
     _run(
         aide_experiment,
+        aide_drill_target,
+        aide_config,
         "database unavailable",
         "expected 'degraded': the app should serve its cached database answers while the file is missing",
-        probe=aide_drill_target.observe,
-        steady=lambda word: word == "healthy",
         inject=lambda: aide_file_faults.make_unavailable(database),
         degraded=lambda word: word == "degraded",
         rollback=lambda: aide_file_faults.restore(database),
-        what="the health status",
-        **_bounds(aide_config),
     )
 
 
@@ -102,7 +109,6 @@ def check_drill_upstream_latency(
 ) -> None:
     """Every upstream connection delayed (``[drills] latency_s``, 2 s): the health path still answers, three
     times running, within its response-time threshold; the slowest answer seen is recorded as ``response_time_s``."""
-    aide_drill_target.settle(aide_config.settings.drills.settle_within)
     limit = aide_health.thresholds.get("response_time_s")
     slowest, in_time = [0.0], [0]
 
@@ -119,18 +125,18 @@ def check_drill_upstream_latency(
     try:
         _run(
             aide_experiment,
+            aide_drill_target,
+            aide_config,
             "upstream latency",
             lambda: (
                 f"expected {_ANSWERS} answers within the response-time threshold while the upstream is"
                 f" {latency:g} s slow; the slowest took {slowest[0]:.2f} s"
             ),
             probe=timed,
-            steady=lambda word: word == "healthy",
             inject=lambda: aide_drill_upstream.latency(latency),
             degraded=answered_in_time,
             rollback=aide_drill_upstream.pass_through,
             what="the health path",
-            **_bounds(aide_config),
         )
     finally:
         aide_health.record("response_time_s", slowest[0])
@@ -155,23 +161,21 @@ def check_drill_target_killed(
     if pid is None:
         pytest.skip("the run did not start the target: there is no process of ours to kill")
     restart = aide_config.settings.drills.restart_target
-    aide_drill_target.settle(aide_config.settings.drills.settle_within)
     handle = process.launched(pid)
     victim = aide_process_faults.declare(handle if handle is not None else pid)
     rollback = (lambda: aide_process_faults.restart(victim, start=aide_drill_target.restart)) if restart else _stay_down
     _run(
         aide_experiment,
+        aide_drill_target,
+        aide_config,
         "target killed",
         "expected the app reported CRITICAL with the exit status of its process"
         + (", then healthy after the restart" if restart else ""),
-        probe=aide_drill_target.observe,
-        steady=lambda word: word == "healthy",
         inject=lambda: aide_process_faults.kill(victim),
         degraded=lambda seen: seen.startswith(DOWN) and "exited with status" in seen,
         rollback=rollback,
         recovered=(lambda word: word == "healthy") if restart else (lambda seen: True),
         what="the app",
-        **_bounds(aide_config),
     )
     if not restart:  # the record's observations are cut short: the whole report, read again
         raise AssertionError(
