@@ -337,3 +337,24 @@ def test_a_database_with_triggers_is_refused_before_anything_moves(tmp_path: Pat
         manager.restore(created.set_id)
 
     assert server_state(db_url) == before
+
+
+def test_the_dump_reaches_the_counter_and_the_compressor_in_whole_blocks(db_url: str) -> None:
+    """mariadb-dump writes ~9 KB at a time; handing each piece on alone cost 1.5 s of CPU per 540 MB and made
+    the backup 1.2x the plain pipeline (bench/bench_backup_mysql.py). Every block but the last is 1 MiB."""
+    sql(
+        db_url,
+        "CREATE TABLE wide (id int PRIMARY KEY, body text) ENGINE=InnoDB",
+        "INSERT INTO wide SELECT seq, REPEAT(SHA2(seq, 256), 8) FROM seq_1_to_8000",  # ~4 MB of dump
+    )
+    blocks: list[int] = []
+
+    class Sink:
+        def write(self, data: bytes) -> int:
+            blocks.append(len(data))
+            return len(data)
+
+    summary = mysql_source.dump(db_url, Sink())  # type: ignore[arg-type]
+    assert summary["tables"] == {"wide": 8000}
+    assert len(blocks) >= 3
+    assert set(blocks[:-1]) == {1 << 20}, blocks

@@ -218,7 +218,10 @@ def dump(url: str, out: IO[bytes], *, timeout: float = TIMEOUT) -> dict[str, Any
             with contextlib.suppress(OSError):  # a 1 MiB pipe: fewer wake-ups of both sides (Linux only)
                 fcntl.fcntl(proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, _BLOCK)
             with _writer_thread(out) as write:
-                while block := os.read(proc.stdout.fileno(), _BLOCK):  # what the pipe holds, up to 1 MiB
+                # Whole 1 MiB blocks (the buffered reader waits for them): mariadb-dump writes ~9 KB at a time,
+                # and feeding each piece to the counter and the writer thread on its own (60,000 hand-offs for
+                # 540 MB) cost 1.5 s of CPU, which on a machine busy with the dump and zstd was 1.2x the pipeline.
+                while block := proc.stdout.read(_BLOCK):
                     counter.feed(block)
                     write(block)
             proc.wait()
