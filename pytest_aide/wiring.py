@@ -6,6 +6,7 @@ registers this module and the fixtures as plugins, adds the shipped suite to the
 
 from __future__ import annotations
 
+import gc
 import shutil
 import tempfile
 from collections.abc import Generator
@@ -53,6 +54,7 @@ MARKERS = (
 )
 
 PREP_KEY = pytest.StashKey[endpointfeed.ControllerPrep]()
+FROZE_KEY = pytest.StashKey[bool]()
 
 
 def activate(config: pytest.Config, found: Found) -> None:
@@ -218,6 +220,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """The CPU window starts when a selected check reads it; a fed xdist worker tells the controller its endpoints."""
     fixtures.start_cpu_window(session.config, session.items)
     _tell_controller_endpoints(session)
+    _freeze_collected(session.config)
+
+
+def _freeze_collected(config: pytest.Config) -> None:
+    """Keep what exists once the run is collected (modules, settings, items, fixture definitions: it all lives
+    until the end) out of the garbage collector's full passes. Each pass scanned all of it again, ~60 of them in
+    a 1,000-check run: 0.07 s of its wall time. Thawed at unconfigure, unless the process had frozen before."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        config.stash[FROZE_KEY] = True
 
 
 def _tell_controller_endpoints(session: pytest.Session) -> None:
@@ -343,6 +355,8 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     checkrun.close(config)
+    if config.stash.get(FROZE_KEY, False):
+        gc.unfreeze()  # an in-process run (pytester) leaves its caller's collector as it found it
     state = get_state(config)
     forget_state(config)
     if state is None or state.is_worker:
