@@ -8,17 +8,17 @@ from __future__ import annotations
 import codecs
 import re
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Annotated, Literal
 
 from pytest_aide.durations import check_duration
-from pytest_aide.schema import Bound, Check, Section, StrOrTable
+from pytest_aide.schema import Bound, Check, Section, StrOrTable, table
 
-# Every table is a frozen dataclass deriving from Section (strict, unknown keys refused): see pytest_aide.schema
+# Every table is a @table dataclass deriving from Section (frozen, strict, unknown keys refused): see pytest_aide.schema
 # for how pydantic validates them and how a configuration validated before loads without pydantic.
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class ThresholdSettings(Section):
     """Per-level change of a metric's thresholds: a level left out keeps its default, ``false`` removes it."""
 
@@ -26,19 +26,19 @@ class ThresholdSettings(Section):
     critical: str | float | bool | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class InstanceSettings(Section):
     """One inventory item given as a table: its key field, and thresholds for this item only."""
 
     thresholds: dict[str, ThresholdSettings] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class PathItem(InstanceSettings):
     path: Annotated[str, Bound(min_length=1)]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class DiskItem(PathItem):
     data: bool = False  # the app's data volume: the seeds' 1 GB free minimum applies to it (and only to it)
 
@@ -86,7 +86,7 @@ def _check_encoding(encoding: str | None) -> str | None:
     return encoding
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class LogItem(PathItem):
     """A log file with its own reading rules; a key left out takes the ``[logs]`` value."""
 
@@ -97,17 +97,17 @@ class LogItem(PathItem):
     encoding: Annotated[str | None, Check(_check_encoding)] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class ProcessItem(InstanceSettings):
     name: Annotated[str, Bound(min_length=1)]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class PortItem(InstanceSettings):
     port: Annotated[int, Bound(ge=1, le=65535)]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class AppSettings(Section):
     url: str | None = None
     health_path: str = "/api/health"
@@ -127,7 +127,7 @@ class AppSettings(Section):
     verify_tls: bool | str = True
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class TlsHostItem(InstanceSettings):
     """A TLS endpoint whose certificate chain is checked, apart from ``[app] url`` (any TLS port: LDAPS, SMTPS...)."""
 
@@ -161,7 +161,7 @@ def parse_host_port(text: str) -> TlsHostItem:
     return TlsHostItem(host=match["ipv6"] or match["host"], port=port)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class DbSettings(Section):
     url: str | None = None
     url_env: str | None = None  # the environment variable holding the URL (its password stays out of the file)
@@ -173,14 +173,14 @@ class DbSettings(Section):
     allow_privileged_role: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class CacheSettings(Section):
     url: str | None = None
     url_env: str | None = None
     timeout: Annotated[float, Bound(gt=0)] = 2.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class ResourcesSettings(Section):
     disk_paths: list[str | DiskItem] = field(default_factory=lambda: list[str | DiskItem](["."]))
     processes: list[str | ProcessItem] = field(default_factory=list)
@@ -192,7 +192,7 @@ class ResourcesSettings(Section):
 LogEntry = Annotated[str | LogItem, StrOrTable()]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class LogsSettings(Section):
     files: list[LogEntry] = field(default_factory=list)
     tail_lines: Annotated[int, Bound(gt=0)] = 100
@@ -234,7 +234,7 @@ def _host_ports(hosts: list[str | TlsHostItem]) -> list[str | TlsHostItem]:
     return hosts
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class TlsSettings(Section):
     """``[tls] hosts``: certificates checked on their own ports, independent of ``[app] url``."""
 
@@ -246,7 +246,7 @@ class TlsSettings(Section):
         return [parse_host_port(h) if isinstance(h, str) else h for h in self.hosts]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class EndpointSettings(Section):
     name: Annotated[str, Bound(min_length=1)]
     path: str | None = None
@@ -258,7 +258,7 @@ class EndpointSettings(Section):
     thresholds: dict[str, ThresholdSettings] = field(default_factory=dict)  # for this endpoint only
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class MetricSettings(Section):
     """An operator's own metric (``[metrics.NAME]``): what it measures in, what to do, optional default levels."""
 
@@ -268,14 +268,14 @@ class MetricSettings(Section):
     critical: str | float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class PreflightSettings(Section):
     config_files: list[str | PathItem] = field(default_factory=list)
     pip_check: bool = True
     python: str | None = None  # the target's interpreter for `pip check` (default: the one running pytest)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class ReportsSettings(Section):
     dir: str = "reports"
     archive: bool = True
@@ -283,7 +283,7 @@ class ReportsSettings(Section):
     keep_runs: Annotated[int, Bound(ge=1)] | None = None  # only the newest N run folders are kept
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class HistorySettings(Section):
     """The run history (``<archive>/history.sqlite3``): how long its rows stay, trends and schedules."""
 
@@ -295,7 +295,7 @@ class HistorySettings(Section):
     intervals: dict[str, Annotated[str, Check(check_duration)]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class ForecastSettings(Section):
     """``check_capacity_forecast``: which metrics are fitted and how much history a fit needs.
 
@@ -307,25 +307,25 @@ class ForecastSettings(Section):
     confidence: Annotated[float, Bound(ge=50, le=99.9)] = 95.0  # percent: of the range (the slope's interval)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class GateSettings(Section):
     fail_on: Literal["critical", "warning"] = "critical"
     fail_under: Annotated[float, Bound(ge=0, le=100)] | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class RunSettings(Section):
     concurrency: Annotated[int, Bound(ge=1, le=1024)] = 64
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class BenchmarkSettings(Section):
     """``[benchmark]``: what a benchmark that fails ``--benchmark-compare-fail`` makes of its check."""
 
     regression: Literal["critical", "warning"] = "critical"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class LoadSettings(Section):
     """``[load]``: the weekly load probe of one app path (opt-in: without this table it is skipped).
 
@@ -341,7 +341,7 @@ class LoadSettings(Section):
     expect_status: Annotated[int, Bound(ge=100, le=599)] = 200
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class SuiteSettings(Section):
     """The shipped suite (``pytest_aide/suite``): on by default, beside the operator's own checks."""
 
@@ -364,7 +364,7 @@ def _shipped_check(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class ChecksSettings(Section):
     """How checks weigh in the verdict beyond their score."""
 
@@ -373,7 +373,7 @@ class ChecksSettings(Section):
     essential: list[Annotated[str, Check(_shipped_check)]] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class RetrySettings(Section):
     """Defaults of ``aide_retry`` (pytest_aide.resilience.RetryPolicy): attempts, overall deadline, backoff."""
 
@@ -384,7 +384,7 @@ class RetrySettings(Section):
     jitter: Annotated[float, Bound(ge=0)] = 0.5
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class BreakerSettings(Section):
     """Defaults of the run's circuit breakers (``aide_breakers``; pytest_aide.resilience.BreakerPolicy)."""
 
@@ -394,7 +394,7 @@ class BreakerSettings(Section):
     half_open_max_calls: Annotated[int, Bound(ge=1)] = 1  # trial calls at a time
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class DependencySettings(Section):
     """The circuits every probe of the app, database and cache goes through (pytest_aide.dependencies)."""
 
@@ -402,7 +402,7 @@ class DependencySettings(Section):
     failure_threshold: Annotated[int, Bound(ge=1)] = 2  # calls that get no answer before the rest fail at once
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class CheckLimitsSettings(Section):
     """``[resilience.checks]``: how often a failing check is tried again and how long its own code may run.
 
@@ -417,7 +417,7 @@ class CheckLimitsSettings(Section):
     timeouts: dict[str, Annotated[float, Bound(ge=0)]] = field(default_factory=dict)  # per check name or file
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class ResilienceSettings(Section):
     retry: RetrySettings = field(default_factory=RetrySettings)
     breakers: BreakerSettings = field(default_factory=BreakerSettings)
@@ -431,7 +431,7 @@ def _host_port_text(text: str | None) -> str | None:
     return text
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class DrillSettings(Section):
     """``[drills]``: the opt-in fault drills (``pytest -m drill``) and what they may do to the target.
 
@@ -462,7 +462,7 @@ def _alert_rule(rule: AlertRuleSettings) -> AlertRuleSettings:
     return rule
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class AlertRuleSettings(Section):
     """``[alerts.rules.NAME]``: the AIDE guide's alert rule (a metric, a condition, a severity, a cooldown).
 
@@ -487,7 +487,7 @@ def _webhook(hook: WebhookSettings) -> WebhookSettings:
     return hook
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class WebhookSettings(Section):
     """``[alerts.webhooks.NAME]``: a URL that gets each notification as JSON with a Slack-compatible ``text``."""
 
@@ -513,7 +513,7 @@ def _time_zone(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class DigestSettings(Section):
     """``[alerts.digest]``: notifications of these severities wait for one digest a day, sent by the first run
     after ``send_at``; the others go out at once."""
@@ -523,7 +523,7 @@ class DigestSettings(Section):
     timezone: Annotated[str, Check(_time_zone)] = "UTC"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class AlertsSettings(Section):
     """``[alerts]``: rules judged once per run on its verdict, score, statuses and values; where they go."""
 
@@ -533,7 +533,7 @@ class AlertsSettings(Section):
     notify_timeout: Annotated[float, Bound(gt=0)] = 60.0  # seconds all notifiers of a run may take together
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False, repr=False)  # eq, hash, repr: Section's
+@table
 class FileSettings(Section):
     """The whole file: every table optional."""
 

@@ -24,6 +24,18 @@ def test_sees_nothing_frozen():
     assert gc.get_freeze_count() == 0
 """
 
+UNCONFIGURE_PROBE = """
+import gc
+from pathlib import Path
+
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    Path(str(config.rootpath), "frozen-at-unconfigure").write_text(str(gc.get_freeze_count() > 0))
+"""
+
 
 @pytest.fixture
 def thawed() -> Iterator[None]:
@@ -35,8 +47,11 @@ def thawed() -> Iterator[None]:
 
 def test_an_aide_run_freezes_what_it_collected_and_thaws_it_at_the_end(pytester: pytest.Pytester, thawed: None) -> None:
     pytester.makepyfile(check_gc=CHECKS)
+    pytester.makeconftest(UNCONFIGURE_PROBE)
     result = aide_run(pytester, "check_gc.py")
     result.assert_outcomes(passed=1)
+    # still frozen while the run unconfigures (pytest's last gc.collect() comes then), thawed after it
+    assert (pytester.path / "frozen-at-unconfigure").read_text() == "True"
     assert gc.get_freeze_count() == 0  # the in-process run gave this process its collector back
 
 

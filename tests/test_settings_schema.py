@@ -28,7 +28,7 @@ from pytest_aide import shipped
 from pytest_aide.config import load_config
 from pytest_aide.errors import ConfigError
 from pytest_aide.schema import Bound, Check, build
-from pytest_aide.settings import FileSettings, ThresholdSettings, TlsHostItem
+from pytest_aide.settings import FileSettings, InstanceSettings, PathItem, ThresholdSettings, TlsHostItem
 from pytest_aide.validated import ValidatedInputs, cache_folder, schema_context
 
 VALIDATE = TypeAdapter(FileSettings).validate_python
@@ -268,3 +268,25 @@ def test_tables_compare_and_print_as_generated_dataclasses_would(first: dict[str
     assert threshold != ThresholdSettings(warning="3")
     with pytest.raises(dataclasses.FrozenInstanceError):
         threshold.warning = "3"  # type: ignore[misc]
+
+
+def test_tables_are_built_as_a_generated_keyword_only_frozen_init_would_build_them() -> None:
+    """Section's one __init__ stands in for ~40 generated ones (compiled at every import: see schema.table)."""
+    item = PathItem(path="/srv")
+    assert (item.path, item.thresholds) == ("/srv", {})
+    assert PathItem(path="/a").thresholds is not PathItem(path="/b").thresholds  # a fresh default each time
+    assert FileSettings().app == FileSettings().app
+    with pytest.raises(TypeError, match="PathItem\\(\\) missing required keyword argument 'path'"):
+        PathItem()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'paht'"):
+        PathItem(path="/srv", paht="/x")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        InstanceSettings({})  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del item.path  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        item.extra = 1  # type: ignore[attr-defined]
+    changed = dataclasses.replace(item, path="/var")
+    assert (changed.path, item.path) == ("/var", "/srv")
+    assert [f.name for f in dataclasses.fields(item)] == ["thresholds", "path"]
+    assert TypeAdapter(PathItem).validate_python({"path": "/srv"}) == item  # pydantic builds the same table
