@@ -7,7 +7,6 @@ registers this module and the fixtures as plugins, adds the shipped suite to the
 from __future__ import annotations
 
 import functools
-import gc
 import shutil
 import tempfile
 from collections.abc import Generator
@@ -21,6 +20,7 @@ from pytest_aide import (
     benchmark_hooks,
     checkitem,
     checkrun,
+    collected,
     dependencies,
     endpointfeed,
     fault_fixtures,
@@ -55,7 +55,7 @@ MARKERS = (
 )
 
 PREP_KEY = pytest.StashKey[endpointfeed.ControllerPrep]()
-FROZE_KEY = pytest.StashKey[bool]()
+FROZE_KEY = pytest.StashKey[bool]()  # set when this run froze: whether it runs inside another run
 
 
 def activate(config: pytest.Config, found: Found) -> None:
@@ -71,7 +71,8 @@ def activate(config: pytest.Config, found: Found) -> None:
         raise pytest.UsageError(str(exc)) from None
     state = _new_state(config, aide_config, found)
     config.stash[STATE_KEY] = state
-    config.add_cleanup(functools.partial(_thaw, config))
+    collected.thaw_leftover()
+    config.add_cleanup(functools.partial(_release_collected, config))
     from pytest_aide import wiring
 
     config.pluginmanager.register(wiring, "aide-wiring")
@@ -226,20 +227,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _freeze_collected(config: pytest.Config) -> None:
-    """Keep what exists once the run is collected (modules, settings, items, fixture definitions: it all lives
-    until the end) out of the garbage collector's passes, which scanned all of it again and again: 0.07 s of
-    a 1,000-check run. Thawed by :func:`_thaw`, unless the process had frozen before."""
-    if gc.get_freeze_count() == 0:
-        gc.freeze()
-        config.stash[FROZE_KEY] = True
+    """The run's long-lived objects out of the garbage collector's passes (see :mod:`pytest_aide.collected`)."""
+    if collected.freeze():
+        config.stash[FROZE_KEY] = collected.nested()
 
 
-def _thaw(config: pytest.Config) -> None:
-    """Registered at configure, so it runs among the last of the run's cleanups: after pytest's own final
-    ``gc.collect()`` (unraisable exceptions), which then skips the frozen part too. An in-process run
-    (pytester) leaves its caller's collector as it found it."""
-    if config.stash.get(FROZE_KEY, False):
-        gc.unfreeze()
+def _release_collected(config: pytest.Config) -> None:
+    """Registered at configure, so it runs among the last cleanups: after pytest's own final ``gc.collect()``
+    (unraisable exceptions), which then skips the frozen objects too."""
+    inside_another_run = config.stash.get(FROZE_KEY, None)
+    if inside_another_run is not None:
+        collected.release(inside_another_run=inside_another_run)
 
 
 def _tell_controller_endpoints(session: pytest.Session) -> None:

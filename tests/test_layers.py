@@ -41,6 +41,8 @@ DOMAIN_MODULES = (
     "history",
     "schedules",
     "durations",
+    # process
+    "collected",
     # probes, backup, process
     "probes",
     "probes.http",

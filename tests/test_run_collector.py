@@ -1,13 +1,19 @@
-"""What a run does to the process's garbage collector: what exists once the run is collected is frozen (kept
-out of full collections, which scanned it again and again), and thawed when the run ends."""
+"""What a run does to the process's garbage collector (pytest_aide.collected): what exists once the run is
+collected is frozen; a run of its own leaves it frozen for the interpreter's exit, a run inside another thaws
+it at its end, and a later run thaws what an earlier one left."""
 
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
-from aide_testing import aide_run
+from aide_testing import activate, aide_run
+
+from pytest_aide import collected
 
 CHECKS = """
 import gc
@@ -42,7 +48,64 @@ def thawed() -> Iterator[None]:
     """Each test starts and ends with nothing frozen, whatever it did."""
     gc.unfreeze()
     yield
+    collected.thaw_leftover()
     gc.unfreeze()
+
+
+EXIT_PROBE = """
+import atexit
+import gc
+from pathlib import Path
+
+
+def pytest_configure(config):
+    path = Path(str(config.rootpath), "frozen-at-exit")
+    atexit.register(lambda: path.write_text(str(gc.get_freeze_count() > 0)))
+"""
+
+
+@pytest.mark.parametrize("inside_a_test", [False, True])
+def test_a_run_of_its_own_leaves_its_objects_frozen_for_the_exit(
+    pytester: pytest.Pytester, inside_a_test: bool
+) -> None:
+    """The interpreter's exit skips frozen objects instead of collecting and freeing them one by one."""
+    activate(pytester)
+    pytester.makepyfile(check_gc=CHECKS)
+    pytester.makeconftest(EXIT_PROBE)
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST" and not k.startswith("AIDE_")}
+    if inside_a_test:
+        env["PYTEST_CURRENT_TEST"] = "outer.py::test (call)"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "check_gc.py"],
+        cwd=pytester.path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (pytester.path / "frozen-at-exit").read_text() == str(not inside_a_test)
+
+
+def test_a_later_run_thaws_what_an_earlier_run_left_frozen(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, thawed: None
+) -> None:
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # as in a process of its own, calling pytest.main() twice
+    pytester.makepyfile(check_gc=CHECKS)
+    aide_run(pytester, "check_gc.py").assert_outcomes(passed=1)
+    assert gc.get_freeze_count() > 0  # left for the exit
+    pytester.makeconftest(CONFIGURE_PROBE)
+    aide_run(pytester, "check_gc.py").assert_outcomes(passed=1)
+    assert (pytester.path / "frozen-at-configure").read_text() == "False"
+
+
+CONFIGURE_PROBE = """
+import gc
+from pathlib import Path
+
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    Path(str(config.rootpath), "frozen-at-configure").write_text(str(gc.get_freeze_count() > 0))
+"""
 
 
 def test_an_aide_run_freezes_what_it_collected_and_thaws_it_at_the_end(pytester: pytest.Pytester, thawed: None) -> None:
