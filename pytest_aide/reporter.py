@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,26 @@ def report_facts(report: pytest.TestReport, named: dict[str, Any] | None = None)
         lines = [line for line in str(report.longrepr).splitlines() if line.strip()]
         reason = lines[-1].strip() if lines else ""
     return ReportFacts(report.nodeid, report.when, report.outcome, props, report.duration, reason)
+
+
+class _Background:
+    """``function(*args)`` on a thread of its own; :meth:`wait` joins it and raises what it raised."""
+
+    def __init__(self, function: Callable[..., None], *args: Any) -> None:
+        self._failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(function, args), name="aide history", daemon=True)
+        self._thread.start()
+
+    def _run(self, function: Callable[..., None], args: tuple[Any, ...]) -> None:
+        try:
+            function(*args)
+        except BaseException as exc:  # handed to the waiting thread
+            self._failure.append(exc)
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._failure:
+            raise self._failure[0]
 
 
 def _junit_key() -> Any:
@@ -186,24 +208,27 @@ class AideReporter:
         assert self.state.archive is not None
         archive, settings = self.state.archive, self.state.config.settings
         con = self._open_history(archive)
-        try:
-            if con is not None:
+        if con is not None:
+            try:
                 self._note_schedule_gap(con, summary)
-            data = self.state.redactor.redact_data(summary.to_dict())
+            finally:
+                con.close()
+        data = self.state.redactor.redact_data(summary.to_dict())
+        # The history is written beside the pages: SQLite's work runs without the GIL while they render.
+        recorder = _Background(self._record_history, archive, data) if con is not None else None
+        try:
             write_text_atomic(self.state.work_dir / "health.json", json.dumps(data) + "\n")
             from pytest_aide import health_html  # jinja2 only when a run is archived
 
             page = health_html.render_summary(summary, self.state.redactor, data)
             write_text_atomic(self.state.work_dir / "health.html", page)
-            if con is not None:
-                self._record_history(con, data)
+            reports = settings.reports
+            if reports.keep_days is not None or reports.keep_runs is not None:
+                prune_runs(archive, reports.keep_days, keep_runs=reports.keep_runs, protect=self.state.work_dir.name)
+            archive_index.write_index(archive, known={self.state.work_dir.name: data})
         finally:
-            if con is not None:
-                con.close()
-        reports = settings.reports
-        if reports.keep_days is not None or reports.keep_runs is not None:
-            prune_runs(archive, reports.keep_days, keep_runs=reports.keep_runs, protect=self.state.work_dir.name)
-        archive_index.write_index(archive, known={self.state.work_dir.name: data})
+            if recorder is not None:
+                recorder.wait()
 
     def _open_history(self, archive: Path) -> sqlite3.Connection | None:
         """The archive's history; a run that cannot reach it is still archived, and says why."""
@@ -229,15 +254,23 @@ class AideReporter:
         if gap is not None:
             summary.schedule_gap = {**gap.to_dict(), "message": gap.gap_line()}
 
-    def _record_history(self, con: sqlite3.Connection, data: dict[str, Any]) -> None:
+    def _record_history(self, archive: Path, data: dict[str, Any]) -> None:
+        """Add the run to the history (a connection of its own: this runs on the recorder's thread)."""
         settings = self.state.config.settings
         keep = history.history_keep_days(settings.history.keep_days, settings.reports.keep_days)
+        try:
+            con = history.connect(history.history_path(archive))
+        except sqlite3.Error as exc:
+            self.state.history_note = f"history: not recorded: {exc}"
+            return
         try:
             history.record_run(con, data)
             if keep is not None:
                 history.prune(con, keep)
         except sqlite3.Error as exc:
             self.state.history_note = f"history: not recorded: {exc}"
+        finally:
+            con.close()
 
     def _gate(self) -> gate.Gate:
         """The gate settings, each named by where it came from (the command line wins over the file)."""

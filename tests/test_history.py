@@ -297,3 +297,19 @@ def test_an_unreadable_history_makes_its_checks_unknown(pytester: pytest.Pyteste
     assert "run history " in check["message"]
     assert "file is not a database" in check["message"]
     result.stdout.fnmatch_lines(["history: not recorded: file is not a database"])
+
+
+def test_a_history_that_refuses_the_run_is_noted_and_the_run_still_archived(pytester: pytest.Pytester) -> None:
+    """The history is written on a thread of its own, beside the pages: its failure still reaches the verdict."""
+    pytester.makepyfile(check_one="def check_one(aide_health):\n    aide_health.record('memory_percent', 1.0)\n")
+    aide_run(pytester).assert_outcomes(passed=1)
+    con = sqlite3.connect(history.history_path(pytester.path / "reports"))
+    try:
+        con.execute("CREATE TRIGGER refuse BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'refused here'); END")
+        con.commit()
+    finally:
+        con.close()
+    result = aide_run(pytester)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["history: not recorded: refused here"])
+    assert len([folder for folder in run_dirs(pytester.path) if (folder / "health.html").is_file()]) == 2
