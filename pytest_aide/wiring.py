@@ -72,6 +72,8 @@ def activate(config: pytest.Config, found: Found) -> None:
     state = _new_state(config, aide_config, found)
     config.stash[STATE_KEY] = state
     collected.thaw_leftover()
+    if collected.freeze():  # the modules and configuration (see pytest_aide.collected)
+        config.stash[FROZE_KEY] = collected.nested()
     config.add_cleanup(functools.partial(_release_collected, config))
     from pytest_aide import wiring
 
@@ -227,9 +229,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _freeze_collected(config: pytest.Config) -> None:
-    """The run's long-lived objects out of the garbage collector's passes (see :mod:`pytest_aide.collected`)."""
-    if collected.freeze():
-        config.stash[FROZE_KEY] = collected.nested()
+    """The collected items and fixture definitions out of the garbage collector's passes, beside the modules
+    and configuration frozen at configure (see :mod:`pytest_aide.collected`)."""
+    if FROZE_KEY in config.stash:
+        collected.freeze(again=True)
 
 
 def _release_collected(config: pytest.Config) -> None:

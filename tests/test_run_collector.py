@@ -8,6 +8,7 @@ import gc
 import os
 import subprocess
 import sys
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -83,29 +84,38 @@ def test_a_run_of_its_own_leaves_its_objects_frozen_for_the_exit(
     assert (pytester.path / "frozen-at-exit").read_text() == str(not inside_a_test)
 
 
-def test_a_later_run_thaws_what_an_earlier_run_left_frozen(
+def test_a_later_run_collects_what_an_earlier_run_left_frozen(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, thawed: None
 ) -> None:
-    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # as in a process of its own, calling pytest.main() twice
+    """A process that calls pytest.main() again and again: garbage frozen by one run goes with the next."""
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # as in a process of its own
     pytester.makepyfile(check_gc=CHECKS)
+    cycle = Cycle()
+    cycle.me = cycle
+    gone = weakref.ref(cycle)
     aide_run(pytester, "check_gc.py").assert_outcomes(passed=1)
     assert gc.get_freeze_count() > 0  # left for the exit
-    pytester.makeconftest(CONFIGURE_PROBE)
+    del cycle
+    gc.collect()
+    assert gone() is not None  # frozen: out of the collector's reach
     aide_run(pytester, "check_gc.py").assert_outcomes(passed=1)
-    assert (pytester.path / "frozen-at-configure").read_text() == "False"
+    assert gone() is None
 
 
-CONFIGURE_PROBE = """
-import gc
-from pathlib import Path
-
-import pytest
+class Cycle:
+    me: object
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_configure(config):
-    Path(str(config.rootpath), "frozen-at-configure").write_text(str(gc.get_freeze_count() > 0))
-"""
+def test_release_inside_another_run_thaws_at_once_and_leftovers_thaw_at_the_next_start(thawed: None) -> None:
+    assert collected.freeze()
+    assert not collected.freeze()  # frozen before: not this run's to freeze (or thaw)
+    collected.release(inside_another_run=True)
+    assert gc.get_freeze_count() == 0
+    collected.freeze()
+    collected.release(inside_another_run=False)
+    assert gc.get_freeze_count() > 0
+    collected.thaw_leftover()
+    assert gc.get_freeze_count() == 0
 
 
 def test_an_aide_run_freezes_what_it_collected_and_thaws_it_at_the_end(pytester: pytest.Pytester, thawed: None) -> None:
