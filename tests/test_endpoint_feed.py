@@ -251,6 +251,32 @@ def test_the_exact_plan_drops_queued_guesses_and_keeps_its_order(tmp_path: Path,
     assert server.paths() == ["/hold/first", "/ep/g3", "/n"]
 
 
+def test_planning_leaves_the_probing_threads_to_the_background(tmp_path: Path, server: LogServer) -> None:
+    """The xdist controller plans just before it starts its workers: it must not wait for a pool of thread starts
+    (64 by default) first. The pool starts once ``before`` is done."""
+    started = threading.Event()
+    go = threading.Event()
+
+    def before() -> None:
+        started.set()
+        go.wait(HANG_S)
+
+    def probing_threads() -> list[threading.Thread]:
+        return [thread for thread in threading.enumerate() if thread.name == "aide-feed-probe"]
+
+    with HttpClient(server.url) as client:
+        writer = FeedWriter(tmp_path / "feed.jsonl", client, concurrency=4, before=before)
+        writer.plan(EndpointSpec(f"e{i}", f"/ep/e{i}") for i in range(6))
+        assert started.wait(HANG_S)
+        assert probing_threads() == []
+        go.set()
+        feed = ProbeFeed(tmp_path / "feed.jsonl", [f"e{i}" for i in range(6)], idle_limit=HANG_S)
+        assert all(feed[f"e{i}"].ok for i in range(6))
+        assert 1 <= len(probing_threads()) <= 4
+        writer.close()
+    assert sorted(server.paths()) == sorted(f"/ep/e{i}" for i in range(6))
+
+
 def test_a_reader_gives_up_once_the_feed_stops_growing(tmp_path: Path) -> None:
     path = tmp_path / "feed.jsonl"
     path.write_text('{"plan":["a"],"exact":true}\n')

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import ssl
+import subprocess
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -312,3 +314,25 @@ def test_concurrent_probes_share_one_client(client: HttpClient) -> None:
     for thread in threads:
         thread.join(HANG_S)
     assert results == [True] * 40
+
+
+LAZY_TRANSPORT = """
+import json, sys
+from pytest_aide.probes.feed import ProbeFeed  # what an xdist worker fed by its controller imports
+from pytest_aide.probes.http import HttpClient
+
+client = HttpClient(sys.argv[1])
+steps = {"built": "requests" in sys.modules}
+steps["probed"] = client.probe("/health").ok and "requests" in sys.modules
+client.close()
+print(json.dumps(steps))
+"""
+
+
+def test_requests_is_imported_by_the_first_request_only(base_url: str) -> None:
+    """A worker that reads its probes from the controller's feed never pays for importing requests (~0.15 s)."""
+    done = subprocess.run(
+        [sys.executable, "-c", LAZY_TRANSPORT, base_url], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"built": False, "probed": True}

@@ -40,8 +40,10 @@ class FeedWriter:
     appends each result to ``path`` as one JSON line.
 
     ``before`` (e.g. starting the target) runs at once in a thread of its own; probes start after it, and when
-    it raises ProbeError the feed carries that error instead of probes. The threads are daemons: a probe that
-    hangs cannot keep the process from exiting.
+    it raises ProbeError the feed carries that error instead of probes. The probing threads are started in the
+    background too (by that thread, or by one started for a later plan), so neither the constructor nor
+    :meth:`plan` waits for up to ``concurrency`` thread starts: the xdist controller calls them just before it
+    starts its workers. The threads are daemons: a probe that hangs cannot keep the process from exiting.
     """
 
     def __init__(
@@ -65,6 +67,8 @@ class FeedWriter:
         self._exact = False
         self._closed = False
         self._workers: list[threading.Thread] = []
+        self._wanted = 0  # probing threads the plans call for (never fewer than before)
+        self._may_grow = False  # set once ``before`` is done: from then on a plan starts its own threads
         self._ready = threading.Event()
         self._starter = threading.Thread(target=self._start, args=(before,), name="aide-feed-start", daemon=True)
         self._starter.start()
@@ -89,13 +93,12 @@ class FeedWriter:
             else:
                 self._pending.extend(s for s in specs if s.name not in self._planned)
             self._planned.update(spec.name for spec in specs)
-            wanted = min(self._concurrency, len(self._pending))
-            for _ in range(len(self._workers), wanted):
-                worker = threading.Thread(target=self._work, name="aide-feed-probe", daemon=True)
-                self._workers.append(worker)
-                worker.start()
+            self._wanted = max(self._wanted, min(self._concurrency, len(self._pending)))
+            grow = self._may_grow and len(self._workers) < self._wanted
             self._cond.notify_all()
         self._emit({"plan": [spec.name for spec in specs], "exact": exact})
+        if grow:
+            threading.Thread(target=self._grow, name="aide-feed-grow", daemon=True).start()
 
     def close(self, *, wait: float = 1.0) -> None:
         """Cancel what has not started; wait up to ``wait`` seconds for what has, then close the file."""
@@ -104,9 +107,12 @@ class FeedWriter:
             self._pending.clear()
             self._cond.notify_all()
         deadline = time.monotonic() + wait
-        for thread in (self._starter, *self._workers):
-            thread.join(max(0.0, deadline - time.monotonic()))
-        if not any(thread.is_alive() for thread in (self._starter, *self._workers)):
+        with self._cond:
+            threads = (self._starter, *self._workers)
+        for thread in threads:
+            if thread.is_alive():  # one a grower has not started yet never probes: the feed is closed
+                thread.join(max(0.0, deadline - time.monotonic()))
+        if not any(thread.is_alive() for thread in threads):
             self._client.close()
         with self._write_lock:
             self._file.close()
@@ -122,6 +128,19 @@ class FeedWriter:
                 self._cond.notify_all()
         finally:
             self._ready.set()
+            with self._cond:
+                self._may_grow = True
+            self._grow()
+
+    def _grow(self) -> None:
+        """Start probing threads until there are as many as the plans call for (or the feed is closed)."""
+        while True:
+            with self._cond:
+                if self._closed or len(self._workers) >= self._wanted:
+                    return
+                worker = threading.Thread(target=self._work, name="aide-feed-probe", daemon=True)
+                self._workers.append(worker)
+            worker.start()
 
     def _work(self) -> None:
         self._ready.wait()

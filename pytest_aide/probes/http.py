@@ -3,6 +3,9 @@
 There is deliberately no retry: a health probe reports what it sees, and a retry would hide exactly the
 flakiness an operator needs to know about. Network failures become a one-line ``error`` on the returned
 :class:`HttpProbe`, so a run over many endpoints records every outcome instead of stopping at the first.
+
+requests (with urllib3) is imported when a client sends its first request, not with this module: a process
+that only reads probes taken elsewhere (an xdist worker fed by its controller) never pays the ~0.15 s.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json as _json
 import re
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
@@ -17,17 +21,13 @@ from http.client import RemoteDisconnected
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
-import urllib3
-from requests.adapters import HTTPAdapter
-from requests.utils import get_netrc_auth
-from urllib3.exceptions import HTTPError, NameResolutionError, ProtocolError, ReadTimeoutError
-
 from pytest_aide.errors import ProbeError
 from pytest_aide.probes.closing import ClosesOnExit
 from pytest_aide.redact import Redactor
 
 if TYPE_CHECKING:
+    import requests
+
     from pytest_aide.dependencies import Dependency
 
 EXCERPT_CHARS = 2048
@@ -65,7 +65,8 @@ class _BodyTimeout(Exception):
 
 
 class HttpClient(ClosesOnExit):
-    """Probes paths of one target over a pooled :class:`requests.Session` (safe to share across threads).
+    """Probes paths of one target over a pooled :class:`requests.Session` (safe to share across threads),
+    built at the first request.
 
     ``connect_timeout`` bounds establishing the connection and ``read_timeout`` every wait for data; the
     whole response must also arrive within their sum, so a server trickling bytes cannot hold a probe.
@@ -93,16 +94,31 @@ class HttpClient(ClosesOnExit):
         self._redactor = redactor if redactor is not None else Redactor()
         self._header_redactor = Redactor(_header_secrets(headers or {}))
         self._verify = verify
-        if verify is False:
-            # The operator turned verification off on purpose ([app] verify_tls = false): urllib3 would
-            # otherwise warn on every probe (an error under filterwarnings=error).
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        self._session = _make_session(headers or {}, pool_size)
+        self._headers = dict(headers or {})
+        self._session: requests.Session | None = None
+        self._session_lock = threading.Lock()
         self._environment: dict[tuple[str, str], dict[str, Any]] = {}
 
     def close(self) -> None:
         """Close pooled connections."""
-        self._session.close()
+        with self._session_lock:
+            if self._session is not None:
+                self._session.close()
+
+    def _pooled_session(self) -> requests.Session:
+        session = self._session
+        if session is not None:
+            return session
+        with self._session_lock:  # the first requests of a pool arrive together: one session for them all
+            if self._session is None:
+                if self._verify is False:
+                    import urllib3
+
+                    # The operator turned verification off on purpose ([app] verify_tls = false): urllib3 would
+                    # otherwise warn on every probe (an error under filterwarnings=error).
+                    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+                self._session = _make_session(self._headers, self.pool_size)
+            return self._session
 
     def url_for(self, path_or_url: str) -> str:
         """An absolute URL is used as is; a path is appended to ``base_url`` (keeping any base path)."""
@@ -163,9 +179,13 @@ class HttpClient(ClosesOnExit):
 
     def _fetch(self, method: str, url: str) -> tuple[int | None, bytes, str | None]:
         """(status, body, error) of one request; the body is cut at MAX_BODY_BYTES."""
+        import requests
+        from urllib3.exceptions import HTTPError
+
         deadline = time.monotonic() + self.connect_timeout + self.read_timeout
+        session = self._pooled_session()
         try:
-            response = self._session.request(
+            response = session.request(
                 method, url, timeout=(self.connect_timeout, self.read_timeout), stream=True, **self._settings_for(url)
             )
         except requests.RequestException as exc:
@@ -187,6 +207,9 @@ class HttpClient(ClosesOnExit):
         key = (parts.scheme, parts.netloc)
         found = self._environment.get(key)
         if found is None:
+            import requests
+            from requests.utils import get_netrc_auth
+
             merged = requests.Session().merge_environment_settings(url, {}, None, self._verify, None)
             found = {"proxies": merged["proxies"], "verify": merged["verify"], "auth": get_netrc_auth(url)}
             self._environment[key] = found  # a race only computes the same value twice
@@ -223,6 +246,9 @@ def json_type(value: Any) -> str:
 
 def describe_request_error(exc: Exception, url: str, *, connect_timeout: float, read_timeout: float) -> str:
     """One line saying why a request failed, in an operator's words rather than urllib3's."""
+    import requests
+    from urllib3.exceptions import NameResolutionError, ProtocolError, ReadTimeoutError
+
     causes = list(_causes(exc))
     if isinstance(exc, requests.ConnectTimeout):
         return f"connect timed out after {connect_timeout} s"
@@ -249,6 +275,9 @@ def describe_request_error(exc: Exception, url: str, *, connect_timeout: float, 
 
 
 def _make_session(headers: Mapping[str, str], pool_size: int) -> requests.Session:
+    import requests
+    from requests.adapters import HTTPAdapter
+
     session = requests.Session()
     session.trust_env = False  # the environment is read once per host (HttpClient._settings_for)
     adapter = HTTPAdapter(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
