@@ -2,11 +2,12 @@
 
 Everything that exists once a run is configured (modules, settings) and once it is collected (items, fixture
 definitions) lives until the run ends. :func:`freeze` moves it out of the collector's passes, which scanned
-all of it again and again (0.07 s of a 1,000-check run). At the end, a run in a process of its own leaves it
-frozen: the interpreter's exit then skips it instead of collecting and freeing it object by object (another
-0.1 s). A run inside another one (pytester; ``PYTEST_CURRENT_TEST`` is set while the outer run's test runs)
-thaws it at its cleanup, and a later run in the same process thaws (and collects) what an earlier one left
-frozen before it freezes its own, so a process that runs pytest again and again keeps at most one run's objects frozen.
+all of it again and again (0.07 s of a 1,000-check run), and it stays frozen to the end: the interpreter's exit
+then skips it instead of collecting and freeing it object by object (another 0.1 s). A later run in the same
+process (a script calling ``pytest.main()`` again) thaws and collects what an earlier one froze before it
+freezes its own, so at most one run's objects are ever frozen. A run inside a test of another pytest run
+(pytester in-process, or its child process: ``PYTEST_CURRENT_TEST`` is set) freezes nothing: its process lives
+on, and thawing everything at its end made the outer run's collections slower instead.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import gc
 import os
 
-_left_frozen = False  # a finished run of this process left its objects frozen (see release)
+_frozen_by_a_run = False  # an aide run of this process froze objects (see thaw_leftover)
 
 
 def nested() -> bool:
@@ -22,30 +23,22 @@ def nested() -> bool:
     return "PYTEST_CURRENT_TEST" in os.environ
 
 
-def thaw_leftover() -> None:
-    """Thaw what an earlier run of this process left frozen, and collect what of it is garbage now (call when
-    a run starts, before it freezes its own)."""
-    global _left_frozen
-    if _left_frozen:
-        gc.unfreeze()
-        gc.collect()
-        _left_frozen = False
-
-
 def freeze(*, again: bool = False) -> bool:
-    """Freeze everything that exists now. A run's first freeze (at configure: its modules and configuration)
-    does nothing when something else had frozen before (False); ``again`` (once collected) adds what the run
-    made since."""
-    if not again and gc.get_freeze_count() != 0:
+    """Freeze everything that exists now. A run's first freeze (at configure) does nothing inside another run
+    or when something else had frozen before (False); ``again`` (once collected) adds what the run made since."""
+    global _frozen_by_a_run
+    if not again and (nested() or gc.get_freeze_count() != 0):
         return False
     gc.freeze()
+    _frozen_by_a_run = True
     return True
 
 
-def release(*, inside_another_run: bool) -> None:
-    """End of a run that froze: thaw now inside another run, else leave it frozen for the interpreter's exit."""
-    global _left_frozen
-    if inside_another_run:
+def thaw_leftover() -> None:
+    """Thaw what an earlier run of this process froze, and collect what of it is garbage now (call when a run
+    starts, before it freezes its own)."""
+    global _frozen_by_a_run
+    if _frozen_by_a_run and not nested():  # the outer run's objects are not an inner run's to thaw
         gc.unfreeze()
-    else:
-        _left_frozen = True
+        gc.collect()
+        _frozen_by_a_run = False

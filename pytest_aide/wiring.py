@@ -6,7 +6,6 @@ registers this module and the fixtures as plugins, adds the shipped suite to the
 
 from __future__ import annotations
 
-import functools
 import shutil
 import tempfile
 from collections.abc import Generator
@@ -55,7 +54,7 @@ MARKERS = (
 )
 
 PREP_KEY = pytest.StashKey[endpointfeed.ControllerPrep]()
-FROZE_KEY = pytest.StashKey[bool]()  # set when this run froze: whether it runs inside another run
+FROZE_KEY = pytest.StashKey[bool]()  # set when this run froze its objects at configure
 
 
 def activate(config: pytest.Config, found: Found) -> None:
@@ -73,8 +72,7 @@ def activate(config: pytest.Config, found: Found) -> None:
     config.stash[STATE_KEY] = state
     collected.thaw_leftover()
     if collected.freeze():  # the modules and configuration (see pytest_aide.collected)
-        config.stash[FROZE_KEY] = collected.nested()
-    config.add_cleanup(functools.partial(_release_collected, config))
+        config.stash[FROZE_KEY] = True
     from pytest_aide import wiring
 
     config.pluginmanager.register(wiring, "aide-wiring")
@@ -231,16 +229,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def _freeze_collected(config: pytest.Config) -> None:
     """The collected items and fixture definitions out of the garbage collector's passes, beside the modules
     and configuration frozen at configure (see :mod:`pytest_aide.collected`)."""
-    if FROZE_KEY in config.stash:
+    if config.stash.get(FROZE_KEY, False):
         collected.freeze(again=True)
-
-
-def _release_collected(config: pytest.Config) -> None:
-    """Registered at configure, so it runs among the last cleanups: after pytest's own final ``gc.collect()``
-    (unraisable exceptions), which then skips the frozen objects too."""
-    inside_another_run = config.stash.get(FROZE_KEY, None)
-    if inside_another_run is not None:
-        collected.release(inside_another_run=inside_another_run)
 
 
 def _tell_controller_endpoints(session: pytest.Session) -> None:

@@ -1,6 +1,7 @@
-"""What a run does to the process's garbage collector (pytest_aide.collected): what exists once the run is
-collected is frozen; a run of its own leaves it frozen for the interpreter's exit, a run inside another thaws
-it at its end, and a later run thaws what an earlier one left."""
+"""What a run does to the process's garbage collector (pytest_aide.collected): a run of its own freezes what
+exists once it is configured and collected and leaves it frozen for the interpreter's exit; a run inside a
+test of another run freezes nothing; a later run in the same process thaws and collects what an earlier one
+froze."""
 
 from __future__ import annotations
 
@@ -16,22 +17,24 @@ from aide_testing import activate, aide_run
 
 from pytest_aide import collected
 
-CHECKS = """
+FROZEN = """
 import gc
 
-def check_sees_the_collected_run_frozen(aide_health):
+def check_sees_the_run_frozen(aide_health):
     assert gc.get_freeze_count() > 1000
     aide_health.record("memory_percent", 10.0)
 """
 
-TESTS = """
+NOT_FROZEN = """
 import gc
 
-def test_sees_nothing_frozen():
+def check_sees_nothing_frozen(aide_health):
     assert gc.get_freeze_count() == 0
+    aide_health.record("memory_percent", 10.0)
 """
 
-UNCONFIGURE_PROBE = """
+EXIT_PROBE = """
+import atexit
 import gc
 from pathlib import Path
 
@@ -40,38 +43,27 @@ import pytest
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
+    # still frozen while the run unconfigures: pytest's last gc.collect() (unraisable exceptions) comes then
     Path(str(config.rootpath), "frozen-at-unconfigure").write_text(str(gc.get_freeze_count() > 0))
-"""
-
-
-@pytest.fixture
-def thawed() -> Iterator[None]:
-    """Each test starts and ends with nothing frozen, whatever it did."""
-    gc.unfreeze()
-    yield
-    collected.thaw_leftover()
-    gc.unfreeze()
-
-
-EXIT_PROBE = """
-import atexit
-import gc
-from pathlib import Path
-
-
-def pytest_configure(config):
     path = Path(str(config.rootpath), "frozen-at-exit")
     atexit.register(lambda: path.write_text(str(gc.get_freeze_count() > 0)))
 """
 
 
+@pytest.fixture
+def thawed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts and ends with nothing frozen, and no earlier run's freeze on record, whatever it did."""
+    gc.unfreeze()
+    monkeypatch.setattr(collected, "_frozen_by_a_run", False)
+    yield
+    gc.unfreeze()
+
+
 @pytest.mark.parametrize("inside_a_test", [False, True])
-def test_a_run_of_its_own_leaves_its_objects_frozen_for_the_exit(
-    pytester: pytest.Pytester, inside_a_test: bool
-) -> None:
-    """The interpreter's exit skips frozen objects instead of collecting and freeing them one by one."""
+def test_a_run_of_its_own_freezes_its_objects_up_to_the_exit(pytester: pytest.Pytester, inside_a_test: bool) -> None:
+    """The collector's passes and the interpreter's exit skip them; a run inside a test freezes nothing."""
     activate(pytester)
-    pytester.makepyfile(check_gc=CHECKS)
+    pytester.makepyfile(check_gc=NOT_FROZEN if inside_a_test else FROZEN)
     pytester.makeconftest(EXIT_PROBE)
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST" and not k.startswith("AIDE_")}
     if inside_a_test:
@@ -81,7 +73,14 @@ def test_a_run_of_its_own_leaves_its_objects_frozen_for_the_exit(
         cwd=pytester.path, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:]
+    assert (pytester.path / "frozen-at-unconfigure").read_text() == str(not inside_a_test)
     assert (pytester.path / "frozen-at-exit").read_text() == str(not inside_a_test)
+
+
+def test_an_in_process_run_inside_a_test_leaves_the_collector_alone(pytester: pytest.Pytester, thawed: None) -> None:
+    pytester.makepyfile(check_gc=NOT_FROZEN)
+    aide_run(pytester, "check_gc.py").assert_outcomes(passed=1)
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_later_run_collects_what_an_earlier_run_left_frozen(
@@ -89,7 +88,7 @@ def test_a_later_run_collects_what_an_earlier_run_left_frozen(
 ) -> None:
     """A process that calls pytest.main() again and again: garbage frozen by one run goes with the next."""
     monkeypatch.delenv("PYTEST_CURRENT_TEST")  # as in a process of its own
-    pytester.makepyfile(check_gc=CHECKS)
+    pytester.makepyfile(check_gc=FROZEN)
     cycle = Cycle()
     cycle.me = cycle
     gone = weakref.ref(cycle)
@@ -106,37 +105,18 @@ class Cycle:
     me: object
 
 
-def test_release_inside_another_run_thaws_at_once_and_leftovers_thaw_at_the_next_start(thawed: None) -> None:
-    assert collected.freeze()
-    assert not collected.freeze()  # frozen before: not this run's to freeze (or thaw)
-    collected.release(inside_another_run=True)
-    assert gc.get_freeze_count() == 0
-    collected.freeze()
-    collected.release(inside_another_run=False)
+def test_a_process_frozen_before_the_run_is_not_the_runs_to_thaw(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, thawed: None
+) -> None:
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    gc.freeze()  # a framework that froze its own objects
+    pytester.makepyfile(check_gc=FROZEN)
+    aide_run(pytester, "check_gc.py").assert_outcomes(passed=1)
+    collected.thaw_leftover()  # what a later run does first: nothing, the run froze nothing
     assert gc.get_freeze_count() > 0
-    collected.thaw_leftover()
-    assert gc.get_freeze_count() == 0
-
-
-def test_an_aide_run_freezes_what_it_collected_and_thaws_it_at_the_end(pytester: pytest.Pytester, thawed: None) -> None:
-    pytester.makepyfile(check_gc=CHECKS)
-    pytester.makeconftest(UNCONFIGURE_PROBE)
-    result = aide_run(pytester, "check_gc.py")
-    result.assert_outcomes(passed=1)
-    # still frozen while the run unconfigures (pytest's last gc.collect() comes then), thawed after it
-    assert (pytester.path / "frozen-at-unconfigure").read_text() == "True"
-    assert gc.get_freeze_count() == 0  # the in-process run gave this process its collector back
-
-
-def test_a_process_frozen_before_the_run_stays_frozen(pytester: pytest.Pytester, thawed: None) -> None:
-    pytester.makepyfile(check_gc=CHECKS)
-    gc.freeze()
-    result = aide_run(pytester, "check_gc.py")
-    result.assert_outcomes(passed=1)
-    assert gc.get_freeze_count() > 0  # not ours to thaw (a thaw empties the permanent generation)
 
 
 def test_a_project_without_aide_is_left_alone(pytester: pytest.Pytester, thawed: None) -> None:
-    pytester.makepyfile(test_gc=TESTS)
+    pytester.makepyfile(test_gc="import gc\n\ndef test_sees_nothing_frozen():\n    assert gc.get_freeze_count() == 0\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
