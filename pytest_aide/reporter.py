@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,26 +40,6 @@ def report_facts(report: pytest.TestReport, named: dict[str, Any] | None = None)
         lines = [line for line in str(report.longrepr).splitlines() if line.strip()]
         reason = lines[-1].strip() if lines else ""
     return ReportFacts(report.nodeid, report.when, report.outcome, props, report.duration, reason)
-
-
-class _Background:
-    """``function(*args)`` on a thread of its own; :meth:`wait` joins it and raises what it raised."""
-
-    def __init__(self, function: Callable[..., None], *args: Any) -> None:
-        self._failure: list[BaseException] = []
-        self._thread = threading.Thread(target=self._run, args=(function, args), name="aide history", daemon=True)
-        self._thread.start()
-
-    def _run(self, function: Callable[..., None], args: tuple[Any, ...]) -> None:
-        try:
-            function(*args)
-        except BaseException as exc:  # handed to the waiting thread
-            self._failure.append(exc)
-
-    def wait(self) -> None:
-        self._thread.join()
-        if self._failure:
-            raise self._failure[0]
 
 
 def _junit_key() -> Any:
@@ -215,7 +194,8 @@ class AideReporter:
                 con.close()
         data = self.state.redactor.redact_data(summary.to_dict())
         # The history is written beside the pages: SQLite's work runs without the GIL while they render.
-        recorder = _Background(self._record_history, archive, data) if con is not None else None
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aide-history")
+        recorder = pool.submit(self._record_history, archive, data) if con is not None else None
         try:
             write_text_atomic(self.state.work_dir / "health.json", json.dumps(data) + "\n")
             from pytest_aide import health_html  # jinja2 only when a run is archived
@@ -227,8 +207,9 @@ class AideReporter:
                 prune_runs(archive, reports.keep_days, keep_runs=reports.keep_runs, protect=self.state.work_dir.name)
             archive_index.write_index(archive, known={self.state.work_dir.name: data})
         finally:
-            if recorder is not None:
-                recorder.wait()
+            pool.shutdown(wait=True)
+        if recorder is not None:
+            recorder.result()  # what the recorder raised, if anything (its sqlite3 errors are already notes)
 
     def _open_history(self, archive: Path) -> sqlite3.Connection | None:
         """The archive's history; a run that cannot reach it is still archived, and says why."""
