@@ -243,9 +243,17 @@ def test_a_killed_restore_leaves_the_target_and_the_next_restore_cleans_up(tmp_p
     assert [d for d in server_state(db_url)["databases"] if "_aide_side_" in d] == []
 
 
+@pytest.mark.timeout(120)  # without the deadline the dump would wait for the lock for ever
 def test_dump_and_load_are_bounded_by_a_timeout(db_url: str, tmp_path: Path) -> None:
-    with pytest.raises(BackupError, match=r"mariadb-dump of mysql://root@.* timed out after 0.001 s"):
-        mysql_source.dump(db_url, io.BytesIO(), timeout=0.001)
+    sql(db_url, "CREATE TABLE held (id INT PRIMARY KEY)")
+    holder = connect(db_url)  # a table locked for writing: the dump waits for it for ever, only the deadline ends it
+    try:
+        with holder.cursor() as cur:
+            cur.execute("LOCK TABLES held WRITE")
+        with pytest.raises(BackupError, match=r"mariadb-dump of mysql://root@.* timed out after 0.5 s"):
+            mysql_source.dump(db_url, io.BytesIO(), timeout=0.5)
+    finally:
+        holder.close()
     dump_file = tmp_path / "x.sql"
     dump_file.write_text("SELECT SLEEP(5);\n")
     with pytest.raises(BackupError, match=r"loading x.sql into .* timed out after 0.2 s"):
