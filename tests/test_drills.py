@@ -178,7 +178,7 @@ def test_drills_refuse_to_run_under_xdist(
 
 
 def _collected(pytester: pytest.Pytester, *args: str) -> set[str]:
-    result = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider", *args, timeout=120)
+    result = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider", *args)
     return {re.sub(r"\[.*", "", line.split("::")[-1]) for line in result.stdout.lines if "::" in line}
 
 

@@ -19,7 +19,7 @@ GATE = {"check_api_health", "check_db_reachable", "check_cache_server", "check_m
 
 
 def _collected(pytester: pytest.Pytester, *args: str) -> set[str]:
-    result = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider", *args, timeout=120)
+    result = pytester.runpytest_inprocess("--collect-only", "-q", "-p", "no:cacheprovider", *args)
     names = {re.sub(r"\[.*", "", line.split("::")[-1]) for line in result.stdout.lines if "::" in line}
     return names
 
