@@ -7,6 +7,7 @@ raises :class:`ConfigError` with one line naming the file, the key and the value
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -25,6 +26,8 @@ from pytest_aide.thresholds import Threshold, ThresholdChange, ThresholdSet
 from pytest_aide.validated import ValidatedInputs, cache_folder, schema_context
 
 if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
     from pytest_aide.backup.config import BackupConfig
 
 ENV_URLS = {"AIDE_APP_URL": "app", "AIDE_DB_URL": "db", "AIDE_CACHE_URL": "cache"}
@@ -195,14 +198,24 @@ def _validate(raw: dict[str, Any], where: str) -> FileSettings:
     known = ValidatedInputs(cache_folder(), schema_context(_validity_extras(raw)))
     if known.knows(raw):
         return build(FileSettings, raw)
-    from pydantic import TypeAdapter, ValidationError
+    from pydantic import ValidationError
 
     try:
-        settings = TypeAdapter(FileSettings).validate_python(raw)
+        settings = _file_settings_adapter().validate_python(raw)
     except ValidationError as exc:
         raise ConfigError(f"{where}: {_describe_error(exc.errors()[0])}") from None
     known.remember(raw)
     return settings
+
+
+@functools.cache
+def _file_settings_adapter() -> TypeAdapter[FileSettings]:
+    """pydantic's validator for the settings, built once a process: building it (the core schema of ~40 tables)
+    costs ~70 ms, ten times a validation, and a process that loads several configurations (``aide`` commands,
+    pytest runs inside tests) would pay it for each."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(FileSettings)
 
 
 def _validity_extras(raw: dict[str, Any]) -> list[str]:

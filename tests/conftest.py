@@ -26,12 +26,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+# pytester's in-process runs restore sys.modules afterwards; modules that the plugin imports lazily (psutil
+# keeps a reference to itself in sys.modules; pydantic, whose validator of the settings pytest_aide.config builds
+# once a process) must therefore be imported before any inner run starts.
+import pydantic  # noqa: F401
 import pytest
 import pytest_html.extras  # noqa: F401
 from hypothesis import HealthCheck, settings
 
-# pytester's in-process runs restore sys.modules afterwards; modules that the plugin imports lazily (psutil
-# keeps a reference to itself in sys.modules) must therefore be imported before any inner run starts.
 import pytest_aide.evidence
 import pytest_aide.probes.http
 import pytest_aide.reporter  # noqa: F401
