@@ -14,6 +14,7 @@ a hang (``HANG_S``, or the time the cut-short operation itself would take); spee
 from __future__ import annotations
 
 import atexit
+import importlib.metadata
 import itertools
 import os
 import shutil
@@ -24,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 # pytester's in-process runs restore sys.modules afterwards; modules that the plugin imports lazily (psutil
 # keeps a reference to itself in sys.modules; pydantic, whose validator of the settings pytest_aide.config builds
@@ -115,6 +116,28 @@ def _inner_runs_are_plain_runs() -> Iterator[None]:
         for name in XDIST_WORKER_ENV:
             patch.delenv(name, raising=False)
         patch.setenv("PYTEST_ADDOPTS", f"{os.environ.get('PYTEST_ADDOPTS', '')} {INNER_ADDOPTS}".strip())
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _installed_metadata_read_once() -> Iterator[None]:
+    """Each in-process pytest run parses the metadata of every installed plugin four times (pytest's "plugins:"
+    header line and pytest-metadata's table, for names and versions): ~120 ms of e-mail header parsing a run with
+    this environment's ~12 plugins, and the tests start hundreds of such runs. Nothing is installed or removed in
+    this process while the tests run (the wheel test installs into a virtualenv of its own), so each
+    distribution's metadata is parsed once."""
+    parse = importlib.metadata.PathDistribution.metadata.fget
+    assert parse is not None
+    parsed: dict[str, Any] = {}
+
+    def metadata(dist: importlib.metadata.PathDistribution) -> Any:
+        key = str(dist._path)  # the distribution's own metadata folder (no public name for it)
+        if key not in parsed:
+            parsed[key] = parse(dist)
+        return parsed[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(importlib.metadata.PathDistribution, "metadata", property(metadata))
         yield
 
 
