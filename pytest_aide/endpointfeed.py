@@ -210,7 +210,10 @@ def fed(wanted: Mapping[str, EndpointSettings], settings: FileSettings) -> list[
     """The names among ``wanted`` that the controller probes: the configured endpoints (a check that brings
     its own ``aide_endpoint`` values probes those itself)."""
     configured = {endpoint.name: endpoint for endpoint in settings.endpoints}
-    return [name for name, endpoint in wanted.items() if configured.get(name) == endpoint]
+    # the parametrized values are the configured objects themselves: identity spares a deep comparison each
+    return [
+        name for name, endpoint in wanted.items() if (known := configured.get(name)) is endpoint or known == endpoint
+    ]
 
 
 def selected_endpoints(params: Iterable[Mapping[str, Any] | None]) -> dict[str, EndpointSettings]:

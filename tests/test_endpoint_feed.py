@@ -287,6 +287,31 @@ def test_a_reader_gives_up_once_the_feed_stops_growing(tmp_path: Path) -> None:
     assert list(feed) == ["a"]
 
 
+def test_a_probe_already_read_is_served_without_the_file(tmp_path: Path) -> None:
+    """Each check asks for its own endpoint; a probe that arrived with an earlier read costs no file access."""
+    path = tmp_path / "feed.jsonl"
+    lines = [{"name": name, "probe": _probe_dict(name)} for name in ("a", "b")]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    feed = ProbeFeed(path, ["a", "b"], idle_limit=HANG_S)
+    assert feed["a"].url == "http://target/a"
+    path.unlink()  # had "b" been looked for in the file, the feed would be gone
+    assert feed["b"].url == "http://target/b"
+
+
+def _probe_dict(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "url": f"http://target/{name}",
+        "method": "GET",
+        "status_code": 200,
+        "elapsed_s": 0.1,
+        "ok": True,
+        "body_excerpt": "",
+        "json": None,
+        "error": None,
+    }
+
+
 def test_a_failed_start_reaches_every_reader(tmp_path: Path, server: LogServer) -> None:
     def fail() -> None:
         raise ProbeError("could not start the target: boom")

@@ -180,9 +180,11 @@ class ProbeFeed(Mapping[str, HttpProbe]):
 
     def __getitem__(self, name: str) -> HttpProbe:
         pause = _POLL_FIRST_S
+        found = self._results.get(name)  # an earlier read may hold it: no file access for most checks
         while True:
-            self._read()
-            found = self._results.get(name)
+            if found is None:
+                self._read()
+                found = self._results.get(name)
             if isinstance(found, HttpProbe):
                 return found
             if found is not None:
