@@ -6,6 +6,7 @@ registers this module and the fixtures as plugins, adds the shipped suite to the
 
 from __future__ import annotations
 
+import fnmatch
 import shutil
 import tempfile
 from collections.abc import Generator
@@ -129,7 +130,31 @@ def _add_suite(config: pytest.Config, state: AideState) -> None:
         wanted = state.config.settings.suite.enabled and config.args_source != pytest.Config.ArgsSource.ARGS
     state.suite_added = wanted
     if wanted:
-        config.args.append(str(shipped.SUITE_ROOT))
+        suite = shipped.SUITE_ROOT
+        if _hidden_inside_an_argument(config, suite):
+            # The package installed in a virtualenv inside the project (`python -m venv .venv` beside
+            # aide.toml): pytest drops an argument lying inside another one, and "." never enters a
+            # virtualenv, so the suite would silently not be collected. Keeping both arguments is safe for
+            # that reason: nothing under "." reaches the suite.
+            config.option.keepduplicates = True
+        config.args.append(str(suite))
+
+
+def _hidden_inside_an_argument(config: pytest.Config, suite: Path) -> bool:
+    """Whether ``suite`` lies inside a collection argument, below a folder pytest does not enter from there
+    (a virtualenv, as pytest recognises one, or a ``norecursedirs`` match such as ``.venv``)."""
+    patterns = config.getini("norecursedirs")
+    for arg in config.args:
+        top = Path(config.invocation_params.dir, arg).resolve()
+        if not suite.is_relative_to(top):
+            continue
+        for folder in suite.relative_to(top).parents:
+            below = top / folder
+            if below != top and (
+                (below / "pyvenv.cfg").is_file() or any(fnmatch.fnmatch(below.name, p) for p in patterns)
+            ):
+                return True
+    return False
 
 
 def _new_state(config: pytest.Config, aide_config: AideConfig, found: Found) -> AideState:

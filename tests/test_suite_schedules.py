@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from pytest_aide import shipped
+
 WEEKLY_ONLY = {
     "check_db_integrity",
     "check_log_rotation",
@@ -63,3 +65,19 @@ def test_a_misspelt_exclusion_is_a_usage_error_with_the_nearest_name(operator: p
 
 def test_named_paths_run_only_what_they_name(operator: pytest.Pytester) -> None:
     assert _collected(operator, "-m", "daily", "check_mine.py") == {"check_own"}
+
+
+def test_the_suite_installed_in_a_virtualenv_inside_the_project_is_collected(
+    operator: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The common layout: `python -m venv .venv` in the folder holding aide.toml. pytest drops a collection
+    # argument that lies inside another one (the suite inside "."), and "." never enters a virtualenv.
+    venv = operator.path / ".venv"
+    suite = venv / "lib" / "python3" / "site-packages" / "pytest_aide" / "suite"
+    suite.mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n", encoding="utf-8")
+    (suite / "check_shipped.py").write_text(
+        "import pytest\n\n@pytest.mark.daily\ndef check_from_the_suite():\n    pass\n", encoding="utf-8"
+    )
+    monkeypatch.setattr(shipped, "SUITE_ROOT", suite)
+    assert _collected(operator, "-m", "daily") == {"check_own", "check_from_the_suite"}
