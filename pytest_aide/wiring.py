@@ -131,30 +131,44 @@ def _add_suite(config: pytest.Config, state: AideState) -> None:
     state.suite_added = wanted
     if wanted:
         suite = shipped.SUITE_ROOT
-        if _hidden_inside_an_argument(config, suite):
+        hidden = _hidden_path_to(config, suite)
+        if hidden:
             # The package installed in a virtualenv inside the project (`python -m venv .venv` beside
             # aide.toml): pytest drops an argument lying inside another one, and "." never enters a
-            # virtualenv, so the suite would silently not be collected. Keeping both arguments is safe for
-            # that reason: nothing under "." reaches the suite.
-            config.option.keepduplicates = True
+            # virtualenv, so the suite would silently not be collected. "." is led down to it instead.
+            config.pluginmanager.register(_PathToSuite(hidden, suite), "aide-path-to-suite")
         config.args.append(str(suite))
 
 
-def _hidden_inside_an_argument(config: pytest.Config, suite: Path) -> bool:
-    """Whether ``suite`` lies inside a collection argument, below a folder pytest does not enter from there
-    (a virtualenv, as pytest recognises one, or a ``norecursedirs`` match such as ``.venv``)."""
+def _hidden_path_to(config: pytest.Config, suite: Path) -> frozenset[Path]:
+    """The folders from inside a collection argument down to ``suite`` when one of them is a folder pytest
+    does not enter from there (a virtualenv, as pytest recognises one, or a ``norecursedirs`` match such as
+    ``.venv``); empty when nothing hides it."""
     patterns = config.getini("norecursedirs")
     for arg in config.args:
         top = Path(config.invocation_params.dir, arg).resolve()
-        if not suite.is_relative_to(top):
+        if not suite.is_relative_to(top) or suite == top:
             continue
-        for folder in suite.relative_to(top).parents:
-            below = top / folder
-            if below != top and (
-                (below / "pyvenv.cfg").is_file() or any(fnmatch.fnmatch(below.name, p) for p in patterns)
-            ):
-                return True
-    return False
+        chain = [top / part for part in reversed(suite.relative_to(top).parents) if part != Path(".")]
+        if any((f / "pyvenv.cfg").is_file() or any(fnmatch.fnmatch(f.name, p) for p in patterns) for f in chain):
+            return frozenset(chain)
+    return frozenset()
+
+
+class _PathToSuite:
+    """Enters the folders on the way to the shipped suite, and nothing else inside them."""
+
+    def __init__(self, chain: frozenset[Path], suite: Path) -> None:
+        self._chain = chain
+        self._suite = suite
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        if collection_path in self._chain:
+            return False
+        if collection_path.parent in self._chain and collection_path != self._suite:
+            return True  # beside the way down: the rest of the virtualenv is not the operator's
+        return None
 
 
 def _new_state(config: pytest.Config, aide_config: AideConfig, found: Found) -> AideState:
