@@ -6,7 +6,6 @@ registers this module and the fixtures as plugins, adds the shipped suite to the
 
 from __future__ import annotations
 
-import fnmatch
 import shutil
 import tempfile
 from collections.abc import Generator
@@ -141,16 +140,15 @@ def _add_suite(config: pytest.Config, state: AideState) -> None:
 
 
 def _hidden_path_to(config: pytest.Config, suite: Path) -> frozenset[Path]:
-    """The folders from inside a collection argument down to ``suite`` when one of them is a folder pytest
-    does not enter from there (a virtualenv, as pytest recognises one, or a ``norecursedirs`` match such as
-    ``.venv``); empty when nothing hides it."""
-    patterns = config.getini("norecursedirs")
+    """The folders from inside a collection argument down to ``suite`` when pytest itself would not enter one
+    of them from there (``pytest_ignore_collect``: a virtualenv, ``norecursedirs``...); empty when nothing
+    hides it."""
     for arg in config.args:
         top = Path(config.invocation_params.dir, arg).resolve()
         if not suite.is_relative_to(top) or suite == top:
             continue
         chain = [top / part for part in reversed(suite.relative_to(top).parents) if part != Path(".")]
-        if any((f / "pyvenv.cfg").is_file() or any(fnmatch.fnmatch(f.name, p) for p in patterns) for f in chain):
+        if any(config.hook.pytest_ignore_collect(collection_path=folder, config=config) for folder in chain):
             return frozenset(chain)
     return frozenset()
 
