@@ -3,7 +3,9 @@ callers whose guarded calls really run at the same time (the lock never spans a 
 
 from __future__ import annotations
 
+import collections
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -315,13 +317,16 @@ def test_eight_threads_hammering_keep_the_books_and_the_trial_limit() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker("hammered", failure_threshold=3, recovery_timeout=0.5, half_open_max_calls=2, clock=clock)
     start = threading.Barrier(threads_n, timeout=WAIT_S)
-    trials_now = 0
+    # trial permits held right now, per half-open period (the permit's generation): the limit is per period,
+    # and a permit counts from before_call's return until just before its outcome is recorded, so the count
+    # never runs ahead of the breaker's own (counting after record_* would race the next admission)
+    trials_now: collections.Counter[int] = collections.Counter()
     most_trials = 0
     count_lock = threading.Lock()
     errors: list[BaseException] = []
 
     def work(seed: int) -> None:
-        nonlocal trials_now, most_trials
+        nonlocal most_trials
         start.wait()
         for i in range(rounds):
             try:
@@ -331,16 +336,17 @@ def test_eight_threads_hammering_keep_the_books_and_the_trial_limit() -> None:
                 continue
             if permit.trial:
                 with count_lock:
-                    trials_now += 1
-                    most_trials = max(most_trials, trials_now)
+                    trials_now[permit.generation] += 1
+                    most_trials = max(most_trials, trials_now[permit.generation])
+            time.sleep(0)  # the guarded call: let the other threads in while this permit is held
+            if permit.trial:
+                with count_lock:
+                    trials_now[permit.generation] -= 1
             # bursts of failures and successes; the last 50 rounds all fail, so the circuit surely opens
             if (i // 25 + seed) % 3 == 0 or i >= rounds - 50:
                 breaker.record_failure(permit, ConnectionError("x"))
             else:
                 breaker.record_success(permit)
-            if permit.trial:
-                with count_lock:
-                    trials_now -= 1
 
     def guarded(seed: int) -> None:
         try:
