@@ -6,8 +6,9 @@ all of it again and again (0.07 s of a 1,000-check run), and it stays frozen to 
 then skips it instead of collecting and freeing it object by object (another 0.1 s). A later run in the same
 process (a script calling ``pytest.main()`` again) thaws and collects what an earlier one froze before it
 freezes its own, so at most one run's objects are ever frozen. A run inside a test of another pytest run
-(pytester in-process, or its child process: ``PYTEST_CURRENT_TEST`` is set) freezes nothing: its process lives
-on, and thawing everything at its end made the outer run's collections slower instead.
+(pytester in-process: another run is under way in the process; or its child process: ``PYTEST_CURRENT_TEST``
+is set) freezes nothing: its process lives on, and thawing everything at its end made the outer run's
+collections slower instead.
 """
 
 from __future__ import annotations
@@ -16,11 +17,28 @@ import gc
 import os
 
 _frozen_by_a_run = False  # an aide run of this process froze objects (see thaw_leftover)
+_runs_under_way = 0  # pytest runs of this process configured and not yet unconfigured, aide's or not
+
+
+def run_started() -> None:
+    """A pytest run of this process is configured (counted for every run, inert or not)."""
+    global _runs_under_way
+    _runs_under_way += 1
+
+
+def run_ended() -> None:
+    """A pytest run counted by :func:`run_started` is unconfigured."""
+    global _runs_under_way
+    _runs_under_way = max(0, _runs_under_way - 1)
 
 
 def nested() -> bool:
-    """Whether this run runs inside a test of another pytest run (in its process or as its child)."""
-    return "PYTEST_CURRENT_TEST" in os.environ
+    """Whether this run runs inside a test of another pytest run, in its process or as its child.
+
+    In its process the count of runs under way tells: ``PYTEST_CURRENT_TEST`` does not, since an in-process
+    run removes it from the environment when its own test ends, so the next run of the same outer test would
+    see none and freeze (or thaw and collect) the whole outer process."""
+    return _runs_under_way > 1 or "PYTEST_CURRENT_TEST" in os.environ
 
 
 def freeze(*, again: bool = False) -> bool:

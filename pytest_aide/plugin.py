@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_aide import options
+from pytest_aide import collected, options
 
 SPACED_CONFIG_REMEDY = (
     "--aide-config PATH (with a space): pytest chooses its rootdir before it knows this option and would take "
@@ -49,8 +49,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+RUN_COUNTED_KEY = pytest.StashKey[bool]()
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-html and junitxml read their report paths
 def pytest_configure(config: pytest.Config) -> None:
+    collected.run_started()  # every run, so that a run inside another one's test knows it is nested
+    config.stash[RUN_COUNTED_KEY] = True
     if config.getoption("help") or config.getoption("version"):
         return
     if _spaced_config_option(config):
@@ -74,6 +79,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_aide import wiring
 
     wiring.activate(config, found)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(RUN_COUNTED_KEY, False):
+        del config.stash[RUN_COUNTED_KEY]
+        collected.run_ended()
 
 
 def _spaced_config_option(config: pytest.Config) -> bool:

@@ -52,11 +52,15 @@ def pytest_unconfigure(config):
 
 @pytest.fixture
 def thawed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test starts and ends with nothing frozen, and no earlier run's freeze on record, whatever it did."""
+    """Each test starts with nothing frozen and no earlier run's freeze on record, whatever it did; afterwards
+    the process is frozen again as these tests' own conftest left it (pytest_collection_finish)."""
+    frozen_before = gc.get_freeze_count() > 0
     gc.unfreeze()
     monkeypatch.setattr(collected, "_frozen_by_a_run", False)
     yield
     gc.unfreeze()
+    if frozen_before:
+        gc.freeze()
 
 
 @pytest.mark.parametrize("inside_a_test", [False, True])
@@ -83,11 +87,25 @@ def test_an_in_process_run_inside_a_test_leaves_the_collector_alone(pytester: py
     assert gc.get_freeze_count() == 0
 
 
+def test_two_in_process_runs_in_one_test_leave_the_collector_alone(pytester: pytest.Pytester, thawed: None) -> None:
+    """The first run removes PYTEST_CURRENT_TEST when its test ends; the second is still inside the outer test."""
+    pytester.makepyfile(check_gc=NOT_FROZEN)
+    aide_run(pytester, "check_gc.py").assert_outcomes(passed=1)
+    aide_run(pytester, "check_gc.py").assert_outcomes(passed=1)
+    assert gc.get_freeze_count() == 0
+
+
+def as_in_a_process_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No outer run under way, no outer test (call it in the test's body: the call phase sets the variable)."""
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    monkeypatch.setattr(collected, "_runs_under_way", 0)
+
+
 def test_a_later_run_collects_what_an_earlier_run_left_frozen(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, thawed: None
 ) -> None:
     """A process that calls pytest.main() again and again: garbage frozen by one run goes with the next."""
-    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # as in a process of its own
+    as_in_a_process_of_its_own(monkeypatch)
     pytester.makepyfile(check_gc=FROZEN)
     cycle = Cycle()
     cycle.me = cycle
@@ -108,7 +126,7 @@ class Cycle:
 def test_a_process_frozen_before_the_run_is_not_the_runs_to_thaw(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, thawed: None
 ) -> None:
-    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    as_in_a_process_of_its_own(monkeypatch)
     gc.freeze()  # a framework that froze its own objects
     pytester.makepyfile(check_gc=FROZEN)
     aide_run(pytester, "check_gc.py").assert_outcomes(passed=1)
