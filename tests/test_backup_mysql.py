@@ -32,7 +32,7 @@ def connect(url: str) -> Any:
     target = mysql_source.parse_url(url)
     return pymysql.connect(
         host=target.host, port=target.port, user="root", password="", database=target.database,
-        autocommit=True, connect_timeout=5, read_timeout=60,
+        autocommit=True, connect_timeout=5, read_timeout=60, ssl_disabled=True,
     )  # fmt: skip
 
 

@@ -62,7 +62,9 @@ def app_user(mysql_database: str) -> Iterator[str]:
     """A user with a password (and the rights a restore needs), dropped afterwards; yields its name."""
     name = f"aide_u_{uuid.uuid4().hex[:10]}"
     target = mysql_source.parse_url(mysql_database)
-    conn = pymysql.connect(host=target.host, port=target.port, user="root", password="", autocommit=True)
+    conn = pymysql.connect(
+        host=target.host, port=target.port, user="root", password="", autocommit=True, ssl_disabled=True
+    )
     try:
         with conn.cursor() as cur:
             cur.execute(f"CREATE USER '{name}'@'%%' IDENTIFIED BY %s", (SECRET,))

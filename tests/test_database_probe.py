@@ -480,6 +480,7 @@ def _mysql_admin(url: str) -> Iterator[Any]:
         autocommit=True,
         connect_timeout=5,
         read_timeout=10,
+        ssl_disabled=True,
     )
     try:
         with conn.cursor() as cursor:

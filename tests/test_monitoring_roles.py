@@ -52,7 +52,7 @@ def mysql_items(mysql_database: str) -> str:
 
     from pytest_aide.probes.db_mysql import mysql_params
 
-    conn = pymysql.connect(**mysql_params(mysql_database), autocommit=True)
+    conn = pymysql.connect(**mysql_params(mysql_database), autocommit=True, ssl_disabled=True)
     with conn.cursor() as cur:
         cur.execute("CREATE TABLE items (n INT)")
         cur.execute("INSERT INTO items VALUES (1), (2), (3)")
@@ -74,7 +74,7 @@ def _mysql_rows(url: str) -> int:
 
     from pytest_aide.probes.db_mysql import mysql_params
 
-    conn = pymysql.connect(**mysql_params(url))
+    conn = pymysql.connect(**mysql_params(url), ssl_disabled=True)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT COUNT(*) FROM items")
@@ -114,7 +114,7 @@ def test_mysql_read_only_transaction_does_not_stop_file_privilege(mysql_items: s
     from pytest_aide.probes.db_mysql import mysql_params
 
     marker = shared_dir / "control"
-    conn = pymysql.connect(**mysql_params(mysql_items))
+    conn = pymysql.connect(**mysql_params(mysql_items), ssl_disabled=True)
     try:
         with conn.cursor() as cur:
             cur.execute("START TRANSACTION READ ONLY")
@@ -281,7 +281,7 @@ def mysql_account(mysql_items: str) -> Iterator[tuple[str, str]]:
 
     name = unique_name("aide_mon")
     database = mysql_items.rsplit("/", 1)[1]
-    conn = pymysql.connect(**mysql_params(mysql_items), autocommit=True)
+    conn = pymysql.connect(**mysql_params(mysql_items), autocommit=True, ssl_disabled=True)
     try:
         with conn.cursor() as cur:
             cur.execute(f"CREATE USER '{name}'@'%' IDENTIFIED BY 'pw-{name}'")
@@ -342,7 +342,7 @@ def test_mysql_file_privilege_through_a_role_is_found(
     import pymysql
 
     name, url = mysql_account
-    conn = pymysql.connect(host=MYSQL_HOST, port=3306, user="root", password="", autocommit=True)
+    conn = pymysql.connect(host=MYSQL_HOST, port=3306, user="root", password="", autocommit=True, ssl_disabled=True)
     try:
         with conn.cursor() as cur:
             cur.execute(f"CREATE ROLE {name}_r")
