@@ -130,24 +130,34 @@ def _inner_runs_are_plain_runs() -> Iterator[None]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _installed_metadata_read_once() -> Iterator[None]:
-    """Each in-process pytest run parses the metadata of every installed plugin four times (pytest's "plugins:"
-    header line and pytest-metadata's table, for names and versions): ~120 ms of e-mail header parsing a run with
-    this environment's ~12 plugins, and the tests start hundreds of such runs. Nothing is installed or removed in
+    """Each in-process pytest run reads the metadata of every installed distribution again: its headers four times
+    (pytest's "plugins:" header line and pytest-metadata's table, for names and versions), its entry points (the
+    plugins to load) and its RECORD (which plugin modules to assert-rewrite): ~170 ms of parsing a run with this
+    environment's ~60 distributions, and the tests start hundreds of such runs. Nothing is installed or removed in
     this process while the tests run (the wheel test installs into a virtualenv of its own), so each
-    distribution's metadata is parsed once."""
-    parse = importlib.metadata.PathDistribution.metadata.fget
-    assert parse is not None
-    parsed: dict[str, Any] = {}
+    distribution's metadata, entry points and file list are read once."""
+    originals = {name: getattr(importlib.metadata.PathDistribution, name).fget for name in PARSED_ONCE}
+    parsed: dict[tuple[str, str], Any] = {}
 
-    def metadata(dist: importlib.metadata.PathDistribution) -> Any:
-        key = str(dist._path)  # the distribution's own metadata folder (no public name for it)
-        if key not in parsed:
-            parsed[key] = parse(dist)
-        return parsed[key]
+    def read_once(name: str) -> property:
+        read = originals[name]
+        assert read is not None
+
+        def get(dist: importlib.metadata.PathDistribution) -> Any:
+            key = (name, str(dist._path))  # the distribution's own metadata folder (no public name for it)
+            if key not in parsed:
+                parsed[key] = read(dist)
+            return parsed[key]
+
+        return property(get)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(importlib.metadata.PathDistribution, "metadata", property(metadata))
+        for name in PARSED_ONCE:
+            patch.setattr(importlib.metadata.PathDistribution, name, read_once(name))
         yield
+
+
+PARSED_ONCE = ("metadata", "entry_points", "files")
 
 
 @pytest.fixture
