@@ -37,7 +37,8 @@ def nested() -> bool:
 
     In its process the count of runs under way tells: ``PYTEST_CURRENT_TEST`` does not, since an in-process
     run removes it from the environment when its own test ends, so the next run of the same outer test would
-    see none and freeze (or thaw and collect) the whole outer process."""
+    see none and freeze (or thaw and collect) the whole outer process. An outer run that does not load this
+    plugin (``-p no:aide``) is not counted: there only the variable tells."""
     return _runs_under_way > 1 or "PYTEST_CURRENT_TEST" in os.environ
 
 

@@ -2,9 +2,10 @@
 configuration (``aide.toml`` or ``[tool.aide]`` found from the invocation folder, ``--aide-config=PATH`` or
 ``AIDE_CONFIG``; see :mod:`pytest_aide.discovery`).
 
-In any other pytest project on the machine the plugin is inert: this module imports only the standard library
-and pytest, adds no fixture, no collection rule, no marker, no report and no exit-status change. The active
-wiring lives in :mod:`pytest_aide.wiring` and is imported and registered only once a configuration is found.
+In any other pytest project on the machine the plugin is inert: this module imports only the standard library,
+pytest and two small modules of its own (option parsing, the count of runs under way), adds no fixture, no
+collection rule, no marker, no report and no exit-status change. The active wiring lives in
+:mod:`pytest_aide.wiring` and is imported and registered only once a configuration is found.
 """
 
 from __future__ import annotations
@@ -49,13 +50,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-RUN_COUNTED_KEY = pytest.StashKey[bool]()
-
-
 @pytest.hookimpl(tryfirst=True)  # before pytest-html and junitxml read their report paths
 def pytest_configure(config: pytest.Config) -> None:
-    collected.run_started()  # every run, so that a run inside another one's test knows it is nested
-    config.stash[RUN_COUNTED_KEY] = True
+    # Every run is counted, so that a run inside another one's test knows it is nested; the count is given back
+    # by the config's cleanup, which pytest runs even when an unconfigure hook raises.
+    collected.run_started()
+    config.add_cleanup(collected.run_ended)
     if config.getoption("help") or config.getoption("version"):
         return
     if _spaced_config_option(config):
@@ -79,13 +79,6 @@ def pytest_configure(config: pytest.Config) -> None:
     from pytest_aide import wiring
 
     wiring.activate(config, found)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if config.stash.get(RUN_COUNTED_KEY, False):
-        del config.stash[RUN_COUNTED_KEY]
-        collected.run_ended()
 
 
 def _spaced_config_option(config: pytest.Config) -> bool:

@@ -53,7 +53,8 @@ def pytest_unconfigure(config):
 @pytest.fixture
 def thawed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts with nothing frozen and no earlier run's freeze on record, whatever it did; afterwards
-    the process is frozen again as these tests' own conftest left it (pytest_collection_finish)."""
+    the process is frozen again as the outer run left it (the repository's aide.toml makes it an aide run, which
+    froze once configured and collected), so the tests after it do not scan everything again."""
     frozen_before = gc.get_freeze_count() > 0
     gc.unfreeze()
     monkeypatch.setattr(collected, "_frozen_by_a_run", False)
@@ -138,3 +139,13 @@ def test_a_project_without_aide_is_left_alone(pytester: pytest.Pytester, thawed:
     pytester.makepyfile(test_gc="import gc\n\ndef test_sees_nothing_frozen():\n    assert gc.get_freeze_count() == 0\n")
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_a_run_is_counted_out_even_when_an_unconfigure_hook_raises(pytester: pytest.Pytester, thawed: None) -> None:
+    """Otherwise every later run of the process would take itself for nested and never freeze or thaw."""
+    pytester.makepyfile(check_gc=NOT_FROZEN)
+    pytester.makeconftest("def pytest_unconfigure(config):\n    raise RuntimeError('unconfigure broke')\n")
+    under_way = collected._runs_under_way
+    result = aide_run(pytester, "check_gc.py")
+    assert "unconfigure broke" in result.stdout.str() + result.stderr.str()
+    assert collected._runs_under_way == under_way
