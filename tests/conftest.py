@@ -5,7 +5,7 @@ by ``.ci/run``) that skip becomes a failure, so CI cannot pass without the real 
 
 Tiers: tests marked ``slow`` (a wheel build, a browser) are deselected unless ``--run-slow`` is given or a
 ``-m`` expression chooses for itself (``-m slow`` runs only them). Every test is isolated (its own temp dir,
-database, key prefix and ports), so the default tier runs under pytest-xdist: ``pytest tests -n 2``.
+database, key prefix and ports), so the default tier runs under pytest-xdist: ``pytest tests -n 4``.
 
 Timing: tests assert behaviour, never speed. A wall-clock bound in a test only tells a timeout that worked from
 a hang (``HANG_S``, or the time the cut-short operation itself would take); speed is measured in ``bench/``.
@@ -14,7 +14,6 @@ a hang (``HANG_S``, or the time the cut-short operation itself would take); spee
 from __future__ import annotations
 
 import atexit
-import gc
 import importlib.metadata
 import itertools
 import os
@@ -91,14 +90,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if slow:
         items[:] = [item for item in items if not item.get_closest_marker("slow")]
         config.hook.pytest_deselected(items=slow)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Freeze what this worker holds once collected (hypothesis, pydantic, the items, every imported module):
-    each in-process run a test starts ends in full ``gc.collect()`` passes (pytest's unraisable-exception plugin,
-    twice a run), and the collector's own passes meanwhile, which would scan all of it again every time."""
-    gc.freeze()
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
