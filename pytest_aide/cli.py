@@ -14,14 +14,27 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pytest_aide import cli_history, cli_ops
-from pytest_aide.backup import BackupConfig, BackupManager, BackupSet
-from pytest_aide.config import AideConfig, load_config
 from pytest_aide.errors import AideError, ConfigError, UnwritablePlaceError
 
+if TYPE_CHECKING:  # imported where a command needs them: `aide check` and `aide init` need neither
+    from pytest_aide.backup import BackupConfig, BackupManager, BackupSet
+    from pytest_aide.config import AideConfig
+
 PROGRESS_MIN_BYTES = 64 << 20  # smaller jobs finish before a progress line would help
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed version, looked up only when asked (not for every command's parser)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **_: object) -> None:
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"pytest-aide {cli_ops.installed_version()}")
+        parser.exit()
 
 
 class _UsageError(Exception):
@@ -35,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "config_free", False):  # init writes one, check leaves reading it to pytest
             return int(args.run(args))
+        from pytest_aide.config import load_config
+
         config = load_config(args.config, rootdir=Path.cwd())
         return int(args.run(config, args))
     except (ConfigError, _UsageError, UnwritablePlaceError) as exc:
@@ -59,6 +74,8 @@ def backup_manager(config: AideConfig) -> BackupManager:
         raise ConfigError(
             f"{config.source_name}: no [backup] table, so there is nothing to back up (see the README for an example)"
         )
+    from pytest_aide.backup import BackupManager
+
     return BackupManager(config.backup, redactor=config.redactor(), progress=_Progress(sys.stderr))
 
 
@@ -82,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="configuration file (default: $AIDE_CONFIG, else aide.toml or [tool.aide] found from here upwards)",
     )
-    parser.add_argument("--version", action="version", version=f"pytest-aide {cli_ops.installed_version()}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("backup", help="take a new backup set").set_defaults(run=_backup_command(_cmd_backup))
     backups = sub.add_parser("backups", help="list backup sets, newest first")

@@ -12,12 +12,14 @@ import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_aide import history, schedules
-from pytest_aide.config import AideConfig
 from pytest_aide.durations import parse_duration
 from pytest_aide.errors import AideError, ConfigError
+
+if TYPE_CHECKING:  # imported by the command itself: the parser is built for every `aide` command
+    from pytest_aide import history
+    from pytest_aide.config import AideConfig
 
 
 def _duration(text: str) -> timedelta:
@@ -48,6 +50,8 @@ def add_commands(sub: Any) -> None:
 
 
 def overdue_command(config: AideConfig, args: argparse.Namespace) -> int:
+    from pytest_aide import history, schedules
+
     settings = config.settings.history
     every = schedules.intervals(settings.intervals)
     where = config.source_name
@@ -77,6 +81,8 @@ def overdue_command(config: AideConfig, args: argparse.Namespace) -> int:
 
 
 def _last_runs(archive: Path) -> dict[str, history.LastRun]:
+    from pytest_aide import history
+
     try:
         with history.opened(archive) as con:
             return {run.schedule: run for run in history.last_complete(con)}

@@ -14,20 +14,23 @@ import argparse
 import os
 import sys
 import tempfile
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_aide.config import AideConfig
 from pytest_aide.discovery import CONFIG_NAME, command_rootdir, find_config
 from pytest_aide.errors import ConfigError
 from pytest_aide.redact import Redactor
+
+if TYPE_CHECKING:
+    from pytest_aide.config import AideConfig
 
 SCHEDULES = ("daily", "weekly", "monthly", "gate")
 
 
 def installed_version() -> str:
     """The version of the installed distribution (its metadata, the one place it is written)."""
+    from importlib.metadata import PackageNotFoundError, version  # ~30 ms to import: only when asked
+
     try:
         return version("pytest-aide")
     except PackageNotFoundError:  # a source tree that was never installed

@@ -266,3 +266,15 @@ def test_check_without_a_configuration_or_with_its_own_config_option_is_refused(
     assert unknown.returncode == 2
     assert "invalid choice: 'hourly'" in unknown.stderr
     assert not (site / "pid.txt").exists()  # no check ran in any of these
+
+
+def test_the_command_loads_the_backup_history_and_settings_stacks_only_for_commands_that_use_them() -> None:
+    """`aide check` (cron's entry point) and `aide --version` start without them: ~70 ms of imports each run."""
+    probe = (
+        "import sys, pytest_aide.cli as cli\n"
+        "cli._parser().parse_args(['check', 'daily'])\n"
+        "stacks = ('pytest_aide.backup', 'pytest_aide.history', 'pytest_aide.config')\n"
+        "print(sorted(m for m in stacks if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
