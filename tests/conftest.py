@@ -119,6 +119,9 @@ def _inner_runs_are_plain_runs() -> Iterator[None]:
         yield
 
 
+PARSED_ONCE = ("metadata", "entry_points", "files")  # the PathDistribution properties read once a session
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _installed_metadata_read_once() -> Iterator[None]:
     """Each in-process pytest run reads the metadata of every installed distribution again: its headers four times
@@ -146,9 +149,6 @@ def _installed_metadata_read_once() -> Iterator[None]:
         for name in PARSED_ONCE:
             patch.setattr(importlib.metadata.PathDistribution, name, read_once(name))
         yield
-
-
-PARSED_ONCE = ("metadata", "entry_points", "files")
 
 
 @pytest.fixture
