@@ -29,10 +29,13 @@ from typing import Any, TypeVar
 
 # pytester's in-process runs restore sys.modules afterwards; modules that the plugin imports lazily (psutil
 # keeps a reference to itself in sys.modules; pydantic, whose validator of the settings pytest_aide.config builds
-# once a process) must therefore be imported before any inner run starts.
+# once a process; requests, whose sessions check cookie jars against the http.cookiejar they were imported with:
+# a jar of one inner run's import and the module of another's fail "You can only merge into CookieJar") must
+# therefore be imported before any inner run starts.
 import pydantic  # noqa: F401
 import pytest
 import pytest_html.extras  # noqa: F401
+import requests  # noqa: F401
 from hypothesis import HealthCheck, settings
 
 import pytest_aide.evidence
