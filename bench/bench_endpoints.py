@@ -21,8 +21,8 @@ Bounds (issue 7, bullet 12), all must hold for exit 0:
   plain-pytest figure plus the ideal time to probe N endpoints 64 at a time.
 
 Every aide run must pass and the server must have answered each endpoint exactly once (under ``-n 2`` too:
-the xdist controller probes for both). ``--sequential`` adds one ``--aide-concurrency 1`` run of the small size
-(about N x delay) to show the speed-up.
+a child process of the xdist controller probes for both). ``--sequential`` adds one ``--aide-concurrency 1``
+run of the small size (about N x delay) to show the speed-up.
 """
 
 from __future__ import annotations

@@ -136,6 +136,29 @@ def circuit_name(kind: str, url: str) -> str:
     return f"{kind}:{shown}:{port or _DEFAULT_PORTS.get(parts.scheme.lower(), 0)}"
 
 
+def http_lookup(
+    app_url: str, dependency: Callable[[str, str], Dependency | None]
+) -> Callable[[str], Dependency | None]:
+    """The circuit of each URL's host for an HTTP client: the app (``app:host:port``) for ``app_url``'s host,
+    any other host a dependency of its own (``http:host:port``); ``dependency(kind, circuit)`` makes one. Each
+    host is looked up once, not once per probe."""
+    app_host = urlsplit(app_url).netloc
+    known: dict[tuple[str, str], Dependency | None] = {}
+
+    def dependency_for(url: str) -> Dependency | None:
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        if key not in known:  # a race only looks the same circuit up twice
+            if parts.netloc == app_host:
+                known[key] = dependency(APP, circuit_name(APP, url))
+            else:
+                other = circuit_name("http", url)
+                known[key] = dependency(other, other)
+        return known[key]
+
+    return dependency_for
+
+
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` (or an error in its chain) says the dependency did not answer, as opposed to an answer
     the check did not like. Probes re-raise driver errors as one-line ProbeErrors, so the chain is read."""

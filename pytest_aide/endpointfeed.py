@@ -1,4 +1,5 @@
-"""Under xdist the controller probes the run's endpoints and streams the results to its workers.
+"""Under xdist the controller has the run's endpoints probed (by a child process of its own) and streams the
+results to its workers.
 
 A serial run streams its probes in check order (``ProbeStream``) and so overlaps probing with checking. Under
 xdist the workers start, import and collect first, which takes a second or more; the controller uses that
@@ -8,11 +9,15 @@ writes its selected endpoints to the run's folder (:func:`write_wanted`); at the
 ``pytest_xdist_node_collection_finished`` the controller narrows its plan to exactly that selection (in that
 order), or only then starts when it did not guess. Each result goes to a JSON-lines file that the workers'
 ``aide_endpoint_probes`` reads (:class:`~pytest_aide.probes.feed.ProbeFeed`), so every endpoint is probed
-once per run and a check waits for its own endpoint only.
+once per run and a check waits for its own endpoint only. The probing runs in a child process of the
+controller (:mod:`pytest_aide.probes.feed_process`), which boots beside the workers: probe threads in the
+controller itself took its interpreter lock from the reports its workers wait on. It ends with the
+controller's test loop, and its circuits join the run's statistics before the reports are written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import os
@@ -32,7 +37,7 @@ from pytest_aide.state import AideState
 if TYPE_CHECKING:
     from pytest_aide.dependencies import Dependency
     from pytest_aide.probes.endpoints import EndpointSpec
-    from pytest_aide.probes.feed import FeedWriter
+    from pytest_aide.probes.feed_process import Circuits, ProbeProcess
     from pytest_aide.probes.http import HttpClient
     from pytest_aide.redact import Redactor
     from pytest_aide.settings import EndpointSettings, FileSettings
@@ -115,20 +120,28 @@ def app_client(
     ``[app] timeout`` (the load probe's own)."""
     from pytest_aide.probes.http import HttpClient
 
+    options = app_client_options(settings, pool_size=pool_size, read_timeout=read_timeout)
+    return HttpClient(**options, redactor=redactor, dependency_for=dependency_for)
+
+
+def app_client_options(
+    settings: FileSettings, *, pool_size: int | None = None, read_timeout: float | None = None
+) -> dict[str, Any]:
+    """The keyword arguments of ``[app]``'s HttpClient but its redactor and circuits: plain data that a probe
+    process can take (headers included: hand them over a pipe, never a command line). ConfigError when a
+    ``headers_env`` variable is not set."""
     headers_env = settings.app.headers_env
     missing = [var for var in headers_env.values() if not os.environ.get(var)]
     if missing:
         raise ConfigError(f"[app] headers_env: environment variable {missing[0]} is not set")
-    return HttpClient(
-        settings.app.url or "",
-        connect_timeout=settings.app.connect_timeout,
-        read_timeout=read_timeout or settings.app.timeout,
-        headers={header: os.environ[var] for header, var in headers_env.items()},
-        verify=settings.app.verify_tls,
-        pool_size=pool_size or settings.run.concurrency,
-        redactor=redactor,
-        dependency_for=dependency_for,
-    )
+    return {
+        "base_url": settings.app.url or "",
+        "connect_timeout": settings.app.connect_timeout,
+        "read_timeout": read_timeout or settings.app.timeout,
+        "headers": {header: os.environ[var] for header, var in headers_env.items()},
+        "verify": settings.app.verify_tls,
+        "pool_size": pool_size or settings.run.concurrency,
+    }
 
 
 def idle_limit(settings: FileSettings) -> float:
@@ -141,35 +154,41 @@ def idle_limit(settings: FileSettings) -> float:
 
 
 class ControllerPrep:
-    """What the xdist controller does for its workers while they boot: start the target, probe endpoints."""
+    """What the xdist controller does for its workers while they boot: start the target, probe endpoints (in a
+    child process of its own: :mod:`pytest_aide.probes.feed_process`)."""
 
-    def __init__(
-        self, state: AideState, scope: RunScope, dependency_for: Callable[[str], Dependency | None] | None = None
-    ) -> None:
+    def __init__(self, state: AideState, scope: RunScope) -> None:
         self._state = state
-        self.feed: FeedWriter | None = None
+        self.feed: ProbeProcess | None = None
         self._starter: threading.Thread | None = None
+        self._statistics: dict[str, dict[str, Any]] = {}
         settings = state.config.settings
         if not settings.app.url:
             return
-        client = None
+        options = None
         if settings.endpoints:
             try:
-                client = app_client(settings, state.redactor, dependency_for)
+                options = app_client_options(settings)
             except ConfigError:
-                client = None  # each worker's aide_app reports it, as in a run without xdist
-        if client is None:
+                options = None  # each worker's aide_app reports it, as in a run without xdist
+        if options is None:
             if settings.app.command:
                 self._starter = threading.Thread(target=self._start_target, name="aide-target-start", daemon=True)
                 self._starter.start()
             return
-        from pytest_aide.probes.feed import FeedWriter
+        from pytest_aide.probes.feed_process import ProbeJob, ProbeProcess
 
-        self.feed = FeedWriter(
-            state.work_dir / FEED, client, concurrency=settings.run.concurrency, before=self._start_target
+        job = ProbeJob(
+            path=state.work_dir / FEED,
+            client=options,
+            endpoints=[endpoint_spec(endpoint) for endpoint in settings.endpoints],
+            concurrency=settings.run.concurrency,
+            secrets=state.redactor.secrets,
+            circuits=probe_circuits(settings),
         )
+        self.feed = ProbeProcess(job, before=self._start_target)
         if may_guess(scope, state.config):
-            self.feed.plan(endpoint_spec(endpoint) for endpoint in settings.endpoints)
+            self.feed.plan(endpoint.name for endpoint in settings.endpoints)
 
     def _start_target(self) -> None:
         target.start_once(self._state)
@@ -182,18 +201,40 @@ class ControllerPrep:
             names = json.loads(wanted_path(self._state.work_dir, workerid).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return  # the next worker's collection decides; a worker waiting in vain reports UNKNOWN
-        configured = {endpoint.name: endpoint for endpoint in self._state.config.settings.endpoints}
-        self.feed.plan((endpoint_spec(configured[name]) for name in names if name in configured), exact=True)
+        self.feed.plan(names, exact=True)
+
+    def stop_probing(self) -> dict[str, dict[str, Any]]:
+        """End the probes (every check has run): the probe process's circuit statistics, once."""
+        if self.feed is not None:
+            self._statistics = self.feed.close()
+            self.feed = None
+            return self._statistics
+        return {}
 
     def close(self) -> None:
         """Stop probing; wait for a target start in progress (so the run stops what it started)."""
-        if self.feed is not None:
-            self.feed.close()
+        self.stop_probing()
         if self._starter is not None:
             self._starter.join(self._state.config.settings.app.start_timeout + 10)
         work_dir = self._state.work_dir
-        for leftover in (FEED, target.START_ERROR, *(p.name for p in work_dir.glob("endpoint-wanted-*.json"))):
+        leftovers = (FEED, target.START_ERROR, *(p.name for p in work_dir.glob("endpoint-wanted-*.json")))
+        for leftover in leftovers:
             (work_dir / leftover).unlink(missing_ok=True)
+
+
+def probe_circuits(settings: FileSettings) -> Circuits | None:
+    """The probe process's circuits: ``[resilience.breakers]`` and ``[resilience.dependencies]``, as the
+    controller's own registry would make them; None when the dependencies' circuits are switched off."""
+    from pytest_aide.probes.feed_process import Circuits
+
+    dependencies = settings.resilience.dependencies
+    if not dependencies.enabled:
+        return None
+    return Circuits(
+        app_url=settings.app.url or "",
+        failure_threshold=dependencies.failure_threshold,
+        policy=dataclasses.asdict(settings.resilience.breakers),
+    )
 
 
 def wanted_path(work_dir: Path, workerid: str) -> Path:

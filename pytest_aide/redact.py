@@ -91,6 +91,11 @@ class Redactor:
         self._json_findable = all(json.dumps(s, ensure_ascii=False)[1:-1] == s for s in self._ordered)
         self._memo.clear()  # what was clean may hold a new secret
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values it masks (for a helper process that must mask the same)."""
+        return self._ordered
+
     @classmethod
     def from_environment(cls, extra: Iterable[str] = ()) -> Redactor:
         """A redactor that knows secret-looking environment values plus ``extra``."""

@@ -82,6 +82,11 @@ def take_worker_statistics(config: pytest.Config, workeroutput: dict[str, Any]) 
             config.stash.setdefault(WORKER_STATISTICS_KEY, {}).setdefault(key, []).append(found)
 
 
+def take_circuit_statistics(config: pytest.Config, circuits: dict[str, dict[str, Any]]) -> None:
+    """On the controller: keep the circuits of another process (its endpoint probes) for the report."""
+    take_worker_statistics(config, {_CIRCUITS: circuits})
+
+
 def run_circuits(config: pytest.Config) -> dict[str, dict[str, Any]]:
     """Every circuit of the run by name: this process's and each worker's, merged (counts added up)."""
     parts = _statistics(config, _CIRCUITS, config.stash.get(BREAKERS_KEY, None))
@@ -202,25 +207,9 @@ def http_dependencies(config: pytest.Config, app_url: str) -> Callable[[str], De
     other host an endpoint names is a dependency of its own (``http:host:port``). None when switched off."""
     if dependency(config, "app", app_url) is None:
         return None
-    from urllib.parse import urlsplit
+    from pytest_aide.dependencies import http_lookup
 
-    from pytest_aide.dependencies import APP, circuit_name
-
-    app_host = urlsplit(app_url).netloc
-    known: dict[tuple[str, str], Dependency | None] = {}  # by scheme and host: one look-up per host, not per probe
-
-    def dependency_for(url: str) -> Dependency | None:
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc)
-        if key not in known:  # a race only looks the same circuit up twice
-            if parts.netloc == app_host:
-                known[key] = _dependency(config, APP, circuit_name(APP, url))
-            else:
-                other = circuit_name("http", url)
-                known[key] = _dependency(config, other, other)
-        return known[key]
-
-    return dependency_for
+    return http_lookup(app_url, lambda kind, circuit: _dependency(config, kind, circuit))
 
 
 def _dependency(config: pytest.Config, kind: str, circuit: str) -> Dependency | None:

@@ -225,8 +225,7 @@ def pytest_xdist_setupnodes(config: pytest.Config) -> None:
     scope = endpointfeed.scope_from(
         values, args, invocation_dir=config.invocation_params.dir, suite_added=state.suite_added
     )
-    dependency_for = resilience_fixtures.http_dependencies(config, state.config.settings.app.url or "")
-    config.stash[PREP_KEY] = endpointfeed.ControllerPrep(state, scope, dependency_for)
+    config.stash[PREP_KEY] = endpointfeed.ControllerPrep(state, scope)
 
 
 _SCOPE_OPTIONS = (*endpointfeed.NARROWING_OPTIONS, "markexpr", "ignore", "ignore_glob")
@@ -253,6 +252,20 @@ def pytest_xdist_node_collection_finished(node: Any) -> None:
     prep = node.config.stash.get(PREP_KEY, None)
     if prep is not None:
         prep.worker_collected(node.workerinput["workerid"])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, Any]:
+    """xdist controller: once every worker is done, the endpoint probes end, and their circuits join the run's
+    statistics before the reports are written."""
+    try:
+        return (yield)
+    finally:
+        prep = session.config.stash.get(PREP_KEY, None)
+        if prep is not None:
+            circuits = prep.stop_probing()
+            if circuits:
+                resilience_fixtures.take_circuit_statistics(session.config, circuits)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reports the collection to the controller

@@ -9,6 +9,7 @@ events are asserted, never durations: the machine is shared and loaded.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from aide_testing import activate
 
@@ -25,6 +27,7 @@ from pytest_aide.endpointfeed import RunScope, may_guess
 from pytest_aide.errors import ProbeError
 from pytest_aide.probes.endpoints import EndpointSpec
 from pytest_aide.probes.feed import FeedWriter, ProbeFeed
+from pytest_aide.probes.feed_process import Circuits, ProbeJob, ProbeProcess
 from pytest_aide.probes.http import HttpClient
 
 BODY = json.dumps({"status": "healthy"}).encode()
@@ -51,6 +54,8 @@ class LogServer(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.log: list[tuple[str, float]] = []
         self.answered: dict[str, float] = {}
+        self.clients: dict[str, tuple[list[str], list[str]]] = {}  # /whois/ path: the client's and its parent's argv
+        self.auth: dict[str, str | None] = {}
         self.release: Path | None = None
         self.closing = threading.Event()
 
@@ -73,6 +78,12 @@ class LogHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         with self.server.lock:
             self.server.log.append((self.path, time.time()))
+            self.server.auth[self.path] = self.headers.get("Authorization")
+        if self.path.startswith("/whois/"):
+            found = client_process(self.client_address[1], self.server.server_address[1])
+            if found is not None:
+                with self.server.lock:
+                    self.server.clients[self.path] = found
         if self.path.startswith("/trickle/"):
             self._trickle()
             return
@@ -99,6 +110,16 @@ class LogHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
         self.close_connection = True
+
+
+def client_process(client_port: int, server_port: int) -> tuple[list[str], list[str]] | None:
+    """The command lines of the process holding the client end of a connection to this server, and its parent's."""
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.pid and conn.laddr and conn.laddr.port == client_port and conn.raddr and conn.raddr.port == server_port:
+            process = psutil.Process(conn.pid)
+            parent = process.parent()
+            return process.cmdline(), parent.cmdline() if parent else []
+    return None
 
 
 @pytest.fixture
@@ -197,6 +218,22 @@ def test_a_probe_that_hangs_in_the_controller_makes_only_its_check_unknown(
     assert stuck["status"] == "UNKNOWN"
     assert "endpoint 'stuck': no result from the xdist controller" in stuck["message"]
     assert server.paths().count("/trickle/stuck") == 1  # the workers did not probe it again
+
+
+def test_the_probes_come_from_a_child_of_the_controller_not_from_the_controller(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer
+) -> None:
+    """Probe threads in the controller took its interpreter lock from the reports its workers wait on."""
+    endpoints = {"who": "/whois/who", **{f"ep{i}": f"/ep/{i}" for i in range(4)}}
+    project(pytester, server.url, endpoints)
+    result = run_xdist(pytester, monkeypatch, "check_endpoints.py")
+    result.assert_outcomes(passed=5)
+    command, parent = server.clients["/whois/who"]
+    assert command[1:3] == ["-m", "pytest_aide.probes.feed_process"]
+    assert "-n" in parent  # the controller (the workers are execnet bootstraps: python -c ...)
+    assert sorted(server.paths()) == sorted(endpoints.values())
+    [run] = (pytester.path / "reports").glob("2*")
+    assert not list(run.glob("endpoint-*"))  # the feed is not archived
 
 
 def test_the_controller_starts_the_target_while_the_workers_boot(
@@ -322,6 +359,87 @@ def test_a_failed_start_reaches_every_reader(tmp_path: Path, server: LogServer) 
         with pytest.raises(ProbeError, match="boom"):
             ProbeFeed(tmp_path / "feed.jsonl", ["a"], idle_limit=HANG_S)["a"]
         writer.close()
+    assert server.paths() == []
+
+
+# --- the probe process ---------------------------------------------------------------------------------------
+
+
+def job(tmp_path: Path, url: str, names: list[str], **fields: Any) -> ProbeJob:
+    endpoints = [EndpointSpec(name, f"/whois/{name}" if name == "who" else f"/ep/{name}") for name in names]
+    client = {"base_url": url, "connect_timeout": 2.0, "read_timeout": 5.0, "pool_size": 4, **fields.pop("client", {})}
+    return ProbeJob(path=tmp_path / "feed.jsonl", client=client, endpoints=endpoints, concurrency=4, **fields)
+
+
+def test_a_probe_process_probes_in_a_child_and_hands_each_result_over(tmp_path: Path, server: LogServer) -> None:
+    token = "Bearer s3cr3t-t0ken-value"
+    names = ["who", "a", "b", "c"]
+    probes = ProbeProcess(job(tmp_path, server.url, names, client={"headers": {"Authorization": token}}))
+    try:
+        probes.plan(["who", "a", "b", "c", "unknown"])
+        feed = ProbeFeed(tmp_path / "feed.jsonl", names, idle_limit=HANG_S)
+        assert all(feed[name].ok for name in names)
+        command, _ = server.clients["/whois/who"]
+        assert command[1:3] == ["-m", "pytest_aide.probes.feed_process"]
+        assert psutil.Process(probes.pid).ppid() == os.getpid()
+        assert token not in " ".join(command)  # the headers went over the pipe
+        assert server.auth["/ep/a"] == token
+    finally:
+        assert probes.close() == {}  # no circuits asked for
+    assert not psutil.pid_exists(probes.pid)
+    assert sorted(server.paths()) == ["/ep/a", "/ep/b", "/ep/c", "/whois/who"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["feed.jsonl"]  # nothing else left behind
+
+
+def test_a_probe_process_returns_the_statistics_of_its_circuits(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens: refused at once
+    circuits = Circuits(app_url=url, failure_threshold=2, policy={"recovery_timeout": 60.0})
+    probes = ProbeProcess(job(tmp_path, url, ["a", "b", "c"], circuits=circuits))
+    try:
+        probes.plan(["a", "b", "c"])
+        feed = ProbeFeed(tmp_path / "feed.jsonl", ["a", "b", "c"], idle_limit=HANG_S)
+        assert [feed[name].outage for name in "abc"] == [f"app:127.0.0.1:{url.rsplit(':', 1)[1]}"] * 3
+    finally:
+        statistics = probes.close()
+    [(name, circuit)] = statistics.items()
+    assert name.startswith("app:127.0.0.1:")
+    assert (circuit["state"], circuit["calls"]) == ("open", 3)
+    assert circuit["failures"] + circuit["rejections"] == 3
+
+
+def test_a_probe_process_that_dies_leaves_its_reason_for_every_reader(tmp_path: Path, server: LogServer) -> None:
+    broken = Circuits(app_url=server.url, failure_threshold=1, policy={"success_threshold": 0})
+    probes = ProbeProcess(job(tmp_path, server.url, ["a"], circuits=broken))
+    try:
+        probes.plan(["a"])
+        with pytest.raises(ProbeError, match=r"probe process ended early \(exit status 1\): ValueError: breaker"):
+            ProbeFeed(tmp_path / "feed.jsonl", ["a"], idle_limit=HANG_S)["a"]
+    finally:
+        probes.close()
+    assert server.paths() == []
+
+
+def test_a_probe_process_that_hangs_is_killed_on_close(tmp_path: Path, server: LogServer) -> None:
+    stuck = tmp_path / "stuck-python"
+    stuck.write_text("#!/bin/sh\nexec sleep 600\n")  # reads nothing and never exits
+    stuck.chmod(0o755)
+    probes = ProbeProcess(job(tmp_path, server.url, ["a"]), python=str(stuck))
+    probes.plan(["a"])
+    assert probes.close(wait=0.1) == {}
+    assert not psutil.pid_exists(probes.pid)
+
+
+def test_a_failed_start_reaches_every_reader_of_a_probe_process(tmp_path: Path, server: LogServer) -> None:
+    def fail() -> None:
+        raise ProbeError("could not start the target: boom")
+
+    probes = ProbeProcess(job(tmp_path, server.url, ["a"]), before=fail)
+    try:
+        probes.plan(["a"])
+        with pytest.raises(ProbeError, match="boom"):
+            ProbeFeed(tmp_path / "feed.jsonl", ["a"], idle_limit=HANG_S)["a"]
+    finally:
+        probes.close()
     assert server.paths() == []
 
 

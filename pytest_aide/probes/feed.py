@@ -1,6 +1,7 @@
 """Endpoint probes handed from one process to others as each arrives, through a JSON-lines file.
 
-Under xdist the controller probes every endpoint of the run once (:class:`FeedWriter`) and appends each result
+Under xdist every endpoint of the run is probed once for all workers (:class:`FeedWriter`, run by the
+controller's probe process: :mod:`pytest_aide.probes.feed_process`), and each result is appended
 to the file as soon as it is in; a worker's check reads its own endpoint's line (:class:`ProbeFeed`) and waits
 for nothing else, so the workers check while the probing goes on. The writer may start before the workers
 have collected (a guess at the selection) and be narrowed to exactly what they collected later.

@@ -1,0 +1,293 @@
+"""The xdist controller's endpoint probes, made in a child process of its own.
+
+The controller is the hub of an xdist run: every worker's reports arrive there, and a worker gets its next
+checks only once the controller has taken in the reports before them. Probe threads in the controller's own
+process hold its interpreter lock for about a millisecond per probe (the HTTP client's work), so with many
+endpoints the controller fell behind and the workers waited (measured with 1,000 endpoints on 2 cores: the
+controller busy 2.7 s of a 3.3 s run, each worker 1.1 s). :class:`ProbeProcess` runs the same
+:class:`~pytest_aide.probes.feed.FeedWriter` in a child interpreter, which starts while the workers boot.
+
+The parent talks to the child over its standard input, one JSON object per line: first the job (the feed's
+path, the client's options, the endpoints, the secrets to mask, the circuits), then plans (endpoint names),
+then ``go`` once the target is up (or ``error``: the feed then carries that error instead of probes). End of
+input ends the probing; the child then prints its circuits' statistics and exits. Nothing secret is on the
+child's command line. The parent never waits on the pipe (a sender thread writes), and every wait on the child
+is bounded: a child that hangs is killed, one that dies early leaves an error line in the feed, so the
+workers' checks are UNKNOWN with the reason instead of waiting out their idle limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, TextIO
+
+from pytest_aide.errors import ProbeError
+from pytest_aide.probes.endpoints import EndpointSpec
+
+STOP_GRACE_S = 5.0  # on top of the in-flight probes' wait: a child that has not exited by then is killed
+_END = None  # the sender's sentinel: close the child's input
+
+
+@dataclass(frozen=True)
+class Circuits:
+    """The child's circuit breakers: ``[resilience.breakers]`` defaults and the dependencies' threshold."""
+
+    app_url: str
+    failure_threshold: int
+    policy: Mapping[str, Any] = field(default_factory=dict)  # BreakerPolicy's fields
+
+
+@dataclass(frozen=True)
+class ProbeJob:
+    """What the child needs to probe as the controller would: plain data, sent over a pipe."""
+
+    path: Path
+    client: Mapping[str, Any]  # HttpClient's keyword arguments (see endpointfeed.app_client_options)
+    endpoints: Sequence[EndpointSpec]
+    concurrency: int
+    secrets: Sequence[str] = ()
+    circuits: Circuits | None = None
+
+    def to_line(self) -> str:
+        return json.dumps(
+            {
+                "path": str(self.path),
+                "client": dict(self.client),
+                "endpoints": [_spec_data(spec) for spec in self.endpoints],
+                "concurrency": self.concurrency,
+                "secrets": list(self.secrets),
+                "circuits": asdict(self.circuits) if self.circuits is not None else None,
+            }
+        )
+
+
+class ProbeProcess:
+    """A :class:`~pytest_aide.probes.feed.FeedWriter` in a child process: probes the job's endpoints by name
+    as planned, appending each result to ``job.path``.
+
+    ``before`` (starting the target) runs in a thread of this process; the child probes once it is done, or
+    writes its ProbeError to the feed. :meth:`close` ends the probing and returns the child's circuit
+    statistics (empty when it gave none).
+    """
+
+    def __init__(
+        self,
+        job: ProbeJob,
+        *,
+        before: Callable[[], None] | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        from pytest_aide.redact import Redactor
+
+        self.path = job.path
+        self.path.touch()  # a worker may look before the child has started: the feed exists from now on
+        self._redact = Redactor(job.secrets)
+        # The child's standard error, for the reason if it dies: a file without a name, so nothing is left behind.
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        self._known = {spec.name for spec in job.endpoints}
+        self._exact = False
+        self._closing = threading.Event()
+        self._lock = threading.Lock()
+        self._outbox: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._child = subprocess.Popen(
+            [python, "-m", "pytest_aide.probes.feed_process"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._errors,
+            text=True,
+            encoding="utf-8",
+            close_fds=True,
+        )
+        self._output = ""
+        self._outbox.put(job.to_line())
+        self._sender = threading.Thread(target=self._send, name="aide-probe-process-send", daemon=True)
+        self._sender.start()
+        self._reader = threading.Thread(target=self._read, name="aide-probe-process-read", daemon=True)
+        self._reader.start()
+        self._watcher = threading.Thread(target=self._watch, name="aide-probe-process-watch", daemon=True)
+        self._watcher.start()
+        threading.Thread(target=self._start, args=(before,), name="aide-probe-process-start", daemon=True).start()
+
+    @property
+    def exact(self) -> bool:
+        """Whether the plan is the selection the workers collected (no longer a guess)."""
+        return self._exact
+
+    @property
+    def pid(self) -> int:
+        return self._child.pid
+
+    def plan(self, names: Iterable[str], *, exact: bool = False) -> None:
+        """Probe the endpoints ``names`` (known to the job) in this order; see FeedWriter.plan."""
+        with self._lock:
+            if self._closing.is_set() or self._exact:
+                return
+            self._exact = exact
+        self._outbox.put(json.dumps({"plan": [name for name in names if name in self._known], "exact": exact}))
+
+    def close(self, *, wait: float = 1.0) -> dict[str, dict[str, Any]]:
+        """End the probing: what has not started is dropped, what has gets ``wait`` seconds; the child is killed
+        if it has not exited ``STOP_GRACE_S`` later. Returns its circuits' statistics."""
+        with self._lock:
+            if self._closing.is_set():
+                return {}
+            self._closing.set()
+        self._outbox.put(_END)
+        try:
+            self._child.wait(timeout=wait + STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self._child.kill()  # a sender blocked on its full pipe gets a broken pipe
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._child.wait(timeout=STOP_GRACE_S)
+        for thread in (self._sender, self._reader, self._watcher):
+            thread.join(STOP_GRACE_S)
+        self._errors.close()
+        return _statistics(self._output)
+
+    def _start(self, before: Callable[[], None] | None) -> None:
+        message: dict[str, Any] = {"go": True}
+        try:
+            if before is not None:
+                before()
+        except ProbeError as exc:
+            message = {"error": str(exc)}
+        finally:
+            self._outbox.put(json.dumps(message))
+
+    def _send(self) -> None:
+        """Write the outbox to the child's input: only this thread waits on the pipe."""
+        stdin = self._child.stdin
+        assert stdin is not None
+        try:
+            while (line := self._outbox.get()) is not _END:
+                stdin.write(line + "\n")
+                stdin.flush()
+        except OSError:
+            pass  # the child is gone: the watcher says so in the feed
+        finally:
+            with contextlib.suppress(OSError):
+                stdin.close()
+
+    def _read(self) -> None:
+        """The child's standard output, to its end: its last line holds the circuits' statistics."""
+        stdout = self._child.stdout
+        assert stdout is not None
+        with contextlib.suppress(OSError, ValueError), stdout:
+            self._output = stdout.read()
+
+    def _watch(self) -> None:
+        """A child that ends before it was told to leaves the reason in the feed, for the workers to read."""
+        status = self._child.wait()
+        if self._closing.is_set():
+            return
+        reason = self._redact(_last_line(self._errors)) or "no message"
+        _append(self.path, {"error": f"the endpoint probe process ended early (exit status {status}): {reason}"})
+
+
+def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    """The child: probe as the parent's lines say, then print the circuits' statistics (one JSON line)."""
+    first = stdin.readline()
+    if not first:
+        return 0  # the parent closed at once
+    job = json.loads(first)
+    from pytest_aide.probes.feed import FeedWriter
+
+    registry, client = _client(job)
+    endpoints = {data["name"]: EndpointSpec(**data) for data in job["endpoints"]}
+    started = threading.Event()
+    refusal: list[str] = []
+
+    def before() -> None:
+        started.wait()
+        if refusal:
+            raise ProbeError(refusal[0])
+
+    writer = FeedWriter(Path(job["path"]), client, concurrency=job["concurrency"], before=before)
+    for line in stdin:
+        message = json.loads(line)
+        if "plan" in message:
+            writer.plan((endpoints[name] for name in message["plan"]), exact=message["exact"])
+        elif "error" in message:
+            refusal.append(message["error"])
+            started.set()
+        elif "go" in message:
+            started.set()
+    if not started.is_set():  # the run ended before the target was up: probe nothing
+        refusal.append("the run ended before the endpoints could be probed")
+        started.set()
+    writer.close()
+    stdout.write(json.dumps({"circuits": registry.statistics() if registry is not None else {}}) + "\n")
+    stdout.flush()
+    return 0
+
+
+def _client(job: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The child's HttpClient (and its breaker registry, None when the circuits are off)."""
+    from pytest_aide.probes.http import HttpClient
+    from pytest_aide.redact import Redactor
+
+    redactor = Redactor(job["secrets"])
+    circuits = job["circuits"]
+    if circuits is None:
+        return None, HttpClient(**job["client"], redactor=redactor)
+    from pytest_aide.dependencies import Dependency, http_lookup
+    from pytest_aide.resilience import BreakerPolicy, BreakerRegistry
+
+    registry = BreakerRegistry(BreakerPolicy(**circuits["policy"]), redact=redactor)
+    threshold = circuits["failure_threshold"]
+    dependency_for = http_lookup(
+        circuits["app_url"], lambda kind, name: Dependency(kind, registry.get(name, failure_threshold=threshold))
+    )
+    return registry, HttpClient(**job["client"], redactor=redactor, dependency_for=dependency_for)
+
+
+def _spec_data(spec: EndpointSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "path": spec.path,
+        "method": spec.method,
+        "expect_status": spec.expect_status,
+        "conditions": list(spec.conditions),
+    }
+
+
+def _statistics(output: str) -> dict[str, dict[str, Any]]:
+    for line in reversed(output.splitlines()):
+        try:
+            found = json.loads(line)
+        except ValueError:
+            continue
+        circuits = found.get("circuits") if isinstance(found, dict) else None
+        if isinstance(circuits, dict):
+            return circuits
+    return {}
+
+
+def _last_line(file: BinaryIO) -> str:
+    try:
+        file.seek(0)
+        lines = file.read().decode("utf-8", errors="replace").strip().splitlines()
+    except (OSError, ValueError):
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
+def _append(path: Path, line: dict[str, Any]) -> None:
+    try:
+        with open(path, "a", encoding="utf-8") as feed:
+            feed.write(json.dumps(line) + "\n")
+    except OSError:
+        pass  # the run's folder is gone: nobody is left to read it
+
+
+if __name__ == "__main__":
+    sys.exit(main())
