@@ -160,8 +160,8 @@ class ControllerPrep:
     def __init__(self, state: AideState, scope: RunScope) -> None:
         self._state = state
         self.feed: ProbeProcess | None = None
-        self._starter: threading.Thread | None = None
-        self._statistics: dict[str, dict[str, Any]] = {}
+        self._starter: threading.Thread | None = None  # the target's start: the run waits for it before it ends
+        self._closed = False
         settings = state.config.settings
         if not settings.app.url:
             return
@@ -171,22 +171,27 @@ class ControllerPrep:
                 options = app_client_options(settings)
             except ConfigError:
                 options = None  # each worker's aide_app reports it, as in a run without xdist
-        if options is None:
+        if options is not None:
+            from pytest_aide.probes.feed_process import ProbeJob, ProbeProcess
+
+            job = ProbeJob(
+                path=state.work_dir / FEED,
+                client=options,
+                endpoints=[endpoint_spec(endpoint) for endpoint in settings.endpoints],
+                concurrency=settings.run.concurrency,
+                secrets=state.redactor.secrets,
+                circuits=probe_circuits(settings),
+            )
+            try:
+                self.feed = ProbeProcess(job, before=self._start_target)
+            except OSError:
+                self.feed = None  # no process to be had (a process limit...): the workers probe, as without a feed
+        if self.feed is None:
             if settings.app.command:
                 self._starter = threading.Thread(target=self._start_target, name="aide-target-start", daemon=True)
                 self._starter.start()
             return
-        from pytest_aide.probes.feed_process import ProbeJob, ProbeProcess
-
-        job = ProbeJob(
-            path=state.work_dir / FEED,
-            client=options,
-            endpoints=[endpoint_spec(endpoint) for endpoint in settings.endpoints],
-            concurrency=settings.run.concurrency,
-            secrets=state.redactor.secrets,
-            circuits=probe_circuits(settings),
-        )
-        self.feed = ProbeProcess(job, before=self._start_target)
+        self._starter = self.feed.starter
         if may_guess(scope, state.config):
             self.feed.plan(endpoint.name for endpoint in settings.endpoints)
 
@@ -205,14 +210,14 @@ class ControllerPrep:
 
     def stop_probing(self) -> dict[str, dict[str, Any]]:
         """End the probes (every check has run): the probe process's circuit statistics, once."""
-        if self.feed is not None:
-            self._statistics = self.feed.close()
-            self.feed = None
-            return self._statistics
-        return {}
+        feed, self.feed = self.feed, None
+        return feed.close() if feed is not None else {}
 
     def close(self) -> None:
-        """Stop probing; wait for a target start in progress (so the run stops what it started)."""
+        """Stop probing; wait for a target start in progress (so the run stops what it started). Once."""
+        if self._closed:
+            return
+        self._closed = True
         self.stop_probing()
         if self._starter is not None:
             self._starter.join(self._state.config.settings.app.start_timeout + 10)

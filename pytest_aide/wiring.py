@@ -405,6 +405,9 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    prep = config.stash.get(PREP_KEY, None)
+    if prep is not None:  # a session that failed to start never reached its sessionfinish
+        prep.close()
     checkrun.close(config)
     state = get_state(config)
     forget_state(config)

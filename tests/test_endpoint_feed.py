@@ -81,9 +81,8 @@ class LogHandler(BaseHTTPRequestHandler):
             self.server.auth[self.path] = self.headers.get("Authorization")
         if self.path.startswith("/whois/"):
             found = client_process(self.client_address[1], self.server.server_address[1])
-            if found is not None:
-                with self.server.lock:
-                    self.server.clients[self.path] = found
+            with self.server.lock:
+                self.server.clients[self.path] = found
         if self.path.startswith("/trickle/"):
             self._trickle()
             return
@@ -112,14 +111,19 @@ class LogHandler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-def client_process(client_port: int, server_port: int) -> tuple[list[str], list[str]] | None:
-    """The command lines of the process holding the client end of a connection to this server, and its parent's."""
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.pid and conn.laddr and conn.laddr.port == client_port and conn.raddr and conn.raddr.port == server_port:
-            process = psutil.Process(conn.pid)
-            parent = process.parent()
-            return process.cmdline(), parent.cmdline() if parent else []
-    return None
+def client_process(client_port: int, server_port: int) -> tuple[list[str], list[str]]:
+    """The command lines of the process holding the client end of a connection to this server, and its parent's
+    (what went wrong, instead, when they cannot be read: the test then says so)."""
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            ends = conn.laddr and conn.raddr and (conn.laddr.port, conn.raddr.port) == (client_port, server_port)
+            if conn.pid and ends:
+                process = psutil.Process(conn.pid)
+                parent = process.parent()
+                return process.cmdline(), parent.cmdline() if parent else []
+    except (psutil.Error, OSError) as exc:
+        return [f"lookup failed: {exc!r}"], []
+    return [f"no process holds 127.0.0.1:{client_port}"], []
 
 
 @pytest.fixture
@@ -234,6 +238,39 @@ def test_the_probes_come_from_a_child_of_the_controller_not_from_the_controller(
     assert sorted(server.paths()) == sorted(endpoints.values())
     [run] = (pytester.path / "reports").glob("2*")
     assert not list(run.glob("endpoint-*"))  # the feed is not archived
+
+
+def test_the_probe_process_circuits_are_in_the_run_report(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()  # nothing listens: every probe is refused
+    project(pytester, f"http://127.0.0.1:{port}", {f"ep{i}": f"/ep/{i}" for i in range(3)})
+    result = run_xdist(pytester, monkeypatch, "check_endpoints.py")
+    result.assert_outcomes(failed=3)  # the probes are the checks' measurement: a refused app fails them
+    [health] = (pytester.path / "reports").glob("2*/health.json")
+    circuit = json.loads(health.read_text())["resilience"]["circuits"][f"app:127.0.0.1:{port}"]
+    assert circuit["calls"] == 3  # the probe process's own: the workers made no call
+    assert circuit["failures"] + circuit["rejections"] == 3
+
+
+def test_an_interrupted_run_leaves_no_probe_process(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer
+) -> None:
+    project(pytester, server.url, {"ep0": "/ep/0", **{f"held{i}": f"/hold/{i}" for i in range(3)}})
+    pytester.makeconftest(
+        """
+        import os
+
+        def pytest_runtest_logreport(report):
+            if not os.environ.get("PYTEST_XDIST_WORKER") and report.when == "call":
+                raise KeyboardInterrupt  # Ctrl-C in the controller while the held probes are in flight
+        """
+    )
+    result = run_xdist(pytester, monkeypatch, "check_endpoints.py")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert "/hold/0" in server.paths()  # the probe process was busy when the run was interrupted
+    left = [p for p in psutil.process_iter(["cmdline", "cwd"]) if p.info["cwd"] == str(pytester.path)]
+    assert [p.info["cmdline"] for p in left if "pytest_aide.probes.feed_process" in (p.info["cmdline"] or [])] == []
 
 
 def test_the_controller_starts_the_target_while_the_workers_boot(
@@ -386,7 +423,7 @@ def test_a_probe_process_probes_in_a_child_and_hands_each_result_over(tmp_path: 
         assert server.auth["/ep/a"] == token
     finally:
         assert probes.close() == {}  # no circuits asked for
-    assert not psutil.pid_exists(probes.pid)
+    assert not probes.running
     assert sorted(server.paths()) == ["/ep/a", "/ep/b", "/ep/c", "/whois/who"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["feed.jsonl"]  # nothing else left behind
 
@@ -426,7 +463,7 @@ def test_a_probe_process_that_hangs_is_killed_on_close(tmp_path: Path, server: L
     probes = ProbeProcess(job(tmp_path, server.url, ["a"]), python=str(stuck))
     probes.plan(["a"])
     assert probes.close(wait=0.1) == {}
-    assert not psutil.pid_exists(probes.pid)
+    assert not probes.running
 
 
 def test_a_failed_start_reaches_every_reader_of_a_probe_process(tmp_path: Path, server: LogServer) -> None:
@@ -437,6 +474,20 @@ def test_a_failed_start_reaches_every_reader_of_a_probe_process(tmp_path: Path, 
     try:
         probes.plan(["a"])
         with pytest.raises(ProbeError, match="boom"):
+            ProbeFeed(tmp_path / "feed.jsonl", ["a"], idle_limit=HANG_S)["a"]
+    finally:
+        probes.close()
+    assert server.paths() == []
+
+
+def test_a_start_that_fails_unexpectedly_refuses_the_probes_too(tmp_path: Path, server: LogServer) -> None:
+    def broken() -> None:
+        raise RuntimeError("a bug in the start")
+
+    probes = ProbeProcess(job(tmp_path, server.url, ["a"]), before=broken)
+    try:
+        probes.plan(["a"])
+        with pytest.raises(ProbeError, match="could not start the target: RuntimeError: a bug in the start"):
             ProbeFeed(tmp_path / "feed.jsonl", ["a"], idle_limit=HANG_S)["a"]
     finally:
         probes.close()

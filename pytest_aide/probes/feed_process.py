@@ -98,15 +98,19 @@ class ProbeProcess:
         self._closing = threading.Event()
         self._lock = threading.Lock()
         self._outbox: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._child = subprocess.Popen(
-            [python, "-m", "pytest_aide.probes.feed_process"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._errors,
-            text=True,
-            encoding="utf-8",
-            close_fds=True,
-        )
+        try:
+            self._child = subprocess.Popen(
+                [python, "-m", "pytest_aide.probes.feed_process"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._errors,
+                text=True,
+                encoding="utf-8",
+                close_fds=True,
+            )
+        except OSError:
+            self._errors.close()
+            raise
         self._output = ""
         self._outbox.put(job.to_line())
         self._sender = threading.Thread(target=self._send, name="aide-probe-process-send", daemon=True)
@@ -115,7 +119,10 @@ class ProbeProcess:
         self._reader.start()
         self._watcher = threading.Thread(target=self._watch, name="aide-probe-process-watch", daemon=True)
         self._watcher.start()
-        threading.Thread(target=self._start, args=(before,), name="aide-probe-process-start", daemon=True).start()
+        self.starter = threading.Thread(
+            target=self._start, args=(before,), name="aide-probe-process-start", daemon=True
+        )
+        self.starter.start()
 
     @property
     def exact(self) -> bool:
@@ -125,6 +132,10 @@ class ProbeProcess:
     @property
     def pid(self) -> int:
         return self._child.pid
+
+    @property
+    def running(self) -> bool:
+        return self._child.poll() is None
 
     def plan(self, names: Iterable[str], *, exact: bool = False) -> None:
         """Probe the endpoints ``names`` (known to the job) in this order; see FeedWriter.plan."""
@@ -141,6 +152,7 @@ class ProbeProcess:
             if self._closing.is_set():
                 return {}
             self._closing.set()
+        self._outbox.put(json.dumps({"stop": wait}))
         self._outbox.put(_END)
         try:
             self._child.wait(timeout=wait + STOP_GRACE_S)
@@ -160,6 +172,8 @@ class ProbeProcess:
                 before()
         except ProbeError as exc:
             message = {"error": str(exc)}
+        except Exception as exc:  # a bug in the start must not send probes to a target that is not up
+            message = {"error": self._redact(f"could not start the target: {type(exc).__name__}: {exc}")}
         finally:
             self._outbox.put(json.dumps(message))
 
@@ -212,9 +226,12 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
             raise ProbeError(refusal[0])
 
     writer = FeedWriter(Path(job["path"]), client, concurrency=job["concurrency"], before=before)
+    wait = 1.0
     for line in stdin:
         message = json.loads(line)
-        if "plan" in message:
+        if "stop" in message:
+            wait = float(message["stop"])
+        elif "plan" in message:
             writer.plan((endpoints[name] for name in message["plan"]), exact=message["exact"])
         elif "error" in message:
             refusal.append(message["error"])
@@ -224,7 +241,7 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     if not started.is_set():  # the run ended before the target was up: probe nothing
         refusal.append("the run ended before the endpoints could be probed")
         started.set()
-    writer.close()
+    writer.close(wait=wait)
     stdout.write(json.dumps({"circuits": registry.statistics() if registry is not None else {}}) + "\n")
     stdout.flush()
     return 0
