@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -466,32 +467,27 @@ def test_a_probe_process_that_hangs_is_killed_on_close(tmp_path: Path, server: L
     assert not probes.running
 
 
-def test_a_failed_start_reaches_every_reader_of_a_probe_process(tmp_path: Path, server: LogServer) -> None:
-    def fail() -> None:
-        raise ProbeError("could not start the target: boom")
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (ProbeError("could not start the target: boom"), "could not start the target: boom"),
+        (RuntimeError("a bug in the start"), "could not start the target: RuntimeError: a bug in the start"),
+    ],
+)
+def test_a_failed_start_reaches_every_reader_of_a_probe_process(
+    tmp_path: Path, server: LogServer, failure: Exception, reason: str
+) -> None:
+    def start() -> None:
+        raise failure
 
-    probes = ProbeProcess(job(tmp_path, server.url, ["a"]), before=fail)
+    probes = ProbeProcess(job(tmp_path, server.url, ["a"]), before=start)
     try:
         probes.plan(["a"])
-        with pytest.raises(ProbeError, match="boom"):
+        with pytest.raises(ProbeError, match=re.escape(reason)):
             ProbeFeed(tmp_path / "feed.jsonl", ["a"], idle_limit=HANG_S)["a"]
     finally:
         probes.close()
-    assert server.paths() == []
-
-
-def test_a_start_that_fails_unexpectedly_refuses_the_probes_too(tmp_path: Path, server: LogServer) -> None:
-    def broken() -> None:
-        raise RuntimeError("a bug in the start")
-
-    probes = ProbeProcess(job(tmp_path, server.url, ["a"]), before=broken)
-    try:
-        probes.plan(["a"])
-        with pytest.raises(ProbeError, match="could not start the target: RuntimeError: a bug in the start"):
-            ProbeFeed(tmp_path / "feed.jsonl", ["a"], idle_limit=HANG_S)["a"]
-    finally:
-        probes.close()
-    assert server.paths() == []
+    assert server.paths() == []  # nothing is probed on a target that did not come up
 
 
 # --- when the controller may probe before the workers have collected ---------------------------------------
