@@ -55,7 +55,11 @@ def configure(config: pytest.Config, state: AideState) -> None:
     archived = state.archive is not None and option.benchmark_storage == PYTEST_BENCHMARK_DEFAULT_STORAGE
     if archived and state.archive is not None:
         option.benchmark_storage = f"file://{state.archive / STORAGE_FOLDER}"
-        if not (option.benchmark_save or option.benchmark_autosave):
+        from pytest_aide.reporter import narrowed_by
+
+        # A partial run (-k, --lf, node ids...) is no baseline: saved, it would be the latest run the next
+        # --benchmark-compare takes, and the benchmarks it left out would have nothing to be compared with.
+        if not (option.benchmark_save or option.benchmark_autosave or narrowed_by(config)):
             option.benchmark_save = f"aide-{state.run_id}"
             quiet = True
     checks = list(option.benchmark_compare_fail or [])

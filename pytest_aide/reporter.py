@@ -65,6 +65,14 @@ def partial_reason(config: pytest.Config, session: pytest.Session) -> str:
 
     ``-m daily`` chooses a schedule and ``[suite] exclude`` is configuration: both still make full runs.
     """
+    reasons = narrowed_by(config)
+    if session.shouldstop or session.shouldfail:
+        reasons.append(f"stopped early: {session.shouldstop or session.shouldfail}")
+    return ", ".join(reasons)
+
+
+def narrowed_by(config: pytest.Config) -> list[str]:
+    """The command-line options that leave part of the selection out (known from configure on)."""
     reasons = []
     if config.getoption("keyword", ""):
         reasons.append(f"-k {config.getoption('keyword')!r}")
@@ -76,9 +84,7 @@ def partial_reason(config: pytest.Config, session: pytest.Session) -> str:
         reasons.append("node ids")
     if config.getoption("stepwise", False):
         reasons.append("--sw")
-    if session.shouldstop or session.shouldfail:
-        reasons.append(f"stopped early: {session.shouldstop or session.shouldfail}")
-    return ", ".join(reasons)
+    return reasons
 
 
 class AideReporter:

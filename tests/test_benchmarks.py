@@ -142,6 +142,14 @@ def test_benchmark_runs_are_saved_in_the_archive(pytester: pytest.Pytester) -> N
     assert not (pytester.path / ".benchmarks").exists()
 
 
+def test_a_partial_run_is_no_baseline(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    _run(pytester, "-k", "check_timed").assert_outcomes(passed=1)
+    assert not list((pytester.path / "reports").glob("benchmarks/*/*.json"))  # the next compare keeps the full run
+    _run(pytester).assert_outcomes(passed=2)
+    assert len(list((pytester.path / "reports").glob("benchmarks/*/*.json"))) == 1
+
+
 def test_a_run_without_benchmarks_saves_nothing_and_says_nothing(pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", aide='[reports]\ndir = "reports"\n[suite]\nenabled = false\n')
     pytester.makepyfile(check_daily="def check_plain(aide_health):\n    aide_health.record('memory_percent', 5)\n")
