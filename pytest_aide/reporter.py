@@ -51,13 +51,9 @@ def _junit_key() -> Any:
     return xml_key
 
 
-def _writes_into(plugin: object, folder: Path) -> bool:
-    """Whether ``plugin`` is pytest-html's or junitxml's writer aimed at ``folder``."""
-    for attribute in ("_report_path", "logfile"):  # pytest-html BaseReport, pytest LogXML
-        target = getattr(plugin, attribute, None)
-        if isinstance(target, str | Path) and Path(target).resolve().parent == folder.resolve():
-            return True
-    return False
+def _is_html_writer(plugin: object) -> bool:
+    """Whether ``plugin`` is pytest-html's report writer (the object its configure registers; one per run)."""
+    return type(plugin).__module__.startswith("pytest_html.") and hasattr(plugin, "pytest_sessionfinish")
 
 
 def partial_reason(config: pytest.Config, session: pytest.Session) -> str:
@@ -151,11 +147,16 @@ class AideReporter:
         """No check ran (e.g. the plugin's own unit tests): write no HTML/JUnit into a run folder."""
         if not self.state.routed_reports:
             return
-        for plugin in list(self.config.pluginmanager.get_plugins()):
-            if _writes_into(plugin, self.state.work_dir):
-                self.config.pluginmanager.unregister(plugin)
+        work_dir = self.state.work_dir.resolve()
+        htmlpath = self.config.getoption("htmlpath", None)
+        if htmlpath and Path(htmlpath).resolve().parent == work_dir:  # aide routed it: its writer is aide's to stop
+            for plugin in list(self.config.pluginmanager.get_plugins()):
+                if _is_html_writer(plugin):
+                    self.config.pluginmanager.unregister(plugin)
         xml_key = _junit_key()
-        if xml_key is not None and _writes_into(self.config.stash.get(xml_key, None), self.state.work_dir):
+        xml = self.config.stash.get(xml_key, None) if xml_key is not None else None
+        if xml is not None and Path(xml.logfile).resolve().parent == work_dir:
+            self.config.pluginmanager.unregister(xml)
             del self.config.stash[xml_key]  # junitxml's own unconfigure would unregister it again
 
     def _summary(self, checks: list[Any]) -> RunSummary:

@@ -113,6 +113,7 @@ def test_a_run_without_checks_leaves_no_archive(pytester: pytest.Pytester) -> No
     assert run_dirs(pytester.path) == []
     result.stdout.no_fnmatch_line("*pytest-aide verdict*")
     result.stdout.no_fnmatch_line("*Generated html report*")
+    result.stdout.no_fnmatch_line("*generated xml file*")
 
 
 SECRET_CHECK = """
