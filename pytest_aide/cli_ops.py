@@ -132,8 +132,32 @@ def init_command(args: argparse.Namespace) -> int:
                 f"give the URL without it and put the full one in {variable} in the run's environment"
             )
     write_new_config(target, render(options, version=installed_version()))
-    print(f"wrote {target}: describe your system in it, then run `pytest -m daily` in {target.parent}")
+    also = " and pytest.ini (runs from its subfolders find aide.toml)" if write_rootdir_marker(target.parent) else ""
+    print(f"wrote {target}{also}: describe your system in it, then run `pytest -m daily` in {target.parent}")
     return 0
+
+
+# Files pytest may take as its configuration (or, pyproject.toml, its rootdir): a folder holding one is left alone.
+PYTEST_CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+ROOTDIR_MARKER = """\
+# Written by `aide init` beside aide.toml. It makes this folder pytest's rootdir, so that `pytest -m daily` run
+# from a subfolder finds this folder's aide.toml too: aide looks for its configuration from where pytest runs
+# upwards, but not above pytest's rootdir. pytest options for your checks can go under [pytest].
+[pytest]
+"""
+
+
+def write_rootdir_marker(folder: Path) -> bool:
+    """Give ``folder`` a pytest.ini when it has no pytest configuration; whether one was written. Without it,
+    a run started in a subfolder has that subfolder for rootdir, and aide stays off there."""
+    if any(os.path.lexists(folder / name) for name in PYTEST_CONFIG_FILES):
+        return False
+    try:
+        with open(folder / "pytest.ini", "x", encoding="utf-8") as marker:
+            marker.write(ROOTDIR_MARKER)
+    except OSError:  # appeared meanwhile, or the folder refuses it: aide.toml is written all the same
+        return False
+    return True
 
 
 def _init_target(path: Path) -> Path:

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import re
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -64,13 +65,44 @@ def test_init_without_options_writes_a_valid_commented_starter(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     written = tmp_path / "aide.toml"
     assert done.stdout.strip() == (
-        f"wrote {written}: describe your system in it, then run `pytest -m daily` in {tmp_path}"
+        f"wrote {written} and pytest.ini (runs from its subfolders find aide.toml): describe your system in it,"
+        f" then run `pytest -m daily` in {tmp_path}"
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["aide.toml"]  # no temporary file left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aide.toml", "pytest.ini"]  # no temporary file left
     assert load(written) == FileSettings()  # nothing set: every default holds
     umask = os.umask(0)
     os.umask(umask)
     assert written.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_run_from_a_subfolder_of_the_starters_folder_uses_its_configuration(tmp_path: Path) -> None:
+    """pytest takes the folder of the pytest.ini init writes for its rootdir, so aide's search, which stops at
+    the rootdir, reaches aide.toml from a subfolder; without it such a run collected nothing (exit 5)."""
+    assert aide(tmp_path, "init", "--disk=.").returncode == 0
+    inner = tmp_path / "notes" / "2026"
+    inner.mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "daily", "-p", "no:cacheprovider", "-k", "check_disk"],
+        cwd=inner,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AIDE_")},
+    )
+    assert done.returncode in (0, 1), done.stdout[-2000:] + done.stderr[-2000:]
+    assert "pytest-aide verdict" in done.stdout
+    assert f"aide: config {tmp_path / 'aide.toml'} (found from {inner})" in done.stdout
+    assert list((tmp_path / "reports").glob("2*/health.json"))  # archived beside aide.toml
+
+
+@pytest.mark.parametrize("existing", cli_ops.PYTEST_CONFIG_FILES)
+def test_a_folder_with_its_own_pytest_configuration_gets_no_pytest_ini(tmp_path: Path, existing: str) -> None:
+    (tmp_path / existing).write_text("")
+    done = aide(tmp_path, "init")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["aide.toml", existing])
+    assert (tmp_path / existing).read_text() == ""
+    assert "pytest.ini" not in done.stdout
 
 
 def test_every_table_is_in_the_starter_with_a_comment_saying_what_it_does(tmp_path: Path) -> None:

@@ -222,7 +222,7 @@ def test_the_installed_wheel_checks_an_operators_own_system(
         f"--env-file={demo_data / 'config' / '.env'}",
     )
     assert init.returncode == 0, init.stderr
-    assert sorted(p.name for p in site.iterdir()) == ["aide.toml", "demo.pid"]
+    assert sorted(p.name for p in site.iterdir()) == ["aide.toml", "demo.pid", "pytest.ini"]
     env = install.env(APP_DB_URL=monitor_url)  # the database URL from the variable named by --db-url-env
 
     collected = install.run(site, "pytest", "--collect-only", "-q", "-m", "daily", "-p", "no:cacheprovider", env=env)
