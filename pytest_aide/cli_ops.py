@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_aide.discovery import CONFIG_NAME, command_rootdir, find_config
+from pytest_aide.discovery import CONFIG_NAME, PYTEST_INI_FILES, command_rootdir, find_config
 from pytest_aide.errors import ConfigError
 from pytest_aide.redact import Redactor
 
@@ -137,8 +137,6 @@ def init_command(args: argparse.Namespace) -> int:
     return 0
 
 
-# Files pytest may take as its configuration (or, pyproject.toml, its rootdir): a folder holding one is left alone.
-PYTEST_CONFIG_FILES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
 ROOTDIR_MARKER = """\
 # Written by `aide init` beside aide.toml. It makes this folder pytest's rootdir, so that `pytest -m daily` run
 # from a subfolder finds this folder's aide.toml too: aide looks for its configuration from where pytest runs
@@ -150,7 +148,7 @@ ROOTDIR_MARKER = """\
 def write_rootdir_marker(folder: Path) -> bool:
     """Give ``folder`` a pytest.ini when it has no pytest configuration; whether one was written. Without it,
     a run started in a subfolder has that subfolder for rootdir, and aide stays off there."""
-    if any(os.path.lexists(folder / name) for name in PYTEST_CONFIG_FILES):
+    if any(os.path.lexists(folder / name) for name in PYTEST_INI_FILES):  # pytest may take one: left alone
         return False
     try:
         with open(folder / "pytest.ini", "x", encoding="utf-8") as marker:

@@ -76,10 +76,13 @@ def search_folders(start: Path, *, rootdir: Path | None = None, home: Path | Non
 
 def command_rootdir(start: Path) -> Path:
     """Where the ``aide`` command stops searching, as pytest would choose its rootdir: the first folder from
-    ``start`` upwards holding a pytest ini file, else ``start`` itself."""
+    ``start`` upwards holding a pytest ini file, else the first holding a ``setup.py``, else ``start`` itself."""
     start = start.resolve()
     for folder in (start, *start.parents):
         if any((folder / name).is_file() for name in PYTEST_INI_FILES):
+            return folder
+    for folder in (start, *start.parents):
+        if (folder / "setup.py").is_file():
             return folder
     return start
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from pytest_aide import cli, cli_ops, starter
 from pytest_aide.config import load_config
+from pytest_aide.discovery import PYTEST_INI_FILES
 from pytest_aide.errors import ConfigError
 from pytest_aide.settings import FileSettings
 from pytest_aide.shipped import validate_exclusions
@@ -95,7 +96,7 @@ def test_a_run_from_a_subfolder_of_the_starters_folder_uses_its_configuration(tm
     assert list((tmp_path / "reports").glob("2*/health.json"))  # archived beside aide.toml
 
 
-@pytest.mark.parametrize("existing", cli_ops.PYTEST_CONFIG_FILES)
+@pytest.mark.parametrize("existing", PYTEST_INI_FILES)
 def test_a_folder_with_its_own_pytest_configuration_gets_no_pytest_ini(tmp_path: Path, existing: str) -> None:
     (tmp_path / existing).write_text("")
     done = aide(tmp_path, "init")

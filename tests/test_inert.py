@@ -4,6 +4,7 @@ fixtures and inventory arguments never shadow those of pytest or of widely used 
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -119,6 +120,28 @@ def test_search_stops_at_rootdir_pytest_ini_vcs_root_and_below_home(tmp_path: Pa
     loose.mkdir(parents=True)
     assert list(discovery.search_folders(loose, home=home)) == [loose, loose.parent]  # never home itself
     assert list(discovery.search_folders(home, home=home)) == [home]  # unless the run starts there
+
+
+def test_the_command_takes_the_rootdir_pytest_takes_setup_py_included(tmp_path: Path) -> None:
+    """Without an ini file pytest takes the first folder holding a setup.py for its rootdir: the ``aide``
+    command's search stops where the plugin's does."""
+    project = tmp_path / "project"
+    deep = project / "a" / "b"
+    deep.mkdir(parents=True)
+    assert discovery.command_rootdir(deep) == deep
+    (project / "setup.py").write_text("")
+    assert discovery.command_rootdir(deep) == project
+    (deep.parent / "tox.ini").write_text("")
+    assert discovery.command_rootdir(deep) == deep.parent  # an ini file first, as pytest looks
+    (deep.parent / "tox.ini").unlink()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--co", "-p", "no:cacheprovider", "-p", "no:aide"],
+        cwd=deep,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert f"rootdir: {project}" in done.stdout  # pytest agrees
 
 
 def test_found_config_names_its_origin_and_pyproject_needs_a_tool_aide_table(tmp_path: Path) -> None:
