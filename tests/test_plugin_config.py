@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -235,3 +236,26 @@ def test_an_unusable_report_folder_is_a_usage_error(pytester: pytest.Pytester) -
     result.stderr.fnmatch_lines(
         ["ERROR: [[]reports[]] dir: cannot create a run folder in *occupied.txt: *--aide-no-archive)"]
     )
+
+
+def test_checks_named_in_a_repository_elsewhere_run_against_the_operators_configuration(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pytest <clone>/check_x.py` from the operator's folder: the clone's own aide.toml (its demo target) is
+    never used, though pytest takes the clone for its rootdir."""
+    clone = pytester.mkdir("clone")
+    (clone / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    (clone / "aide.toml").write_text('[app]\nurl = "http://demo-of-the-clone.invalid"\n')
+    (clone / "check_x.py").write_text(
+        "def check_target(aide_config, aide_health):\n"
+        "    assert aide_config.settings.app.url == 'http://127.0.0.1:18080', aide_config.settings.app.url\n"
+        "    aide_health.record('memory_percent', 10.0)\n"
+    )
+    operator = pytester.mkdir("operator")
+    (operator / "aide.toml").write_text('[suite]\nenabled = false\n[app]\nurl = "http://127.0.0.1:18080"\n')
+    monkeypatch.chdir(operator)
+    result = pytester.run(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(clone / "check_x.py"))
+    result.stdout.fnmatch_lines(
+        [f"aide: config {operator / 'aide.toml'} (found from {operator})*", f"rootdir: {clone}"]
+    )
+    result.assert_outcomes(passed=1)
