@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -123,20 +124,26 @@ def run_timed(args: Sequence[str], cwd: Path, *, env: Mapping[str, str] | None =
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace") as out:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.perf_counter()
+        proc = subprocess.Popen(
+            list(args), cwd=cwd, env=dict(env or operator_environ()), stdout=out, stderr=subprocess.STDOUT
+        )
+        # A blocking wait, with a timer that kills a hung run: Popen.wait(timeout=...) (and so subprocess.run's
+        # timeout) polls with sleeps of up to 50 ms, which put every wall time on a 50 ms grid.
+        hung = threading.Event()
+
+        def stop() -> None:
+            hung.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout, stop)
+        timer.start()
         try:
-            done = subprocess.run(
-                list(args),
-                cwd=cwd,
-                env=dict(env or operator_environ()),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                check=False,
-            )
-            returncode = done.returncode
-        except subprocess.TimeoutExpired:
-            returncode = -1
+            returncode = proc.wait()
+        finally:
+            timer.cancel()
         wall = time.perf_counter() - began
+        if hung.is_set():
+            returncode = -1
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         out.seek(0)
         output = out.read()
