@@ -31,7 +31,7 @@ import pytest
 
 from pytest_aide.health import HealthRecorder
 from pytest_aide.results import RunCollector
-from pytest_aide.state import RECORDER_KEY, AideState
+from pytest_aide.state import RECORDER_KEY, AideState, stashed
 from pytest_aide.status import Status
 
 if TYPE_CHECKING:  # the model's half loads when a benchmark is judged or compared: a daily run never needs it
@@ -133,7 +133,7 @@ def watch_check(item: pytest.Item, state: AideState) -> Any:
 
 def judge(item: pytest.Item, fixture: Any) -> None:
     """After the body of a check that used ``benchmark``: record its statistics (or say that nothing was timed)."""
-    recorder = item.stash.get(RECORDER_KEY, None)
+    recorder = stashed(item.stash, RECORDER_KEY)
     if recorder is None:
         return
     metadata = getattr(fixture, "stats", None)

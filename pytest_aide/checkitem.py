@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from pytest_aide.results import (
     check_properties,
     status_of,
 )
-from pytest_aide.state import CHECK_RECORDS_KEY, RECORDER_KEY, AideState
+from pytest_aide.state import CHECK_RECORDS_KEY, RECORDER_KEY, AideState, stashed
 from pytest_aide.status import Status, Verdict
 
 _MESSAGE_LIMIT = 400
@@ -57,7 +58,7 @@ def is_check(item: pytest.Item) -> bool:
 
     Asked several times per check (setup, each report), so the answer is kept in the item's stash.
     """
-    known = item.stash.get(_IS_CHECK_KEY, None)
+    known = stashed(item.stash, _IS_CHECK_KEY)
     if known is None:
         known = item.stash[_IS_CHECK_KEY] = (
             item.path.name.startswith("check_")
@@ -130,7 +131,7 @@ def dependency_properties(item: pytest.Item, kwargs: dict[str, Any] | None = Non
 def outages_met(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None) -> str:
     """The dependencies (comma-separated) a failed phase could not reach: its own error says so, or a probe
     it made met an outage (an HTTP probe answers with an error rather than raising)."""
-    run = item.stash.get(checkrun.RUN_KEY, None)
+    run = stashed(item.stash, checkrun.RUN_KEY)
     kinds = [o.kind for o in run.outages] if run is not None else []
     current: BaseException | None = excinfo.value if excinfo is not None else None
     while current is not None and len(kinds) < 20:  # the chain, bounded: a cached fixture error re-raised
@@ -142,7 +143,7 @@ def outages_met(item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] 
 
 def call_properties(item: pytest.Item, place: tuple[str, float] | None = None) -> list[tuple[str, Any]]:
     component, weight = place if place is not None else component_and_weight(item)
-    recorder = item.stash.get(RECORDER_KEY, None)
+    recorder = stashed(item.stash, RECORDER_KEY)
     if recorder is None:
         return check_properties(component=component, weight=weight, status=Status.OK, message="", measurements={})
     return check_properties(
@@ -156,7 +157,7 @@ def call_properties(item: pytest.Item, place: tuple[str, float] | None = None) -
 
 def fixture_records(item: pytest.Item) -> list[tuple[str, str]]:
     """The properties the check's fixtures keep for its call report (``CHECK_RECORDS_KEY``)."""
-    producers = item.stash.get(CHECK_RECORDS_KEY, None)
+    producers = stashed(item.stash, CHECK_RECORDS_KEY)
     if not producers:
         return []
     found = ((name, produce()) for name, produce in producers.items())
@@ -176,17 +177,21 @@ def one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
 def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState) -> Generator[None, Any, Any]:
     """Body of the ``pytest_runtest_makereport`` wrapper for check items."""
     when = call.when
-    run = item.stash.get(checkrun.RUN_KEY, None)  # every check has one from its setup on
+    run = stashed(item.stash, checkrun.RUN_KEY)  # every check has one from its setup on
     if run is None and when == "setup" and is_check(item):
         run = checkrun.check_run(item)  # a setup another plugin ended before ours ran (a skip marker, say)
     check = run is not None
     bad_marker = ""
     if run is not None and when == "setup":
-        kwargs = aide_kwargs(item)  # the markers, read once for all of the check's settings
-        component, weight = run.place = component_and_weight(item, kwargs)
+        placement = _placement(item, state)
+        component, weight = run.place = placement.place
+        run.limits = placement.limits
         checkrun.begin_attempt(run)
         run.benchmark = benchmark_hooks.watch_check(item, state)
-        floor, depends, bad_marker = _marker_settings(item, state, kwargs)
+        floor, depends, bad_marker = placement.floor, placement.depends, placement.bad_marker
+        essential = state.config.settings.checks.essential
+        if floor is not Verdict.CRITICAL and essential and shipped.excluded([item], essential):
+            floor = Verdict.CRITICAL  # [checks] essential names checks by node id: asked of each one
         place = [("aide.component", component), ("aide.weight", weight), *([(FLOOR, floor.value)] if floor else [])]
         set_properties(item, [*place, *depends, *checkrun.phase_properties(run, call.excinfo)])
     elif run is not None and when == "call":
@@ -213,22 +218,52 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
     return report
 
 
-def _marker_settings(
-    item: pytest.Item, state: AideState, kwargs: dict[str, Any]
-) -> tuple[Verdict | None, list[tuple[str, Any]], str]:
-    """The check's floor and dependencies, and its limits kept for its call; a marker keyword it cannot use, as
-    a message."""
+@dataclass(frozen=True)
+class Placement:
+    """What a check's markers and fixtures make of it, the same for every case of one parametrized function:
+    its component and weight, its floor (``[checks] essential`` aside), dependencies, limits, or a marker
+    keyword it cannot use (as a message)."""
+
+    place: tuple[str, float]
+    floor: Verdict | None
+    depends: list[tuple[str, Any]]
+    limits: checkrun.Limits | None
+    bad_marker: str
+
+
+_PLACEMENTS_KEY = pytest.StashKey[dict[tuple[Any, ...], Placement]]()
+
+
+def _placement(item: pytest.Item, state: AideState) -> Placement:
+    """The check's :class:`Placement`, worked out once per function, module and set of markers: reading the
+    markers of the node chain and the fixtures was a good part of what each of 1,000 cases of one parametrized
+    check cost at its setup."""
+    cache = item.config.stash.setdefault(_PLACEMENTS_KEY, {})
+    # The same function object in the same parent with the same marker objects and the same fixture closure
+    # (one list, shared by the cases of one definition) reads the same: ids, since the items live as long.
+    fixtures = getattr(item, "fixturenames", None)
+    name = getattr(item, "originalname", item.name)  # [resilience.checks] timeouts name checks so
+    key = (getattr(item, "obj", None), id(item.parent), tuple(map(id, item.own_markers)), id(fixtures), name)
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = _work_out_placement(item, state)
+    return found
+
+
+def _work_out_placement(item: pytest.Item, state: AideState) -> Placement:
+    kwargs = aide_kwargs(item)  # the markers, read once for all of the check's settings
+    place = component_and_weight(item, kwargs)
     try:
-        checkrun.limits_of(item, kwargs, state.config.settings.resilience.checks)
-        floor = floor_of(item, state.config.settings.checks.essential, kwargs)
-        return floor, dependency_properties(item, kwargs), ""
+        limits = checkrun.limits_of(item, kwargs, state.config.settings.resilience.checks)
+        floor = floor_of(item, [], kwargs)
+        return Placement(place, floor, dependency_properties(item, kwargs), limits, "")
     except (BadMarker, checkrun.BadLimit) as exc:
-        return None, [], str(exc)
+        return Placement(place, None, [], None, str(exc))
 
 
 def _warns_with_evidence(item: pytest.Item) -> bool:
     """A WARNING check that attached evidence of its own (the log check's error entries, say)."""
-    recorder = item.stash.get(RECORDER_KEY, None)
+    recorder = stashed(item.stash, RECORDER_KEY)
     return recorder is not None and recorder.status is Status.WARNING and bool(recorder.evidence)
 
 
@@ -259,7 +294,7 @@ def explain_failure(
     if facts:
         from pytest_aide.evidence import failure_text
 
-        recorder = item.stash.get(RECORDER_KEY, None)
+        recorder = stashed(item.stash, RECORDER_KEY)
         report.longrepr = failure_text(message, recorder.measurements if recorder else [], items)
 
 
@@ -270,7 +305,7 @@ def attach_evidence(
     traceback, a section per item (the health-facts block carries it otherwise). Returns the redacted items."""
     from pytest_aide import evidence
 
-    recorder = item.stash.get(RECORDER_KEY, None)
+    recorder = stashed(item.stash, RECORDER_KEY)
     items = evidence.collect(recorder.evidence if recorder else [], state.redactor)
     if as_sections:
         report.sections.extend((f"aide evidence: {title}", text) for title, text in items)

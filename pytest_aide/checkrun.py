@@ -27,7 +27,7 @@ from pytest_aide import deadline
 from pytest_aide.dependencies import Outage
 from pytest_aide.errors import ProbeError
 from pytest_aide.results import ATTEMPT, MAX_ATTEMPTS, TIMEOUT, TRIES
-from pytest_aide.state import RECORDER_KEY, get_state
+from pytest_aide.state import RECORDER_KEY, get_state, stashed
 from pytest_aide.status import Status
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ RUN_KEY = pytest.StashKey[CheckRun]()
 
 def check_run(item: pytest.Item) -> CheckRun:
     """The check's record, made at its first setup (kept across pytest-rerunfailures' attempts)."""
-    run = item.stash.get(RUN_KEY, None)
+    run = stashed(item.stash, RUN_KEY)
     if run is None:
         run = item.stash[RUN_KEY] = CheckRun()
     return run
@@ -228,7 +228,7 @@ def run_body(item: pytest.Item) -> Generator[None, Any, Any]:
     One wrapper does all three, as a single hook implementation costs less per check than three. Not a check
     (no limits were set at its setup), or re-entered from one of our own tries: pytest's call, untouched.
     """
-    run = item.stash.get(RUN_KEY, None)
+    run = stashed(item.stash, RUN_KEY)
     limits = run.limits if run is not None else None
     if run is None or limits is None or run.inner:
         return (yield)
@@ -303,13 +303,13 @@ def enforce_critical(item: pytest.Item, run: CheckRun | None = None) -> None:
         from pytest_aide import benchmark_hooks  # only for a check that used pytest-benchmark's fixture
 
         benchmark_hooks.judge(item, run.benchmark)
-    recorder = item.stash.get(RECORDER_KEY, None)
+    recorder = stashed(item.stash, RECORDER_KEY)
     if recorder is not None and recorder.status is Status.CRITICAL:
         raise CheckCritical(recorder.message())
 
 
 def _one_try(item: pytest.Item, run: CheckRun) -> None:
-    recorder = item.stash.get(RECORDER_KEY, None)
+    recorder = stashed(item.stash, RECORDER_KEY)
     if recorder is not None:  # each try records afresh
         recorder.measurements.clear()
         recorder.evidence.clear()
@@ -334,7 +334,7 @@ def _try_facts(item: pytest.Item, exc: BaseException, duration: float) -> dict[s
 
     state = get_state(item.config)
     redact = state.redactor if state is not None else str
-    recorder = item.stash.get(RECORDER_KEY, None)
+    recorder = stashed(item.stash, RECORDER_KEY)
     message = redact(checkitem.one_line(pytest.ExceptionInfo.from_exception(exc)))
     measured = recorder.message() if recorder is not None else ""
     if measured and measured != message:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
@@ -47,6 +47,16 @@ class AideState:
 
 STATE_KEY = pytest.StashKey[AideState]()
 RECORDER_KEY = pytest.StashKey[HealthRecorder]()
+T = TypeVar("T")
+
+
+def stashed(stash: pytest.Stash, key: pytest.StashKey[T]) -> T | None:
+    """``stash.get(key, None)`` without its cost for a missing key: ``Stash.get`` raises and catches a KeyError
+    there, and a check's hooks ask several times per check for keys most checks never have (no recorder
+    without ``aide_health``, no fixture records, no run record before its setup)."""
+    return stash[key] if key in stash else None  # noqa: SIM401 (the cost above)
+
+
 CHECK_RECORDS_KEY = pytest.StashKey[dict[str, Callable[[], str | None]]]()
 """What a check's fixtures add to its call report: property name -> the property's JSON text, read when the
 report is made (None: nothing to add). Only checks that use such a fixture (``aide_retry``,

@@ -121,6 +121,33 @@ def test_weights_and_components_come_from_the_marker(pytester: pytest.Pytester) 
     assert components == {"check_heavy": "api", "check_light": "weighted"}
 
 
+def test_each_case_of_a_parametrized_check_keeps_its_own_markers(pytester: pytest.Pytester) -> None:
+    """The cases of one function share what their markers make of them (worked out once), but a case marked on
+    its own keeps its own."""
+    pytester.makefile(".toml", aide="[suite]\nenabled = false\n")
+    pytester.makepyfile(
+        check_cases="""
+        import pytest
+
+        special = pytest.mark.aide(weight=4, essential=True)
+
+        @pytest.mark.aide(component="cases", depends_on=["db"])
+        @pytest.mark.parametrize("name", ["a", pytest.param("b", marks=special), "c"])
+        def check_case(name, aide_health):
+            aide_health.record("memory_percent", 10.0)
+    """
+    )
+    aide_run(pytester)
+    checks = {c["nodeid"].split("[")[-1].rstrip("]"): c for c in latest_health(pytester.path)["checks"]}
+    assert {n: (c["component"], c["weight"]) for n, c in checks.items()} == {
+        "a": ("cases", 1.0),
+        "b": ("cases", 4.0),
+        "c": ("cases", 1.0),
+    }
+    assert {n: c.get("floor") for n, c in checks.items()} == {"a": None, "b": "CRITICAL", "c": None}
+    assert all(c["depends_on"] == ["db"] for c in checks.values())
+
+
 def test_skipped_checks_are_not_scored(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         check_skip="""
