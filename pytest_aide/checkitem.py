@@ -94,11 +94,11 @@ class BadMarker(ValueError):
     """An ``aide`` marker keyword the plugin cannot use: the check cannot run (UNKNOWN, with this message)."""
 
 
-def floor_of(item: pytest.Item, essential: list[str], kwargs: dict[str, Any] | None = None) -> Verdict | None:
-    """The verdict the check forces when CRITICAL or UNKNOWN: CRITICAL for an essential check (marker or
-    ``[checks] essential``), else the marker's ``floor``; None for an ordinary check."""
+def floor_of(item: pytest.Item, kwargs: dict[str, Any] | None = None) -> Verdict | None:
+    """The verdict the check's markers make it force when CRITICAL or UNKNOWN: CRITICAL for ``essential=True``,
+    else the marker's ``floor``; None for an ordinary check (``[checks] essential``: :func:`listed_essential`)."""
     kwargs = aide_kwargs(item) if kwargs is None else kwargs
-    if kwargs.get("essential") or (essential and shipped.excluded([item], essential)):
+    if kwargs.get("essential"):
         return Verdict.CRITICAL
     floor = kwargs.get("floor")
     if floor is None:
@@ -108,6 +108,11 @@ def floor_of(item: pytest.Item, essential: list[str], kwargs: dict[str, Any] | N
     except ValueError:
         names = ", ".join(v.value for v in Verdict)
         raise BadMarker(f"aide(floor={floor!r}) is not a verdict: use one of {names}") from None
+
+
+def listed_essential(item: pytest.Item, essential: list[str]) -> bool:
+    """Whether ``[checks] essential`` names the check (by node id, so asked of each case of a parametrized one)."""
+    return bool(essential) and bool(shipped.excluded([item], essential))
 
 
 def dependency_properties(item: pytest.Item, kwargs: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
@@ -189,9 +194,8 @@ def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState
         checkrun.begin_attempt(run)
         run.benchmark = benchmark_hooks.watch_check(item, state)
         floor, depends, bad_marker = placement.floor, placement.depends, placement.bad_marker
-        essential = state.config.settings.checks.essential
-        if floor is not Verdict.CRITICAL and essential and shipped.excluded([item], essential):
-            floor = Verdict.CRITICAL  # [checks] essential names checks by node id: asked of each one
+        if floor is not Verdict.CRITICAL and listed_essential(item, state.config.settings.checks.essential):
+            floor = Verdict.CRITICAL
         place = [("aide.component", component), ("aide.weight", weight), *([(FLOOR, floor.value)] if floor else [])]
         set_properties(item, [*place, *depends, *checkrun.phase_properties(run, call.excinfo)])
     elif run is not None and when == "call":
@@ -255,7 +259,7 @@ def _work_out_placement(item: pytest.Item, state: AideState) -> Placement:
     place = component_and_weight(item, kwargs)
     try:
         limits = checkrun.limits_of(item, kwargs, state.config.settings.resilience.checks)
-        floor = floor_of(item, [], kwargs)
+        floor = floor_of(item, kwargs)
         return Placement(place, floor, dependency_properties(item, kwargs), limits, "")
     except (BadMarker, checkrun.BadLimit) as exc:
         return Placement(place, None, [], None, str(exc))

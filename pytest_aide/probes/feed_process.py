@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -268,13 +268,8 @@ def _client(job: Mapping[str, Any]) -> tuple[Any, Any]:
 
 
 def _spec_data(spec: EndpointSpec) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "path": spec.path,
-        "method": spec.method,
-        "expect_status": spec.expect_status,
-        "conditions": list(spec.conditions),
-    }
+    """The spec's constructor arguments (its parsed conditions are made again from the texts)."""
+    return {f.name: getattr(spec, f.name) for f in fields(spec) if f.init}
 
 
 def _statistics(output: str) -> dict[str, dict[str, Any]]:
