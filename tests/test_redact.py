@@ -6,7 +6,15 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pytest_aide.redact import MASK, Redactor, dotenv_values, redact_url, secret_env_values
+from pytest_aide.redact import (
+    _HEADER_NAMES,
+    MASK,
+    Redactor,
+    _may_name_a_header,
+    dotenv_values,
+    redact_url,
+    secret_env_values,
+)
 
 
 @pytest.mark.parametrize(
@@ -188,8 +196,20 @@ _DATA = st.recursive(
 @given(data=_DATA, secrets=st.lists(st.sampled_from(["s3cret", 's3"cr\\et', "zzzz"]), max_size=2))
 @example(data={"note": "Authorİzation: Bearer zz"}, secrets=[])
 @example(data=["cookie\t: a"], secrets=[])
+@example(data=["COO\u212aIE: a"], secrets=[])  # the Kelvin sign folds to k in the pattern's case folding
+@example(data={"X-Auth-Token": "zzzz zzzz"}, secrets=[])
 @example(data={"k": ['a s3"cr\\et b']}, secrets=['s3"cr\\et'])
 def test_redact_data_of_clean_looking_data_is_the_walk_of_every_string(data: object, secrets: list[str]) -> None:
     # redact_data skips the walk when one JSON text of the data holds nothing to mask: never wrongly
     redactor = Redactor(secrets)
     assert redactor.redact_data(data) == _walk(redactor, data)
+
+
+@given(
+    text=st.lists(
+        st.sampled_from(["Cookie", "API-KEY", "x-Auth-Token", "AUTHORIZATION", "coo\u212aie"]) | st.text(), max_size=4
+    ).map("".join)
+)
+def test_the_header_name_prefilter_agrees_with_the_pattern(text: str) -> None:
+    # redact_data trusts it to skip the walk: it may never miss a header name the pattern finds
+    assert _may_name_a_header(text) == (_HEADER_NAMES.search(text) is not None)
