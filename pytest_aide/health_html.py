@@ -88,7 +88,7 @@ class MeasurementView:
     action: str  # recorded with the measurement, else the shipped catalogue's, else ''
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per check, and a frozen __init__ sets each field through object.__setattr__
 class CheckView:
     """One check as the page shows it (measurements, actions and evidence only for those needing attention)."""
 
@@ -231,10 +231,11 @@ def _group_rank(status: str) -> int:
 
 def _check_view(index: int, check: Mapping[str, Any]) -> CheckView:
     status = str(check.get("status", SKIPPED))
-    detailed = status in ATTENTION
-    measurements = [
-        _measurement_view(str(name), m) for name, m in dict(check.get("measurements") or {}).items() if detailed
-    ]
+    measurements: list[MeasurementView] = []
+    evidence: list[tuple[str, str]] = []
+    if status in ATTENTION:  # the others show one row: their details are not read at all
+        measurements = [_measurement_view(str(name), m) for name, m in dict(check.get("measurements") or {}).items()]
+        evidence = [(str(e.get("title", "")), str(e.get("text", ""))) for e in check.get("evidence") or []]
     return CheckView(
         anchor=f"check-{index}",
         nodeid=str(check.get("nodeid", "")),
@@ -245,7 +246,7 @@ def _check_view(index: int, check: Mapping[str, Any]) -> CheckView:
         duration=_number(check.get("duration")),
         measurements=measurements,
         actions=list(dict.fromkeys(m.action for m in measurements if m.status != "OK" and m.action)),
-        evidence=[(str(e.get("title", "")), str(e.get("text", ""))) for e in check.get("evidence") or [] if detailed],
+        evidence=evidence,
     )
 
 
