@@ -102,7 +102,7 @@ class Redactor:
                 self._secrets.add(secret)
         self._ordered = tuple(sorted(self._secrets, key=len, reverse=True))
         # A secret that JSON writes differently (quotes, backslashes, control characters) cannot be looked for
-        # in a JSON text: redact_data then walks the data (see _clean_as_json).
+        # in a JSON text: redact_data then walks the data (see _clean_json_text).
         self._json_findable = all(json.dumps(s, ensure_ascii=False)[1:-1] == s for s in self._ordered)
         self._memo.clear()  # what was clean may hold a new secret
 
@@ -151,26 +151,37 @@ class Redactor:
         Data with nothing to mask (a run's summary, usually) is returned as it is: one JSON text of it is
         searched for what any secret or pattern needs, instead of walking every string.
         """
-        if self._clean_as_json(data):
+        if self._clean_json_text(data) is not None:
             return data
         return self._redact_data(data)
 
-    def _clean_as_json(self, data: Any) -> bool:
-        """Whether no string of ``data`` (keys included) can hold a secret: searched in one JSON text of it.
+    def redacted_json(self, data: Any) -> tuple[Any, str]:
+        """``data`` redacted (see :meth:`redact_data`) and its JSON text (non-ASCII characters as themselves).
+
+        For data with nothing to mask the text searched is the text returned: a run's summary is encoded once.
+        """
+        text = self._clean_json_text(data)
+        if text is not None:
+            return data, text
+        cleaned = self._redact_data(data)
+        return cleaned, json.dumps(cleaned, ensure_ascii=False)
+
+    def _clean_json_text(self, data: Any) -> str | None:
+        """One JSON text of ``data`` if no string of it (keys included) can hold a secret, else None.
 
         Exact, not a guess: JSON writes every character of a string as itself except quotes, backslashes and
         control characters, which no needle holds (nor any known secret while ``_json_findable``), so each
         needle occurs in a string only if it occurs in the text.
         """
         if not self._json_findable or isinstance(data, str):
-            return False
+            return None
         try:
             text = json.dumps(data, ensure_ascii=False)
         except (TypeError, ValueError):  # not JSON data (or a key JSON would change): walk it
-            return False
+            return None
         if any(needle in text for needle in _PATTERN_NEEDLES) or any(s in text for s in self._ordered):
-            return False
-        return not _may_name_a_header(text)
+            return None
+        return None if _may_name_a_header(text) else text
 
     def _redact_data(self, data: Any) -> Any:
         if isinstance(data, str):

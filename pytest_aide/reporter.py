@@ -6,7 +6,6 @@ written exactly once per run whatever ``-n`` is.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -199,12 +198,12 @@ class AideReporter:
                 self._note_schedule_gap(con, summary)
             finally:
                 con.close()
-        data = self.state.redactor.redact_data(summary.to_dict())
+        data, text = self.state.redactor.redacted_json(summary.to_dict())
         # The history is written beside the pages: SQLite's work runs without the GIL while they render.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aide-history")
         recorder = pool.submit(self._record_history, archive, data) if con is not None else None
         try:
-            write_text_atomic(self.state.work_dir / "health.json", json.dumps(data) + "\n")
+            write_text_atomic(self.state.work_dir / "health.json", text + "\n")  # UTF-8, as JSON is
             from pytest_aide import health_html  # jinja2 only when a run is archived
 
             page = health_html.render_summary(summary, self.state.redactor, data)

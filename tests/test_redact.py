@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -213,3 +215,12 @@ def test_redact_data_of_clean_looking_data_is_the_walk_of_every_string(data: obj
 def test_the_header_name_prefilter_agrees_with_the_pattern(text: str) -> None:
     # redact_data trusts it to skip the walk: it may never miss a header name the pattern finds
     assert _may_name_a_header(text) == (_HEADER_NAMES.search(text) is not None)
+
+
+@given(data=_DATA, secrets=st.lists(st.sampled_from(["s3cret", 's3"cr\\et', "zzzz"]), max_size=2))
+def test_redacted_json_is_the_redacted_data_and_its_json(data: object, secrets: list[str]) -> None:
+    # the summary is encoded once for health.json: the text must be exactly that of the redacted data
+    redactor = Redactor(secrets)
+    cleaned, text = redactor.redacted_json(data)
+    assert cleaned == _walk(redactor, data)
+    assert json.loads(text) == json.loads(json.dumps(cleaned))
