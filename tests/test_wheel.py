@@ -83,7 +83,8 @@ def install(tmp_path_factory: pytest.TempPathFactory) -> Install:
     assert not base.is_relative_to(REPO)
     source = base / "source"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "docs/pypi.md"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, source / name)
     shutil.copytree(REPO / "pytest_aide", source / "pytest_aide", ignore=shutil.ignore_patterns("__pycache__"))
     dist = base / "dist"
@@ -183,6 +184,22 @@ def monitor_url(pg_database: str) -> Iterator[str]:
             conn.execute(f'DROP OWNED BY "{role}"')
             conn.execute(f'REVOKE ALL ON DATABASE "{database}" FROM "{role}"')
             conn.execute(f'DROP ROLE "{role}"')
+
+
+def test_the_installed_metadata_is_short(install: Install, tmp_path: Path) -> None:
+    # Every pytest run on the machine, aide's or not, parses it twice for its header's list of plugin versions:
+    # the 118 KB README as the long description cost each run about 3 ms of email-header parsing.
+    code = "import importlib.metadata as m; d = m.distribution('pytest-aide'); print(len(d.read_text('METADATA')))"
+    done = install.run(tmp_path, "python", "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) < 4096
+    summary = install.run(
+        tmp_path,
+        "python",
+        "-c",
+        "import importlib.metadata as m; print(m.metadata('pytest-aide')['Description-Content-Type'])",
+    )
+    assert summary.stdout.strip() == "text/markdown"
 
 
 def test_the_installed_wheel_checks_an_operators_own_system(
