@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,7 +21,6 @@ from pytest_aide import (
     checkrun,
     collected,
     dependencies,
-    endpointfeed,
     fault_fixtures,
     fixtures,
     inventory,
@@ -35,6 +34,9 @@ from pytest_aide.errors import ConfigError
 from pytest_aide.runs import create_run_dir, new_run_id
 from pytest_aide.state import STATE_KEY, AideState, forget_state, get_state
 from pytest_aide.thresholds import ThresholdChange
+
+if TYPE_CHECKING:  # the endpoint feed serves xdist runs only: imported where one starts
+    from pytest_aide.endpointfeed import ControllerPrep
 
 MARKERS = (
     "daily: part of the daily health run (pytest -m daily)",
@@ -53,7 +55,7 @@ MARKERS = (
     " 'flaky'); timeout: seconds its body may run (then UNKNOWN; 0: no limit)",
 )
 
-PREP_KEY = pytest.StashKey[endpointfeed.ControllerPrep]()
+PREP_KEY: pytest.StashKey[ControllerPrep] = pytest.StashKey()
 FROZE_KEY = pytest.StashKey[bool]()  # set when this run froze its objects at configure
 
 
@@ -220,15 +222,15 @@ def pytest_xdist_setupnodes(config: pytest.Config) -> None:
     state = get_state(config)
     if state is None or state.is_worker or config.getoption("collectonly") or config.getoption("setupplan"):
         return
-    values = {name: config.getoption(name, None) for name in _SCOPE_OPTIONS}
+    from pytest_aide import endpointfeed
+
+    scope_options = (*endpointfeed.NARROWING_OPTIONS, "markexpr", "ignore", "ignore_glob")
+    values = {name: config.getoption(name, None) for name in scope_options}
     args = config.args if config.args_source == pytest.Config.ArgsSource.ARGS else []
     scope = endpointfeed.scope_from(
         values, args, invocation_dir=config.invocation_params.dir, suite_added=state.suite_added
     )
     config.stash[PREP_KEY] = endpointfeed.ControllerPrep(state, scope)
-
-
-_SCOPE_OPTIONS = (*endpointfeed.NARROWING_OPTIONS, "markexpr", "ignore", "ignore_glob")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -289,6 +291,8 @@ def _tell_controller_endpoints(session: pytest.Session) -> None:
     workerinput = getattr(session.config, "workerinput", None)
     if state is None or workerinput is None or not workerinput.get("aide_endpoint_feed"):
         return
+    from pytest_aide import endpointfeed
+
     params = (getattr(getattr(item, "callspec", None), "params", None) for item in session.items)
     names = endpointfeed.fed(endpointfeed.selected_endpoints(params), state.config.settings)
     endpointfeed.write_wanted(state.work_dir, workerinput["workerid"], names)
