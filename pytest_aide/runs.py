@@ -7,12 +7,16 @@ then a counter if two processes still collide), so ``ls reports/`` is already th
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 RUN_ID_FORMAT = "%Y%m%d-%H%M%S-%f"
+# RUN_ID_FORMAT's fields as new_run_id writes them: read back without datetime.strptime, whose first use in a
+# process imports _strptime and builds its locale tables (the archive index reads the time of every run).
+_RUN_ID_FIELDS = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})-([0-9]{2})([0-9]{2})([0-9]{2})-([0-9]{6})")
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -48,9 +52,12 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def run_started(name: str) -> datetime | None:
     """When the run named ``name`` started (from its id), or None if ``name`` is no run id."""
+    found = _RUN_ID_FIELDS.match(name)  # a suffix (``-001``, two runs in one microsecond) is not its time
+    if found is None:
+        return None
     try:
-        return datetime.strptime(name[:22], RUN_ID_FORMAT).replace(tzinfo=UTC)
-    except ValueError:
+        return datetime(*map(int, found.groups()), tzinfo=UTC)
+    except ValueError:  # fields out of range: not a time
         return None
 
 

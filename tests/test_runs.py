@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_aide.archive_index import archived_runs, render_index, write_index
-from pytest_aide.runs import create_run_dir, new_run_id, write_text_atomic
+from pytest_aide.runs import RUN_ID_FORMAT, create_run_dir, new_run_id, run_started, write_text_atomic
 
 T0 = datetime(2026, 11, 21, 19, 40, 0, 123456, tzinfo=UTC)
 
@@ -197,3 +197,16 @@ def test_the_index_cache_follows_changed_added_and_deleted_runs(tmp_path: Path) 
     assert [r["status"] for r in index_rows(tmp_path)] == ["UNHEALTHY", "CRITICAL (changed)"]
     (tmp_path / CACHE_NAME).write_text("{not json")
     assert [r["run_id"] for r in index_rows(tmp_path)] == ["20261130-030000-000001", "20261130-020000-000001"]
+
+
+@given(st.datetimes(min_value=datetime(1000, 1, 1), timezones=st.just(UTC)), st.sampled_from(["", "-001", "-x"]))
+def test_a_run_id_gives_back_its_time(when: datetime, suffix: str) -> None:
+    assert run_started(new_run_id(when) + suffix) == when
+
+
+@given(st.text(alphabet="0123456789-x", min_size=20, max_size=26))
+def test_a_time_read_from_a_name_is_the_one_strptime_reads(name: str) -> None:
+    # never a time the format does not give: whatever run_started reads, strptime reads the same
+    found = run_started(name)
+    if found is not None:
+        assert found == datetime.strptime(name[:22], RUN_ID_FORMAT).replace(tzinfo=UTC)
