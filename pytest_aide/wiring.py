@@ -35,7 +35,7 @@ from pytest_aide.runs import create_run_dir, new_run_id
 from pytest_aide.state import STATE_KEY, AideState, forget_state, get_state
 from pytest_aide.thresholds import ThresholdChange
 
-if TYPE_CHECKING:  # the endpoint feed serves xdist runs only: imported where one starts
+if TYPE_CHECKING:  # the endpoint feed is imported where endpoints are probed: most runs probe none
     from pytest_aide.endpointfeed import ControllerPrep
 
 MARKERS = (

@@ -186,6 +186,28 @@ def test_each_endpoint_is_probed_once_and_before_the_workers_have_collected(
     assert not list(run.glob("endpoint-*"))  # the feed is not archived
 
 
+def test_a_run_without_endpoints_never_loads_the_feed(pytester: pytest.Pytester) -> None:
+    # every module an aide run imports costs every run its loading (pytest reads a plugin's modules through its
+    # assertion-rewriting importer): the feed's is left to the runs that probe endpoints
+    pytester.makefile(".toml", aide="")
+    pytester.makepyfile(check_plain="def check_plain():\n    assert True\n")
+    activate(pytester)
+    pytester.makeconftest(
+        """
+        import sys
+        from pathlib import Path
+
+        def pytest_sessionfinish(session):
+            Path("loaded").write_text(" ".join(sorted(m for m in sys.modules if m.startswith("pytest_aide."))))
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "check_plain.py", timeout=HANG_S * 3)
+    result.assert_outcomes(passed=1)
+    loaded = (pytester.path / "loaded").read_text().split()
+    assert "pytest_aide.wiring" in loaded  # an aide run, as the conftest saw it
+    assert "pytest_aide.endpointfeed" not in loaded
+
+
 def test_a_check_waits_for_its_own_endpoint_only(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer
 ) -> None:
