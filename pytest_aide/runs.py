@@ -55,8 +55,9 @@ def run_started(name: str) -> datetime | None:
     found = _RUN_ID_FIELDS.match(name)  # a suffix (``-001``, two runs in one microsecond) is not its time
     if found is None:
         return None
+    year, month, day, hour, minute, second, micro = map(int, found.groups())
     try:
-        return datetime(*map(int, found.groups()), tzinfo=UTC)
+        return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
     except ValueError:  # fields out of range: not a time
         return None
 
