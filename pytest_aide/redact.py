@@ -71,6 +71,22 @@ def dotenv_values(text: str) -> list[str]:
     return values
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def escape_surrogates(text: str, *, in_json: bool = False) -> str:
+    """``text`` with each lone surrogate written as its escape (``\\udcff``; in a JSON text, an escaped
+    backslash and the code, so it reads back as those characters).
+
+    A lone surrogate comes from a name that is not UTF-8 (``os.fsdecode`` of a file name) quoted in a message:
+    no UTF-8 file or terminal can hold it, and left in, it fails every report of the run that writes it.
+    """
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    slash = "\\\\" if in_json else "\\"
+    return _SURROGATE.sub(lambda m: f"{slash}u{ord(m.group()):04x}", text)
+
+
 def _may_name_a_header(text: str) -> bool:
     """Whether ``text`` holds a header name _AUTH_HEADER looks for, in any case.
 
@@ -130,6 +146,7 @@ class Redactor:
     __call__ = redact  # called for every string of every report: one Python call, not two
 
     def _redact(self, text: str) -> str:
+        text = escape_surrogates(text)  # every line redacted is written somewhere: one place for it (memoized)
         text = redact_url(text)
         text = _AUTH_HEADER.sub(lambda m: f"{m['name']}{MASK}", text)
         text = _QUERY_SECRET.sub(lambda m: f"{m['name']}{MASK}", text)
@@ -181,6 +198,8 @@ class Redactor:
             return None
         if any(needle in text for needle in _PATTERN_NEEDLES) or any(s in text for s in self._ordered):
             return None
+        if not text.isascii() and _SURROGATE.search(text) is not None:
+            return None  # the walk escapes them (see _redact)
         return None if _may_name_a_header(text) else text
 
     def _redact_data(self, data: Any) -> Any:

@@ -242,3 +242,27 @@ def test_keep_days_prunes_old_runs_after_a_run(suite: pytest.Pytester) -> None:
     assert run.name.startswith("20")
     assert run.name != old.name
     assert "20200101-000000-000000" not in (suite.path / "reports" / "index.html").read_text()
+
+
+UNDECODABLE_NAME_CHECK = """
+import os
+
+
+def check_dump_exists(tmp_path):
+    name = os.fsdecode(b"dump-\\xff.sql")  # a file name that is not UTF-8: a lone surrogate in the text
+    assert os.path.exists(tmp_path / name), f"missing {name}"
+"""
+
+
+def test_a_message_that_utf8_cannot_hold_still_archives_the_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(check_dump=UNDECODABLE_NAME_CHECK)
+    result = aide_run(pytester)
+    result.assert_outcomes(failed=1)
+    assert "INTERNALERROR" not in result.stdout.str()
+    [run] = run_dirs(pytester.path)
+    health = json.loads((run / "health.json").read_text(encoding="utf-8"))
+    [check] = health["checks"]
+    assert check["status"] == "CRITICAL"
+    assert "missing dump-\\udcff.sql" in check["message"]
+    assert "dump-\\udcff.sql" in (run / "health.html").read_text(encoding="utf-8")
+    assert run.name in (pytester.path / "reports" / "index.html").read_text(encoding="utf-8")

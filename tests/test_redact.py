@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from hypothesis import example, given
@@ -185,7 +186,19 @@ def _walk(redactor: Redactor, data: object) -> object:
 
 
 _PIECES = st.sampled_from(
-    ["ok", "s3cret", 's3"cr\\et', "Authorİzation: Bearer zz", "cookie\t: a", "x://u:p@h", "?token=t", "\n", "K", ""]
+    [
+        "ok",
+        "dump-\udcff",
+        "s3cret",
+        's3"cr\\et',
+        "Authorİzation: Bearer zz",
+        "cookie\t: a",
+        "x://u:p@h",
+        "?token=t",
+        "\n",
+        "K",
+        "",
+    ]
 )
 _STRINGS = st.lists(_PIECES | st.text(max_size=8), max_size=4).map("".join)
 _DATA = st.recursive(
@@ -224,3 +237,10 @@ def test_redacted_json_is_the_redacted_data_and_its_json(data: object, secrets: 
     cleaned, text = redactor.redacted_json(data)
     assert cleaned == _walk(redactor, data)
     assert json.loads(text) == json.loads(json.dumps(cleaned))
+
+
+def test_a_lone_surrogate_is_written_as_its_escape() -> None:
+    # an undecodable file name in a message: no UTF-8 report or terminal could hold it
+    name = os.fsdecode(b"dump-\xff.sql")
+    assert Redactor().redact(f"missing {name}") == "missing dump-\\udcff.sql"
+    assert Redactor().redacted_json({"message": name})[1] == '{"message": "dump-\\\\udcff.sql"}'

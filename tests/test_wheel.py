@@ -199,6 +199,7 @@ def test_the_installed_metadata_is_short(install: Install, tmp_path: Path) -> No
         "-c",
         "import importlib.metadata as m; print(m.metadata('pytest-aide')['Description-Content-Type'])",
     )
+    assert summary.returncode == 0, summary.stderr
     assert summary.stdout.strip() == "text/markdown"
 
 
