@@ -59,7 +59,7 @@ def operator_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def source_digest() -> str:
     """A digest of what goes into the wheel: the package's files and ``pyproject.toml``."""
     digest = hashlib.sha256()
-    files = [REPO / "pyproject.toml", REPO / "README.md", REPO / "docs" / "pypi.md"]
+    files = [p for p in (REPO / "pyproject.toml", REPO / "README.md", REPO / "docs" / "pypi.md") if p.is_file()]
     files += sorted(p for p in (REPO / "pytest_aide").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     for path in files:
         digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
