@@ -74,17 +74,19 @@ def dotenv_values(text: str) -> list[str]:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def escape_surrogates(text: str, *, in_json: bool = False) -> str:
-    """``text`` with each lone surrogate written as its escape (``\\udcff``; in a JSON text, an escaped
-    backslash and the code, so it reads back as those characters).
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate written as its escape (``\\udcff``).
 
     A lone surrogate comes from a name that is not UTF-8 (``os.fsdecode`` of a file name) quoted in a message:
     no UTF-8 file or terminal can hold it, and left in, it fails every report of the run that writes it.
     """
-    if text.isascii() or _SURROGATE.search(text) is None:
+    if not _has_surrogate(text):
         return text
-    slash = "\\\\" if in_json else "\\"
-    return _SURROGATE.sub(lambda m: f"{slash}u{ord(m.group()):04x}", text)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _may_name_a_header(text: str) -> bool:
@@ -198,7 +200,7 @@ class Redactor:
             return None
         if any(needle in text for needle in _PATTERN_NEEDLES) or any(s in text for s in self._ordered):
             return None
-        if not text.isascii() and _SURROGATE.search(text) is not None:
+        if _has_surrogate(text):
             return None  # the walk escapes them (see _redact)
         return None if _may_name_a_header(text) else text
 
