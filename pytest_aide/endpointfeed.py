@@ -209,16 +209,19 @@ class ControllerPrep:
         self.feed.plan(names, exact=True)
 
     def stop_probing(self) -> dict[str, dict[str, Any]]:
-        """End the probes (every check has run): the probe process's circuit statistics, once."""
-        feed, self.feed = self.feed, None
-        return feed.close() if feed is not None else {}
+        """End the probes (every check has run): the probe process's circuit statistics, once. Its exit is
+        awaited by :meth:`close`, while the reports are written."""
+        return self.feed.stop() if self.feed is not None else {}
 
     def close(self) -> None:
-        """Stop probing; wait for a target start in progress (so the run stops what it started). Once."""
+        """Stop probing; wait for the probe process to exit and for a target start in progress (so the run stops
+        what it started). Once."""
         if self._closed:
             return
         self._closed = True
-        self.stop_probing()
+        feed, self.feed = self.feed, None
+        if feed is not None:
+            feed.close()
         if self._starter is not None:
             self._starter.join(self._state.config.settings.app.start_timeout + 10)
         work_dir = self._state.work_dir

@@ -26,6 +26,7 @@ from conftest import HANG_S, free_port
 from pytest_aide.config import load_config
 from pytest_aide.endpointfeed import RunScope, may_guess
 from pytest_aide.errors import ProbeError
+from pytest_aide.probes import feed_process
 from pytest_aide.probes.endpoints import EndpointSpec
 from pytest_aide.probes.feed import FeedWriter, ProbeFeed
 from pytest_aide.probes.feed_process import Circuits, ProbeJob, ProbeProcess
@@ -460,11 +461,31 @@ def test_a_probe_process_returns_the_statistics_of_its_circuits(tmp_path: Path) 
         feed = ProbeFeed(tmp_path / "feed.jsonl", ["a", "b", "c"], idle_limit=HANG_S)
         assert [feed[name].outage for name in "abc"] == [f"app:127.0.0.1:{url.rsplit(':', 1)[1]}"] * 3
     finally:
-        statistics = probes.close()
+        statistics = probes.stop()
+        assert probes.close() == {}  # handed over once
     [(name, circuit)] = statistics.items()
     assert name.startswith("app:127.0.0.1:")
     assert (circuit["state"], circuit["calls"]) == ("open", 3)
     assert circuit["failures"] + circuit["rejections"] == 3
+
+
+def test_stopping_a_probe_process_takes_its_statistics_without_waiting_for_its_exit(
+    tmp_path: Path, server: LogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The controller writes the run's reports while the child's interpreter shuts down; close() reaps it."""
+    lingering = tmp_path / "lingering-python"
+    report = json.dumps({"circuits": {"app:127.0.0.1:1": {"state": "closed", "calls": 1}}})
+    lingering.write_text(f"#!/bin/sh\nread job\necho '{report}'\nexec sleep 600\n")  # reports, then lingers
+    lingering.chmod(0o755)
+    monkeypatch.setattr(feed_process, "STOP_GRACE_S", 0.5)
+    probes = ProbeProcess(job(tmp_path, server.url, ["a"]), python=str(lingering))
+    try:
+        assert probes.stop(wait=HANG_S) == {"app:127.0.0.1:1": {"state": "closed", "calls": 1}}
+        assert probes.running  # stop() did not wait the child out
+        assert probes.stop() == {}  # handed over once
+    finally:
+        assert probes.close() == {}
+    assert not probes.running  # close() killed the child that did not exit
 
 
 def test_a_probe_process_that_dies_leaves_its_reason_for_every_reader(tmp_path: Path, server: LogServer) -> None:

@@ -111,7 +111,9 @@ class ProbeProcess:
         except OSError:
             self._errors.close()
             raise
-        self._output = ""
+        self._statistics: dict[str, dict[str, Any]] = {}
+        self._statistics_taken = False
+        self._reported = threading.Event()  # the child sent its statistics, or its output ended
         self._outbox.put(job.to_line())
         self._sender = threading.Thread(target=self._send, name="aide-probe-process-send", daemon=True)
         self._sender.start()
@@ -145,25 +147,39 @@ class ProbeProcess:
             self._exact = exact
         self._outbox.put(json.dumps({"plan": [name for name in names if name in self._known], "exact": exact}))
 
-    def close(self, *, wait: float = 1.0) -> dict[str, dict[str, Any]]:
-        """End the probing: what has not started is dropped, what has gets ``wait`` seconds; the child is killed
-        if it has not exited ``STOP_GRACE_S`` later. Returns its circuits' statistics."""
+    def stop(self, *, wait: float = 1.0) -> dict[str, dict[str, Any]]:
+        """End the probing: what has not started is dropped, what has gets ``wait`` seconds. Returns the circuits'
+        statistics once the child has sent them, without waiting for its interpreter to exit (:meth:`close`
+        does): the run's reports are written meanwhile. A child silent for ``STOP_GRACE_S`` more is killed."""
         with self._lock:
-            if self._closing.is_set():
-                return {}
+            stopping = not self._closing.is_set()
             self._closing.set()
-        self._outbox.put(json.dumps({"stop": wait}))
-        self._outbox.put(_END)
+        if stopping:
+            self._outbox.put(json.dumps({"stop": wait}))
+            self._outbox.put(_END)
+            if not self._reported.wait(wait + STOP_GRACE_S):
+                self._child.kill()  # a sender blocked on its full pipe gets a broken pipe
+        return self._take_statistics()
+
+    def close(self, *, wait: float = 1.0) -> dict[str, dict[str, Any]]:
+        """:meth:`stop`, then wait for the child to exit (killed after ``STOP_GRACE_S``). Returns the circuits'
+        statistics unless :meth:`stop` already did."""
+        statistics = self.stop(wait=wait)
         try:
-            self._child.wait(timeout=wait + STOP_GRACE_S)
+            self._child.wait(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:
-            self._child.kill()  # a sender blocked on its full pipe gets a broken pipe
+            self._child.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._child.wait(timeout=STOP_GRACE_S)
         for thread in (self._sender, self._reader, self._watcher):
             thread.join(STOP_GRACE_S)
         self._errors.close()
-        return _statistics(self._output)
+        return statistics
+
+    def _take_statistics(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            taken, self._statistics_taken = self._statistics_taken, True
+        return {} if taken else self._statistics
 
     def _start(self, before: Callable[[], None] | None) -> None:
         message: dict[str, Any] = {"go": True}
@@ -192,11 +208,18 @@ class ProbeProcess:
                 stdin.close()
 
     def _read(self) -> None:
-        """The child's standard output, to its end: its last line holds the circuits' statistics."""
+        """The child's standard output, to its end: the line that holds the circuits' statistics is its report."""
         stdout = self._child.stdout
         assert stdout is not None
-        with contextlib.suppress(OSError, ValueError), stdout:
-            self._output = stdout.read()
+        try:
+            with contextlib.suppress(OSError, ValueError), stdout:
+                for line in stdout:
+                    circuits = _circuits_in(line)
+                    if circuits is not None:
+                        self._statistics = circuits
+                        self._reported.set()
+        finally:
+            self._reported.set()  # the output ended: nothing more will come
 
     def _watch(self) -> None:
         """A child that ends before it was told to leaves the reason in the feed, for the workers to read."""
@@ -272,16 +295,14 @@ def _spec_data(spec: EndpointSpec) -> dict[str, Any]:
     return {f.name: getattr(spec, f.name) for f in fields(spec) if f.init}
 
 
-def _statistics(output: str) -> dict[str, dict[str, Any]]:
-    for line in reversed(output.splitlines()):
-        try:
-            found = json.loads(line)
-        except ValueError:
-            continue
-        circuits = found.get("circuits") if isinstance(found, dict) else None
-        if isinstance(circuits, dict):
-            return circuits
-    return {}
+def _circuits_in(line: str) -> dict[str, dict[str, Any]] | None:
+    """The circuits' statistics in a line of the child's output, None when it holds none."""
+    try:
+        found = json.loads(line)
+    except ValueError:
+        return None
+    circuits = found.get("circuits") if isinstance(found, dict) else None
+    return circuits if isinstance(circuits, dict) else None
 
 
 def _last_line(file: BinaryIO) -> str:
