@@ -37,7 +37,9 @@ def _state(config: pytest.Config) -> AideState:
 
 @pytest.fixture(scope="session")
 def aide_config(pytestconfig: pytest.Config) -> AideConfig:
-    """The effective configuration (file, environment and command line merged).
+    """The effective configuration (file, environment and command line merged). Every pytest-aide fixture and
+    inventory argument is named aide_* (aide_app, aide_db, aide_port...), so none shadows pytest's or another
+    plugin's (cache, db, app, port...).
 
     Example::
 

@@ -363,8 +363,9 @@ def test_delay_ms_delays_each_response_but_not_the_others(tmp_path: Path) -> Non
         started = time.perf_counter()
         with ThreadPoolExecutor(20) as pool:
             assert set(pool.map(lambda _: demo.get("/nope").status_code, range(20))) == {404}
-        # One at a time they need 20 x 0.25 = 5 s; half of that leaves a busy machine 2 s for the requests.
-        assert time.perf_counter() - started < 2.5, "20 delayed requests did not run concurrently"
+        # One at a time they need at least 20 x 0.25 = 5 s: anything less means some were delayed together, the
+        # loosest bound that still proves it (no machine is too busy for it).
+        assert time.perf_counter() - started < 20 * 0.25, "20 delayed requests did not run concurrently"
 
 
 def test_threads_option_bounds_concurrent_handlers(tmp_path: Path) -> None:

@@ -259,3 +259,36 @@ def test_checks_named_in_a_repository_elsewhere_run_against_the_operators_config
         [f"aide: config {operator / 'aide.toml'} (found from {operator})*", f"rootdir: {clone}"]
     )
     result.assert_outcomes(passed=1)
+
+
+def test_the_header_names_the_configuration_and_the_target_without_its_secrets(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db_password, cache_password = "db-Pa55-w0rd", "cache-Pa55-w0rd"
+    monkeypatch.setenv("AIDE_DB_URL", f"postgresql://monitor:{db_password}@127.0.0.1:5432/test")
+    pytester.makefile(
+        ".toml",
+        aide=f'[app]\nurl = "http://127.0.0.1:18080/base"\n\n[cache]\nurl = "redis://:{cache_password}@127.0.0.1:6379/0"\n',
+    )
+    result = aide_run(pytester, "--collect-only")
+    [line] = [line for line in result.stdout.lines if line.startswith("aide: config ")]
+    assert line.startswith(f"aide: config {pytester.path / 'aide.toml'} (found from {pytester.path}); target ")
+    target = line.split("; target ", 1)[1].split()
+    assert target[0] == "app=http://127.0.0.1:18080/base"
+    assert target[1].startswith("db=postgresql://monitor:")
+    assert target[1].endswith("@127.0.0.1:5432/test")
+    assert target[2].startswith("cache=redis://:")
+    assert target[2].endswith("@127.0.0.1:6379/0")
+    output = result.stdout.str() + result.stderr.str()
+    assert db_password not in output
+    assert cache_password not in output
+
+
+def test_pytest_fixtures_states_the_naming_scheme(pytester: pytest.Pytester) -> None:
+    """``pytest --fixtures`` shows each fixture's first paragraph: aide's says every name of its own starts with
+    ``aide_``, the fixtures and the inventory arguments alike."""
+    pytester.makefile(".toml", aide="[suite]\nenabled = false\n")
+    result = aide_run(pytester, "--fixtures")
+    [start] = [i for i, line in enumerate(result.stdout.lines) if line.startswith("aide_config ")]
+    first_paragraph = " ".join(line.strip() for line in result.stdout.lines[start + 1 : start + 4])
+    assert "every pytest-aide fixture and inventory argument is named aide_*" in first_paragraph.lower()

@@ -4,6 +4,7 @@ weekly-only checks stay out of the daily run, and ``[suite]`` switches checks of
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,13 @@ WEEKLY_ONLY = {
     "check_backup_restore_drill",
 }
 GATE = {"check_api_health", "check_db_reachable", "check_cache_server", "check_memory", "check_disk"}
+
+
+def _readme_weekly_only() -> set[str]:
+    """The check names the README's Schedules table lists as weekly-only."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    [row] = [line for line in readme.splitlines() if line.startswith("| `weekly` |")]
+    return set(re.findall(r"`(check_\w+)`", row))
 
 
 def _collected(pytester: pytest.Pytester, *args: str) -> set[str]:
@@ -40,6 +48,7 @@ def test_schedules_select_the_documented_checks(operator: pytest.Pytester) -> No
     assert {"check_api_health", "check_disk", "check_log_errors", "check_backup_fresh_and_verified"} <= daily
     assert not WEEKLY_ONLY & daily
     assert WEEKLY_ONLY | (daily - {"check_own"}) <= weekly
+    assert weekly - daily == WEEKLY_ONLY == _readme_weekly_only()  # the README marks exactly these weekly-only
     assert _collected(operator, "-m", "monthly") >= weekly - {"check_own"}
     assert _collected(operator, "-m", "gate") == GATE
 

@@ -153,10 +153,14 @@ def file_and_function(nodeid: str) -> tuple[str, str]:
     return Path(path).name, name.split("[")[0]
 
 
-def newest_health(reports: Path) -> dict[str, Any]:
+def newest_run(reports: Path) -> Path:
     runs = sorted(p for p in reports.iterdir() if p.is_dir() and p.name[0].isdigit())
     assert runs, f"no archived run in {reports}"
-    return json.loads((runs[-1] / "health.json").read_text())
+    return runs[-1]
+
+
+def newest_health(reports: Path) -> dict[str, Any]:
+    return json.loads((newest_run(reports) / "health.json").read_text(encoding="utf-8"))
 
 
 def by_check(health: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -254,6 +258,9 @@ def test_the_installed_wheel_checks_an_operators_own_system(
     assert re.search(r"^(HEALTHY|DEGRADED|UNHEALTHY|CRITICAL)  score [\d.]+/100", daily.stdout, re.MULTILINE)
     health = newest_health(site / "reports")
     assert health["status"] in VERDICTS
+    archived = {path.name for path in newest_run(site / "reports").iterdir()}  # the installed templates rendered
+    assert {"health.json", "health.html", "report.html", "junit.xml"} <= archived
+    assert (site / "reports" / "index.html").is_file()
     checks = by_check(health)
     assert set(checks) == set(nodeids)
     probed = {  # the configured parts were reached, not skipped
