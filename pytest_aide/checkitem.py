@@ -26,7 +26,7 @@ from pytest_aide.results import (
     check_properties,
     status_of,
 )
-from pytest_aide.state import CHECK_RECORDS_KEY, RECORDER_KEY, AideState, stashed
+from pytest_aide.state import CHECK_RECORDS_KEY, RECORDER_KEY, AideState, get_state, stashed
 from pytest_aide.status import Status, Verdict
 
 _MESSAGE_LIMIT = 400
@@ -179,8 +179,13 @@ def one_line(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     return first if len(first) <= _MESSAGE_LIMIT else first[: _MESSAGE_LIMIT - 1] + "…"
 
 
-def make_report(item: pytest.Item, call: pytest.CallInfo[None], state: AideState) -> Generator[None, Any, Any]:
-    """Body of the ``pytest_runtest_makereport`` wrapper for check items."""
+@pytest.hookimpl(wrapper=True)
+def make_report(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """The ``pytest_runtest_makereport`` wrapper (wiring registers this function itself: a wrapper delegating
+    to it cost a second generator on each of every check's three reports)."""
+    state = get_state(item.config)
+    if state is None:
+        return (yield)
     when = call.when
     run = stashed(item.stash, checkrun.RUN_KEY)  # every check has one from its setup on
     if run is None and when == "setup" and is_check(item):

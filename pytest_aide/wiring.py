@@ -378,14 +378,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, Any, Any]
     return (yield from checkrun.run_body(pyfuncitem))
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
-    state = get_state(item.config)
-    if state is None:
-        return (yield)
-    return (yield from checkitem.make_report(item, call, state))
-
-
+pytest_runtest_makereport = checkitem.make_report  # a wrapper (its own marker): no generator around it
 pytest_report_teststatus = checkitem.teststatus  # asked for every report: no wrapper call around it
 
 
