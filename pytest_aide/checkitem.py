@@ -27,7 +27,7 @@ from pytest_aide.results import (
     status_of,
 )
 from pytest_aide.state import CHECK_RECORDS_KEY, RECORDER_KEY, AideState, get_state, stashed
-from pytest_aide.status import Status, Verdict
+from pytest_aide.status import Status, Verdict, status_named
 
 _MESSAGE_LIMIT = 400
 _OUTCOMES = ("passed", "failed", "skipped")  # pytest's own; others (pytest-rerunfailures' "rerun") are theirs
@@ -360,7 +360,7 @@ def report_status(report: pytest.TestReport | pytest.CollectReport) -> str | Non
     status = status_of(
         report.when,
         report.outcome,
-        recorded=Status(recorded) if recorded else None,
+        recorded=status_named(recorded) if recorded else None,
         unmeasured=bool(props.get(UNMEASURED)),
         timed_out=TIMEOUT in props,
         retried=int(props.get(ATTEMPT, 1)) > 1,

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pytest_aide.status import Status, Verdict
+from pytest_aide.status import Status, Verdict, status_named
 
 PROPERTY_PREFIX = "aide."
 MEASUREMENT_PREFIX = "aide.m."
@@ -329,7 +329,7 @@ class RunCollector:
         if raw_tries:
             result.attempts.extend(_tries(raw_tries, first=result.attempt))
         status = props.get("aide.status")
-        recorded = Status(status) if status is not None else None
+        recorded = status_named(status) if status is not None else None
         unmeasured = bool(props.get(UNMEASURED))
         timeout = float(props[TIMEOUT]) if TIMEOUT in props else None
         message = str(props.get("aide.message", ""))

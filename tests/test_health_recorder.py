@@ -12,8 +12,22 @@ from hypothesis import strategies as st
 
 from pytest_aide.health import HealthRecorder, Measurement
 from pytest_aide.metrics import DEFAULT_METRICS
-from pytest_aide.status import Status
+from pytest_aide.status import Status, status_named
 from pytest_aide.thresholds import Threshold, ThresholdSet
+
+
+@pytest.mark.parametrize("name", [*(s.value for s in Status), Status.WARNING, "ok", "", "SKIPPED", ["OK"]])
+def test_status_named_answers_as_status_itself(name: Any) -> None:
+    """The reports' shortcut to a status accepts and rejects exactly what ``Status(name)`` does."""
+    try:
+        expected: Status | type[Exception] = Status(name)
+    except (ValueError, TypeError) as exc:
+        expected = type(exc)
+    if isinstance(expected, Status):
+        assert status_named(name) is expected
+    else:
+        with pytest.raises(expected):
+            status_named(name)
 
 
 def test_no_measurement_is_ok_with_empty_message() -> None:
