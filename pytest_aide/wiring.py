@@ -332,11 +332,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     excluded = shipped.excluded(items, exclude) if exclude else []
     gone = set(map(id, excluded))
     if not drills_chosen(config.getoption("markexpr", "")):
-        excluded += [i for i in items if id(i) not in gone and i.get_closest_marker("drill") is not None]
+        excluded += [i for i in marked_drills(items) if id(i) not in gone]
     if excluded:
         config.hook.pytest_deselected(items=excluded)
         gone.update(map(id, excluded))
         items[:] = [item for item in items if id(item) not in gone]
+
+
+def marked_drills(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The items a ``drill`` marker applies to, in order: those ``item.get_closest_marker("drill")`` finds, but
+    each node above the items (class, module, package) is asked once for all of its items, not once per item:
+    that walk up the node chain was most of what collection cost aide per check."""
+    above: dict[int, bool] = {}  # id of a node above the items -> whether it or a node above it is marked
+    return [item for item in items if _marks_drill(item) or _drill_above(item.parent, above)]
+
+
+def _drill_above(node: pytest.Item | pytest.Collector | None, above: dict[int, bool]) -> bool:
+    if node is None:
+        return False
+    known = above.get(id(node))  # the nodes outlive the call: their ids stay theirs
+    if known is None:
+        known = above[id(node)] = _marks_drill(node) or _drill_above(node.parent, above)
+    return known
+
+
+def _marks_drill(node: pytest.Item | pytest.Collector) -> bool:
+    """Whether the node's own markers include ``drill`` (as ``Node.iter_markers`` matches a name)."""
+    for mark in node.own_markers:  # noqa: SIM110 (a loop, not any(): no generator per item)
+        if getattr(mark, "name", None) == "drill":
+            return True
+    return False
 
 
 def drills_chosen(markexpr: str) -> bool:

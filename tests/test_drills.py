@@ -17,7 +17,7 @@ import requests
 
 from conftest import free_port
 from pytest_aide.drills import exit_description, refusal, sqlite_file
-from pytest_aide.wiring import drills_chosen
+from pytest_aide.wiring import drills_chosen, marked_drills
 
 RUN_TIMEOUT_S = 240.0  # four drills and a target restart on a loaded 2-core machine; only a hang takes longer
 DRILLS = {
@@ -189,6 +189,38 @@ def test_no_schedule_and_no_plain_run_selects_a_drill(pytester: pytest.Pytester)
         names = _collected(pytester, *args)
         assert not {n for n in names if "drill" in n} - {"check_backup_restore_drill"}, (args, names)
     assert _collected(pytester, "-m", "drill") == DRILLS | {"check_own_drill"}
+
+
+def test_a_drill_marker_on_a_class_a_module_or_a_case_makes_a_drill(pytester: pytest.Pytester) -> None:
+    """``marked_drills`` finds what ``get_closest_marker("drill")`` finds, however the marker reaches the item."""
+    pytester.makefile(".toml", aide="[reports]\narchive = false\n")
+    pytester.makepyfile(
+        check_mixed="""
+        import pytest
+
+        @pytest.mark.drill
+        class CheckMarked:
+            def check_in_class(self):
+                pass
+
+        class CheckPlain:
+            def check_plain_method(self):
+                pass
+
+        @pytest.mark.parametrize("n", [1, pytest.param(2, marks=pytest.mark.drill), 3])
+        def check_cases(n):
+            pass
+        """,
+        check_module="import pytest\n\npytestmark = pytest.mark.drill\n\ndef check_in_module():\n    pass\n",
+    )
+    pytester.makeini("[pytest]\npython_classes = Check\n")
+    items, _ = pytester.inline_genitems(
+        "-m", "drill or not drill", "-p", "no:cacheprovider", "check_mixed.py", "check_module.py"
+    )
+    drills = [item.name for item in marked_drills(items)]
+    assert drills == [item.name for item in items if item.get_closest_marker("drill") is not None]
+    assert drills == ["check_in_class", "check_cases[2]", "check_in_module"]
+    assert _collected(pytester, "check_mixed.py", "check_module.py") == {"check_plain_method", "check_cases"}
 
 
 def test_the_ci_templates_select_no_drill() -> None:
