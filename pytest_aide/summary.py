@@ -72,11 +72,16 @@ class RunSummary:
         )
 
     def forcing(self) -> list[CheckResult]:
-        """Checks whose floor decided the verdict (an essential check CRITICAL or UNKNOWN...)."""
+        """Checks whose floor decided the verdict (an essential check CRITICAL or UNKNOWN...).
+
+        A check without a floor forces nothing, so only checks with one are asked: most checks have none, and
+        the verdict's rule is read several times per run (terminal, health.json) over all of them."""
         return [
             c
             for c in self.checks
-            if c.status is not None and scoring.Scored(c.status, c.weight, c.floor).forced is self.verdict
+            if c.floor is not None
+            and c.status is not None
+            and scoring.Scored(c.status, c.weight, c.floor).forced is self.verdict
         ]
 
     def verdict_rule(self) -> str:
