@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from pytest_aide.health_html_resilience import resilience_views
 from pytest_aide.metrics import DEFAULT_METRICS
@@ -216,12 +216,22 @@ def _groups(checks: list[CheckView]) -> list[tuple[str, int, Markup]]:
 def _row(check: CheckView) -> str:
     """One row of the "All checks" tables, escaped here rather than by the template: a run has thousands of
     them, and a template loop costs several times as much per row."""
-    nodeid = f"<code>{escape(check.nodeid)}</code>"
+    nodeid = f"<code>{_escaped(check.nodeid)}</code>"
     if check.needs_attention:
-        nodeid = f'<a href="#{escape(check.anchor)}">{nodeid}</a>'
+        nodeid = f'<a href="#{_escaped(check.anchor)}">{nodeid}</a>'
     return (
-        f"<tr><td>{nodeid}</td><td>{escape(check.component)}</td><td>{escape(check.message)}</td>"
-        f"<td>{escape(check.duration)}&nbsp;s</td></tr>"
+        f"<tr><td>{nodeid}</td><td>{_escaped(check.component)}</td><td>{_escaped(check.message)}</td>"
+        f"<td>{_escaped(check.duration)}&nbsp;s</td></tr>"
+    )
+
+
+def _escaped(text: str) -> str:
+    """``str(markupsafe.escape(text))`` for a str: the same five replacements, in its order, as plain str methods.
+
+    A row escapes four texts, and a run has thousands of rows: ``escape`` wraps each result in a ``Markup``,
+    whose making cost more than the replacements themselves."""
+    return (
+        text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;").replace("'", "&#39;").replace('"', "&#34;")
     )
 
 
@@ -233,9 +243,11 @@ def _check_view(index: int, check: Mapping[str, Any]) -> CheckView:
     status = str(check.get("status", SKIPPED))
     measurements: list[MeasurementView] = []
     evidence: list[tuple[str, str]] = []
+    actions: list[str] = []
     if status in ATTENTION:  # the others show one row: their details are not read at all
         measurements = [_measurement_view(str(name), m) for name, m in dict(check.get("measurements") or {}).items()]
         evidence = [(str(e.get("title", "")), str(e.get("text", ""))) for e in check.get("evidence") or []]
+        actions = list(dict.fromkeys(m.action for m in measurements if m.status != "OK" and m.action))
     return CheckView(
         anchor=f"check-{index}",
         nodeid=str(check.get("nodeid", "")),
@@ -245,7 +257,7 @@ def _check_view(index: int, check: Mapping[str, Any]) -> CheckView:
         skip_reason=str(check.get("skip_reason") or ""),
         duration=_number(check.get("duration")),
         measurements=measurements,
-        actions=list(dict.fromkeys(m.action for m in measurements if m.status != "OK" and m.action)),
+        actions=actions,
         evidence=evidence,
     )
 

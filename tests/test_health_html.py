@@ -17,6 +17,7 @@ import pytest
 from aide_testing import CHECKS, aide_run, latest_health, run_dirs
 from hypothesis import given
 from hypothesis import strategies as st
+from markupsafe import escape
 
 from pytest_aide import archive_index, health_html
 from pytest_aide.metrics import DEFAULT_METRICS
@@ -241,6 +242,13 @@ def test_text_of_the_target_is_escaped_never_markup() -> None:
     assert '<script>alert("x")</script><img src=x onerror=alert(1)>' in page.words(DISK)
     assert "Evidence: </pre><b> &lt; & <i>" in page.words(DISK)
     assert "<a href='http://evil.example'>click</a>" in page.words("group-SKIPPED")
+
+
+@given(st.text())
+def test_rows_escape_text_as_markupsafe_does(text: str) -> None:
+    """The rows of "All checks" escape as the template's autoescape would (markupsafe), without its Markup."""
+    assert health_html._escaped(text) == str(escape(text))
+    assert health_html._escaped("<a href='x'>&\"</a>") == "&lt;a href=&#39;x&#39;&gt;&amp;&#34;&lt;/a&gt;"
 
 
 @given(text=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1))
