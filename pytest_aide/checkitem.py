@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -343,7 +343,19 @@ def redact_report(report: pytest.TestReport, state: AideState) -> None:
             report.longrepr = cleaned
     if report.sections:
         report.sections = [(title, redact(content)) for title, content in report.sections]
-    report.user_properties = [(name, redact(v) if isinstance(v, str) else v) for name, v in report.user_properties]
+    if not _clean_properties(report.user_properties, redact):
+        report.user_properties = [(name, redact(v) if isinstance(v, str) else v) for name, v in report.user_properties]
+
+
+def _clean_properties(properties: list[tuple[str, Any]], redact: Callable[[str], str]) -> bool:
+    """Whether redacting ``properties`` would give an equal list: each a (name, value) tuple whose value, if
+    text, has nothing to mask. Most reports' are (a component, a weight, a status), and then the report keeps
+    its list rather than a copy made on each of a check's three reports."""
+    for pair in properties:
+        _name, value = pair  # a pair of any other length fails as the copy's unpacking would
+        if type(pair) is not tuple or (isinstance(value, str) and redact(value) != value):
+            return False
+    return True
 
 
 def report_status(report: pytest.TestReport | pytest.CollectReport) -> str | None:

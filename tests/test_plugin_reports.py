@@ -266,3 +266,26 @@ def test_a_message_that_utf8_cannot_hold_still_archives_the_run(pytester: pytest
     assert "missing dump-\\udcff.sql" in check["message"]
     assert "dump-\\udcff.sql" in (run / "health.html").read_text(encoding="utf-8")
     assert run.name in (pytester.path / "reports" / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_property_a_check_records_is_masked_and_the_others_kept(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every report's properties pass the redactor: a secret in one is masked, clean ones are written as given."""
+    monkeypatch.setenv("AIDE_TEST_SERVICE_TOKEN", "tok-from-env-42")
+    pytester.makefile(".toml", aide="[reports]\narchive = false\n")
+    pytester.makepyfile(
+        check_props="""
+        def check_notes(record_property):
+            record_property("note", "sent tok-from-env-42 upstream")
+            record_property("plain", "nothing to hide")
+            record_property("count", 3)
+        """
+    )
+    result = aide_run(pytester, "--junitxml=junit.xml", "-o", "junit_family=legacy")
+    result.assert_outcomes(passed=1)
+    junit = (pytester.path / "junit.xml").read_text(encoding="utf-8")
+    assert "tok-from-env-42" not in junit
+    assert 'name="note" value="sent *** upstream"' in junit.replace("&#42;", "*")
+    assert 'name="plain" value="nothing to hide"' in junit
+    assert 'name="count" value="3"' in junit
