@@ -64,7 +64,13 @@ MAINTENANCE = "<!DOCTYPE html>\n<html><head><title>Maintenance</title></head><bo
 class Stack:
     root: Path
     url: str
+    app_port: int
     gunicorn: subprocess.Popen[bytes]
+
+    def start_app(self) -> None:
+        """gunicorn again, answering (the case that stops it puts it back, so no case depends on the order)."""
+        self.gunicorn = start_gunicorn(self.root, self.app_port)
+        wait_for_http(f"http://127.0.0.1:{self.app_port}/", self.gunicorn, "gunicorn")
 
     def answer(self, document: dict[str, object]) -> None:
         (self.root / "app" / "answer.json").write_text(json.dumps(document))
@@ -91,12 +97,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     (root / "app" / "answer.json").write_text(json.dumps({"status": "ok"}))
     app_port, port = free_port(), free_port()
     (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=port, app_port=app_port))
-    gunicorn = subprocess.Popen(
-        gunicorn_command(root / "app", app_port, root / "gunicorn.log", app="health_app:app"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    gunicorn = start_gunicorn(root, app_port)
     nginx = subprocess.Popen(
         [NGINX, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "error.log")],
         stdin=subprocess.DEVNULL,
@@ -106,17 +107,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         wait_for_http(f"http://127.0.0.1:{app_port}/", gunicorn, "gunicorn")
         wait_for_http(f"http://127.0.0.1:{port}/", nginx, "nginx")
-        yield Stack(root, f"http://127.0.0.1:{port}", gunicorn)
+        stack = Stack(root, f"http://127.0.0.1:{port}", app_port, gunicorn)
+        yield stack
+        gunicorn = stack.gunicorn
     finally:
         stop_process(nginx)
         stop_process(gunicorn)
+
+
+def start_gunicorn(root: Path, app_port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        gunicorn_command(root / "app", app_port, root / "gunicorn.log", app="health_app:app"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def health_check(pytester: pytest.Pytester, url: str) -> dict:
     return shipped_health_check(pytester, url, path="/healthz", timeout=5)
 
 
-# The cases share one nginx and one gunicorn: they run in this order, the app's stop last.
+# The cases share one nginx and one gunicorn; each sets the answer it needs, and the app's stop starts it again.
 
 
 def test_healthy_document_through_nginx_is_ok(pytester: pytest.Pytester, stack: Stack) -> None:
@@ -155,7 +167,10 @@ def test_nginx_maintenance_page_is_critical(pytester: pytest.Pytester, stack: St
 
 def test_app_stopped_behind_nginx_is_a_502_and_critical(pytester: pytest.Pytester, stack: Stack) -> None:
     stop_process(stack.gunicorn)
-    check = health_check(pytester, stack.url)
+    try:
+        check = health_check(pytester, stack.url)
+    finally:
+        stack.start_app()
     assert check["status"] == "CRITICAL"
     assert "expected status 200, got 502" in check["message"]
     assert '"GET /healthz HTTP/1.1" 502 ' in (stack.root / "access.log").read_text()  # nginx's own record
