@@ -100,7 +100,7 @@ def connect(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
         con.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        _use_wal(con)
+        use_wal(con)
         if not _has_schema(con):
             with write(con):
                 for statement in _SCHEMA.split(";"):
@@ -122,10 +122,11 @@ def _has_schema(con: sqlite3.Connection) -> bool:
     return bool(found == len(_TABLES))
 
 
-def _use_wal(con: sqlite3.Connection) -> None:
-    """Switch to WAL once (it stays in the file); another process switching at the same moment may hold the
-    lock that needs, so a busy answer is tried again until the busy timeout."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
+def use_wal(con: sqlite3.Connection, timeout: float = BUSY_TIMEOUT_S) -> None:
+    """Switch to WAL once (it stays in the file). SQLite answers "database is locked" at once, without waiting
+    its busy timeout, while another process holds a write transaction on the file (creating its tables, say),
+    so a busy answer is tried again here until ``timeout``."""
+    deadline = time.monotonic() + timeout
     while True:
         try:
             if con.execute("PRAGMA journal_mode").fetchone()[0] != "wal":

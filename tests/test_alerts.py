@@ -274,6 +274,28 @@ def test_state_lives_in_the_history_database_between_processes_runs(tmp_path: Pa
     assert {t for t in tables if not t.startswith("sqlite_")} == {"alert_state", "alert_digest", "alert_meta"}
 
 
+def test_a_first_run_waits_while_another_writes_to_the_new_file_before_it_is_in_wal_mode(tmp_path: Path) -> None:
+    """Two overlapping first runs: one writes to the new history file (its run tables) while the other switches
+    the file to WAL. SQLite refuses that switch at once ("database is locked") instead of waiting its busy
+    timeout, which failed one run in ~30 under load; the store tries again until the other's write ends."""
+    path = database_path(tmp_path)
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE runs (run_id TEXT)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO runs VALUES ('other run')")
+    commit = threading.Timer(0.3, writer.execute, ["COMMIT"])
+    commit.start()
+    try:
+        with AlertStore(path, busy_timeout=30).transaction() as tx:
+            assert tx.states(["r"]) == {"r": RuleState()}
+    finally:
+        commit.join()
+        writer.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert db.execute("SELECT run_id FROM runs").fetchall() == [("other run",)]
+
+
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[AlertRule, list[tuple[bool | None, float]]]:
     checked = rule(

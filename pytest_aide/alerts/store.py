@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pytest_aide.alerts.messages import AlertEvent
 from pytest_aide.alerts.state import RuleState
-from pytest_aide.history import HISTORY_NAME, history_path
+from pytest_aide.history import HISTORY_NAME, history_path, use_wal
 
 FILE_NAME = HISTORY_NAME  # the run history's file: one database per archive (pytest_aide.history)
 BUSY_TIMEOUT_S = 10.0
@@ -64,7 +64,7 @@ class AlertStore:
         connection = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         with closing(connection):
             connection.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            connection.execute("PRAGMA journal_mode = WAL")
+            use_wal(connection, self.busy_timeout)
             connection.execute("BEGIN IMMEDIATE")
             try:
                 for statement in _SCHEMA:
