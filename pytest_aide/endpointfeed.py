@@ -213,6 +213,13 @@ class ControllerPrep:
         awaited by :meth:`close`, while the reports are written."""
         return self.feed.stop() if self.feed is not None else {}
 
+    def end_feed(self) -> None:
+        """The run stopped before every check had its probe (Ctrl-C, ``-x``): the workers' checks still waiting
+        fail at once, so the workers finish and xdist does not wait its shutdown timeout for them."""
+        from pytest_aide.probes.feed import end_feed
+
+        end_feed(self._state.work_dir / FEED, "the run stopped before this endpoint's probe arrived")
+
     def close(self) -> None:
         """Stop probing; wait for the probe process to exit and for a target start in progress (so the run stops
         what it started). Once."""

@@ -259,13 +259,19 @@ def pytest_xdist_node_collection_finished(node: Any) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, Any]:
     """xdist controller: once every worker is done, the endpoint probes end, and their circuits join the run's
-    statistics before the reports are written."""
+    statistics before the reports are written. A loop that stops early (Ctrl-C, ``-x``) tells the workers no
+    more probes will come."""
+    finished = False
     try:
-        return (yield)
+        result = yield
+        finished = True
+        return result
     finally:
         prep = session.config.stash.get(PREP_KEY, None)
         if prep is not None:
             circuits = prep.stop_probing()
+            if not finished:
+                prep.end_feed()
             if circuits:
                 resilience_fixtures.take_circuit_statistics(session.config, circuits)
 

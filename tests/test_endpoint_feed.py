@@ -28,7 +28,7 @@ from pytest_aide.endpointfeed import RunScope, may_guess
 from pytest_aide.errors import ProbeError
 from pytest_aide.probes import feed_process
 from pytest_aide.probes.endpoints import EndpointSpec
-from pytest_aide.probes.feed import FeedWriter, ProbeFeed
+from pytest_aide.probes.feed import FeedWriter, ProbeFeed, end_feed
 from pytest_aide.probes.feed_process import Circuits, ProbeJob, ProbeProcess
 from pytest_aide.probes.http import HttpClient
 
@@ -297,6 +297,32 @@ def test_an_interrupted_run_leaves_no_probe_process(
     assert [p.info["cmdline"] for p in left if "pytest_aide.probes.feed_process" in (p.info["cmdline"] or [])] == []
 
 
+def test_an_interrupted_run_tells_the_workers_no_probe_will_come(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer
+) -> None:
+    """Ctrl-C in the controller while probes are held: the workers' waiting checks end at once with the reason,
+    so the workers finish; before, they waited until xdist killed them at its shutdown timeout (10 s)."""
+    project(pytester, server.url, {"ep0": "/ep/0", **{f"held{i}": f"/hold/{i}" for i in range(3)}})
+    pytester.makeconftest(
+        """
+        import os
+        from pathlib import Path
+
+        def pytest_runtest_logreport(report):
+            worker = os.environ.get("PYTEST_XDIST_WORKER")
+            if worker and "held" in report.nodeid:
+                with (Path(__file__).parent / f"told-{worker}.txt").open("a") as out:
+                    out.write(f"{report.nodeid} {report.when} {report.longreprtext!r}\\n")
+            if not worker and report.when == "call":
+                raise KeyboardInterrupt  # Ctrl-C in the controller while the held probes are in flight
+        """
+    )
+    result = run_xdist(pytester, monkeypatch, "check_endpoints.py")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    told = "".join(path.read_text() for path in sorted(pytester.path.glob("told-*.txt")))
+    assert "the run stopped before this endpoint's probe arrived" in told, told
+
+
 def test_the_controller_starts_the_target_while_the_workers_boot(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -383,6 +409,18 @@ def test_a_reader_gives_up_once_the_feed_stops_growing(tmp_path: Path) -> None:
         feed["a"]
     assert "a" in feed
     assert list(feed) == ["a"]
+
+
+def test_an_ended_feed_fails_the_waiting_readers_at_once_and_keeps_what_arrived(tmp_path: Path) -> None:
+    path = tmp_path / "feed.jsonl"
+    path.write_text(json.dumps({"name": "a", "probe": _probe_dict("a")}) + "\n")
+    end_feed(path, "the run stopped")
+    feed = ProbeFeed(path, ["a", "b"], idle_limit=HANG_S)  # without the end, "b" would wait HANG_S
+    assert feed["a"].url == "http://target/a"
+    with pytest.raises(ProbeError, match=r"^the run stopped$"):
+        feed["b"]
+    end_feed(tmp_path / "never-fed.jsonl", "the run stopped")
+    assert not (tmp_path / "never-fed.jsonl").exists()  # a run that fed nothing has no file to end
 
 
 def test_a_probe_already_read_is_served_without_the_file(tmp_path: Path) -> None:

@@ -36,6 +36,19 @@ def idle_limit(*, connect_timeout: float, read_timeout: float, start_timeout: fl
     return 2 * (connect_timeout + read_timeout) + start_timeout + IDLE_SLACK_S
 
 
+def end_feed(path: Path, reason: str) -> None:
+    """Tell every reader still waiting that no more probes will come (the run stopped early): each waiting check
+    fails at once with ``reason`` instead of holding its worker, and xdist's shutdown, until ``idle_limit``.
+    Call it once the writer has stopped; appending a line to a file that is gone does nothing."""
+    line = (json.dumps({"error": reason}, separators=(",", ":")) + "\n").encode("utf-8")
+    try:
+        with open(path, "r+b") as file:  # never creates it: a run that fed nothing has no readers
+            file.seek(0, os.SEEK_END)
+            file.write(line)
+    except FileNotFoundError:
+        pass
+
+
 class FeedWriter:
     """Probes endpoints in daemon threads, at most ``concurrency`` at a time and in the order planned, and
     appends each result to ``path`` as one JSON line.
