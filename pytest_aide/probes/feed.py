@@ -42,11 +42,11 @@ def end_feed(path: Path, reason: str) -> None:
     Call it once the writer has stopped; appending a line to a file that is gone does nothing."""
     line = (json.dumps({"error": reason}, separators=(",", ":")) + "\n").encode("utf-8")
     try:
-        with open(path, "r+b") as file:  # never creates it: a run that fed nothing has no readers
-            file.seek(0, os.SEEK_END)
-            file.write(line)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)  # never creates it: a run that fed nothing has no readers
     except FileNotFoundError:
-        pass
+        return
+    with os.fdopen(fd, "wb") as file:
+        file.write(line)
 
 
 class FeedWriter:
