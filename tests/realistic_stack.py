@@ -199,6 +199,16 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str) -> Non
     raise RuntimeError(f"{what} did not listen on {port} within {HANG_S:g} s")
 
 
+def start_gunicorn(app_dir: Path, port: int, error_log: Path, app: str = "shop:app") -> subprocess.Popen[bytes]:
+    """:func:`gunicorn_command` started with no terminal input or output (stop it with :func:`stop_process`)."""
+    return subprocess.Popen(
+        gunicorn_command(app_dir, port, error_log, app=app),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def gunicorn_command(app_dir: Path, port: int, error_log: Path, app: str = "shop:app") -> list[str]:
     """gunicorn serving ``app`` (``module:callable`` in ``app_dir``) with one worker of four threads (a hanging
     request holds one), its error log in ``error_log``."""
@@ -297,8 +307,7 @@ class Stack:
             self.processes[name] = subprocess.Popen(command, **quiet)  # type: ignore[call-overload]
             wait_for_port(self.redis_port, self.processes[name], "redis-server")
         elif name == "app":
-            command = gunicorn_command(self.root / "app", self.app_port, self.logs / "gunicorn-error.log")
-            self.processes[name] = subprocess.Popen(command, **quiet)  # type: ignore[call-overload]
+            self.processes[name] = start_gunicorn(self.root / "app", self.app_port, self.logs / "gunicorn-error.log")
             wait_for_http(f"http://127.0.0.1:{self.app_port}/", self.processes[name], "gunicorn")
         elif name == "nginx":
             assert NGINX is not None

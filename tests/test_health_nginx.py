@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 from aide_testing import shipped_health_check
-from realistic_stack import NGINX, gunicorn_command, stop_process, wait_for_http
+from realistic_stack import NGINX, start_gunicorn, stop_process, wait_for_http
 
 from conftest import free_port, unavailable
 
@@ -69,7 +69,9 @@ class Stack:
 
     def start_app(self) -> None:
         """gunicorn again, answering (the case that stops it puts it back, so no case depends on the order)."""
-        self.gunicorn = start_gunicorn(self.root, self.app_port)
+        self.gunicorn = start_gunicorn(
+            self.root / "app", self.app_port, self.root / "gunicorn.log", app="health_app:app"
+        )
         wait_for_http(f"http://127.0.0.1:{self.app_port}/", self.gunicorn, "gunicorn")
 
     def answer(self, document: dict[str, object]) -> None:
@@ -97,7 +99,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     (root / "app" / "answer.json").write_text(json.dumps({"status": "ok"}))
     app_port, port = free_port(), free_port()
     (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=port, app_port=app_port))
-    gunicorn = start_gunicorn(root, app_port)
+    gunicorn = start_gunicorn(root / "app", app_port, root / "gunicorn.log", app="health_app:app")
     nginx = subprocess.Popen(
         [NGINX, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "error.log")],
         stdin=subprocess.DEVNULL,
@@ -113,15 +115,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         stop_process(nginx)
         stop_process(gunicorn)
-
-
-def start_gunicorn(root: Path, app_port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        gunicorn_command(root / "app", app_port, root / "gunicorn.log", app="health_app:app"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def health_check(pytester: pytest.Pytester, url: str) -> dict:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import requests
-from realistic_stack import NGINX, gunicorn_command, stop_process, wait_for_http
+from realistic_stack import NGINX, start_gunicorn, stop_process, wait_for_http
 
 import pytest_aide.suite
 from conftest import HANG_S, free_port, unavailable
@@ -164,10 +164,7 @@ def proxy(pytester: pytest.Pytester) -> Iterator[tuple[str, subprocess.Popen[byt
     (root / "wsgi_app.py").write_text(APP)
     port, app_port, down_port = free_port(), free_port(), free_port()
     (root / "nginx.conf").write_text(NGINX_CONF.format(root=root, port=port, app_port=app_port, down_port=down_port))
-    gunicorn = subprocess.Popen(
-        gunicorn_command(root, app_port, root / "gunicorn-error.log", app="wsgi_app:app"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    gunicorn = start_gunicorn(root, app_port, root / "gunicorn-error.log", app="wsgi_app:app")
     assert NGINX is not None  # unavailable() skipped or failed otherwise
     nginx = subprocess.Popen(
         [NGINX, "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "nginx-error.log")],

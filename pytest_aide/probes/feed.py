@@ -36,11 +36,16 @@ def idle_limit(*, connect_timeout: float, read_timeout: float, start_timeout: fl
     return 2 * (connect_timeout + read_timeout) + start_timeout + IDLE_SLACK_S
 
 
+def _feed_line(data: dict[str, Any]) -> bytes:
+    """One record of the feed: compact JSON on a line of its own."""
+    return (json.dumps(data, separators=(",", ":")) + "\n").encode("utf-8")
+
+
 def end_feed(path: Path, reason: str) -> None:
     """Tell every reader still waiting that no more probes will come (the run stopped early): each waiting check
     fails at once with ``reason`` instead of holding its worker, and xdist's shutdown, until ``idle_limit``.
     Call it once the writer has stopped; appending a line to a file that is gone does nothing."""
-    line = (json.dumps({"error": reason}, separators=(",", ":")) + "\n").encode("utf-8")
+    line = _feed_line({"error": reason})
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)  # never creates it: a run that fed nothing has no readers
     except FileNotFoundError:
@@ -172,7 +177,7 @@ class FeedWriter:
             self._emit(line)
 
     def _emit(self, line: dict[str, Any]) -> None:
-        data = (json.dumps(line, separators=(",", ":")) + "\n").encode("utf-8")
+        data = _feed_line(line)
         with self._write_lock:
             if not self._file.closed:
                 self._file.write(data)
