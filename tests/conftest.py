@@ -13,12 +13,14 @@ a hang (``HANG_S``, or the time the cut-short operation itself would take); spee
 
 from __future__ import annotations
 
+import ast
 import atexit
 import importlib.metadata
 import itertools
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -49,6 +51,37 @@ T = TypeVar("T")
 _CACHE_DIR = tempfile.mkdtemp(prefix="aide-test-cache-")
 os.environ["AIDE_CACHE_DIR"] = _CACHE_DIR
 atexit.register(shutil.rmtree, _CACHE_DIR, ignore_errors=True)
+
+_THREAD_PARSES: list[str] = []
+
+
+def _note_a_parse_outside_the_main_thread(event: str, args: tuple[Any, ...]) -> None:
+    """Audit hook: ``ast.parse`` (or compiling an AST) in a thread other than the main one.
+
+    On Python 3.11 before 3.11.8 two of them at once fail one with ``SystemError: AST constructor recursion depth
+    mismatch`` (CPython gh-106905), and pytest parses source whenever it shows a failure: a test server's thread
+    printing a traceback (3.11 parses each line for its carets) once failed another test with an INTERNALERROR.
+    ``quiet_http`` servers keep such errors instead; this keeps it so."""
+    if event != "compile" or threading.current_thread() is threading.main_thread():
+        return
+    source, filename = args[0], args[1]
+    if filename == "<unknown>" or isinstance(source, ast.AST):  # ast.parse's default name, or an AST compiled
+        _THREAD_PARSES.append(f"{threading.current_thread().name} (handling {sys.exc_info()[1]!r})")
+
+
+sys.addaudithook(_note_a_parse_outside_the_main_thread)
+
+
+@pytest.fixture(autouse=True)
+def _no_parse_outside_the_main_thread() -> Iterator[None]:
+    """Fail the test during which a thread parsed Python source (the culprit may be a thread an earlier test on
+    this worker left running: the message names it)."""
+    yield
+    if _THREAD_PARSES:
+        found = sorted(set(_THREAD_PARSES))
+        _THREAD_PARSES.clear()
+        pytest.fail("a thread other than the main one parsed Python source (a traceback?): " + "; ".join(found))
+
 
 HANG_S = 30.0
 """Upper bound for an operation cut short by a timeout of a few seconds at most: only a hang exceeds it."""

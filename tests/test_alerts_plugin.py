@@ -346,7 +346,10 @@ def test_the_readmes_rules_and_notifier_work_as_written(
 ) -> None:
     monkeypatch.setenv("AIDE_ALERT_WEBHOOK", receiver.url())
     notifier = readme_block("python").replace('with smtplib.SMTP("localhost", timeout=10) as smtp:', "if True:")
-    notifier = notifier.replace("smtp.send_message(mail)", 'open("mailed.txt", "a").write(mail["Subject"] + "\\n")')
+    notifier = notifier.replace(
+        "smtp.send_message(mail)", 'pathlib.Path("mailed.txt").write_text(mail["Subject"] + "\\n")'
+    )
+    notifier = "import pathlib\n" + notifier  # an unclosed file's ResourceWarning would be formatted in a thread
     project.makeconftest(notifier)
     configure(project, readme_block("toml"))
     disk(project, 95)

@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aide_testing import latest_health
+from quiet_http import QuietHTTPServer
 
 from conftest import HANG_S
 from pytest_aide.demo import DemoServer, ensure_demo_data
 from pytest_aide.demo.server import STATS_PATH
 
 
-def serve_forever(server: ThreadingHTTPServer) -> Iterator[str]:
+def serve_forever(server: QuietHTTPServer | DemoServer) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -56,7 +57,7 @@ def crafted_url() -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    yield from serve_forever(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+    yield from serve_forever(QuietHTTPServer(("127.0.0.1", 0), Handler))
 
 
 def run_check(pytester: pytest.Pytester, url: str, stats_path: str | None) -> dict[str, Any]:

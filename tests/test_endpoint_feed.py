@@ -14,13 +14,14 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 from aide_testing import activate
+from quiet_http import QuietHTTPServer
 
 from conftest import HANG_S, free_port
 from pytest_aide.config import load_config
@@ -44,7 +45,7 @@ def check_endpoint(aide_endpoint, aide_endpoint_probe):
 """
 
 
-class LogServer(ThreadingHTTPServer):
+class LogServer(QuietHTTPServer):
     """``/hold/<x>`` answers once the file ``release`` exists (or after HANG_S); ``/trickle/<x>`` sends one byte
     of a header line every 0.2 s for HANG_S (each read comes within the client's read timeout, so the probe
     hangs); anything else answers at once. Every request is logged with its time."""

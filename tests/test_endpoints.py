@@ -7,12 +7,13 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from quiet_http import QuietHTTPServer
 
 from conftest import HANG_S, free_port
 from pytest_aide.probes.endpoints import Condition, EndpointSpec, parse_condition, probe_all
@@ -154,7 +155,7 @@ def test_endpoint_spec_rejects_a_bad_condition_early() -> None:
 # --- probe_all against a real server ----------------------------------------------------------------------
 
 
-class CountingServer(ThreadingHTTPServer):
+class CountingServer(QuietHTTPServer):
     """Answers after ``delay`` seconds and records how many requests were in flight at most.
 
     With ``gather``, requests are also held until that many are in flight at once (or HANG_S passed): a client

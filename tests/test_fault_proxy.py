@@ -15,11 +15,12 @@ import socketserver
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 import requests
+from quiet_http import QuietHTTPServer, QuietTCPServer
 
 from conftest import HANG_S, free_port, require_service, unavailable, unique_name
 from pytest_aide.faults import FaultError, FaultProxy
@@ -39,7 +40,7 @@ class _Echo(socketserver.BaseRequestHandler):
             pass
 
 
-class EchoServer(socketserver.ThreadingTCPServer):
+class EchoServer(QuietTCPServer):
     daemon_threads = True
     block_on_close = False
 
@@ -402,14 +403,9 @@ class _Hello(BaseHTTPRequestHandler):
         pass
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: object, client_address: object) -> None:
-        """A connection the proxy resets or drops on purpose is no error of this server (no traceback)."""
-
-
 @pytest.fixture
 def http_port() -> Iterator[int]:
-    server = _QuietServer(("127.0.0.1", 0), _Hello)
+    server = QuietHTTPServer(("127.0.0.1", 0), _Hello)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()

@@ -18,11 +18,12 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import psutil
 import pytest
+from quiet_http import QuietHTTPServer
 
 from conftest import HANG_S, free_port, require_service
 
@@ -84,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
 def http_server(request: pytest.FixtureRequest) -> Iterator[str]:
     delay, status = request.param
     handler = type("Handler", (_Handler,), {"delay": delay, "status": status})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -241,7 +242,7 @@ def test_a_certificate_close_to_expiry_is_critical(pytester: pytest.Pytester, tm
     ca.cert_pem.write_to_path(str(bundle))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1", not_after=datetime.now(UTC) + timedelta(days=3)).configure_cert(context)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server = QuietHTTPServer(("127.0.0.1", 0), _Handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -269,7 +270,7 @@ class _NeedsToken(_Handler):
 
 @pytest.fixture
 def token_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _NeedsToken)
+    server = QuietHTTPServer(("127.0.0.1", 0), _NeedsToken)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"

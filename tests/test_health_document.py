@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 from aide_testing import shipped_health_check
 from hypothesis import given
 from hypothesis import strategies as st
+from quiet_http import QuietHTTPServer
 
 from conftest import free_port
 from pytest_aide.probes.healthdoc import (
@@ -145,7 +146,7 @@ class _Answer(BaseHTTPRequestHandler):
 
 def serving(body: str, content_type: str = "application/json") -> Iterator[str]:
     handler = type("Handler", (_Answer,), {"body": body.encode(), "content_type": content_type})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -9,12 +9,13 @@ import ssl
 import threading
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trustme
+from quiet_http import QuietHTTPServer
 
 from conftest import free_port
 from pytest_aide.probes.http import HttpClient
@@ -22,7 +23,7 @@ from pytest_aide.probes.http import HttpClient
 BODY = json.dumps({"status": "healthy"}).encode()
 
 
-class Recording(ThreadingHTTPServer):
+class Recording(QuietHTTPServer):
     daemon_threads = True
 
     def __init__(self) -> None:

@@ -9,7 +9,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 import trustme
 from hypothesis import given
 from hypothesis import strategies as st
+from quiet_http import QuietHTTPServer
 
 from conftest import HANG_S, free_port, timed
 from pytest_aide.errors import ProbeError
@@ -73,7 +74,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
 
-class Server(ThreadingHTTPServer):
+class Server(QuietHTTPServer):
     daemon_threads = True
     request_queue_size = 128
 

@@ -7,13 +7,14 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 from aide_testing import SHIPPED_CHECKS
 from hypothesis import given
 from hypothesis import strategies as st
+from quiet_http import QuietHTTPServer
 
 from pytest_aide.probes.http import HttpClient
 from pytest_aide.probes.load import LoadResult, run_load
@@ -21,7 +22,7 @@ from pytest_aide.probes.load import LoadResult, run_load
 OUTER_BOUND_S = 60  # only proves "does not hang": never a speed bound (the machine is shared)
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(QuietHTTPServer):
     daemon_threads = True
     counter = 0
     in_flight = 0

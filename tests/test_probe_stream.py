@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+from quiet_http import QuietHTTPServer
 
 from conftest import HANG_S
 from pytest_aide.errors import ProbeError
@@ -22,7 +23,7 @@ from pytest_aide.probes.http import HttpClient
 BODY = json.dumps({"status": "healthy"}).encode()
 
 
-class GateServer(ThreadingHTTPServer):
+class GateServer(QuietHTTPServer):
     """``/gate/<name>`` answers once the test opens ``gates[name]``; anything else answers at once."""
 
     daemon_threads = True

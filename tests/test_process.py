@@ -284,7 +284,9 @@ def test_a_running_but_unhealthy_target_is_not_started_again(files: tuple[Path, 
     """Something already serves the URL (with a 5xx, or accepting and never answering): starting a second
     copy would only fight it for the port, so nothing is started and the checks judge the running one."""
     import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
+
+    from quiet_http import QuietHTTPServer
 
     class Unhealthy(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -297,7 +299,7 @@ def test_a_running_but_unhealthy_target_is_not_started_again(files: tuple[Path, 
 
     pidfile, output = files
     if behaviour == "503":
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Unhealthy)
+        server = QuietHTTPServer(("127.0.0.1", 0), Unhealthy)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         port, close = server.server_address[1], lambda: (server.shutdown(), server.server_close())

@@ -13,7 +13,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ import trustme
 from aide_testing import serve
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from quiet_http import QuietHTTPServer
 
 from conftest import PG_ADMIN_URL, free_port, require_service
 from pytest_aide.config import ConfigError, load_config
@@ -175,7 +176,7 @@ def test_a_chain_that_does_not_verify_is_still_read(short_intermediate_port: int
 
 
 def test_a_plain_tcp_port_is_not_tls() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server = QuietHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -318,7 +319,7 @@ class _Healthy(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_app() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
+    server = QuietHTTPServer(("127.0.0.1", 0), _Healthy)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"

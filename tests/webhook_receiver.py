@@ -9,8 +9,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from quiet_http import QuietHTTPServer
 
 
 @dataclass
@@ -66,7 +68,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 def receiving() -> Iterator[Receiver]:
     """A running receiver until the block ends (then stopped, its hanging requests released)."""
     receiver = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+    server = QuietHTTPServer(("127.0.0.1", 0), _handler(receiver))
     server.daemon_threads = True
     receiver.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
