@@ -134,9 +134,13 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return "slow tier (marked slow) deselected: add --run-slow, or -m slow for it alone"
 
 
-INNER_ADDOPTS = "-p no:hypothesispytest"
+INNER_ADDOPTS = "-p no:hypothesispytest -p no:benchmark"
 """For every pytest run a test starts (pytester, ``aide check``, subprocesses): hypothesis's pytest plugin imports
-the whole of hypothesis at the end of each run (about 0.8 s of CPU a subprocess run), and no inner run uses it."""
+the whole of hypothesis at the end of each run (about 0.8 s of CPU a subprocess run), and no inner run uses it;
+pytest-benchmark starts four programs in every process of every run (``git``, ``hg``, ``uname``, ``file``: about
+75 ms of CPU each time), and only the tests marked ``benchmark_plugin`` need it."""
+
+INNER_ADDOPTS_WITH_BENCHMARK = "-p no:hypothesispytest"
 
 XDIST_WORKER_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
 
@@ -188,13 +192,17 @@ def _installed_metadata_read_once() -> Iterator[None]:
 
 
 @pytest.fixture
-def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """pytest's pytester, whose set-up clears PYTEST_ADDOPTS: its inner runs get INNER_ADDOPTS back.
+def pytester(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> pytest.Pytester:
+    """pytest's pytester, whose set-up clears PYTEST_ADDOPTS: its inner runs get INNER_ADDOPTS back (with
+    pytest-benchmark for a test marked ``benchmark_plugin``).
 
     Under ``-n 2`` the outer run is an xdist worker; its inner runs are not. pytest-benchmark reads
     PYTEST_XDIST_WORKER and would warn at the end of an inner run that uses ``benchmark`` — an error there.
     """
-    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS)
+    with_benchmark = request.node.get_closest_marker("benchmark_plugin") is not None
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_ADDOPTS_WITH_BENCHMARK if with_benchmark else INNER_ADDOPTS)
     monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
     return pytester

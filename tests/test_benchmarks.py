@@ -17,6 +17,8 @@ from pytest_aide.health import HealthRecorder
 from pytest_aide.results import RULES, RunCollector, status_of
 from pytest_aide.status import Status
 
+pytestmark = pytest.mark.benchmark_plugin  # these tests' own runs use pytest-benchmark
+
 # --- the model ------------------------------------------------------------------------------------------------
 
 

@@ -162,6 +162,7 @@ def test_found_config_names_its_origin_and_pyproject_needs_a_tool_aide_table(tmp
 _FIXTURE_LINE = re.compile(r"^(\w+)(?: \[[\w ]+\])? -- (\S+?):\d+$")
 
 
+@pytest.mark.benchmark_plugin
 def test_aide_fixtures_shadow_nothing_of_pytest_or_widely_used_plugins(pytester: pytest.Pytester) -> None:
     for plugin in ("pytest_django", "pytest_flask", "testinfra", "pytest_benchmark"):
         if importlib.util.find_spec(plugin) is None:
