@@ -3,7 +3,8 @@ results to its workers.
 
 A serial run streams its probes in check order (``ProbeStream``) and so overlaps probing with checking. Under
 xdist the workers start, import and collect first, which takes a second or more; the controller uses that
-time. In ``pytest_xdist_setupnodes`` it starts the target (if it has to) and, when the run plainly checks
+time. In ``pytest_xdist_setupnodes``, when the run may collect a check at all (:func:`may_check`), it starts
+the target (if it has to) and, when the run plainly checks
 every configured endpoint (:func:`may_guess`), starts probing all of them. Each worker, once it has collected,
 writes its selected endpoints to the run's folder (:func:`write_wanted`); at the first worker's
 ``pytest_xdist_node_collection_finished`` the controller narrows its plan to exactly that selection (in that
@@ -48,6 +49,9 @@ _ENDPOINT_CHECK_NAMES = frozenset({"check_endpoints.py", "check_endpoint", "chec
 _MARK_WORDS = frozenset({"and", "or", "not"})
 # pytest's option names (dest) that leave tests out of a run or run none of them
 NARROWING_OPTIONS = ("keyword", "lf", "deselect", "stepwise", "stepwise_skip", "collectonly", "setupplan", "setuponly")
+CHECK_FILES = "check_*.py"
+_NOT_WALKED = frozenset({"__pycache__", "node_modules", "site-packages"})
+_WALK_LIMIT = 5000  # files and folders looked at before a named folder is taken to hold checks
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,40 @@ class RunScope:
     suite_added: bool
     ignored: tuple[str, ...] = ()  # --ignore paths
     ignored_globs: tuple[str, ...] = ()  # --ignore-glob patterns
+
+
+def may_check(scope: RunScope) -> bool:
+    """Whether the run may collect a check, as far as its command line tells before collection: the shipped
+    suite is added, no path is named (pytest chooses), or a named path is a ``check_*.py`` or a folder holding
+    one. Only then does the controller start the target and the probes ahead of its workers: ``pytest tests
+    -n 4`` in a project whose ``aide.toml`` has an ``[app] command`` must not start the app for tests that
+    are no checks (it took the app's port from another run). A wrong no costs only time: the first check of a
+    worker starts the target, as in a run without xdist, and the workers probe their endpoints themselves."""
+    if scope.suite_added or not scope.args:
+        return True
+    return any(_holds_check_file(scope.invocation_dir / arg.split("::", 1)[0]) for arg in scope.args)
+
+
+def _holds_check_file(path: Path) -> bool:
+    if path.is_file():
+        return fnmatch.fnmatch(path.name, CHECK_FILES)
+    if not path.is_dir():
+        return True  # not a path pytest can collect as it stands (it says so): no reason to hold back
+    looked_at = 0
+    for folder, subfolders, files in os.walk(path):
+        if any(fnmatch.fnmatch(name, CHECK_FILES) for name in files):
+            return True
+        subfolders[:] = [
+            name
+            for name in subfolders
+            if not name.startswith(".")
+            and name not in _NOT_WALKED
+            and not os.path.exists(os.path.join(folder, name, "pyvenv.cfg"))
+        ]
+        looked_at += len(files) + len(subfolders)
+        if looked_at > _WALK_LIMIT:
+            return True
+    return False
 
 
 def may_guess(scope: RunScope, config: AideConfig) -> bool:
@@ -163,7 +201,7 @@ class ControllerPrep:
         self._starter: threading.Thread | None = None  # the target's start: the run waits for it before it ends
         self._closed = False
         settings = state.config.settings
-        if not settings.app.url:
+        if not settings.app.url or not may_check(scope):
             return
         options = None
         if settings.endpoints:

@@ -25,7 +25,7 @@ from quiet_http import QuietHTTPServer
 
 from conftest import HANG_S, free_port
 from pytest_aide.config import load_config
-from pytest_aide.endpointfeed import RunScope, may_guess
+from pytest_aide.endpointfeed import RunScope, may_check, may_guess
 from pytest_aide.errors import ProbeError
 from pytest_aide.probes import feed_process
 from pytest_aide.probes.endpoints import EndpointSpec
@@ -613,3 +613,52 @@ def test_named_files_are_guessed_only_when_they_take_endpoints(tmp_path: Path, e
     assert not may_guess(scope(tmp_path, suite_added=False, args=("check_disk.py",)), endpoints_config)
     ignored = scope(tmp_path, suite_added=False, args=("check_mine.py",), ignored=("check_mine.py",))
     assert not may_guess(ignored, endpoints_config)
+
+
+def test_only_a_run_that_may_collect_a_check_starts_the_target_ahead(tmp_path: Path) -> None:
+    (tmp_path / "tests" / "deep").mkdir(parents=True)
+    (tmp_path / "tests" / "test_plain.py").write_text("def test_a():\n    pass\n")
+    (tmp_path / "ops" / "deep").mkdir(parents=True)
+    (tmp_path / "ops" / "deep" / "check_mine.py").write_text("def check_a():\n    pass\n")
+    venv = tmp_path / "tests" / ".venv-like"
+    (tmp_path / "tests" / "venv" / "lib").mkdir(parents=True)
+    (tmp_path / "tests" / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (tmp_path / "tests" / "venv" / "lib" / "check_vendored.py").write_text("")  # inside a virtualenv: not walked
+    venv.mkdir()
+    (venv / "check_hidden.py").write_text("")  # hidden folders are not collected either
+    assert may_check(scope(tmp_path))  # the shipped suite is added
+    assert may_check(scope(tmp_path, suite_added=False))  # no path named: pytest chooses, anything may be there
+    assert not may_check(scope(tmp_path, suite_added=False, args=("tests",)))
+    assert not may_check(scope(tmp_path, suite_added=False, args=("tests/test_plain.py::test_a",)))
+    assert may_check(scope(tmp_path, suite_added=False, args=("tests", "ops")))
+    assert may_check(scope(tmp_path, suite_added=False, args=("ops/deep/check_mine.py::check_a",)))
+
+
+def test_tests_that_are_no_checks_do_not_start_the_target_under_xdist(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pytest tests -n 4`` in a project whose aide.toml starts an app: the controller started it (and took its
+    port from another run of the same project) although no check was collected."""
+    port = free_port()
+    pytester.makefile(
+        ".toml",
+        aide=f'[app]\nurl = "http://127.0.0.1:{port}"\nstop_grace = 5\n'
+        f'command = ["{{python}}", "-m", "pytest_aide.demo", "--port", "{port}", "--data-dir", "demo"]\n'
+        '\n[[endpoints]]\nname = "health"\npath = "/api/health"\n',
+    )
+    pytester.mkdir("tests")
+    pytester.path.joinpath("tests", "test_plain.py").write_text(
+        f"""
+import socket, time
+
+def test_nothing_serves_the_apps_port():
+    time.sleep(1.0)  # the controller's start would be under way by now
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", {port})) != 0
+"""
+    )
+    activate(pytester)
+    result = run_xdist(pytester, monkeypatch, "tests")
+    result.assert_outcomes(passed=1)
+    assert not list(pytester.path.glob("reports/2*/target-output.log"))
+    assert not list(pytester.path.glob("demo"))
