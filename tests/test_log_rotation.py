@@ -145,3 +145,30 @@ def test_a_fifo_named_like_a_rotated_log_is_never_opened(tmp_path: Path) -> None
     os.mkfifo(tmp_path / "app.log.1")
     (tmp_path / "app.log.2").write_text("older\n")
     assert _rotated_siblings(log) == [tmp_path / "app.log.2"]
+
+
+def test_a_log_empty_at_the_last_run_does_not_reread_yesterdays_rotated_file(tmp_path: Path) -> None:
+    """Right after logrotate the new log is empty: a run then remembers offset 0. The next run read the whole
+    rotated ``.1`` again as new (found on a real PostgreSQL: its collector's previous file, already counted)."""
+    log, state = tmp_path / "app.log", tmp_path / "state.json"
+    (tmp_path / "app.log.1").write_text(_errors(40))  # yesterday's log, counted by yesterday's runs
+    log.write_text("")
+    assert read_new_lines(log, state).first_run  # the baseline: offset 0 of an empty file
+    assert read_new_lines(log, state).lines == []  # still empty: nothing new, nothing from app.log.1
+    _append(log, _errors(3, start=40))
+    new = read_new_lines(log, state)
+    assert new.lines == _errors(3, start=40).splitlines()
+    assert (new.rotated, new.rotated_from, new.rotated_lines) == (False, None, 0)
+
+
+def test_a_rotation_of_a_log_that_was_empty_finishes_its_predecessor_by_inode_only(tmp_path: Path) -> None:
+    log, state = tmp_path / "app.log", tmp_path / "state.json"
+    (tmp_path / "app.log.2").write_text(_errors(40))  # an older rotation, not this log's predecessor
+    log.write_text("")
+    read_new_lines(log, state)  # the baseline: empty
+    _append(log, _errors(2))  # written after the run, then rotated (rename and create)
+    log.rename(tmp_path / "app.log.1")
+    log.write_text(_errors(1, start=2))
+    new = read_new_lines(log, state)
+    assert new.rotated_from == str(tmp_path / "app.log.1")
+    assert new.lines == _errors(3).splitlines()  # the predecessor's two, then the new one; app.log.2 untouched

@@ -8,8 +8,10 @@ fingerprint of its first line (at most 1 KiB). On the next run:
   of the old file from the remembered offset, when it is found beside the log (a sibling named
   ``<name>.1``, ``<name>-20261130``..., not compressed: the same inode after logrotate's rename and create, or
   the same first line after copytruncate), then the new file from its start. Lines written before a
-  rotation are so counted once. A predecessor already compressed cannot be finished (``rotated_from`` is
-  then None); copytruncate itself loses what is written between its copy and its truncation;
+  rotation are so counted once. A log that was empty at the last read has no first line to recognise a copy
+  by: only the renamed file itself (same inode) is finished then. A predecessor already compressed cannot be
+  finished (``rotated_from`` is then None); copytruncate itself loses what is written between its copy and
+  its truncation;
 - truncated (same file, now smaller than the offset): the old content's rest if a copy is found as above,
   then from the start;
 - first run (no entry yet): no lines, only the position is recorded. Without a baseline, a whole history of
@@ -186,6 +188,8 @@ def _predecessor(path: Path, before: _Position) -> Path | None:
             st = candidate.stat()
             if (st.st_dev, st.st_ino) == (before.device, before.inode):
                 return candidate
+    if before.fingerprint_len == 0:
+        return None  # the log was empty: no first line to recognise a copy by (every file would match)
     for candidate in siblings:
         with contextlib.suppress(OSError), open(candidate, "rb", buffering=0) as f:
             st = os.fstat(f.fileno())
@@ -222,7 +226,10 @@ def _read(f: BinaryIO, path: Path, before: _Position | None, max_bytes: int, enc
     truncated = (st.st_dev, st.st_ino) == (before.device, before.inode) and st.st_size < before.offset
     rotated = not truncated and not _same_file(f, st, before)
     start = 0 if rotated or truncated else before.offset
-    rotated_from, old_lines = _finish_rotated(path, before, max_bytes, encoding) if start == 0 else (None, [])
+    # Only a log that changed under the remembered position has a predecessor to finish: one that was empty
+    # then (offset 0) and only grew since would otherwise have the newest rotated sibling read as new.
+    moved = rotated or truncated
+    rotated_from, old_lines = _finish_rotated(path, before, max_bytes, encoding) if moved else (None, [])
     lines, end, skipped = _read_whole_lines(f, start, st.st_size, max_bytes, encoding)
     return NewLines(
         old_lines + lines,
