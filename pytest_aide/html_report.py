@@ -100,7 +100,12 @@ class AideHtml:
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         if report.outcome == "passed" and report.when != "call":
-            return  # a passed setup or teardown: pytest-html drops its row, so it needs no Status cell
+            # A passed setup or teardown: pytest-html drops its row, after formatting its cells and its log.
+            # Without cells it stops at once (its documented way to leave a result out); a teardown that
+            # captured output keeps its cells, since pytest-html adds that output to the call's row.
+            if report.when == "setup" or not any("teardown" in header for header, _ in report.sections):
+                cells.clear()
+            return
         status = report_status(report)
         if not status:  # not a check
             cells.insert(1, _EMPTY_STATUS_CELL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -289,3 +290,45 @@ def test_a_property_a_check_records_is_masked_and_the_others_kept(
     assert 'name="note" value="sent *** upstream"' in junit.replace("&#42;", "*")
     assert 'name="plain" value="nothing to hide"' in junit
     assert 'name="count" value="3"' in junit
+
+
+def test_pytest_html_formats_no_passed_setup_or_teardown_and_keeps_teardown_output(pytester: pytest.Pytester) -> None:
+    """pytest-html formats every report's cells and log and then drops a passed setup's or teardown's row:
+    aide leaves those out through its table-row hook (about a third of pytest-html's work per check). A
+    teardown that captured output still reaches the call's row, as pytest-html puts it there."""
+    pytester.makepyfile(
+        check_rows="""
+        import pytest
+
+        @pytest.fixture
+        def noisy():
+            yield
+            print("said at teardown")
+
+        def check_quiet(aide_health):
+            aide_health.record("memory_percent", 10.0)
+
+        def check_noisy(noisy, aide_health):
+            aide_health.record("memory_percent", 10.0)
+        """
+    )
+    pytester.makeconftest(
+        """
+        import pathlib
+
+        def pytest_html_results_table_html(report, data):
+            with pathlib.Path("formatted.txt").open("a") as f:
+                f.write(report.nodeid.split("::")[-1] + " " + report.when + "\\n")
+        """
+    )
+    result = aide_run(pytester)
+    result.assert_outcomes(passed=2)
+    formatted = sorted((pytester.path / "formatted.txt").read_text().splitlines())
+    assert formatted == ["check_noisy call", "check_noisy teardown", "check_quiet call"]
+    [run] = run_dirs(pytester.path)
+    blob = re.search(r'data-jsonblob="([^"]*)"', (run / "report.html").read_text())
+    assert blob is not None
+    tests = json.loads(html.unescape(blob.group(1)))["tests"]
+    [noisy] = [rows for nodeid, rows in tests.items() if nodeid.endswith("check_noisy")]
+    assert len(noisy) == 1
+    assert "said at teardown" in noisy[0]["log"]
