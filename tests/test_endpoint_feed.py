@@ -324,9 +324,8 @@ def test_an_interrupted_run_tells_the_workers_no_probe_will_come(
     assert "the run stopped before this endpoint's probe arrived" in told, told
 
 
-def test_the_controller_starts_the_target_while_the_workers_boot(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def demo_target_project(pytester: pytest.Pytester) -> int:
+    """An aide.toml whose ``[app] command`` starts the demo on a free port (returned), with one endpoint."""
     port = free_port()
     pytester.makefile(
         ".toml",
@@ -334,6 +333,13 @@ def test_the_controller_starts_the_target_while_the_workers_boot(
         f'command = ["{{python}}", "-m", "pytest_aide.demo", "--port", "{port}", "--data-dir", "demo"]\n'
         '\n[[endpoints]]\nname = "health"\npath = "/api/health"\n',
     )
+    return port
+
+
+def test_the_controller_starts_the_target_while_the_workers_boot(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    demo_target_project(pytester)
     pytester.makepyfile(
         check_target="""
         import json, os
@@ -351,6 +357,30 @@ def test_the_controller_starts_the_target_while_the_workers_boot(
     result.assert_outcomes(passed=1)
     [run] = (pytester.path / "reports").glob("2*")
     assert (run / "target-output.log").read_text().count("demo serving on") == 1
+
+
+def test_tests_that_are_no_checks_do_not_start_the_target_under_xdist(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pytest tests -n 4`` in a project whose aide.toml starts an app: the controller started it (and took its
+    port from another run of the same project) although no check was collected."""
+    port = demo_target_project(pytester)
+    pytester.mkdir("tests")
+    pytester.path.joinpath("tests", "test_plain.py").write_text(
+        f"""
+import socket, time
+
+def test_nothing_serves_the_apps_port():
+    time.sleep(1.0)  # the controller's start would be under way by now
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", {port})) != 0
+"""
+    )
+    activate(pytester)
+    result = run_xdist(pytester, monkeypatch, "tests")
+    result.assert_outcomes(passed=1)
+    assert not list(pytester.path.glob("reports/2*/target-output.log"))
+    assert not list(pytester.path.glob("demo"))
 
 
 # --- the feed itself ---------------------------------------------------------------------------------------
@@ -632,33 +662,3 @@ def test_only_a_run_that_may_collect_a_check_starts_the_target_ahead(tmp_path: P
     assert not may_check(scope(tmp_path, suite_added=False, args=("tests/test_plain.py::test_a",)))
     assert may_check(scope(tmp_path, suite_added=False, args=("tests", "ops")))
     assert may_check(scope(tmp_path, suite_added=False, args=("ops/deep/check_mine.py::check_a",)))
-
-
-def test_tests_that_are_no_checks_do_not_start_the_target_under_xdist(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``pytest tests -n 4`` in a project whose aide.toml starts an app: the controller started it (and took its
-    port from another run of the same project) although no check was collected."""
-    port = free_port()
-    pytester.makefile(
-        ".toml",
-        aide=f'[app]\nurl = "http://127.0.0.1:{port}"\nstop_grace = 5\n'
-        f'command = ["{{python}}", "-m", "pytest_aide.demo", "--port", "{port}", "--data-dir", "demo"]\n'
-        '\n[[endpoints]]\nname = "health"\npath = "/api/health"\n',
-    )
-    pytester.mkdir("tests")
-    pytester.path.joinpath("tests", "test_plain.py").write_text(
-        f"""
-import socket, time
-
-def test_nothing_serves_the_apps_port():
-    time.sleep(1.0)  # the controller's start would be under way by now
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", {port})) != 0
-"""
-    )
-    activate(pytester)
-    result = run_xdist(pytester, monkeypatch, "tests")
-    result.assert_outcomes(passed=1)
-    assert not list(pytester.path.glob("reports/2*/target-output.log"))
-    assert not list(pytester.path.glob("demo"))
