@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Generator
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -98,14 +99,20 @@ class AideHtml:
         # report. Not "sortable": pytest-html sorts only on its own row data, so a click would do nothing.
         cells.insert(1, "<th>Status</th>")
 
-    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> Generator[None, Any, None]:
         if report.outcome == "passed" and report.when != "call":
+            yield  # the other hooks see the cells as pytest-html made them (one may pop a column)
             # A passed setup or teardown: pytest-html drops its row, after formatting its cells and its log.
             # Without cells it stops at once (its documented way to leave a result out); a teardown that
             # captured output keeps its cells, since pytest-html adds that output to the call's row.
             if report.when == "setup" or not any("teardown" in header for header, _ in report.sections):
                 cells.clear()
             return
+        self._insert_status(report, cells)
+        yield
+
+    def _insert_status(self, report: pytest.TestReport, cells: list[str]) -> None:
         status = report_status(report)
         if not status:  # not a check
             cells.insert(1, _EMPTY_STATUS_CELL)

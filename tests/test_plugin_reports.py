@@ -332,3 +332,29 @@ def test_pytest_html_formats_no_passed_setup_or_teardown_and_keeps_teardown_outp
     [noisy] = [rows for nodeid, rows in tests.items() if nodeid.endswith("check_noisy")]
     assert len(noisy) == 1
     assert "said at teardown" in noisy[0]["log"]
+
+
+def test_a_projects_own_row_hook_sees_every_row_with_its_cells(pytester: pytest.Pytester) -> None:
+    """pytest-html's user guide removes the Links column with ``cells.pop()`` in both table hooks: aide leaves a
+    passed setup's or teardown's row out only after the other hooks have had it (an empty list made that pop
+    an INTERNALERROR that stopped the run)."""
+    pytester.makepyfile(check_two="def check_a(aide_health):\n    pass\n\ndef check_b(aide_health):\n    pass\n")
+    pytester.makeconftest(
+        """
+        def pytest_html_results_table_header(cells):
+            cells.pop()
+
+        def pytest_html_results_table_row(report, cells):
+            cells.pop()
+        """
+    )
+    result = aide_run(pytester)
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.OK
+    [run] = run_dirs(pytester.path)
+    blob = re.search(r'data-jsonblob="([^"]*)"', (run / "report.html").read_text())
+    assert blob is not None
+    rows = [row for rows in json.loads(html.unescape(blob.group(1)))["tests"].values() for row in rows]
+    assert len(rows) == 2
+    assert all(not any("col-links" in cell for cell in row["resultsTableRow"]) for row in rows)  # popped
+    assert all(any("col-aidestatus" in cell for cell in row["resultsTableRow"]) for row in rows)  # aide's kept
