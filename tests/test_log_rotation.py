@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,12 @@ SUITE = Path(pytest_aide.suite.__file__).parent / "aide"
 
 def _errors(n: int, start: int = 0) -> str:
     return "".join(f"2026-11-30 10:00:{(start + i) % 60:02d},000 ERROR app: failure {start + i}\n" for i in range(n))
+
+
+def _age(path: Path, hours: float) -> None:
+    """Date the file's modification ``hours`` back (or ahead, negative), as a rotation long ago (or later) would."""
+    when = time.time() - hours * 3600
+    os.utime(path, (when, when))
 
 
 def _append(path: Path, text: str) -> None:
@@ -152,6 +160,7 @@ def test_a_log_empty_at_the_last_run_does_not_reread_yesterdays_rotated_file(tmp
     rotated ``.1`` again as new (found on a real PostgreSQL: its collector's previous file, already counted)."""
     log, state = tmp_path / "app.log", tmp_path / "state.json"
     (tmp_path / "app.log.1").write_text(_errors(40))  # yesterday's log, counted by yesterday's runs
+    _age(tmp_path / "app.log.1", hours=20)
     log.write_text("")
     assert read_new_lines(log, state).first_run  # the baseline: offset 0 of an empty file
     assert read_new_lines(log, state).lines == []  # still empty: nothing new, nothing from app.log.1
@@ -172,3 +181,36 @@ def test_a_rotation_of_a_log_that_was_empty_finishes_its_predecessor_by_inode_on
     new = read_new_lines(log, state)
     assert new.rotated_from == str(tmp_path / "app.log.1")
     assert new.lines == _errors(3).splitlines()  # the predecessor's two, then the new one; app.log.2 untouched
+
+
+def test_copytruncate_of_a_log_that_was_empty_finishes_the_copy_written_since(tmp_path: Path) -> None:
+    """An empty log has no first line to recognise its copy by: the copy is the sibling written after the read."""
+    log, state = tmp_path / "app.log", tmp_path / "state.json"
+    (tmp_path / "app.log.2").write_text(_errors(40))  # an older rotation, seen before
+    _age(tmp_path / "app.log.2", hours=20)
+    log.write_text("")
+    read_new_lines(log, state)  # the baseline: empty
+    _append(log, _errors(2))  # written after the run
+    shutil.copyfile(log, tmp_path / "app.log.1")  # copytruncate, later
+    _age(tmp_path / "app.log.1", hours=-1)
+    with log.open("r+b") as f:
+        f.truncate(0)
+    _append(log, _errors(1, start=2))
+    new = read_new_lines(log, state)
+    assert new.rotated_from == str(tmp_path / "app.log.1")
+    assert new.lines == _errors(3).splitlines()
+    assert read_new_lines(log, state).lines == []  # counted once
+
+
+def test_a_log_that_was_empty_and_is_made_anew_reads_only_the_new_file(tmp_path: Path) -> None:
+    """Deleted and created again (not renamed): no sibling is its predecessor, not even by an empty first line."""
+    log, state = tmp_path / "app.log", tmp_path / "state.json"
+    (tmp_path / "app.log.1").write_text(_errors(40))
+    _age(tmp_path / "app.log.1", hours=20)
+    log.write_text("")
+    read_new_lines(log, state)
+    log.unlink()
+    log.write_text(_errors(1, start=40))
+    new = read_new_lines(log, state)
+    assert new.rotated_from is None
+    assert new.lines == _errors(1, start=40).splitlines()

@@ -9,7 +9,8 @@ fingerprint of its first line (at most 1 KiB). On the next run:
   ``<name>.1``, ``<name>-20261130``..., not compressed: the same inode after logrotate's rename and create, or
   the same first line after copytruncate), then the new file from its start. Lines written before a
   rotation are so counted once. A log that was empty at the last read has no first line to recognise a copy
-  by: only the renamed file itself (same inode) is finished then. A predecessor already compressed cannot be
+  by: the renamed file itself (same inode) is finished then, or after copytruncate the newest sibling if it
+  was written after that read (the state remembers when it read). A predecessor already compressed cannot be
   finished (``rotated_from`` is then None); copytruncate itself loses what is written between its copy and
   its truncation;
 - truncated (same file, now smaller than the offset): the old content's rest if a copy is found as above,
@@ -31,6 +32,7 @@ import json
 import os
 import stat
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -73,6 +75,7 @@ class _Position:
     offset: int
     fingerprint: str
     fingerprint_len: int
+    read_at: float | None = None  # when it was read (None in a state written before it was remembered)
 
 
 def _first_line_hash(f: BinaryIO, length: int) -> tuple[str, int]:
@@ -218,6 +221,21 @@ def _finish_rotated(path: Path, before: _Position, max_bytes: int, encoding: str
     return str(rotated), lines
 
 
+def _finish_copy_of_empty(path: Path, before: _Position, max_bytes: int, encoding: str) -> tuple[str | None, list[str]]:
+    """A log that was empty at the last read and is the same file now: if copytruncate ran since, its copy is
+    the newest sibling, written after that read (an older sibling is a rotation the last read had seen)."""
+    if before.read_at is None:
+        return None, []
+    siblings = _rotated_siblings(path)
+    with contextlib.suppress(OSError):
+        if siblings and siblings[0].stat().st_mtime > before.read_at:
+            with open_log(siblings[0]) as copy:
+                size = os.fstat(copy.fileno()).st_size
+                lines, _, _ = _read_whole_lines(copy, 0, size, max_bytes, encoding, finished=True)
+            return str(siblings[0]), lines
+    return None, []
+
+
 def _read(f: BinaryIO, path: Path, before: _Position | None, max_bytes: int, encoding: str) -> NewLines:
     st = os.fstat(f.fileno())
     if before is None:
@@ -230,6 +248,8 @@ def _read(f: BinaryIO, path: Path, before: _Position | None, max_bytes: int, enc
     # then (offset 0) and only grew since would otherwise have the newest rotated sibling read as new.
     moved = rotated or truncated
     rotated_from, old_lines = _finish_rotated(path, before, max_bytes, encoding) if moved else (None, [])
+    if not moved and before.fingerprint_len == 0:
+        rotated_from, old_lines = _finish_copy_of_empty(path, before, max_bytes, encoding)
     lines, end, skipped = _read_whole_lines(f, start, st.st_size, max_bytes, encoding)
     return NewLines(
         old_lines + lines,
@@ -266,11 +286,13 @@ def read_new_lines(
     try:
         with filelock.FileLock(f"{state_file}.lock", timeout=lock_timeout):
             logs = _load(state_file)
+            read_at = time.time()  # before the read: a copy made while reading counts as made after it
             with open_log(path) as f:
                 result = _read(f, path, _position(logs.get(key)), max_bytes, encoding)
                 st = os.fstat(f.fileno())
                 fingerprint, length = _first_line_hash(f, FINGERPRINT_BYTES)
-            logs[key] = asdict(_Position(st.st_dev, st.st_ino, result.to_offset, fingerprint, length))
+            position = _Position(st.st_dev, st.st_ino, result.to_offset, fingerprint, length, read_at)
+            logs[key] = asdict(position)
             _save(state_file, logs)
     except filelock.Timeout:
         raise ProbeError(f"log state file is locked by another run for over {lock_timeout:g} s: {state_file}") from None
