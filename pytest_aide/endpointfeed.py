@@ -72,7 +72,8 @@ def may_check(scope: RunScope) -> bool:
     suite is added, no path is named (pytest chooses), or a named path is a ``check_*.py`` or a folder holding
     one. Only then does the controller start the target and the probes ahead of its workers: ``pytest tests
     -n 4`` in a project whose ``aide.toml`` has an ``[app] command`` must not start the app for tests that
-    are no checks (it took the app's port from another run). A wrong no costs only time: the first check of a
+    are no checks (it took the app's port from another run). Checks in other files (``aide_health`` users,
+    ``@pytest.mark.aide``) are seen only at collection. A wrong no costs only time: the first check of a
     worker starts the target, as in a run without xdist, and the workers probe their endpoints themselves."""
     if scope.suite_added or not scope.args:
         return True
@@ -85,7 +86,7 @@ def _holds_check_file(path: Path) -> bool:
     if not path.is_dir():
         return True  # not a path pytest can collect as it stands (it says so): no reason to hold back
     looked_at = 0
-    for folder, subfolders, files in os.walk(path):
+    for folder, subfolders, files in os.walk(path, followlinks=True):  # as pytest; _WALK_LIMIT ends a loop
         if any(fnmatch.fnmatch(name, CHECK_FILES) for name in files):
             return True
         subfolders[:] = [

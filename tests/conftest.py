@@ -61,7 +61,9 @@ def _note_a_parse_outside_the_main_thread(event: str, args: tuple[Any, ...]) -> 
     On Python 3.11 before 3.11.8 two of them at once fail one with ``SystemError: AST constructor recursion depth
     mismatch`` (CPython gh-106905), and pytest parses source whenever it shows a failure: a test server's thread
     printing a traceback (3.11 parses each line for its carets) once failed another test with an INTERNALERROR.
-    ``quiet_http`` servers keep such errors instead; this keeps it so."""
+    ``quiet_http`` servers keep such errors instead; this keeps it so, on every Python (a test server that prints
+    from a thread is noise on any of them). It sees ``ast.parse`` with its default file name and compiled ASTs:
+    pytest_aide is installed editable here, so its lazy imports in threads are not assertion-rewritten."""
     if event != "compile" or threading.current_thread() is threading.main_thread():
         return
     source, filename = args[0], args[1]
@@ -138,7 +140,8 @@ INNER_ADDOPTS = "-p no:hypothesispytest -p no:benchmark"
 """For every pytest run a test starts (pytester, ``aide check``, subprocesses): hypothesis's pytest plugin imports
 the whole of hypothesis at the end of each run (about 0.8 s of CPU a subprocess run), and no inner run uses it;
 pytest-benchmark starts four programs in every process of every run (``git``, ``hg``, ``uname``, ``file``: about
-75 ms of CPU each time), and only the tests marked ``benchmark_plugin`` need it."""
+75 ms of CPU each time), and only the pytester runs of tests marked ``benchmark_plugin`` get it back (a run
+started otherwise, ``aide check`` or a subprocess, goes without it even there)."""
 
 INNER_ADDOPTS_WITH_BENCHMARK = "-p no:hypothesispytest"
 

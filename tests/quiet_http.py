@@ -23,7 +23,7 @@ class QuietErrors:
     errors: list[str]
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """Keep the exception's repr (a test can assert on it); formatting a traceback here is what races."""
+        """Keep the exception's repr (for a debugger or a test that looks); formatting a traceback here races."""
         errors = self.__dict__.setdefault("errors", [])
         errors.append(repr(sys.exc_info()[1]))
 
