@@ -210,15 +210,18 @@ def _same_content(f: BinaryIO, st: os.stat_result, before: _Position) -> bool:
 def _finish_rotated(path: Path, before: _Position, max_bytes: int, encoding: str) -> tuple[str | None, list[str]]:
     """The lines the rotated predecessor gained after the remembered offset (none if it is not found)."""
     rotated = _predecessor(path, before)
-    if rotated is None:
-        return None, []
+    return (None, []) if rotated is None else _rest_of(rotated, before.offset, max_bytes, encoding)
+
+
+def _rest_of(sibling: Path, offset: int, max_bytes: int, encoding: str) -> tuple[str | None, list[str]]:
+    """A rotated sibling's whole lines from ``offset`` to its end (it is written no more)."""
     try:
-        with open_log(rotated) as old:
+        with open_log(sibling) as old:
             size = os.fstat(old.fileno()).st_size
-            lines, _, _ = _read_whole_lines(old, before.offset, size, max_bytes, encoding, finished=True)
+            lines, _, _ = _read_whole_lines(old, offset, size, max_bytes, encoding, finished=True)
     except ProbeError:  # rotated away again, or unreadable: the new file is still read
         return None, []
-    return str(rotated), lines
+    return str(sibling), lines
 
 
 def _finish_copy_of_empty(path: Path, before: _Position, max_bytes: int, encoding: str) -> tuple[str | None, list[str]]:
@@ -229,10 +232,7 @@ def _finish_copy_of_empty(path: Path, before: _Position, max_bytes: int, encodin
     siblings = _rotated_siblings(path)
     with contextlib.suppress(OSError):
         if siblings and siblings[0].stat().st_mtime > before.read_at:
-            with open_log(siblings[0]) as copy:
-                size = os.fstat(copy.fileno()).st_size
-                lines, _, _ = _read_whole_lines(copy, 0, size, max_bytes, encoding, finished=True)
-            return str(siblings[0]), lines
+            return _rest_of(siblings[0], 0, max_bytes, encoding)
     return None, []
 
 
