@@ -3,17 +3,18 @@ results to its workers.
 
 A serial run streams its probes in check order (``ProbeStream``) and so overlaps probing with checking. Under
 xdist the workers start, import and collect first, which takes a second or more; the controller uses that
-time. In ``pytest_xdist_setupnodes``, when the run may collect a check at all (:func:`may_check`), it starts
-the target (if it has to) and, when the run plainly checks
-every configured endpoint (:func:`may_guess`), starts probing all of them. Each worker, once it has collected,
-writes its selected endpoints to the run's folder (:func:`write_wanted`); at the first worker's
+time. At configure (:class:`ControllerPrep`), when the run may collect a check at all (:func:`may_check`), it
+starts the target (if it has to) and, when the run plainly checks every configured endpoint
+(:func:`may_guess`), starts probing all of them. Each worker, once it has collected, writes its selected
+endpoints to the run's folder (:func:`write_wanted`); at the first worker's
 ``pytest_xdist_node_collection_finished`` the controller narrows its plan to exactly that selection (in that
 order), or only then starts when it did not guess. Each result goes to a JSON-lines file that the workers'
 ``aide_endpoint_probes`` reads (:class:`~pytest_aide.probes.feed.ProbeFeed`), so every endpoint is probed
 once per run and a check waits for its own endpoint only. The probing runs in a child process of the
-controller (:mod:`pytest_aide.probes.feed_process`), which boots beside the workers: probe threads in the
-controller itself took its interpreter lock from the reports its workers wait on. It ends with the
-controller's test loop, and its circuits join the run's statistics before the reports are written.
+controller (:mod:`pytest_aide.probes.feed_process`), started before the controller loads its configuration
+(:mod:`pytest_aide.earlyprobes`) so that it has booted before the workers do: probe threads in the controller
+itself took its interpreter lock from the reports its workers wait on. It ends with the controller's test
+loop, and its circuits join the run's statistics before the reports are written.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from pytest_aide.state import AideState
 if TYPE_CHECKING:
     from pytest_aide.dependencies import Dependency
     from pytest_aide.probes.endpoints import EndpointSpec
-    from pytest_aide.probes.feed_process import Circuits, ProbeProcess
+    from pytest_aide.probes.feed_process import Circuits, ProbeChild, ProbeProcess
     from pytest_aide.probes.http import HttpClient
     from pytest_aide.redact import Redactor
     from pytest_aide.settings import EndpointSettings, FileSettings
@@ -196,11 +197,19 @@ class ControllerPrep:
     """What the xdist controller does for its workers while they boot: start the target, probe endpoints (in a
     child process of its own: :mod:`pytest_aide.probes.feed_process`)."""
 
-    def __init__(self, state: AideState, scope: RunScope) -> None:
+    def __init__(self, state: AideState, scope: RunScope, *, child: ProbeChild | None = None) -> None:
+        """``child``: a probe process started early, adopted when there are endpoints to probe, else released."""
         self._state = state
         self.feed: ProbeProcess | None = None
         self._starter: threading.Thread | None = None  # the target's start: the run waits for it before it ends
         self._closed = False
+        try:
+            self._prepare(state, scope, child)
+        finally:
+            if child is not None:
+                child.release()  # a no-op once adopted
+
+    def _prepare(self, state: AideState, scope: RunScope, child: ProbeChild | None) -> None:
         settings = state.config.settings
         if not settings.app.url or not may_check(scope):
             return
@@ -222,7 +231,7 @@ class ControllerPrep:
                 circuits=probe_circuits(settings),
             )
             try:
-                self.feed = ProbeProcess(job, before=self._start_target)
+                self.feed = ProbeProcess(job, before=self._start_target, child=child)
             except OSError:
                 self.feed = None  # no process to be had (a process limit...): the workers probe, as without a feed
         if self.feed is None:

@@ -76,6 +76,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     if found is None:
         return  # not an aide run: stay out of the way
+    if workerinput is None:
+        from pytest_aide import earlyprobes
+
+        earlyprobes.start(config)  # boots while the configuration loads
     from pytest_aide import wiring
 
     wiring.activate(config, found)

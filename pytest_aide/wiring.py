@@ -85,6 +85,7 @@ def activate(config: pytest.Config, found: Found) -> None:
     benchmark_hooks.configure(config, state)
     if state.is_worker:
         return
+    _prepare_workers(config, state)
     if state.archive is not None:
         state.routed_reports = _route_reports(config, state.work_dir)
     from pytest_aide.reporter import AideReporter
@@ -216,11 +217,12 @@ def _route_reports(config: pytest.Config, work_dir: Path) -> bool:
     return routed
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_setupnodes(config: pytest.Config) -> None:
-    """xdist controller, before the workers start: start the target and the endpoint probes meanwhile."""
-    state = get_state(config)
-    if state is None or state.is_worker or config.getoption("collectonly") or config.getoption("setupplan"):
+def _prepare_workers(config: pytest.Config, state: AideState) -> None:
+    """xdist controller, at configure: start the target and the endpoint probes for the workers to come (the
+    probe process started early by :mod:`pytest_aide.earlyprobes`, when there is one)."""
+    from pytest_aide import earlyprobes
+
+    if not earlyprobes.distributes(config):
         return
     from pytest_aide import endpointfeed
 
@@ -230,7 +232,7 @@ def pytest_xdist_setupnodes(config: pytest.Config) -> None:
     scope = endpointfeed.scope_from(
         values, args, invocation_dir=config.invocation_params.dir, suite_added=state.suite_added
     )
-    config.stash[PREP_KEY] = endpointfeed.ControllerPrep(state, scope)
+    config.stash[PREP_KEY] = endpointfeed.ControllerPrep(state, scope, child=earlyprobes.started(config))
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -276,6 +278,54 @@ def test_the_probe_process_circuits_are_in_the_run_report(
     circuit = json.loads(health.read_text())["resilience"]["circuits"][f"app:127.0.0.1:{port}"]
     assert circuit["calls"] == 3  # the probe process's own: the workers made no call
     assert circuit["failures"] + circuit["rejections"] == 3
+
+
+def test_the_controller_starts_its_probe_process_at_configure_before_any_worker(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer
+) -> None:
+    """Started once the controller had loaded its configuration, the child booted beside the workers and
+    probed last of all processes (measured: bench/bench_endpoints.py, -n 2 against serial)."""
+    endpoints = {f"ep{i}": f"/ep/{i}" for i in range(3)}
+    project(pytester, server.url, endpoints)
+    pytester.makeconftest(
+        """
+        import json, os
+        from pathlib import Path
+
+        import psutil
+        import pytest
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_configure(config):
+            if not os.environ.get("PYTEST_XDIST_WORKER"):
+                children = [p.cmdline() for p in psutil.Process().children()]
+                Path("children-at-configure.json").write_text(json.dumps(children))
+        """
+    )
+    result = run_xdist(pytester, monkeypatch, "check_endpoints.py")
+    result.assert_outcomes(passed=3)
+    children = json.loads((pytester.path / "children-at-configure.json").read_text())
+    assert [command[1:3] for command in children] == [["-m", "pytest_aide.probes.feed_process"]]
+    assert sorted(server.paths()) == sorted(endpoints.values())  # that child probed, each endpoint once
+
+
+@pytest.mark.parametrize("config", ["no_endpoints", "bad_config"])
+def test_a_probe_process_started_early_and_not_needed_is_reaped(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer, config: str
+) -> None:
+    """Started before the configuration is read, it may find no endpoint to probe, or no valid configuration."""
+    project(pytester, server.url, {})
+    if config == "bad_config":
+        pytester.makefile(".toml", aide=f'[app]\nurl = "{server.url}"\nlatency = 3\n')
+    result = run_xdist(pytester, monkeypatch, "check_endpoints.py")
+    if config == "bad_config":
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(["*latency*"])
+    else:
+        assert result.ret == pytest.ExitCode.OK
+    left = [p for p in psutil.process_iter(["cmdline", "cwd"]) if p.info["cwd"] == str(pytester.path)]
+    assert [p.info["cmdline"] for p in left if "pytest_aide.probes.feed_process" in (p.info["cmdline"] or [])] == []
+    assert server.paths() == []
 
 
 def test_an_interrupted_run_leaves_no_probe_process(
@@ -555,6 +605,52 @@ def test_stopping_a_probe_process_takes_its_statistics_without_waiting_for_its_e
     finally:
         assert probes.close() == {}
     assert not probes.running  # close() killed the child that did not exit
+
+
+def test_a_probe_process_adopts_a_child_started_before_its_job(tmp_path: Path, server: LogServer) -> None:
+    """The xdist controller starts the child before it has loaded its configuration (see earlyprobes)."""
+    child = feed_process.ProbeChild()
+    probes = ProbeProcess(job(tmp_path, server.url, ["who", "a"]), child=child)
+    try:
+        assert probes.pid == child.process.pid
+        probes.plan(["who", "a"])
+        feed = ProbeFeed(tmp_path / "feed.jsonl", ["who", "a"], idle_limit=HANG_S)
+        assert [feed[name].ok for name in ("who", "a")] == [True, True]
+        child.reap()  # adopted: reap() leaves it to its ProbeProcess
+        assert probes.running
+    finally:
+        probes.close()
+    assert not probes.running
+    assert sorted(server.paths()) == ["/ep/a", "/whois/who"]
+
+
+def test_a_released_child_exits_without_probing_and_is_not_adopted(tmp_path: Path, server: LogServer) -> None:
+    child = feed_process.ProbeChild()
+    child.release()  # no job will come (a run without endpoints)
+    child.reap()
+    assert child.process.returncode == 0
+    probes = ProbeProcess(job(tmp_path, server.url, ["a"]), child=child)  # too late: a child of its own
+    try:
+        assert probes.pid != child.process.pid
+        probes.plan(["a"])
+        assert ProbeFeed(tmp_path / "feed.jsonl", ["a"], idle_limit=HANG_S)["a"].ok
+    finally:
+        probes.close()
+    assert server.paths() == ["/ep/a"]
+
+
+def test_the_child_imports_what_it_probes_with_before_its_job_comes() -> None:
+    """Started early, it boots while the controller loads its configuration; its first probe waits for nothing."""
+    code = (
+        "import io, sys\n"
+        "from pytest_aide.probes import feed_process\n"
+        "assert 'requests' not in sys.modules\n"
+        "feed_process.main(io.StringIO(''), io.StringIO())\n"  # the parent closed at once: no job
+        "print(sorted(m for m in ('requests', 'pytest_aide.probes.feed') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["['pytest_aide.probes.feed',", "'requests']"]
 
 
 def test_a_probe_process_that_dies_leaves_its_reason_for_every_reader(tmp_path: Path, server: LogServer) -> None:

@@ -28,10 +28,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from pytest_aide.errors import ProbeError
-from pytest_aide.probes.endpoints import EndpointSpec
+
+if TYPE_CHECKING:
+    from pytest_aide.probes.endpoints import EndpointSpec
 
 STOP_GRACE_S = 5.0  # on top of the in-flight probes' wait: a child that has not exited by then is killed
 _END = None  # the sender's sentinel: close the child's input
@@ -70,6 +72,68 @@ class ProbeJob:
         )
 
 
+class ProbeChild:
+    """The child interpreter, started before its job is known: it imports what it probes with (requests and
+    the feed's writer, most of its boot) while the parent goes on, and waits for the job on its input.
+
+    The xdist controller starts one as soon as it knows the run is distributed, before it loads its own
+    configuration, and its :class:`ProbeProcess` adopts it. One that no job comes for is released (its input
+    closed: it exits) and reaped (waited for; killed after ``STOP_GRACE_S``).
+    """
+
+    def __init__(self, python: str = sys.executable) -> None:
+        # The child's standard error, for the reason if it dies: a file without a name, so nothing is left behind.
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by reap() or the adopting ProbeProcess)
+        try:
+            self.process = subprocess.Popen(
+                [python, "-m", "pytest_aide.probes.feed_process"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.errors,
+                text=True,
+                encoding="utf-8",
+                close_fds=True,
+            )
+        except OSError:
+            self.errors.close()
+            raise
+        self._lock = threading.Lock()
+        self._owner: str | None = None  # "adopted" or "released"
+
+    def adopt(self) -> bool:
+        """Take the child for a job: False when it was released already (start another one)."""
+        return self._claim("adopted")
+
+    def release(self) -> None:
+        """No job will come: close the child's input, so it exits without probing (no wait here)."""
+        if self._claim("released"):
+            with contextlib.suppress(OSError):
+                assert self.process.stdin is not None
+                self.process.stdin.close()
+
+    def reap(self) -> None:
+        """Release it unless adopted, and wait for it to exit (killed after ``STOP_GRACE_S``)."""
+        self.release()
+        if self._owner != "released":
+            return  # its ProbeProcess waits for it
+        try:
+            self.process.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=STOP_GRACE_S)
+        for stream in (self.process.stdout, self.errors):
+            if stream is not None:
+                stream.close()
+
+    def _claim(self, owner: str) -> bool:
+        with self._lock:
+            if self._owner is not None:
+                return False
+            self._owner = owner
+            return True
+
+
 class ProbeProcess:
     """A :class:`~pytest_aide.probes.feed.FeedWriter` in a child process: probes the job's endpoints by name
     as planned, appending each result to ``job.path``.
@@ -85,32 +149,24 @@ class ProbeProcess:
         *,
         before: Callable[[], None] | None = None,
         python: str = sys.executable,
+        child: ProbeChild | None = None,
     ) -> None:
+        """``child``: one started early (:class:`ProbeChild`); a new one is started when it is None or was
+        released. OSError when no process can be started."""
         from pytest_aide.redact import Redactor
 
         self.path = job.path
         self.path.touch()  # a worker may look before the child has started: the feed exists from now on
         self._redact = Redactor(job.secrets)
-        # The child's standard error, for the reason if it dies: a file without a name, so nothing is left behind.
-        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self._known = {spec.name for spec in job.endpoints}
         self._exact = False
         self._closing = threading.Event()
         self._lock = threading.Lock()
         self._outbox: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        try:
-            self._child = subprocess.Popen(
-                [python, "-m", "pytest_aide.probes.feed_process"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=self._errors,
-                text=True,
-                encoding="utf-8",
-                close_fds=True,
-            )
-        except OSError:
-            self._errors.close()
-            raise
+        if child is None or not child.adopt():
+            child = ProbeChild(python)
+            child.adopt()
+        self._child, self._errors = child.process, child.errors
         self._statistics: dict[str, dict[str, Any]] = {}
         self._statistics_taken = False
         self._reported = threading.Event()  # the child sent its statistics, or its output ended
@@ -232,10 +288,12 @@ class ProbeProcess:
 
 def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     """The child: probe as the parent's lines say, then print the circuits' statistics (one JSON line)."""
+    _import_probing()
     first = stdin.readline()
     if not first:
         return 0  # the parent closed at once
     job = json.loads(first)
+    from pytest_aide.probes.endpoints import EndpointSpec
     from pytest_aide.probes.feed import FeedWriter
 
     registry, client = _client(job)
@@ -268,6 +326,16 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     stdout.write(json.dumps({"circuits": registry.statistics() if registry is not None else {}}) + "\n")
     stdout.flush()
     return 0
+
+
+def _import_probing() -> None:
+    """What probing takes, imported before the job is read: a child started early (:class:`ProbeChild`) boots
+    while its parent still loads its configuration, and its first probe goes out as soon as the job comes."""
+    import requests  # noqa: F401  (the client imports it at its first request)
+
+    from pytest_aide import dependencies  # noqa: F401
+    from pytest_aide.probes import feed  # noqa: F401
+    from pytest_aide.resilience import registry  # noqa: F401
 
 
 def _client(job: Mapping[str, Any]) -> tuple[Any, Any]:
