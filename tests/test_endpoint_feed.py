@@ -8,6 +8,7 @@ events are asserted, never durations: the machine is shared and loaded.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -651,6 +652,27 @@ def test_the_child_imports_what_it_probes_with_before_its_job_comes() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_S)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["['pytest_aide.probes.feed',", "'requests']"]
+
+
+def test_the_child_sends_its_statistics_before_it_closes_its_connections(
+    tmp_path: Path, server: LogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The controller waits for that line before it writes the run's reports; closing a pool of connections
+    is not what it waits for."""
+    events: list[str] = []
+    monkeypatch.setattr(HttpClient, "close", lambda self: events.append("client closed"))
+
+    class Output(io.StringIO):
+        def write(self, text: str) -> int:
+            events.append("statistics sent")
+            return super().write(text)
+
+    lines = [job(tmp_path, server.url, ["a"]).to_line(), json.dumps({"plan": ["a"], "exact": True})]
+    lines += [json.dumps({"go": True}), json.dumps({"stop": HANG_S})]
+    output = Output()
+    assert feed_process.main(io.StringIO("\n".join(lines) + "\n"), output) == 0
+    assert events == ["statistics sent", "client closed"]
+    assert json.loads(output.getvalue()) == {"circuits": {}}
 
 
 def test_a_probe_process_that_dies_leaves_its_reason_for_every_reader(tmp_path: Path, server: LogServer) -> None:

@@ -119,8 +119,9 @@ class FeedWriter:
         if grow:
             threading.Thread(target=self._grow, name="aide-feed-grow", daemon=True).start()
 
-    def close(self, *, wait: float = 1.0) -> None:
-        """Cancel what has not started; wait up to ``wait`` seconds for what has, then close the file."""
+    def stop(self, *, wait: float = 1.0) -> bool:
+        """Cancel what has not started and wait up to ``wait`` seconds for what has: True when every probe has
+        ended (the circuits' counts are final then)."""
         with self._cond:
             self._closed = True
             self._pending.clear()
@@ -131,7 +132,11 @@ class FeedWriter:
         for thread in threads:
             if thread.is_alive():  # one a grower has not started yet never probes: the feed is closed
                 thread.join(max(0.0, deadline - time.monotonic()))
-        if not any(thread.is_alive() for thread in threads):
+        return not any(thread.is_alive() for thread in threads)
+
+    def close(self, *, wait: float = 1.0) -> None:
+        """:meth:`stop`, then close the client (when no probe is left in it) and the file."""
+        if self.stop(wait=wait):
             self._client.close()
         with self._write_lock:
             self._file.close()

@@ -322,9 +322,12 @@ def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     if not started.is_set():  # the run ended before the target was up: probe nothing
         refusal.append("the run ended before the endpoints could be probed")
         started.set()
-    writer.close(wait=wait)
+    writer.stop(wait=wait)
+    # The parent waits for this line before it writes the run's reports: sent before the client's connections
+    # are closed.
     stdout.write(json.dumps({"circuits": registry.statistics() if registry is not None else {}}) + "\n")
     stdout.flush()
+    writer.close(wait=0)
     return 0
 
 
