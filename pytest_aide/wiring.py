@@ -85,7 +85,6 @@ def activate(config: pytest.Config, found: Found) -> None:
     benchmark_hooks.configure(config, state)
     if state.is_worker:
         return
-    _prepare_workers(config, state)
     if state.archive is not None:
         state.routed_reports = _route_reports(config, state.work_dir)
     from pytest_aide.reporter import AideReporter
@@ -217,14 +216,19 @@ def _route_reports(config: pytest.Config, work_dir: Path) -> bool:
     return routed
 
 
-def _prepare_workers(config: pytest.Config, state: AideState) -> None:
-    """xdist controller, at configure: start the target and the endpoint probes for the workers to come (the
-    probe process started early by :mod:`pytest_aide.earlyprobes`, when there is one)."""
-    from pytest_aide import earlyprobes
-
-    if not earlyprobes.distributes(config):
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """xdist controller, first thing in the session (before xdist starts its workers): start the target and
+    the endpoint probes for the workers to come, in the probe process :mod:`pytest_aide.earlyprobes` started
+    at configure when there is one. Here, not at configure, because only now is xdist's own word in: it has
+    registered its controller plugin ("dsession") for a run it distributes."""
+    config = session.config
+    state = get_state(config)
+    if state is None or state.is_worker or not config.pluginmanager.hasplugin("dsession"):
         return
-    from pytest_aide import endpointfeed
+    if config.getoption("collectonly") or config.getoption("setupplan"):
+        return
+    from pytest_aide import earlyprobes, endpointfeed
 
     scope_options = (*endpointfeed.NARROWING_OPTIONS, "markexpr", "ignore", "ignore_glob")
     values = {name: config.getoption(name, None) for name in scope_options}
