@@ -4,7 +4,8 @@ The probe process's boot (an interpreter importing requests and the feed's write
 only once the controller had loaded its configuration, and then shared the two cores with the workers' boots:
 its first probe went out last. Started before the configuration loads, the child boots beside it and waits for
 its job (:class:`~pytest_aide.probes.feed_process.ProbeChild`); :class:`~pytest_aide.endpointfeed.ControllerPrep`
-adopts it, or releases it when the run has no endpoint to probe. Either way the run's cleanup reaps it.
+adopts it at ``pytest_xdist_setupnodes`` (the environment the workers start with), or releases it when the run has no
+endpoint to probe; the run's cleanup reaps a released one.
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ if TYPE_CHECKING:
 PROBE_CHILD_KEY = pytest.StashKey["ProbeChild"]()
 
 
+# pytest's options (dest) for runs that run no check: nothing to start the target or probe for
+NO_CHECKS = ("collectonly", "setupplan", "showfixtures", "show_fixtures_per_test")
+
+
 def distributes(config: pytest.Config) -> bool:
-    """Whether xdist will start workers for this run, read from its options as xdist reads them (its
+    """Whether xdist will start workers to run checks, read from its options as xdist reads them (its
     controller plugin registers itself later in the configure step)."""
-    if config.getoption("collectonly") or config.getoption("setupplan"):
+    if any(config.getoption(name, None) for name in NO_CHECKS):
         return False
     return config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
 

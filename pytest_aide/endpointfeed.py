@@ -3,9 +3,9 @@ results to its workers.
 
 A serial run streams its probes in check order (``ProbeStream``) and so overlaps probing with checking. Under
 xdist the workers start, import and collect first, which takes a second or more; the controller uses that
-time. At the session's start (:class:`ControllerPrep`), when the run may collect a check at all (:func:`may_check`), it
-starts the target (if it has to) and, when the run plainly checks every configured endpoint
-(:func:`may_guess`), starts probing all of them. Each worker, once it has collected, writes its selected
+time. In ``pytest_xdist_setupnodes`` (:class:`ControllerPrep`), when the run may collect a check at all
+(:func:`may_check`), it starts the target (if it has to) and, when the run plainly checks every configured
+endpoint (:func:`may_guess`), starts probing all of them. Each worker, once it has collected, writes its selected
 endpoints to the run's folder (:func:`write_wanted`); at the first worker's
 ``pytest_xdist_node_collection_finished`` the controller narrows its plan to exactly that selection (in that
 order), or only then starts when it did not guess. Each result goes to a JSON-lines file that the workers'

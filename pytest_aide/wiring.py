@@ -216,20 +216,18 @@ def _route_reports(config: pytest.Config, work_dir: Path) -> bool:
     return routed
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    """xdist controller, first thing in the session (before xdist starts its workers): start the target and
-    the endpoint probes for the workers to come, in the probe process :mod:`pytest_aide.earlyprobes` started
-    at configure when there is one. Here, not at configure, because only now is xdist's own word in: it has
-    registered its controller plugin ("dsession") for a run it distributes."""
-    config = session.config
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config: pytest.Config) -> None:
+    """xdist controller, before the workers start: start the target and the endpoint probes meanwhile, in the
+    probe process :mod:`pytest_aide.earlyprobes` started at configure when there is one (adopted only if the
+    environment is still the one it started with: the workers start with this one)."""
     state = get_state(config)
-    if state is None or state.is_worker or not config.pluginmanager.hasplugin("dsession"):
-        return
-    if config.getoption("collectonly") or config.getoption("setupplan"):
+    if state is None or state.is_worker:
         return
     from pytest_aide import earlyprobes, endpointfeed
 
+    if not earlyprobes.distributes(config):
+        return
     scope_options = (*endpointfeed.NARROWING_OPTIONS, "markexpr", "ignore", "ignore_glob")
     values = {name: config.getoption(name, None) for name in scope_options}
     args = config.args if config.args_source == pytest.Config.ArgsSource.ARGS else []

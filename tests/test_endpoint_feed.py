@@ -61,6 +61,7 @@ class LogServer(QuietHTTPServer):
         self.log: list[tuple[str, float]] = []
         self.answered: dict[str, float] = {}
         self.clients: dict[str, tuple[list[str], list[str]]] = {}  # /whois/ path: the client's and its parent's argv
+        self.pids: dict[str, int] = {}  # /whois/ path: the client's process id
         self.auth: dict[str, str | None] = {}
         self.release: Path | None = None
         self.closing = threading.Event()
@@ -86,9 +87,10 @@ class LogHandler(BaseHTTPRequestHandler):
             self.server.log.append((self.path, time.time()))
             self.server.auth[self.path] = self.headers.get("Authorization")
         if self.path.startswith("/whois/"):
-            found = client_process(self.client_address[1], self.server.server_address[1])
+            *found, pid = client_process(self.client_address[1], self.server.server_address[1])
             with self.server.lock:
-                self.server.clients[self.path] = found
+                self.server.clients[self.path] = (found[0], found[1])
+                self.server.pids[self.path] = pid
         if self.path.startswith("/trickle/"):
             self._trickle()
             return
@@ -117,19 +119,19 @@ class LogHandler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-def client_process(client_port: int, server_port: int) -> tuple[list[str], list[str]]:
-    """The command lines of the process holding the client end of a connection to this server, and its parent's
-    (what went wrong, instead, when they cannot be read: the test then says so)."""
+def client_process(client_port: int, server_port: int) -> tuple[list[str], list[str], int]:
+    """The command lines of the process holding the client end of a connection to this server and its parent's,
+    and its process id (what went wrong, instead, when they cannot be read: the test then says so)."""
     try:
         for conn in psutil.net_connections(kind="tcp"):
             ends = conn.laddr and conn.raddr and (conn.laddr.port, conn.raddr.port) == (client_port, server_port)
             if conn.pid and ends:
                 process = psutil.Process(conn.pid)
                 parent = process.parent()
-                return process.cmdline(), parent.cmdline() if parent else []
+                return process.cmdline(), parent.cmdline() if parent else [], conn.pid
     except (psutil.Error, OSError) as exc:
-        return [f"lookup failed: {exc!r}"], []
-    return [f"no process holds 127.0.0.1:{client_port}"], []
+        return [f"lookup failed: {exc!r}"], [], 0
+    return [f"no process holds 127.0.0.1:{client_port}"], [], 0
 
 
 @pytest.fixture
@@ -281,13 +283,69 @@ def test_the_probe_process_circuits_are_in_the_run_report(
     assert circuit["failures"] + circuit["rejections"] == 3
 
 
+CHILD_AT_CONFIGURE = """
+import json, os
+from pathlib import Path
+
+import psutil
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        children = [(p.pid, p.cmdline()) for p in psutil.Process().children()]
+        Path("children-at-configure.json").write_text(json.dumps(children))
+"""
+
+
 def test_the_controller_starts_its_probe_process_at_configure_before_any_worker(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer
 ) -> None:
     """Started once the controller had loaded its configuration, the child booted beside the workers and
     probed last of all processes (measured: bench/bench_endpoints.py, -n 2 against serial)."""
-    endpoints = {f"ep{i}": f"/ep/{i}" for i in range(3)}
+    endpoints = {"who": "/whois/who", **{f"ep{i}": f"/ep/{i}" for i in range(3)}}
     project(pytester, server.url, endpoints)
+    pytester.makeconftest(CHILD_AT_CONFIGURE)
+    result = run_xdist(pytester, monkeypatch, "check_endpoints.py")
+    result.assert_outcomes(passed=4)
+    [(pid, command)] = json.loads((pytester.path / "children-at-configure.json").read_text())
+    assert command[1:3] == ["-m", "pytest_aide.probes.feed_process"]
+    assert server.pids["/whois/who"] == pid  # that child probed, each endpoint once
+    assert sorted(server.paths()) == sorted(endpoints.values())
+
+
+def test_a_probe_process_started_before_the_environment_changed_is_not_used(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer
+) -> None:
+    """requests takes proxies (and CA bundles) from the probing process's environment: a conftest that sets
+    NO_PROXY at configure must reach the probes, as it reaches a serial run's and the workers'."""
+    endpoints = {"who": "/whois/who", "ep0": "/ep/0"}
+    project(pytester, server.url, endpoints)
+    pytester.makeconftest(
+        CHILD_AT_CONFIGURE.replace(
+            "def pytest_configure(config):", "def pytest_configure(config):\n    os.environ['NO_PROXY'] = '127.0.0.1'"
+        )
+    )
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    result = run_xdist(pytester, monkeypatch, "check_endpoints.py")
+    result.assert_outcomes(passed=2)
+    [(pid, _)] = json.loads((pytester.path / "children-at-configure.json").read_text())
+    assert server.pids["/whois/who"] not in (pid, 0)  # a child started with the changed environment probed
+    assert sorted(server.paths()) == sorted(endpoints.values())
+
+
+@pytest.mark.parametrize("config", ["no_endpoints", "bad_config"])
+def test_a_probe_process_started_early_and_not_needed_is_reaped(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer, config: str
+) -> None:
+    """Started before the configuration is read, it may find no endpoint to probe, or no valid configuration:
+    the run's cleanup waits for it (the conftest looks at the end of the run's own cleanup, when the
+    controller is still there)."""
+    project(pytester, server.url, {})
+    if config == "bad_config":
+        pytester.makefile(".toml", aide=f'[app]\nurl = "{server.url}"\nlatency = 3\n')
     pytester.makeconftest(
         """
         import json, os
@@ -296,36 +354,54 @@ def test_the_controller_starts_its_probe_process_at_configure_before_any_worker(
         import psutil
         import pytest
 
-        @pytest.hookimpl(trylast=True)
+        seen = set()
+
+        def look():
+            for child in psutil.Process().children():
+                try:
+                    if "pytest_aide.probes.feed_process" in child.cmdline():
+                        seen.add(child.pid)
+                except psutil.Error:
+                    pass  # a child that has exited already (a zombie until it is waited for)
+
+        def report():
+            left = [pid for pid in sorted(seen) if psutil.pid_exists(pid)]
+            Path("children.json").write_text(json.dumps({"seen": len(seen), "left": left}))
+
+        @pytest.hookimpl(tryfirst=True)
         def pytest_configure(config):
             if not os.environ.get("PYTEST_XDIST_WORKER"):
-                children = [p.cmdline() for p in psutil.Process().children()]
-                Path("children-at-configure.json").write_text(json.dumps(children))
+                config.add_cleanup(report)  # runs after aide's cleanup, which is added later
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_sessionstart(session):  # before xdist's: the child is not released yet
+            if not os.environ.get("PYTEST_XDIST_WORKER"):
+                look()
+
+        def pytest_unconfigure(config):  # also after a configure that failed; before the cleanup
+            if not os.environ.get("PYTEST_XDIST_WORKER"):
+                look()
         """
     )
-    result = run_xdist(pytester, monkeypatch, "check_endpoints.py")
-    result.assert_outcomes(passed=3)
-    children = json.loads((pytester.path / "children-at-configure.json").read_text())
-    assert [command[1:3] for command in children] == [["-m", "pytest_aide.probes.feed_process"]]
-    assert sorted(server.paths()) == sorted(endpoints.values())  # that child probed, each endpoint once
-
-
-@pytest.mark.parametrize("config", ["no_endpoints", "bad_config"])
-def test_a_probe_process_started_early_and_not_needed_is_reaped(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer, config: str
-) -> None:
-    """Started before the configuration is read, it may find no endpoint to probe, or no valid configuration."""
-    project(pytester, server.url, {})
-    if config == "bad_config":
-        pytester.makefile(".toml", aide=f'[app]\nurl = "{server.url}"\nlatency = 3\n')
     result = run_xdist(pytester, monkeypatch, "check_endpoints.py")
     if config == "bad_config":
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines(["*latency*"])
     else:
         assert result.ret == pytest.ExitCode.OK
-    left = [p for p in psutil.process_iter(["cmdline", "cwd"]) if p.info["cwd"] == str(pytester.path)]
-    assert [p.info["cmdline"] for p in left if "pytest_aide.probes.feed_process" in (p.info["cmdline"] or [])] == []
+    children = json.loads((pytester.path / "children.json").read_text())
+    assert children == {"seen": 1, "left": []}
+    assert server.paths() == []
+
+
+def test_a_distributed_fixtures_listing_probes_nothing(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer
+) -> None:
+    """``--fixtures`` runs a session (xdist starts its workers) but no check."""
+    project(pytester, server.url, {f"ep{i}": f"/ep/{i}" for i in range(3)})
+    result = run_xdist(pytester, monkeypatch, "--fixtures", "check_endpoints.py")  # named: probed ahead
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*aide_endpoint_probe*"])
     assert server.paths() == []
 
 
@@ -640,6 +716,43 @@ def test_a_released_child_exits_without_probing_and_is_not_adopted(tmp_path: Pat
     assert server.paths() == ["/ep/a"]
 
 
+def test_a_child_started_before_the_environment_changed_is_released_not_adopted(
+    tmp_path: Path, server: LogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    child = feed_process.ProbeChild()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # a conftest's configure, after the child started
+    probes = ProbeProcess(job(tmp_path, server.url, ["who"]), child=child)
+    try:
+        assert probes.pid != child.process.pid
+        probes.plan(["who"])
+        assert ProbeFeed(tmp_path / "feed.jsonl", ["who"], idle_limit=HANG_S)["who"].ok
+    finally:
+        probes.close()
+    child.reap()
+    assert child.process.returncode == 0  # released: it exited without a job
+    assert server.pids["/whois/who"] == probes.pid
+
+
+def test_a_probe_process_that_fails_to_start_ends_the_child_it_adopted(
+    tmp_path: Path, server: LogServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody would close() it: the child, waiting for a job on its input, would outlive the run's cleanup."""
+    child = feed_process.ProbeChild()
+
+    def no_thread(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        ProbeProcess(job(tmp_path, server.url, ["a"]), child=child)
+    monkeypatch.undo()
+    assert child.process.poll() is not None
+    assert child.errors.closed
+    assert child.process.stdout is not None
+    assert child.process.stdout.closed
+    assert server.paths() == []
+
+
 def test_the_child_imports_what_it_probes_with_before_its_job_comes() -> None:
     """Started early, it boots while the controller loads its configuration; its first probe waits for nothing."""
     code = (
@@ -660,19 +773,36 @@ def test_the_child_sends_its_statistics_before_it_closes_its_connections(
     """The controller waits for that line before it writes the run's reports; closing a pool of connections
     is not what it waits for."""
     events: list[str] = []
-    monkeypatch.setattr(HttpClient, "close", lambda self: events.append("client closed"))
+    close = HttpClient.close
+
+    def recorded_close(self: HttpClient) -> None:
+        events.append("client closed")
+        close(self)
+
+    monkeypatch.setattr(HttpClient, "close", recorded_close)
+    feed = tmp_path / "feed.jsonl"
+    circuits = Circuits(app_url=server.url, failure_threshold=3)
+
+    class Input(io.StringIO):
+        """The parent's lines; ``stop`` only once the probe's result is in the feed."""
+
+        def __iter__(self) -> Iterator[str]:
+            yield json.dumps({"plan": ["a"], "exact": True}) + "\n"
+            yield json.dumps({"go": True}) + "\n"
+            assert ProbeFeed(feed, ["a"], idle_limit=HANG_S)["a"].ok
+            yield json.dumps({"stop": HANG_S}) + "\n"
 
     class Output(io.StringIO):
         def write(self, text: str) -> int:
             events.append("statistics sent")
             return super().write(text)
 
-    lines = [job(tmp_path, server.url, ["a"]).to_line(), json.dumps({"plan": ["a"], "exact": True})]
-    lines += [json.dumps({"go": True}), json.dumps({"stop": HANG_S})]
     output = Output()
-    assert feed_process.main(io.StringIO("\n".join(lines) + "\n"), output) == 0
+    assert feed_process.main(Input(job(tmp_path, server.url, ["a"], circuits=circuits).to_line() + "\n"), output) == 0
     assert events == ["statistics sent", "client closed"]
-    assert json.loads(output.getvalue()) == {"circuits": {}}
+    [(name, circuit)] = json.loads(output.getvalue())["circuits"].items()
+    assert (name, circuit["calls"], circuit["successes"]) == (f"app:127.0.0.1:{server.server_address[1]}", 1, 1)
+    assert server.paths() == ["/ep/a"]
 
 
 def test_a_probe_process_that_dies_leaves_its_reason_for_every_reader(tmp_path: Path, server: LogServer) -> None:

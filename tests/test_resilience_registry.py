@@ -105,18 +105,22 @@ def test_the_circuits_alone_do_not_import_tenacity() -> None:
         "import sys\n"
         "from pytest_aide.resilience import BreakerRegistry\n"
         "from pytest_aide.resilience.registry import merge_statistics\n"
+        "import pytest_aide.resilience as package\n"
+        "print(package.fallback.__name__)\n"  # a submodule not imported yet is an attribute, as before
         "print('tenacity' in sys.modules)\n"
         "from pytest_aide.resilience import RetryPolicy\n"
         "print('tenacity' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["False", "True"]
+    assert done.stdout.split() == ["pytest_aide.resilience.fallback", "False", "True"]
 
 
 def test_every_public_name_of_the_package_resolves_and_others_do_not() -> None:
     for name in resilience.__all__:
         assert getattr(resilience, name).__name__ == name
     assert set(resilience.__all__) <= set(dir(resilience))
+    for submodule in ("breaker", "clock", "fallback", "registry", "retry"):  # as when __init__ imported them all
+        assert getattr(resilience, submodule).__name__ == f"pytest_aide.resilience.{submodule}"
     with pytest.raises(AttributeError, match="RetryPolcy"):
         resilience.RetryPolcy  # noqa: B018

@@ -5,7 +5,8 @@ checks only once the controller has taken in the reports before them. Probe thre
 process hold its interpreter lock for about a millisecond per probe (the HTTP client's work), so with many
 endpoints the controller fell behind and the workers waited (measured with 1,000 endpoints on 2 cores: the
 controller busy 2.7 s of a 3.3 s run, each worker 1.1 s). :class:`ProbeProcess` runs the same
-:class:`~pytest_aide.probes.feed.FeedWriter` in a child interpreter, which starts while the workers boot.
+:class:`~pytest_aide.probes.feed.FeedWriter` in a child interpreter, started before the workers
+(:class:`ProbeChild`): the controller's probes go out while they boot.
 
 The parent talks to the child over its standard input, one JSON object per line: first the job (the feed's
 path, the client's options, the endpoints, the secrets to mask, the circuits), then plans (endpoint names),
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -77,13 +79,16 @@ class ProbeChild:
     the feed's writer, most of its boot) while the parent goes on, and waits for the job on its input.
 
     The xdist controller starts one as soon as it knows the run is distributed, before it loads its own
-    configuration, and its :class:`ProbeProcess` adopts it. One that no job comes for is released (its input
+    configuration, and its :class:`ProbeProcess` adopts it, unless the parent's environment or working folder
+    changed meanwhile (requests reads proxies and CA bundles from the child's own environment: a child that
+    does not see what the workers see is not adopted). One that no job comes for is released (its input
     closed: it exits) and reaped (waited for; killed after ``STOP_GRACE_S``).
     """
 
     def __init__(self, python: str = sys.executable) -> None:
+        self._environ, self._cwd = dict(os.environ), os.getcwd()
         # The child's standard error, for the reason if it dies: a file without a name, so nothing is left behind.
-        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by reap() or the adopting ProbeProcess)
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by reap(), kill() or its ProbeProcess)
         try:
             self.process = subprocess.Popen(
                 [python, "-m", "pytest_aide.probes.feed_process"],
@@ -101,7 +106,10 @@ class ProbeChild:
         self._owner: str | None = None  # "adopted" or "released"
 
     def adopt(self) -> bool:
-        """Take the child for a job: False when it was released already (start another one)."""
+        """Take the child for a job: False when it was released already, or is released now because the
+        environment or the working folder changed since it started (start another one then)."""
+        if dict(os.environ) != self._environ or os.getcwd() != self._cwd:
+            self.release()
         return self._claim("adopted")
 
     def release(self) -> None:
@@ -112,19 +120,25 @@ class ProbeChild:
                 self.process.stdin.close()
 
     def reap(self) -> None:
-        """Release it unless adopted, and wait for it to exit (killed after ``STOP_GRACE_S``)."""
+        """Release it unless adopted, and wait for it to exit (killed after ``STOP_GRACE_S``). An adopted one is
+        its ProbeProcess's to end."""
         self.release()
-        if self._owner != "released":
-            return  # its ProbeProcess waits for it
-        try:
-            self.process.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=STOP_GRACE_S)
-        for stream in (self.process.stdout, self.errors):
+        if self._owner == "released":
+            _end(self.process)
+            self._close_streams()
+
+    def kill(self) -> None:
+        """End it now, whoever owns it (its adopter failed to start): kill, wait, close its streams."""
+        self._claim("released")
+        self.process.kill()
+        _end(self.process)
+        self._close_streams()
+
+    def _close_streams(self) -> None:
+        for stream in (self.process.stdin, self.process.stdout, self.errors):
             if stream is not None:
-                stream.close()
+                with contextlib.suppress(OSError):
+                    stream.close()
 
     def _claim(self, owner: str) -> bool:
         with self._lock:
@@ -132,6 +146,16 @@ class ProbeChild:
                 return False
             self._owner = owner
             return True
+
+
+def _end(process: subprocess.Popen[str]) -> None:
+    """Wait ``STOP_GRACE_S`` for ``process`` to exit; kill it if it has not (and wait as long again)."""
+    try:
+        process.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=STOP_GRACE_S)
 
 
 class ProbeProcess:
@@ -151,8 +175,8 @@ class ProbeProcess:
         python: str = sys.executable,
         child: ProbeChild | None = None,
     ) -> None:
-        """``child``: one started early (:class:`ProbeChild`); a new one is started when it is None or was
-        released. OSError when no process can be started."""
+        """``child``: one started early (:class:`ProbeChild`); when it is None or cannot be adopted a new one is
+        started, with ``python``. OSError when no process can be started."""
         from pytest_aide.redact import Redactor
 
         self.path = job.path
@@ -170,17 +194,22 @@ class ProbeProcess:
         self._statistics: dict[str, dict[str, Any]] = {}
         self._statistics_taken = False
         self._reported = threading.Event()  # the child sent its statistics, or its output ended
-        self._outbox.put(job.to_line())
-        self._sender = threading.Thread(target=self._send, name="aide-probe-process-send", daemon=True)
-        self._sender.start()
-        self._reader = threading.Thread(target=self._read, name="aide-probe-process-read", daemon=True)
-        self._reader.start()
-        self._watcher = threading.Thread(target=self._watch, name="aide-probe-process-watch", daemon=True)
-        self._watcher.start()
-        self.starter = threading.Thread(
-            target=self._start, args=(before,), name="aide-probe-process-start", daemon=True
-        )
-        self.starter.start()
+        try:
+            self._outbox.put(job.to_line())
+            self._sender = threading.Thread(target=self._send, name="aide-probe-process-send", daemon=True)
+            self._sender.start()
+            self._reader = threading.Thread(target=self._read, name="aide-probe-process-read", daemon=True)
+            self._reader.start()
+            self._watcher = threading.Thread(target=self._watch, name="aide-probe-process-watch", daemon=True)
+            self._watcher.start()
+            self.starter = threading.Thread(
+                target=self._start, args=(before,), name="aide-probe-process-start", daemon=True
+            )
+            self.starter.start()
+        except BaseException:
+            self._closing.set()  # the watcher, if it started, says nothing of a child killed on purpose
+            child.kill()  # nobody would close() this ProbeProcess: end the child it adopted
+            raise
 
     @property
     def exact(self) -> bool:
@@ -221,12 +250,7 @@ class ProbeProcess:
         """:meth:`stop`, then wait for the child to exit (killed after ``STOP_GRACE_S``). Returns the circuits'
         statistics unless :meth:`stop` already did."""
         statistics = self.stop(wait=wait)
-        try:
-            self._child.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            self._child.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._child.wait(timeout=STOP_GRACE_S)
+        _end(self._child)
         for thread in (self._sender, self._reader, self._watcher):
             thread.join(STOP_GRACE_S)
         self._errors.close()
@@ -257,8 +281,8 @@ class ProbeProcess:
             while (line := self._outbox.get()) is not _END:
                 stdin.write(line + "\n")
                 stdin.flush()
-        except OSError:
-            pass  # the child is gone: the watcher says so in the feed
+        except (OSError, ValueError):
+            pass  # the child is gone (or was killed, its input closed): the watcher says so in the feed
         finally:
             with contextlib.suppress(OSError):
                 stdin.close()

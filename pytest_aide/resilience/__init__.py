@@ -44,17 +44,22 @@ _SUBMODULE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    submodule = _SUBMODULE.get(name)
-    if submodule is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{submodule}"), name)
-    globals()[name] = value
-    return value
+_SUBMODULES = frozenset({"breaker", "clock", "fallback", "registry", "retry"})
 
+if not TYPE_CHECKING:  # type checkers see the imports above, and a misspelt name stays an error for them
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    def __getattr__(name: str) -> Any:
+        if name in _SUBMODULES:
+            return importlib.import_module(f"{__name__}.{name}")
+        submodule = _SUBMODULE.get(name)
+        if submodule is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{submodule}"), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__, *_SUBMODULES})
 
 
 __all__ = [
