@@ -243,8 +243,8 @@ def _format_location(loc: list[Any]) -> str:
     if not loc:
         return "top level"
     if loc[0] == "endpoints" and len(loc) >= 2 and isinstance(loc[1], int):
-        rest = ".".join(str(p) for p in loc[2:])
-        return f"[[endpoints]] #{loc[1] + 1}" + (f" {rest}" if rest else "")
+        rest = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[2:]).removeprefix(".")
+        return f"[[endpoints]] #{loc[1] + 1}" + (f" {rest}" if rest else "")  # conditions[1], as a list's item
     if len(loc) == 1:
         return str(loc[0])
     tables, key = loc[:-1], loc[-1]

@@ -86,6 +86,18 @@ def _check_encoding(encoding: str | None) -> str | None:
     return encoding
 
 
+def _check_condition(text: str) -> str:
+    """A condition that cannot be read must stop the run at load time: found at probe time it failed the
+    endpoint's check with a traceback, and under xdist the whole run (INTERNALERROR)."""
+    from pytest_aide.probes.endpoints import parse_condition  # only configurations with conditions pay for it
+
+    parse_condition(text)  # its ValueError is the one-line message
+    return text
+
+
+Condition = Annotated[str, Check(_check_condition)]
+
+
 @table
 class LogItem(PathItem):
     """A log file with its own reading rules; a key left out takes the ``[logs]`` value."""
@@ -111,7 +123,7 @@ class PortItem(InstanceSettings):
 class AppSettings(Section):
     url: str | None = None
     health_path: str = "/api/health"
-    health_conditions: list[str] = field(default_factory=list)  # when given, they replace the health-document rule
+    health_conditions: list[Condition] = field(default_factory=list)  # given: they replace the health-document rule
     cache_stats_path: str | None = None  # app-specific statistics endpoints: checked only when named
     tasks_stats_path: str | None = None
     component_stats_path: str | None = None  # errors, circuits, retry and fallback rates (the demo's shape)
@@ -253,7 +265,7 @@ class EndpointSettings(Section):
     url: str | None = None
     method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"] = "GET"
     expect_status: Annotated[int, Bound(ge=100, le=599)] = 200
-    conditions: list[str] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
     metric: str = "response_time_s"
     thresholds: dict[str, ThresholdSettings] = field(default_factory=dict)  # for this endpoint only
 

@@ -137,6 +137,43 @@ def _regex_error(pattern: str) -> str | None:
     return None
 
 
+# --- JSON conditions of endpoints and of the health document -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (
+            '[[endpoints]]\nname = "a"\npath = "/a"\nconditions = ["status == ok", "queue ~ 5"]\n',
+            "[[endpoints]] #1 conditions[1]: not a condition: 'queue ~ 5'; expected '<dotted.path> <op> <value>'"
+            " with op one of == != < <= > >= (got 'queue ~ 5')",
+        ),
+        (
+            '[app]\nhealth_conditions = ["db.ok == true", "load < [1]"]\n',
+            "[app] health_conditions[1]: < needs a number or a string, not array, in 'load < [1]' (got 'load < [1]')",
+        ),
+        (
+            '[app]\nhealth_conditions = ["a..b == 1"]\n',
+            "[app] health_conditions[0]: empty segment in path 'a..b' of condition 'a..b == 1' (got 'a..b == 1')",
+        ),
+    ],
+)
+def test_a_condition_that_cannot_be_read_is_a_configuration_error(tmp_path: Path, toml: str, expected: str) -> None:
+    """Found only at probe time, it failed its endpoint's check with a traceback, and a run under xdist with an
+    INTERNALERROR."""
+    assert error(tmp_path, toml) == f"{tmp_path / 'aide.toml'}: {expected}"
+
+
+def test_readable_conditions_load_as_written(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        '[app]\nhealth_conditions = ["status == healthy"]\n\n'
+        '[[endpoints]]\nname = "a"\npath = "/a"\nconditions = ["queue.size < 100", \'name == "x y"\']\n',
+    )
+    assert config.settings.app.health_conditions == ["status == healthy"]
+    assert config.settings.endpoints[0].conditions == ["queue.size < 100", 'name == "x y"']
+
+
 # --- through pytest (exit 4) and through the aide command (exit 2) -----------------------------------------
 
 SIDE_EFFECT = """
@@ -164,6 +201,11 @@ def check_touch(aide_health):
             "[logs]\nerror_pattern = '[ERROR'",
             (),
             "ERROR: *aide.toml: [[]logs[]] error_pattern: invalid regular expression: unterminated character set*",
+        ),
+        (
+            "[app]\nurl = 'http://127.0.0.1:9'\n[[endpoints]]\nname = 'a'\npath = '/a'\nconditions = ['ok = yes']",
+            (),
+            "ERROR: *aide.toml: [[][[]endpoints[]][]] #1 conditions[[]0[]]: not a condition: 'ok = yes'*",
         ),
     ],
 )

@@ -53,6 +53,9 @@ CHECKED = {
             {"metric": "disk_percent", "check": "check_disk", "condition": "> 85.5", "send_on_resolved": False},
         ]
     ),
+    # each condition of [[endpoints]] conditions and [app] health_conditions
+    "conditions": st.sampled_from(["status == healthy", "queue.size < 100", 'name != "x y"']),
+    "health_conditions": st.sampled_from(["database.ok == true", "load <= 2.5"]),
     "webhooks": st.sampled_from([{"url": "https://hooks.example.test/x"}, {"url_env": "HOOK", "timeout": 2.5}]),
     "send_at": st.sampled_from(["08:00", "23:59"]),
     "timezone": st.sampled_from(["UTC", "Europe/Berlin"]),
