@@ -138,13 +138,19 @@ def _checks_endpoints(path: Path, mark: str, scope: RunScope) -> bool:
 def endpoint_spec(endpoint: EndpointSettings) -> EndpointSpec:
     from pytest_aide.probes.endpoints import EndpointSpec
 
-    return EndpointSpec(
-        name=endpoint.name,
-        path=endpoint.url or endpoint.path or "/",
-        method=endpoint.method,
-        expect_status=endpoint.expect_status,
-        conditions=tuple(endpoint.conditions),
-    )
+    return EndpointSpec(**endpoint_data(endpoint))
+
+
+def endpoint_data(endpoint: EndpointSettings) -> dict[str, Any]:
+    """The endpoint's EndpointSpec arguments: what the xdist controller sends its probe process, without
+    importing the HTTP client itself (the conditions were checked when the configuration loaded)."""
+    return {
+        "name": endpoint.name,
+        "path": endpoint.url or endpoint.path or "/",
+        "method": endpoint.method,
+        "expect_status": endpoint.expect_status,
+        "conditions": tuple(endpoint.conditions),
+    }
 
 
 def app_client(
@@ -225,7 +231,7 @@ class ControllerPrep:
             job = ProbeJob(
                 path=state.work_dir / FEED,
                 client=options,
-                endpoints=[endpoint_spec(endpoint) for endpoint in settings.endpoints],
+                endpoints=[endpoint_data(endpoint) for endpoint in settings.endpoints],
                 concurrency=settings.run.concurrency,
                 secrets=state.redactor.secrets,
                 circuits=probe_circuits(settings),

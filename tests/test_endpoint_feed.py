@@ -625,7 +625,8 @@ def test_a_failed_start_reaches_every_reader(tmp_path: Path, server: LogServer) 
 def job(tmp_path: Path, url: str, names: list[str], **fields: Any) -> ProbeJob:
     endpoints = [EndpointSpec(name, f"/whois/{name}" if name == "who" else f"/ep/{name}") for name in names]
     client = {"base_url": url, "connect_timeout": 2.0, "read_timeout": 5.0, "pool_size": 4, **fields.pop("client", {})}
-    return ProbeJob(path=tmp_path / "feed.jsonl", client=client, endpoints=endpoints, concurrency=4, **fields)
+    data = [feed_process.spec_data(spec) for spec in endpoints]
+    return ProbeJob(path=tmp_path / "feed.jsonl", client=client, endpoints=data, concurrency=4, **fields)
 
 
 def test_a_probe_process_probes_in_a_child_and_hands_each_result_over(tmp_path: Path, server: LogServer) -> None:

@@ -56,7 +56,7 @@ class ProbeJob:
 
     path: Path
     client: Mapping[str, Any]  # HttpClient's keyword arguments (see endpointfeed.app_client_options)
-    endpoints: Sequence[EndpointSpec]
+    endpoints: Sequence[Mapping[str, Any]]  # each endpoint's EndpointSpec arguments (see spec_data)
     concurrency: int
     secrets: Sequence[str] = ()
     circuits: Circuits | None = None
@@ -66,7 +66,7 @@ class ProbeJob:
             {
                 "path": str(self.path),
                 "client": dict(self.client),
-                "endpoints": [_spec_data(spec) for spec in self.endpoints],
+                "endpoints": [dict(data) for data in self.endpoints],
                 "concurrency": self.concurrency,
                 "secrets": list(self.secrets),
                 "circuits": asdict(self.circuits) if self.circuits is not None else None,
@@ -182,7 +182,7 @@ class ProbeProcess:
         self.path = job.path
         self.path.touch()  # a worker may look before the child has started: the feed exists from now on
         self._redact = Redactor(job.secrets)
-        self._known = {spec.name for spec in job.endpoints}
+        self._known = {data["name"] for data in job.endpoints}
         self._exact = False
         self._closing = threading.Event()
         self._lock = threading.Lock()
@@ -385,7 +385,7 @@ def _client(job: Mapping[str, Any]) -> tuple[Any, Any]:
     return registry, HttpClient(**job["client"], redactor=redactor, dependency_for=dependency_for)
 
 
-def _spec_data(spec: EndpointSpec) -> dict[str, Any]:
+def spec_data(spec: EndpointSpec) -> dict[str, Any]:
     """The spec's constructor arguments (its parsed conditions are made again from the texts)."""
     return {f.name: getattr(spec, f.name) for f in fields(spec) if f.init}
 
