@@ -92,7 +92,7 @@ def run_circuits(config: pytest.Config) -> dict[str, dict[str, Any]]:
     parts = _statistics(config, _CIRCUITS, config.stash.get(BREAKERS_KEY, None))
     if not parts:
         return {}
-    from pytest_aide.resilience.registry import merge_statistics
+    from pytest_aide.resilience.statistics import merge_statistics
 
     return merge_statistics(*parts)
 

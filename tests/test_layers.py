@@ -61,6 +61,7 @@ DOMAIN_MODULES = (
     "resilience.retry",
     "resilience.breaker",
     "resilience.registry",
+    "resilience.statistics",
     "resilience.fallback",
     # fault injection (drills)
     "faults",

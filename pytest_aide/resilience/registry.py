@@ -10,6 +10,9 @@ from typing import Any
 
 from pytest_aide.resilience._text import Redact
 from pytest_aide.resilience.breaker import BreakerPolicy, CircuitBreaker, State
+from pytest_aide.resilience.statistics import merge_statistics
+
+__all__ = ["BreakerRegistry", "merge_statistics"]
 from pytest_aide.resilience.clock import Clock
 
 
@@ -85,28 +88,3 @@ class BreakerRegistry:
     def _snapshot(self) -> list[CircuitBreaker]:
         with self._lock:
             return list(self._breakers.values())
-
-
-_STATE_RANK = {State.CLOSED: 0, State.HALF_OPEN: 1, State.OPEN: 2}
-_COUNTS = ("calls", "successes", "failures", "rejections", "state_change_count")
-
-
-def merge_statistics(*per_process: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """One view of the circuits of several processes (the xdist controller's and each worker's registry):
-    counts added up, the worst state kept with its last error, each process's state changes after the last's
-    (their times count from when that process made the breaker)."""
-    merged: dict[str, dict[str, Any]] = {}
-    for statistics in per_process:
-        for name, stats in statistics.items():
-            seen = merged.get(name)
-            if seen is None:
-                merged[name] = {**stats, "state_changes": list(stats.get("state_changes", []))}
-                continue
-            for key in _COUNTS:
-                seen[key] = seen.get(key, 0) + stats.get(key, 0)
-            seen["state_changes"] = [*seen["state_changes"], *stats.get("state_changes", [])]
-            if _STATE_RANK.get(State(stats["state"]), 0) > _STATE_RANK.get(State(seen["state"]), 0):
-                seen.update(state=stats["state"], last_error=stats.get("last_error"), retry_in=stats.get("retry_in"))
-            elif seen.get("last_error") is None:
-                seen["last_error"] = stats.get("last_error")
-    return dict(sorted(merged.items()))
