@@ -21,7 +21,7 @@ PROBE_CHILD_KEY = pytest.StashKey["ProbeChild"]()
 
 
 # pytest's options (dest) for runs that run no check: nothing to start the target or probe for
-NO_CHECKS = ("collectonly", "setupplan", "showfixtures", "show_fixtures_per_test")
+NO_CHECKS = ("collectonly", "setupplan", "showfixtures", "show_fixtures_per_test", "markers", "cacheshow")
 
 
 def distributes(config: pytest.Config) -> bool:

@@ -87,8 +87,8 @@ def _check_encoding(encoding: str | None) -> str | None:
 
 
 def _check_condition(text: str) -> str:
-    """A condition that cannot be read must stop the run at load time: found at probe time it failed the
-    endpoint's check with a traceback, and under xdist the whole run (INTERNALERROR)."""
+    """A condition that cannot be read stops the run at load time, as any configuration mistake does (found at
+    probe time, an endpoint's failed its check with a traceback, and a run under xdist with an INTERNALERROR)."""
     from pytest_aide.probes.endpoints import parse_condition  # only configurations with conditions pay for it
 
     parse_condition(text)  # its ValueError is the one-line message

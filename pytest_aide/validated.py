@@ -104,14 +104,21 @@ def _write_private(path: Path, data: str | bytes) -> None:
         raise
 
 
+# The modules whose functions the schema calls to validate a value (besides settings.py itself): a new version of
+# one of them may refuse what an older one accepted (a condition's grammar, a duration, an alert rule).
+VALIDATOR_SOURCES = ("durations.py", "alerts/rules.py", "probes/endpoints.py")
+
+
 def schema_context(extra: Iterable[str] = ()) -> list[str]:
-    """What decides validity besides the input: the schema's source and Python's version (``re``, codecs)."""
+    """What decides validity besides the input: the schema's source, its validators' and Python's version
+    (``re``, codecs). The validators are read as files, not imported: a cache hit must stay cheap."""
     from pytest_aide import schema, settings
 
+    package = Path(str(settings.__file__)).parent
     sources = []
-    for module in (schema, settings):
+    for path in (Path(str(schema.__file__)), Path(str(settings.__file__)), *(package / n for n in VALIDATOR_SOURCES)):
         try:
-            sources.append(hashlib.sha256(Path(str(module.__file__)).read_bytes()).hexdigest())
+            sources.append(hashlib.sha256(path.read_bytes()).hexdigest())
         except OSError:
-            sources.append(str(module.__file__))
+            sources.append(str(path))
     return [*sources, sys.version, *extra]

@@ -284,7 +284,7 @@ def test_the_probe_process_circuits_are_in_the_run_report(
 
 
 CHILD_AT_CONFIGURE = """
-import json, os
+import json, os, sys
 from pathlib import Path
 
 import psutil
@@ -295,6 +295,11 @@ def pytest_configure(config):
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         children = [(p.pid, p.cmdline()) for p in psutil.Process().children()]
         Path("children-at-configure.json").write_text(json.dumps(children))
+
+def pytest_sessionfinish(session):
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        client = [name for name in ("requests", "pytest_aide.probes.http") if name in sys.modules]
+        Path("controller-imported.json").write_text(json.dumps(client))
 """
 
 
@@ -312,6 +317,8 @@ def test_the_controller_starts_its_probe_process_at_configure_before_any_worker(
     assert command[1:3] == ["-m", "pytest_aide.probes.feed_process"]
     assert server.pids["/whois/who"] == pid  # that child probed, each endpoint once
     assert sorted(server.paths()) == sorted(endpoints.values())
+    # the controller described the endpoints to it as data: the HTTP client is the child's and the workers'
+    assert json.loads((pytester.path / "controller-imported.json").read_text()) == []
 
 
 def test_a_probe_process_started_before_the_environment_changed_is_not_used(
@@ -333,6 +340,9 @@ def test_a_probe_process_started_before_the_environment_changed_is_not_used(
     result.assert_outcomes(passed=2)
     [(pid, _)] = json.loads((pytester.path / "children-at-configure.json").read_text())
     assert server.pids["/whois/who"] not in (pid, 0)  # a child started with the changed environment probed
+    command, parent = server.clients["/whois/who"]
+    assert command[1:3] == ["-m", "pytest_aide.probes.feed_process"]
+    assert "-n" in parent  # the controller's (not a worker probing for itself)
     assert sorted(server.paths()) == sorted(endpoints.values())
 
 
@@ -394,14 +404,15 @@ def test_a_probe_process_started_early_and_not_needed_is_reaped(
     assert server.paths() == []
 
 
+@pytest.mark.parametrize("listing", ["--fixtures", "--fixtures-per-test"])
 def test_a_distributed_fixtures_listing_probes_nothing(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, server: LogServer, listing: str
 ) -> None:
     """``--fixtures`` runs a session (xdist starts its workers) but no check."""
     project(pytester, server.url, {f"ep{i}": f"/ep/{i}" for i in range(3)})
-    result = run_xdist(pytester, monkeypatch, "--fixtures", "check_endpoints.py")  # named: probed ahead
+    result = run_xdist(pytester, monkeypatch, listing, "check_endpoints.py")  # named: probed ahead
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["*aide_endpoint_probe*"])
+    result.stdout.fnmatch_lines(["*aide_endpoint*"])
     assert server.paths() == []
 
 

@@ -127,3 +127,16 @@ def test_every_public_name_of_the_package_resolves_and_others_do_not() -> None:
         assert getattr(resilience, submodule).__name__ == f"pytest_aide.resilience.{submodule}"
     with pytest.raises(AttributeError, match="RetryPolcy"):
         resilience.RetryPolcy  # noqa: B018
+
+
+def test_merged_circuits_keep_the_worst_state_whichever_process_had_it() -> None:
+    from pytest_aide.resilience.statistics import _STATE_RANK, merge_statistics
+
+    assert set(_STATE_RANK) == {state.value for state in State}
+    closed = {"db": {"state": "closed", "calls": 1, "last_error": None}}
+    half_open = {"db": {"state": State.HALF_OPEN, "calls": 2, "last_error": "timed out"}}
+    opened = {"db": {"state": "open", "calls": 3, "last_error": "refused", "retry_in": 30.0}}
+    for parts in ((opened, half_open, closed), (closed, half_open, opened), (half_open, opened, closed)):
+        merged = merge_statistics(*parts)["db"]
+        assert (merged["state"], merged["calls"], merged["last_error"]) == ("open", 6, "refused")
+    assert merge_statistics(half_open, closed)["db"]["state"] == State.HALF_OPEN

@@ -293,3 +293,18 @@ def test_tables_are_built_as_a_generated_keyword_only_frozen_init_would_build_th
     assert (changed.path, item.path) == ("/var", "/srv")
     assert [f.name for f in dataclasses.fields(item)] == ["thresholds", "path"]
     assert TypeAdapter(PathItem).validate_python({"path": "/srv"}) == item  # pydantic builds the same table
+
+
+def test_the_validation_cache_depends_on_the_validators_own_modules() -> None:
+    """A newer aide whose condition grammar (or duration or alert-rule check) is stricter must not take an input
+    validated by an older one for valid."""
+    import hashlib
+
+    import pytest_aide
+    from pytest_aide.validated import VALIDATOR_SOURCES
+
+    package = Path(pytest_aide.__file__).parent
+    context = schema_context()
+    for name in ("durations.py", "alerts/rules.py", "probes/endpoints.py"):
+        assert name in VALIDATOR_SOURCES
+        assert hashlib.sha256((package / name).read_bytes()).hexdigest() in context

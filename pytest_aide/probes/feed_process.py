@@ -56,7 +56,7 @@ class ProbeJob:
 
     path: Path
     client: Mapping[str, Any]  # HttpClient's keyword arguments (see endpointfeed.app_client_options)
-    endpoints: Sequence[Mapping[str, Any]]  # each endpoint's EndpointSpec arguments (see spec_data)
+    endpoints: Sequence[Mapping[str, Any]]  # each endpoint's EndpointSpec arguments (endpointfeed.endpoint_data)
     concurrency: int
     secrets: Sequence[str] = ()
     circuits: Circuits | None = None
@@ -105,10 +105,10 @@ class ProbeChild:
         self._lock = threading.Lock()
         self._owner: str | None = None  # "adopted" or "released"
 
-    def adopt(self) -> bool:
+    def adopt(self, *, check_environment: bool = True) -> bool:
         """Take the child for a job: False when it was released already, or is released now because the
         environment or the working folder changed since it started (start another one then)."""
-        if dict(os.environ) != self._environ or os.getcwd() != self._cwd:
+        if check_environment and (dict(os.environ) != self._environ or os.getcwd() != self._cwd):
             self.release()
         return self._claim("adopted")
 
@@ -189,7 +189,7 @@ class ProbeProcess:
         self._outbox: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         if child is None or not child.adopt():
             child = ProbeChild(python)
-            child.adopt()
+            child.adopt(check_environment=False)  # started just now, in this environment
         self._child, self._errors = child.process, child.errors
         self._statistics: dict[str, dict[str, Any]] = {}
         self._statistics_taken = False

@@ -44,7 +44,7 @@ _SUBMODULE = {
 }
 
 
-_SUBMODULES = frozenset({"breaker", "clock", "fallback", "registry", "retry"})
+_SUBMODULES = frozenset({"breaker", "clock", "fallback", "registry", "retry", "statistics"})
 
 if not TYPE_CHECKING:  # type checkers see the imports above, and a misspelt name stays an error for them
 

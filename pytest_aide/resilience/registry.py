@@ -10,10 +10,10 @@ from typing import Any
 
 from pytest_aide.resilience._text import Redact
 from pytest_aide.resilience.breaker import BreakerPolicy, CircuitBreaker, State
+from pytest_aide.resilience.clock import Clock
 from pytest_aide.resilience.statistics import merge_statistics
 
-__all__ = ["BreakerRegistry", "merge_statistics"]
-from pytest_aide.resilience.clock import Clock
+__all__ = ["BreakerRegistry", "merge_statistics"]  # merge_statistics: its former home
 
 
 class BreakerRegistry:

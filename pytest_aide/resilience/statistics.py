@@ -13,7 +13,8 @@ _COUNTS = ("calls", "successes", "failures", "rejections", "state_change_count")
 
 
 def merge_statistics(*per_process: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """One view of the circuits of several processes (the xdist controller's and each worker's registry):
+    """One view of the circuits of several processes (the xdist controller's, each worker's and its probe
+    process's registries):
     counts added up, the worst state kept with its last error, each process's state changes after the last's
     (their times count from when that process made the breaker)."""
     merged: dict[str, dict[str, Any]] = {}
