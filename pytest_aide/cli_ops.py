@@ -214,8 +214,13 @@ def _named_url_placeholders(path: Path) -> dict[str, str]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError):
         return {}  # load_config reports it
-    names = [table.get("url_env") for table in (data.get("db"), data.get("cache")) if isinstance(table, dict)]
-    return {name: "placeholder://set-at-run-time" for name in names if isinstance(name, str) and name}
+    placeholders = {"db": "postgresql://set-at-run-time/db", "cache": "redis://set-at-run-time"}  # valid schemes
+    found = {}
+    for table, placeholder in placeholders.items():
+        name = data.get(table, {}).get("url_env") if isinstance(data.get(table), dict) else None
+        if isinstance(name, str) and name:
+            found[name] = placeholder
+    return found
 
 
 def _link_new(temporary: Path, target: Path) -> None:

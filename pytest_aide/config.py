@@ -151,18 +151,20 @@ def load_config(
     path = found.path if found is not None else None
     source, raw = _file_table(path) if path is not None else (None, {})
     where = str(source) if source else "configuration"
-    _apply_environment(raw, env, where)
+    origins = _apply_environment(raw, env, where)
     overrides = overrides or Overrides()
-    _apply_overrides(raw, overrides)
-    settings = _validate(raw, where)
+    origins.update(_apply_overrides(raw, overrides))
+    settings = _validate(raw, where, origins)
     base_dir = source.parent if source else rootdir
     thresholds = _thresholds(settings, overrides, where)
     backup = _parse_backup(settings.backup, where, base_dir)
     return AideConfig(settings, source, base_dir.resolve(), thresholds, backup, dict(overrides.thresholds))
 
 
-def _apply_environment(raw: dict[str, Any], env: Mapping[str, str], where: str) -> None:
-    """``AIDE_APP_URL``/``AIDE_DB_URL``/``AIDE_CACHE_URL`` win; else ``url_env`` names the variable to read."""
+def _apply_environment(raw: dict[str, Any], env: Mapping[str, str], where: str) -> dict[tuple[str, str], str]:
+    """``AIDE_APP_URL``/``AIDE_DB_URL``/``AIDE_CACHE_URL`` win; else ``url_env`` names the variable to read.
+    Returns where each value put into ``raw`` came from (for an error about it)."""
+    origins: dict[tuple[str, str], str] = {}
     for var, table in ENV_URLS.items():
         section = raw.setdefault(table, {})
         if not isinstance(section, dict):
@@ -170,29 +172,36 @@ def _apply_environment(raw: dict[str, Any], env: Mapping[str, str], where: str) 
         named = section.get("url_env")
         if env.get(var):
             section["url"] = env[var]
+            origins[(table, "url")] = var
         elif isinstance(named, str) and named:
             if not env.get(named):
                 raise ConfigError(f"{where}: [{table}] url_env: environment variable {named} is not set")
             section["url"] = env[named]
+            origins[(table, "url")] = named
+    return origins
 
 
-def _apply_overrides(raw: dict[str, Any], overrides: Overrides) -> None:
+def _apply_overrides(raw: dict[str, Any], overrides: Overrides) -> dict[tuple[str, str], str]:
+    """The command line's values win; returns the option each came from (for an error about it)."""
     pairs = [
-        ("app", "url", overrides.app_url),
-        ("reports", "dir", overrides.reports_dir),
-        ("reports", "archive", overrides.archive),
-        ("gate", "fail_on", overrides.fail_on),
-        ("gate", "fail_under", overrides.fail_under),
-        ("run", "concurrency", overrides.concurrency),
+        ("app", "url", overrides.app_url, "--aide-app-url"),
+        ("reports", "dir", overrides.reports_dir, "--aide-reports"),
+        ("reports", "archive", overrides.archive, "--aide-no-archive"),
+        ("gate", "fail_on", overrides.fail_on, "--aide-fail-on"),
+        ("gate", "fail_under", overrides.fail_under, "--aide-fail-under"),
+        ("run", "concurrency", overrides.concurrency, "--aide-concurrency"),
     ]
-    for table, key, value in pairs:
+    origins: dict[tuple[str, str], str] = {}
+    for table, key, value, option in pairs:
         if value is not None:
             section = raw.setdefault(table, {})
             if isinstance(section, dict):
                 section[key] = value
+                origins[(table, key)] = option
+    return origins
 
 
-def _validate(raw: dict[str, Any], where: str) -> FileSettings:
+def _validate(raw: dict[str, Any], where: str, origins: Mapping[tuple[str, str], str] | None = None) -> FileSettings:
     """The settings of ``raw``: validated by pydantic, unless this very input validated before (see
     :mod:`pytest_aide.validated`), when they are built directly and pydantic is not even imported."""
     known = ValidatedInputs(cache_folder(), schema_context(_validity_extras(raw)))
@@ -203,7 +212,7 @@ def _validate(raw: dict[str, Any], where: str) -> FileSettings:
     try:
         settings = _file_settings_adapter().validate_python(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{where}: {_describe_error(exc.errors()[0])}") from None
+        raise ConfigError(f"{where}: {_describe_error(exc.errors()[0], origins or {})}") from None
     known.remember(raw)
     return settings
 
@@ -228,14 +237,19 @@ def _validity_extras(raw: dict[str, Any]) -> list[str]:
     return []
 
 
-def _describe_error(error: Mapping[str, Any]) -> str:
+def _describe_error(error: Mapping[str, Any], origins: Mapping[tuple[str, str], str]) -> str:
     loc = [part for part in error["loc"] if not (isinstance(part, str) and _TYPE_TAG.match(part))]
     key = _format_location(loc)
+    origin = origins.get((str(loc[0]), str(loc[1]))) if len(loc) == 2 else None
+    if origin is not None:  # the value came from the environment or the command line, not from the file
+        key = f"{key} (from {origin})"
     value = error.get("input")
     if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         return f"{key}: unknown key"
-    shown = "" if isinstance(value, dict) else f" (got {value!r})"
     message = str(error["msg"]).removeprefix("Value error, ")  # our validators' own words, without pydantic's tag
+    shown_value = redact_url(value) if isinstance(value, str) else value  # a URL's password never reaches a line
+    quoted = isinstance(value, dict) or (isinstance(shown_value, str) and shown_value != "" and shown_value in message)
+    shown = "" if quoted else f" (got {shown_value!r})"  # not twice when the message quotes it already
     return f"{key}: {message}{shown}"
 
 

@@ -98,6 +98,52 @@ def _check_condition(text: str) -> str:
 Condition = Annotated[str, Check(_check_condition)]
 
 
+def _check_http_url(url: str | None) -> str | None:
+    """The app is probed over HTTP: a URL without ``http://``/``https://`` and a host stopped no run, and every
+    check against it reported the app as down."""
+    if url is None:
+        return None
+    from urllib.parse import urlsplit
+
+    from pytest_aide.redact import redact_url
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
+        raise ValueError(f"not an http:// or https:// URL with a host: {redact_url(url)!r}")
+    return url
+
+
+def _check_db_url(url: str | None) -> str | None:
+    """An unsupported database made its checks UNKNOWN at run time: a configuration mistake, found at load."""
+    if url is None:
+        return None
+    from pytest_aide.probes.database import unsupported_url
+
+    problem = unsupported_url(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
+
+
+def _check_cache_url(url: str | None) -> str | None:
+    """As for ``[db] url``: an unsupported cache is a configuration mistake, found at load."""
+    if url is None:
+        return None
+    from pytest_aide.probes.cache import unsupported_url
+
+    problem = unsupported_url(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
+
+
+HttpUrl = Annotated[str | None, Check(_check_http_url)]
+
+
 @table
 class LogItem(PathItem):
     """A log file with its own reading rules; a key left out takes the ``[logs]`` value."""
@@ -121,7 +167,7 @@ class PortItem(InstanceSettings):
 
 @table
 class AppSettings(Section):
-    url: str | None = None
+    url: HttpUrl = None
     health_path: str = "/api/health"
     health_conditions: list[Condition] = field(default_factory=list)  # given: they replace the health-document rule
     cache_stats_path: str | None = None  # app-specific statistics endpoints: checked only when named
@@ -175,7 +221,7 @@ def parse_host_port(text: str) -> TlsHostItem:
 
 @table
 class DbSettings(Section):
-    url: str | None = None
+    url: Annotated[str | None, Check(_check_db_url)] = None
     url_env: str | None = None  # the environment variable holding the URL (its password stays out of the file)
     tables: list[str] = field(default_factory=list)
     timeout: Annotated[float, Bound(gt=0)] = 5.0
@@ -187,7 +233,7 @@ class DbSettings(Section):
 
 @table
 class CacheSettings(Section):
-    url: str | None = None
+    url: Annotated[str | None, Check(_check_cache_url)] = None
     url_env: str | None = None
     timeout: Annotated[float, Bound(gt=0)] = 2.0
 
@@ -262,7 +308,7 @@ class TlsSettings(Section):
 class EndpointSettings(Section):
     name: Annotated[str, Bound(min_length=1)]
     path: str | None = None
-    url: str | None = None
+    url: HttpUrl = None
     method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"] = "GET"
     expect_status: Annotated[int, Bound(ge=100, le=599)] = 200
     conditions: list[Condition] = field(default_factory=list)

@@ -260,7 +260,7 @@ def test_tool_aide_must_be_a_table(tmp_path: Path) -> None:
 
 
 def test_out_of_range_override_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"\[gate\] fail_under: "):
+    with pytest.raises(ConfigError, match=r"\[gate\] fail_under \(from --aide-fail-under\): .*\(got 101\)$"):
         load(tmp_path, overrides=Overrides(fail_under=101))
 
 

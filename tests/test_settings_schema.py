@@ -60,6 +60,12 @@ CHECKED = {
     "send_at": st.sampled_from(["08:00", "23:59"]),
     "timezone": st.sampled_from(["UTC", "Europe/Berlin"]),
 }
+# Fields of the same name checked by different functions (every table's ``url``): by the function's name.
+CHECKED_BY_FUNCTION = {
+    "_check_http_url": st.sampled_from([None, "http://127.0.0.1:8000", "https://app.example.com/base"]),
+    "_check_db_url": st.sampled_from([None, "sqlite:///app.db", "postgresql://aide@db.internal/app"]),
+    "_check_cache_url": st.sampled_from([None, "redis://127.0.0.1:6379/0", "unix:///run/redis.sock"]),
+}
 WORDS = st.text(alphabet="abcxyz_./", min_size=1, max_size=6)
 
 
@@ -90,8 +96,10 @@ def strategy(hint: Any, name: str = "") -> st.SearchStrategy[Any]:
 
 
 def _constrained(base: Any, metadata: tuple[Any, ...], name: str) -> st.SearchStrategy[Any]:
-    if any(isinstance(m, Check) for m in metadata):
-        return CHECKED[name]
+    check = next((m for m in metadata if isinstance(m, Check)), None)
+    if check is not None:
+        by_function = CHECKED_BY_FUNCTION.get(check.function.__name__)
+        return by_function if by_function is not None else CHECKED[name]
     bound = next((m for m in metadata if isinstance(m, Bound)), Bound())
     low, above, high = bound.ge, bound.gt, bound.le
     if bound.min_length is not None:

@@ -31,6 +31,15 @@ def hit_rate(hits: int, misses: int) -> float | None:
     return None if total == 0 else hits / total * 100
 
 
+def unsupported_url(url: str) -> str | None:
+    """Why ``url`` names no cache this module can open (its password masked), or None: the configuration is
+    checked with this at load time, and :func:`open_cache` says the same."""
+    if url.lower().startswith(_SCHEMES):
+        return None
+    display = url_redactor(url).redact(url)
+    return f"unsupported cache URL {one_line(display, 120)}: expected redis://, rediss:// or unix://"
+
+
 def open_cache(url: str, *, timeout: float = 2.0, dependency: Dependency | None = None) -> Cache:
     """Connect and ``PING`` once, so an unreachable cache fails here with a one-line ProbeError.
 
@@ -38,8 +47,9 @@ def open_cache(url: str, *, timeout: float = 2.0, dependency: Dependency | None 
     """
     redactor = url_redactor(url)
     display = redactor.redact(url)
-    if not url.lower().startswith(_SCHEMES):
-        raise ProbeError(f"unsupported cache URL {one_line(display, 120)}: expected redis://, rediss:// or unix://")
+    problem = unsupported_url(url)
+    if problem is not None:
+        raise ProbeError(problem)
     if not timeout > 0:
         raise ProbeError(f"cache timeout must be a positive number of seconds, got {timeout!r}")
     try:

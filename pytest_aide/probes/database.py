@@ -261,6 +261,19 @@ def open_database(
     return database
 
 
+def unsupported_url(url: str) -> str | None:
+    """Why ``url`` names no database this module can open (its password masked), or None: the configuration
+    is checked with this at load time, and :func:`open_database` says the same."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in _SCHEMES:
+        return None
+    display = url_redactor(url).redact(url)
+    return (
+        f"unsupported database URL {one_line(display, 120)}: expected sqlite:///, postgresql://, "
+        "postgres://, mysql:// or mariadb://"
+    )
+
+
 def _open(url: str, *, timeout: float, base_dir: Path | None) -> Database:
     redactor = url_redactor(url)
     display = redactor.redact(url)
@@ -280,7 +293,4 @@ def _open(url: str, *, timeout: float, base_dir: Path | None) -> Database:
         from pytest_aide.probes.db_mysql import open_mysql
 
         return open_mysql(url, timeout=timeout, redactor=redactor)
-    raise ProbeError(
-        f"unsupported database URL {one_line(display, 120)}: expected sqlite:///, postgresql://, "
-        "postgres://, mysql:// or mariadb://"
-    )
+    raise ProbeError(unsupported_url(url) or f"unsupported database URL {one_line(display, 120)}")
