@@ -247,10 +247,24 @@ def _describe_error(error: Mapping[str, Any], origins: Mapping[tuple[str, str], 
     if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         return f"{key}: unknown key"
     message = str(error["msg"]).removeprefix("Value error, ")  # our validators' own words, without pydantic's tag
-    shown_value = redact_url(value) if isinstance(value, str) else value  # a URL's password never reaches a line
-    quoted = isinstance(value, dict) or (isinstance(shown_value, str) and shown_value != "" and shown_value in message)
-    shown = "" if quoted else f" (got {shown_value!r})"  # not twice when the message quotes it already
-    return f"{key}: {message}{shown}"
+    if isinstance(value, dict):
+        return f"{key}: {message}"
+    shown = _masked(value)
+    bare = shown[1:-1] if isinstance(value, str) else shown
+    if error["type"] == "value_error" and bare and bare in message:  # aide's own check showed the value already
+        return f"{key}: {message}"
+    return f"{key}: {message} (got {shown})"
+
+
+def _masked(value: Any) -> str:
+    """``repr(value)`` for an error line, with every URL password in it masked (one with "@" or "/" too)."""
+    from pytest_aide.probes.database import url_redactor
+
+    text = repr(value)
+    for item in value if isinstance(value, list | tuple) else [value]:
+        if isinstance(item, str):
+            text = url_redactor(item).redact(text)
+    return redact_url(text)
 
 
 def _format_location(loc: list[Any]) -> str:

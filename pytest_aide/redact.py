@@ -149,10 +149,12 @@ class Redactor:
 
     def _redact(self, text: str) -> str:
         text = escape_surrogates(text)  # every line redacted is written somewhere: one place for it (memoized)
+        # Known secrets first: a URL pattern stops at a password's own "@" or "/" and would leave its end in clear,
+        # and its partial mask would hide the whole secret from the known-secret pass.
+        text = self._mask_known(text)
         text = redact_url(text)
         text = _AUTH_HEADER.sub(lambda m: f"{m['name']}{MASK}", text)
-        text = _QUERY_SECRET.sub(lambda m: f"{m['name']}{MASK}", text)
-        return self._mask_known(text)
+        return _QUERY_SECRET.sub(lambda m: f"{m['name']}{MASK}", text)
 
     def _mask_known(self, text: str) -> str:
         # Longest first, so a secret containing another is masked whole. Masking can join the text around a

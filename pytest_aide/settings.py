@@ -100,27 +100,34 @@ Condition = Annotated[str, Check(_check_condition)]
 
 def _check_http_url(url: str | None) -> str | None:
     """The app is probed over HTTP: a URL without ``http://``/``https://`` and a host stopped no run, and every
-    check against it reported the app as down."""
-    if url is None:
-        return None
+    check against it reported the app as down. Empty means not configured, as leaving the key out."""
+    if not url:
+        return url
     from urllib.parse import urlsplit
 
-    from pytest_aide.redact import redact_url
+    from pytest_aide.probes.database import url_redactor  # masks a password with "@" or "/" in it too
 
     try:
         parts = urlsplit(url)
-        host = parts.hostname
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        valid = valid and (parts.port is None or parts.port > 0)  # .port raises on a port that is no number
     except ValueError:
-        parts, host = None, None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
-        raise ValueError(f"not an http:// or https:// URL with a host: {redact_url(url)!r}")
+        valid = False
+    if not valid:
+        raise ValueError(f"not an http:// or https:// URL with a host: {url_redactor(url).redact(url)!r}")
     return url
 
 
+def _check_endpoint_url(url: str | None) -> str | None:
+    """An endpoint's ``url`` is an absolute http(s) URL, or a path joined to ``[app] url`` as ``path`` is."""
+    return url if url is None or url.startswith("/") else _check_http_url(url)
+
+
 def _check_db_url(url: str | None) -> str | None:
-    """An unsupported database made its checks UNKNOWN at run time: a configuration mistake, found at load."""
-    if url is None:
-        return None
+    """An unsupported database made its checks UNKNOWN at run time: a configuration mistake, found at load.
+    Empty means not configured, as leaving the key out."""
+    if not url:
+        return url
     from pytest_aide.probes.database import unsupported_url
 
     problem = unsupported_url(url)
@@ -131,8 +138,8 @@ def _check_db_url(url: str | None) -> str | None:
 
 def _check_cache_url(url: str | None) -> str | None:
     """As for ``[db] url``: an unsupported cache is a configuration mistake, found at load."""
-    if url is None:
-        return None
+    if not url:
+        return url
     from pytest_aide.probes.cache import unsupported_url
 
     problem = unsupported_url(url)
@@ -308,7 +315,7 @@ class TlsSettings(Section):
 class EndpointSettings(Section):
     name: Annotated[str, Bound(min_length=1)]
     path: str | None = None
-    url: HttpUrl = None
+    url: Annotated[str | None, Check(_check_endpoint_url)] = None
     method: Literal["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"] = "GET"
     expect_status: Annotated[int, Bound(ge=100, le=599)] = 200
     conditions: list[Condition] = field(default_factory=list)

@@ -106,7 +106,7 @@ def _write_private(path: Path, data: str | bytes) -> None:
 
 # The modules whose functions the schema calls to validate a value (besides settings.py itself): a new version of
 # one of them may refuse what an older one accepted (a condition's grammar, a duration, an alert rule).
-VALIDATOR_SOURCES = ("durations.py", "alerts/rules.py", "probes/endpoints.py")
+VALIDATOR_SOURCES = ("durations.py", "alerts/rules.py", "probes/endpoints.py", "probes/database.py", "probes/cache.py")
 
 
 def schema_context(extra: Iterable[str] = ()) -> list[str]:

@@ -199,9 +199,53 @@ def test_readable_conditions_load_as_written(tmp_path: Path) -> None:
 )
 def test_a_url_no_probe_can_open_is_a_configuration_error(tmp_path: Path, toml: str, expected: str) -> None:
     """They stopped no run: the app's checks reported it down, the database's and cache's were UNKNOWN."""
+    assert error(tmp_path, toml) == f"{tmp_path / 'aide.toml'}: {expected}"
+
+
+@pytest.mark.parametrize(
+    "toml",
+    [
+        '[db]\nurl = "mssql://monitor:Zk8/q2+Lw@db.internal/app"\n',  # a "/" in the password
+        '[db]\nurl = "oracle://ops:Zk8@q2+Lw@db/app"\n',  # an "@" in it
+        f'[db]\nurl = "oracle://ops:Zk8q2+Lw@db/{"x" * 130}"\n',  # longer than the line keeps
+        '[cache]\nurl = "memcached://:Zk8/q2+Lw@cache.internal"\n',
+        '[app]\nurl = "htp://admin:Zk8/q2+Lw@host"\n',
+        '[app]\nurl = "admin:Zk8q2+Lw@host:8000"\n',  # the scheme forgotten
+        '[[endpoints]]\nname = "a"\nurl = "ftp://host/?token=Zk8q2+Lw"\n',
+        '[db]\nurl = ["postgresql://ops:Zk8q2+Lw@db/app"]\n',  # a wrong type: pydantic's message, our (got ...)
+    ],
+)
+def test_no_part_of_a_password_reaches_the_error_line(tmp_path: Path, toml: str) -> None:
     message = error(tmp_path, toml)
-    assert message == f"{tmp_path / 'aide.toml'}: {expected}"
-    assert "s3cret" not in message
+    assert "Zk8" not in message
+    assert "q2+Lw" not in message
+    assert "***" in message
+
+
+def test_a_password_from_the_environment_stays_masked_in_the_error(tmp_path: Path) -> None:
+    (tmp_path / "aide.toml").write_text("", encoding="utf-8")
+    for url in ("mssql://monitor:Zk8/q2+Lw@db.internal/app", "oracle://ops:Zk8@q2+Lw@db/app"):
+        with pytest.raises(ConfigError) as info:
+            load_config(None, rootdir=tmp_path, environ={"AIDE_DB_URL": url})
+        assert "(from AIDE_DB_URL)" in str(info.value)
+        assert "Zk8" not in str(info.value)
+        assert "q2+Lw" not in str(info.value)
+
+
+def test_empty_urls_mean_not_configured_as_before(tmp_path: Path) -> None:
+    config = load(tmp_path, '[app]\nurl = ""\n[db]\nurl = ""\n[cache]\nurl = ""\n[[endpoints]]\nname = "a"\nurl = ""\n')
+    assert (config.settings.app.url, config.settings.db.url, config.settings.cache.url) == ("", "", "")
+
+
+def test_an_endpoint_url_may_be_a_path_joined_to_the_app_url(tmp_path: Path) -> None:
+    config = load(tmp_path, '[app]\nurl = "http://127.0.0.1:9"\n[[endpoints]]\nname = "a"\nurl = "/api/x"\n')
+    assert config.settings.endpoints[0].url == "/api/x"
+
+
+def test_pydantic_s_own_messages_keep_the_value(tmp_path: Path) -> None:
+    """Only aide's own checks quote the value: "warn" is inside "warning", and must still be shown."""
+    message = error(tmp_path, '[gate]\nfail_on = "warn"\n')
+    assert message.endswith("Input should be 'critical' or 'warning' (got 'warn')")
 
 
 def test_a_url_from_the_environment_or_the_command_line_is_named_as_such(tmp_path: Path) -> None:

@@ -244,3 +244,12 @@ def test_a_lone_surrogate_is_written_as_its_escape() -> None:
     name = os.fsdecode(b"dump-\xff.sql")
     assert Redactor().redact(f"missing {name}") == "missing dump-\\udcff.sql"
     assert Redactor().redacted_json({"message": name})[1] == '{"message": "dump-\\\\udcff.sql"}'
+
+
+@pytest.mark.parametrize("password", ["Zk8@q2+Lw", "Zk8/q2+Lw", "Zk8:q2@+Lw/"])
+def test_a_known_password_with_an_at_or_a_slash_is_masked_whole_in_its_url(password: str) -> None:
+    """The URL pattern stops at the password's own "@" or "/": known secrets are masked before it runs."""
+    line = Redactor([password]).redact(f"could not open oracle://ops:{password}@db.internal/app")
+    assert "Zk8" not in line
+    assert "+Lw" not in line
+    assert line.endswith("@db.internal/app")
