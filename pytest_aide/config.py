@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_aide.discovery import command_rootdir, find_config
 from pytest_aide.errors import ConfigError
 from pytest_aide.metrics import DEFAULT_METRICS, MetricSpec, unknown_metric
-from pytest_aide.redact import Redactor, dotenv_values, redact_url
+from pytest_aide.redact import Redactor, dotenv_values, redact_url, url_redactor
 from pytest_aide.schema import build
 from pytest_aide.settings import FileSettings, ThresholdSettings
 from pytest_aide.thresholds import Threshold, ThresholdChange, ThresholdSet
@@ -258,8 +258,6 @@ def _describe_error(error: Mapping[str, Any], origins: Mapping[tuple[str, str], 
 
 def _masked(value: Any) -> str:
     """``repr(value)`` for an error line, with every URL password in it masked (one with "@" or "/" too)."""
-    from pytest_aide.probes.database import url_redactor
-
     text = repr(value)
     for item in value if isinstance(value, list | tuple) else [value]:
         if isinstance(item, str):

@@ -122,7 +122,7 @@ def circuit_name(kind: str, url: str) -> str:
 
     A URL without a host (SQLite file, Unix socket, libpq keywords) is ``<kind>:local``.
     """
-    from pytest_aide.probes.database import url_redactor
+    from pytest_aide.redact import url_redactor
 
     url = url_redactor(url).redact(url)  # an unencoded "/" or "#" in a password must not leave a piece of it
     try:

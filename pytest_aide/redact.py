@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 MASK = "***"
 _MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words and digits
@@ -214,3 +215,18 @@ class Redactor:
         if isinstance(data, list | tuple):
             return type(data)(self._redact_data(v) for v in data)
         return data
+
+
+def url_redactor(url: str) -> Redactor:
+    """A redactor that masks the URL's password wherever it may be echoed, encoded or not.
+
+    Besides the password a URL parser finds, everything between the first ``:`` of the user part and the
+    last ``@`` is masked: a password with an unencoded ``/`` breaks parsing but must stay secret all the same.
+    """
+    try:
+        parsed = urlsplit(url).password
+    except ValueError:  # malformed netloc: the fallback below still applies
+        parsed = None
+    loose = url.split("://", 1)[-1].rpartition("@")[0].partition(":")[2]
+    secrets = {secret for password in (parsed, loose) if password for secret in (password, unquote(password))}
+    return Redactor(secrets)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import field, replace
 from typing import Annotated, Literal
 
@@ -105,7 +106,7 @@ def _check_http_url(url: str | None) -> str | None:
         return url
     from urllib.parse import urlsplit
 
-    from pytest_aide.probes.database import url_redactor  # masks a password with "@" or "/" in it too
+    from pytest_aide.redact import url_redactor  # masks a password with "@" or "/" in it too
 
     try:
         parts = urlsplit(url)
@@ -124,25 +125,22 @@ def _check_endpoint_url(url: str | None) -> str | None:
 
 
 def _check_db_url(url: str | None) -> str | None:
-    """An unsupported database made its checks UNKNOWN at run time: a configuration mistake, found at load.
-    Empty means not configured, as leaving the key out."""
-    if not url:
-        return url
+    """An unsupported database made its checks UNKNOWN at run time: a configuration mistake, found at load."""
     from pytest_aide.probes.database import unsupported_url
 
-    problem = unsupported_url(url)
-    if problem is not None:
-        raise ValueError(problem)
-    return url
+    return _openable(url, unsupported_url)
 
 
 def _check_cache_url(url: str | None) -> str | None:
     """As for ``[db] url``: an unsupported cache is a configuration mistake, found at load."""
-    if not url:
-        return url
     from pytest_aide.probes.cache import unsupported_url
 
-    problem = unsupported_url(url)
+    return _openable(url, unsupported_url)
+
+
+def _openable(url: str | None, unsupported: Callable[[str], str | None]) -> str | None:
+    """``url`` unless the probe that opens it says why it cannot (its own words); empty means not configured."""
+    problem = unsupported(url) if url else None
     if problem is not None:
         raise ValueError(problem)
     return url

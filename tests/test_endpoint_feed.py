@@ -8,6 +8,7 @@ events are asserted, never durations: the machine is shared and loaded.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -636,7 +637,7 @@ def test_a_failed_start_reaches_every_reader(tmp_path: Path, server: LogServer) 
 def job(tmp_path: Path, url: str, names: list[str], **fields: Any) -> ProbeJob:
     endpoints = [EndpointSpec(name, f"/whois/{name}" if name == "who" else f"/ep/{name}") for name in names]
     client = {"base_url": url, "connect_timeout": 2.0, "read_timeout": 5.0, "pool_size": 4, **fields.pop("client", {})}
-    data = [feed_process.spec_data(spec) for spec in endpoints]
+    data = [{f.name: getattr(spec, f.name) for f in dataclasses.fields(spec) if f.init} for spec in endpoints]
     return ProbeJob(path=tmp_path / "feed.jsonl", client=client, endpoints=data, concurrency=4, **fields)
 
 

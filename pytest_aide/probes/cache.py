@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_aide.errors import ProbeError
 from pytest_aide.probes.closing import ClosesOnExit
-from pytest_aide.probes.database import missing_driver, one_line, url_redactor
-from pytest_aide.redact import Redactor
+from pytest_aide.probes.database import missing_driver, one_line
+from pytest_aide.redact import Redactor, url_redactor
 
 if TYPE_CHECKING:
     import redis

@@ -24,11 +24,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, ParamSpec, TypeVar
-from urllib.parse import unquote, urlsplit
 
 from pytest_aide.errors import ProbeError
 from pytest_aide.probes.closing import ClosesOnExit
-from pytest_aide.redact import Redactor
+from pytest_aide.redact import Redactor, url_redactor
 
 if TYPE_CHECKING:
     from pytest_aide.dependencies import Dependency
@@ -55,21 +54,6 @@ def one_line(text: str, limit: int = _MAX_DETAIL) -> str:
     """Collapse driver messages (often multi-line, with a caret under the SQL) into one short line."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
-
-
-def url_redactor(url: str) -> Redactor:
-    """A redactor that masks the URL's password wherever it may be echoed, encoded or not.
-
-    Besides the password a URL parser finds, everything between the first ``:`` of the user part and the
-    last ``@`` is masked: a password with an unencoded ``/`` breaks parsing but must stay secret all the same.
-    """
-    try:
-        parsed = urlsplit(url).password
-    except ValueError:  # malformed netloc: the fallback below still applies
-        parsed = None
-    loose = url.split("://", 1)[-1].rpartition("@")[0].partition(":")[2]
-    secrets = {secret for password in (parsed, loose) if password for secret in (password, unquote(password))}
-    return Redactor(secrets)
 
 
 def client_deadline(timeout: float) -> float:

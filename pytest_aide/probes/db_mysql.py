@@ -26,9 +26,8 @@ from pytest_aide.probes.database import (
     client_deadline,
     missing_driver,
     one_line,
-    url_redactor,
 )
-from pytest_aide.redact import Redactor
+from pytest_aide.redact import Redactor, url_redactor
 
 if TYPE_CHECKING:
     import pymysql

@@ -28,14 +28,11 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from pytest_aide.errors import ProbeError
-
-if TYPE_CHECKING:
-    from pytest_aide.probes.endpoints import EndpointSpec
 
 STOP_GRACE_S = 5.0  # on top of the in-flight probes' wait: a child that has not exited by then is killed
 _END = None  # the sender's sentinel: close the child's input
@@ -383,11 +380,6 @@ def _client(job: Mapping[str, Any]) -> tuple[Any, Any]:
         circuits["app_url"], lambda kind, name: Dependency(kind, registry.get(name, failure_threshold=threshold))
     )
     return registry, HttpClient(**job["client"], redactor=redactor, dependency_for=dependency_for)
-
-
-def spec_data(spec: EndpointSpec) -> dict[str, Any]:
-    """The spec's constructor arguments (its parsed conditions are made again from the texts)."""
-    return {f.name: getattr(spec, f.name) for f in fields(spec) if f.init}
 
 
 def _circuits_in(line: str) -> dict[str, dict[str, Any]] | None:
